@@ -1,0 +1,93 @@
+//! The `roster` binary as a library: choosing and opening the store from a database URL,
+//! building the application, serving it until a shutdown signal. `main.rs` only parses the
+//! command line; the tests build the same application through `app_for`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use roster_core::error::CoreResult;
+use roster_core::{CoreError, Roster, Store};
+use roster_store_postgres::PostgresStore;
+use roster_store_sqlite::SqliteStore;
+
+pub const DEFAULT_DATABASE: &str = "sqlite://roster.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Where the data lives, parsed from `--database` / `ROSTER_DATABASE_URL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    /// `sqlite://PATH` (relative or absolute: `sqlite:///abs/roster.db`) or `postgres://…`.
+    pub fn parse(url: &str) -> Result<Self, CoreError> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(CoreError::invalid(
+                    "database",
+                    "sqlite:// needs a file path, e.g. sqlite://roster.db",
+                ));
+            }
+            Ok(Database::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(url.to_owned()))
+        } else {
+            Err(CoreError::invalid(
+                "database",
+                "the database URL must start with sqlite:// or postgres://".to_string(),
+            ))
+        }
+    }
+}
+
+/// Opens and migrates the store.
+pub async fn open_store(db: &Database) -> CoreResult<Arc<dyn Store>> {
+    Ok(match db {
+        Database::Sqlite(path) => {
+            let store = SqliteStore::open(path, 8).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(url, 32).await?;
+            store.migrate().await?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The whole HTTP application over a store: native API, operational endpoints, and (as they
+/// land) the vendor dialects.
+pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
+    let state = roster_http::AppState::new(Roster::new(store));
+    roster_http::app(state, Vec::new())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,117 @@
+//! `roster`: serve, migrate, bootstrap, and mint admin keys. A thin shell over the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use roster::{DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_for, open_store, shutdown_signal};
+use roster_core::{Roster, Store};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "roster", version, about = "Organization membership service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct DatabaseArg {
+    /// sqlite://PATH (default sqlite://roster.db) or postgres://USER@HOST/DB
+    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    database: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "ROSTER_LISTEN", default_value = DEFAULT_LISTEN)]
+        listen: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Create the first user, an organization with that user as admin, and an instance admin
+    /// key; prints them as one JSON object (the key's secret is shown only here).
+    Bootstrap {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+    /// Create another instance admin key; prints it as JSON (shown only here).
+    AdminKey {
+        #[arg(long, default_value = "admin key")]
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roster: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn store(db: &DatabaseArg) -> Result<std::sync::Arc<dyn Store>, Box<dyn std::error::Error>> {
+    Ok(open_store(&Database::parse(&db.database)?).await?)
+}
+
+async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve { listen, db } => {
+            let started = std::time::Instant::now();
+            let store = store(&db).await?;
+            let backend = store.backend();
+            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            tracing::info!(address = %listener.local_addr()?, backend, ready_ms = started.elapsed().as_millis() as u64, "roster listening");
+            roster_http::serve(listener, app_for(store), shutdown_signal()).await?;
+        }
+        Command::Migrate { db } => {
+            let store = store(&db).await?;
+            tracing::info!(backend = store.backend(), "database is up to date");
+        }
+        Command::Bootstrap { org, email, db } => {
+            let roster = Roster::new(store(&db).await?);
+            let b = roster.bootstrap(&org, &email).await?;
+            let out = json!({
+                "organization_id": b.organization.id,
+                "organization_slug": b.organization.slug,
+                "user_id": b.user.id,
+                "membership_id": b.membership.id,
+                "token": b.admin_key.bearer(),
+                "token_id": b.admin_key.token.id,
+                "token_secret": b.admin_key.secret.expose(),
+            });
+            println!("{out}");
+        }
+        Command::AdminKey { name, db } => {
+            let roster = Roster::new(store(&db).await?);
+            let k = roster.create_admin_key(&name).await?;
+            println!(
+                "{}",
+                json!({"token": k.bearer(), "token_id": k.token.id, "token_secret": k.secret.expose()})
+            );
+        }
+    }
+    Ok(())
+}

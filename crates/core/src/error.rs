@@ -1,0 +1,114 @@
+//! The one error type of the core. Every mount renders it in its own vendor's envelope; the
+//! variants carry what a renderer needs (which rule, which id, which field) and nothing about HTTP.
+
+use std::fmt;
+
+/// A business rule that refused a change. Dialects map each to their vendor's status and code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The change would leave the organization without an active admin.
+    LastAdmin,
+    /// A caller tried to remove their own membership through the admin path.
+    SelfRemoval,
+    /// A user tried to leave the only organization they belong to (PlanetScale's rule).
+    OnlyOrganization,
+    /// Credential deletion flags are only for removing others (PlanetScale's rule).
+    CredentialFlagsOnSelf,
+    /// Nobody changes their own role or deactivates themselves.
+    OwnMembershipChange,
+    /// The organization is at `max_allowed_memberships`.
+    MembershipQuota,
+    /// A built-in role cannot be changed or deleted.
+    BuiltInRole,
+    /// A role still held by members cannot be deleted.
+    RoleInUse,
+}
+
+impl Rule {
+    /// A stable snake_case name, used as the native error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::LastAdmin => "last_admin",
+            Rule::SelfRemoval => "self_removal",
+            Rule::OnlyOrganization => "only_organization",
+            Rule::CredentialFlagsOnSelf => "credential_flags_on_self",
+            Rule::OwnMembershipChange => "own_membership_change",
+            Rule::MembershipQuota => "membership_quota",
+            Rule::BuiltInRole => "built_in_role",
+            Rule::RoleInUse => "role_in_use",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The thing does not exist, or the caller may not know that it does (the two are
+    /// deliberately indistinguishable across tenants).
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+
+    /// A uniqueness clash: a slug taken, a user already a member.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+
+    /// Input that does not parse or is out of range; `field` names the offending parameter.
+    #[error("{message}")]
+    InvalidInput { field: String, message: String },
+
+    /// No credentials, or credentials that do not authenticate.
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// Authenticated, known to the organization, but lacking a permission.
+    #[error("missing permission `{permission}`")]
+    Forbidden { permission: &'static str },
+
+    /// A business rule refused the change; `id` names the offending target where there is one.
+    #[error("{message}")]
+    RuleViolated {
+        rule: Rule,
+        message: String,
+        id: Option<String>,
+    },
+
+    /// Anything else: logged with its cause, shown to clients only as a request id.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    pub fn not_found(kind: &'static str, id: impl fmt::Display) -> Self {
+        CoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        CoreError::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        CoreError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn rule(rule: Rule, message: impl Into<String>, id: Option<String>) -> Self {
+        CoreError::RuleViolated {
+            rule,
+            message: message.into(),
+            id,
+        }
+    }
+
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        CoreError::Internal(cause.to_string())
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;

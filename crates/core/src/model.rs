@@ -1,0 +1,292 @@
+//! The domain model of DESIGN.md, as plain data. Parsing of user input into these types lives in
+//! the use-cases (`service`), storage in the stores, wire shapes in each mount.
+
+use serde_json::{Map, Value};
+
+use crate::ids::*;
+use crate::permissions::PermissionSet;
+use crate::timestamp::Timestamp;
+
+/// A JSON object of free-form metadata.
+pub type Metadata = Map<String, Value>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub name: String,
+    pub slug: String,
+    /// 0 means unlimited.
+    pub max_allowed_memberships: i64,
+    pub admin_delete_enabled: bool,
+    pub public_metadata: Metadata,
+    pub private_metadata: Metadata,
+    pub created_by: Option<UserId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The keys of the roles every organization has from its creation.
+pub const BUILT_IN_ROLES: [(&str, &str); 3] = [
+    (ROLE_ADMIN, "Admin"),
+    (ROLE_MEMBER, "Member"),
+    (ROLE_NO_ACCESS, "No access"),
+];
+pub const ROLE_ADMIN: &str = "admin";
+pub const ROLE_MEMBER: &str = "member";
+pub const ROLE_NO_ACCESS: &str = "no-access";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Role {
+    pub id: RoleId,
+    pub organization_id: OrganizationId,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: PermissionSet,
+    pub built_in: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipStatus {
+    Invited,
+    Accepted,
+}
+
+impl MembershipStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipStatus::Invited => "invited",
+            MembershipStatus::Accepted => "accepted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invited" => Some(Self::Invited),
+            "accepted" => Some(Self::Accepted),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Membership {
+    pub id: MembershipId,
+    pub organization_id: OrganizationId,
+    /// Absent while the membership is only an invitation by email.
+    pub user_id: Option<UserId>,
+    pub invite_email: Option<String>,
+    pub role_id: RoleId,
+    /// The role's key, loaded with the membership because every mount renders it.
+    pub role_key: String,
+    pub status: MembershipStatus,
+    pub is_active: bool,
+    pub last_invited_at: Option<Timestamp>,
+    pub last_login_auth_method: Option<String>,
+    pub last_login_time: Option<Timestamp>,
+    pub project_favorites: Option<Vec<String>>,
+    pub public_metadata: Metadata,
+    pub private_metadata: Metadata,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Membership {
+    /// Counts towards "the organization keeps at least one active admin".
+    pub fn is_active_admin(&self) -> bool {
+        self.user_id.is_some()
+            && self.role_key == ROLE_ADMIN
+            && self.status == MembershipStatus::Accepted
+            && self.is_active
+    }
+}
+
+/// Keys of the roles a project membership may hold.
+pub const PROJECT_ROLES: [&str; 4] = ["admin", "member", "viewer", "no-access"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Project {
+    pub id: ProjectId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub slug: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectMembership {
+    pub id: ProjectMembershipId,
+    pub organization_id: OrganizationId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+    pub role: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A machine identity; its organization membership is its `role_id` in its organization.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub id: IdentityId,
+    pub organization_id: OrganizationId,
+    pub name: String,
+    pub role_id: RoleId,
+    pub role_key: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityProjectMembership {
+    pub id: IdentityProjectMembershipId,
+    pub organization_id: OrganizationId,
+    pub project_id: ProjectId,
+    pub identity_id: IdentityId,
+    pub role: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    InstanceAdmin,
+    User,
+    Identity,
+    Service,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::InstanceAdmin => "admin",
+            TokenKind::User => "user",
+            TokenKind::Identity => "identity",
+            TokenKind::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::InstanceAdmin),
+            "user" => Some(Self::User),
+            "identity" => Some(Self::Identity),
+            "service" => Some(Self::Service),
+            _ => None,
+        }
+    }
+}
+
+/// An API token as stored: the secret only as its hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    pub id: TokenId,
+    pub kind: TokenKind,
+    /// Set for identity and service tokens (the organization they act in).
+    pub organization_id: Option<OrganizationId>,
+    /// The owner of a user token.
+    pub user_id: Option<UserId>,
+    /// The owner of an identity token.
+    pub identity_id: Option<IdentityId>,
+    /// Who created it (the actor a service token acts on behalf of).
+    pub created_by: Option<UserId>,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    /// A service token's explicit accesses.
+    pub permissions: PermissionSet,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// A member-owned named secret (PlanetScale's "passwords").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Password {
+    pub id: PasswordId,
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub organization_id: Option<OrganizationId>,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub details: Value,
+    pub created_at: Timestamp,
+}
+
+/// Keyset pagination: rows after `after` (by id, which follows creation order), at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub after: Option<uuid::Uuid>,
+    pub limit: u32,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+
+    pub fn first(limit: u32) -> Self {
+        Page { after: None, limit }
+    }
+}
+
+/// One page of results and the cursor of the next one, if there is more.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub next_after: Option<uuid::Uuid>,
+}
+
+/// Filters of the membership list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MembershipFilter {
+    pub role_key: Option<String>,
+    pub user_id: Option<UserId>,
+}
+
+/// What a removal also deletes, on request (PlanetScale's flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemovalOptions {
+    pub delete_passwords: bool,
+    pub delete_service_tokens: bool,
+}
+
+/// How a removal names its target: by membership id (native, Infisical) or by user id
+/// (Clerk, PlanetScale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberRef {
+    Membership(MembershipId),
+    User(UserId),
+}
+
+/// The outcome of a removal: the memberships as they were, and what the removal cascaded to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Removal {
+    pub removed: Vec<Membership>,
+    pub project_memberships_removed: u64,
+    pub passwords_deleted: u64,
+    pub service_tokens_deleted: u64,
+}

@@ -1,0 +1,311 @@
+//! Machine identities (their organization role) and their project memberships, including the
+//! removal of an identity from a project.
+
+use serde_json::json;
+
+use super::memberships::role_by_key;
+use super::projects::project_role;
+use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use crate::error::{CoreError, CoreResult, Rule};
+use crate::ids::*;
+use crate::model::*;
+use crate::permissions::{Actor, Permission, Principal};
+use crate::timestamp::Timestamp;
+
+#[derive(Clone, Debug, Default)]
+pub struct NewIdentity {
+    pub name: String,
+    pub role_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct IdentityPatch {
+    pub name: Option<String>,
+    pub role_key: Option<String>,
+}
+
+impl Roster {
+    pub async fn create_identity(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        input: NewIdentity,
+        ctx: &RequestContext,
+    ) -> CoreResult<Identity> {
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::IdentitiesWrite)
+            .await?;
+        let role = role_by_key(
+            &mut *tx,
+            org,
+            input.role_key.as_deref().unwrap_or(ROLE_NO_ACCESS),
+        )
+        .await?;
+        let now = Timestamp::now();
+        let identity = Identity {
+            id: IdentityId::new(),
+            organization_id: org,
+            name: validate::name("name", &input.name)?,
+            role_id: role.id,
+            role_key: role.key,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_identity(&identity).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "identity.created",
+            ("identity", identity.id.to_string()),
+            json!({"role": identity.role_key}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(identity)
+    }
+
+    /// An identity, visible to whoever may read identities in its organization.
+    pub async fn identity(&self, actor: &Actor, id: IdentityId) -> CoreResult<Identity> {
+        let identity = self
+            .store
+            .read()
+            .await?
+            .identity(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("identity", id))?;
+        self.read_in(actor, identity.organization_id, Permission::IdentitiesRead)
+            .await
+            .map_err(hide(id))?;
+        Ok(identity)
+    }
+
+    pub async fn list_identities(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Paged<Identity>> {
+        let mut s = self.read_in(actor, org, Permission::IdentitiesRead).await?;
+        let rows = s.list_identities(org, probe(page)?).await?;
+        Ok(paged(rows, page, |i| i.id.0))
+    }
+
+    pub async fn update_identity(
+        &self,
+        actor: &Actor,
+        id: IdentityId,
+        patch: IdentityPatch,
+        ctx: &RequestContext,
+    ) -> CoreResult<Identity> {
+        let org = self.identity(actor, id).await?.organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::IdentitiesWrite)
+            .await
+            .map_err(hide(id))?;
+        let mut identity = tx
+            .identity(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("identity", id))?;
+        if let Some(name) = patch.name {
+            identity.name = validate::name("name", &name)?;
+        }
+        if let Some(key) = patch.role_key {
+            let role = role_by_key(&mut *tx, org, &key).await?;
+            identity.role_id = role.id;
+            identity.role_key = role.key;
+        }
+        identity.updated_at = Timestamp::now();
+        tx.update_identity(&identity).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "identity.updated",
+            ("identity", id.to_string()),
+            json!({"role": identity.role_key}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(identity)
+    }
+
+    /// Deletes an identity with its project memberships and tokens.
+    pub async fn delete_identity(
+        &self,
+        actor: &Actor,
+        id: IdentityId,
+        ctx: &RequestContext,
+    ) -> CoreResult<Identity> {
+        let org = self.identity(actor, id).await?.organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::IdentitiesDelete)
+            .await
+            .map_err(hide(id))?;
+        let identity = tx
+            .identity(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("identity", id))?;
+        tx.delete_identity(id).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "identity.deleted",
+            ("identity", id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(identity)
+    }
+
+    pub async fn add_identity_to_project(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        identity: IdentityId,
+        role: Option<String>,
+        ctx: &RequestContext,
+    ) -> CoreResult<IdentityProjectMembership> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::IdentitiesWrite)
+            .await
+            .map_err(Self::hide_org(project))?;
+        tx.project(project)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", project))?;
+        match tx.identity(identity).await? {
+            Some(i) if i.organization_id == org => {}
+            _ => return Err(CoreError::not_found("identity", identity)),
+        }
+        if tx
+            .identity_project_membership(project, identity)
+            .await?
+            .is_some()
+        {
+            return Err(CoreError::conflict(
+                "already_a_member",
+                "Identity is already a member of the project",
+            ));
+        }
+        let now = Timestamp::now();
+        let m = IdentityProjectMembership {
+            id: IdentityProjectMembershipId::new(),
+            organization_id: org,
+            project_id: project,
+            identity_id: identity,
+            role: project_role(role, ROLE_NO_ACCESS)?,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_identity_project_membership(&m).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "identity_project_membership.created",
+            ("identity_project_membership", m.id.to_string()),
+            json!({"project_id": project, "identity_id": identity, "role": m.role}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    pub async fn identity_project_membership(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        identity: IdentityId,
+    ) -> CoreResult<IdentityProjectMembership> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let mut s = self
+            .read_in(actor, org, Permission::IdentitiesRead)
+            .await
+            .map_err(Self::hide_org(project))?;
+        s.identity_project_membership(project, identity)
+            .await?
+            .ok_or_else(|| CoreError::not_found("identity project membership", identity))
+    }
+
+    pub async fn list_identity_project_memberships(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        page: Page,
+    ) -> CoreResult<Paged<IdentityProjectMembership>> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let mut s = self
+            .read_in(actor, org, Permission::IdentitiesRead)
+            .await
+            .map_err(Self::hide_org(project))?;
+        let rows = s
+            .list_identity_project_memberships(project, probe(page)?)
+            .await?;
+        Ok(paged(rows, page, |m| m.id.0))
+    }
+
+    /// Removes a machine identity from one project: only that project membership goes; the
+    /// identity, its organization role and its tokens stay.
+    pub async fn remove_identity_from_project(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        identity: IdentityId,
+        ctx: &RequestContext,
+    ) -> CoreResult<IdentityProjectMembership> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::IdentitiesDelete)
+            .await
+            .map_err(Self::hide_org(project))?;
+        let m = tx
+            .identity_project_membership(project, identity)
+            .await?
+            .ok_or_else(|| CoreError::not_found("identity project membership", identity))?;
+        if matches!(actor.principal, Principal::Identity { identity_id, .. } if identity_id == identity)
+        {
+            return Err(CoreError::rule(
+                Rule::SelfRemoval,
+                "You can't delete your own membership",
+                Some(identity.to_string()),
+            ));
+        }
+        tx.delete_identity_project_membership(m.id).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "identity_project_membership.removed",
+            ("identity_project_membership", m.id.to_string()),
+            json!({"project_id": project, "identity_id": identity}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+}
+
+fn hide(id: IdentityId) -> impl Fn(CoreError) -> CoreError {
+    move |e| match e {
+        CoreError::NotFound {
+            kind: "organization",
+            ..
+        } => CoreError::not_found("identity", id),
+        other => other,
+    }
+}

@@ -1,0 +1,501 @@
+//! Organization memberships: adding, inviting, updating, and removing them (one, many, or
+//! oneself). Every change here runs under the organization's lock, with the guards checked
+//! inside the transaction so that concurrent changes cannot break them.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+
+use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use crate::error::{CoreError, CoreResult, Rule};
+use crate::ids::*;
+use crate::model::*;
+use crate::permissions::{Actor, Permission};
+use crate::store::Session;
+use crate::timestamp::Timestamp;
+
+/// The most targets one bulk removal may name (documented in the README and the OpenAPI
+/// document): large enough for a real off-boarding, small enough for one transaction.
+pub const MAX_BULK_REMOVAL: usize = 100_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct NewMembership {
+    /// Add an existing user (accepted at once) ...
+    pub user_id: Option<UserId>,
+    /// ... or invite an email address (status `invited` until accepted).
+    pub email: Option<String>,
+    pub role_key: String,
+    pub public_metadata: Metadata,
+    pub private_metadata: Metadata,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct MembershipPatch {
+    pub role_key: Option<String>,
+    pub is_active: Option<bool>,
+    pub public_metadata: Option<Metadata>,
+    pub private_metadata: Option<Metadata>,
+}
+
+const LAST_ADMIN: &str = "an organization must keep at least one active admin";
+
+impl Roster {
+    pub async fn add_membership(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        input: NewMembership,
+        ctx: &RequestContext,
+    ) -> CoreResult<Membership> {
+        let (mut tx, _) = self.write_in(actor, org, Permission::MembersWrite).await?;
+        let role = role_by_key(&mut *tx, org, &input.role_key).await?;
+        let organization = tx
+            .organization(org)
+            .await?
+            .ok_or_else(|| CoreError::not_found("organization", org))?;
+        let now = Timestamp::now();
+        let (user_id, invite_email, status) = match (input.user_id, input.email) {
+            (Some(user), None) => {
+                tx.user(user)
+                    .await?
+                    .ok_or_else(|| CoreError::not_found("user", user))?;
+                if tx.membership_by_user(org, user).await?.is_some() {
+                    return Err(CoreError::conflict(
+                        "already_a_member",
+                        format!("user {user} is already a member of this organization"),
+                    ));
+                }
+                (Some(user), None, MembershipStatus::Accepted)
+            }
+            (None, Some(email)) => {
+                let email = validate::email("email", &email)?;
+                (None, Some(email), MembershipStatus::Invited)
+            }
+            _ => {
+                return Err(CoreError::invalid(
+                    "user_id",
+                    "give exactly one of `user_id` and `email`",
+                ));
+            }
+        };
+        if organization.max_allowed_memberships > 0
+            && tx.count_memberships(org).await? >= organization.max_allowed_memberships
+        {
+            return Err(CoreError::rule(
+                Rule::MembershipQuota,
+                format!(
+                    "the organization has reached its limit of {} memberships",
+                    organization.max_allowed_memberships
+                ),
+                None,
+            ));
+        }
+        let membership = Membership {
+            id: MembershipId::new(),
+            organization_id: org,
+            user_id,
+            last_invited_at: invite_email.as_ref().map(|_| now),
+            invite_email,
+            role_id: role.id,
+            role_key: role.key,
+            status,
+            is_active: true,
+            last_login_auth_method: None,
+            last_login_time: None,
+            project_favorites: None,
+            public_metadata: input.public_metadata,
+            private_metadata: input.private_metadata,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_membership(&membership).await?;
+        let action = if user_id.is_some() {
+            "membership.created"
+        } else {
+            "membership.invited"
+        };
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            action,
+            ("membership", membership.id.to_string()),
+            json!({"user_id": user_id, "role": membership.role_key}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(membership)
+    }
+
+    /// The invited user (matched by email, case-insensitively) accepts an invitation.
+    pub async fn accept_invitation(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: MembershipId,
+        ctx: &RequestContext,
+    ) -> CoreResult<Membership> {
+        let user_id = actor
+            .user_id()
+            .ok_or_else(|| CoreError::not_found("membership", id))?;
+        let mut tx = self.store.begin().await?;
+        if !tx.lock_organization(org).await? {
+            return Err(CoreError::not_found("membership", id));
+        }
+        let user = tx
+            .user(user_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("membership", id))?;
+        let mut m = tx
+            .membership(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("membership", id))?;
+        let addressed_to_caller = m.status == MembershipStatus::Invited
+            && m.invite_email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(&user.email));
+        if !addressed_to_caller {
+            return Err(CoreError::not_found("membership", id));
+        }
+        if tx.membership_by_user(org, user_id).await?.is_some() {
+            return Err(CoreError::conflict(
+                "already_a_member",
+                "you are already a member of this organization",
+            ));
+        }
+        m.user_id = Some(user_id);
+        m.status = MembershipStatus::Accepted;
+        m.updated_at = Timestamp::now();
+        tx.update_membership(&m).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "membership.accepted",
+            ("membership", id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    pub async fn membership(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        target: MemberRef,
+    ) -> CoreResult<Membership> {
+        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        resolve_one(&mut *s, org, target).await
+    }
+
+    pub async fn list_memberships(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+        page: Page,
+    ) -> CoreResult<Paged<Membership>> {
+        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        let rows = s.list_memberships(org, filter, probe(page)?).await?;
+        Ok(paged(rows, page, |m| m.id.0))
+    }
+
+    pub async fn update_membership(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        target: MemberRef,
+        patch: MembershipPatch,
+        ctx: &RequestContext,
+    ) -> CoreResult<Membership> {
+        let (mut tx, _) = self.write_in(actor, org, Permission::MembersWrite).await?;
+        let before = resolve_one(&mut *tx, org, target).await?;
+        let mut m = before.clone();
+        let changes_access = patch.role_key.is_some() || patch.is_active.is_some();
+        if changes_access && m.user_id.is_some() && m.user_id == actor.user_id() {
+            return Err(CoreError::rule(
+                Rule::OwnMembershipChange,
+                "you cannot change your own role or deactivate yourself",
+                Some(m.id.to_string()),
+            ));
+        }
+        if let Some(key) = &patch.role_key {
+            let role = role_by_key(&mut *tx, org, key).await?;
+            m.role_id = role.id;
+            m.role_key = role.key;
+        }
+        if let Some(active) = patch.is_active {
+            m.is_active = active;
+        }
+        if let Some(md) = patch.public_metadata {
+            m.public_metadata = md;
+        }
+        if let Some(md) = patch.private_metadata {
+            m.private_metadata = md;
+        }
+        if before.is_active_admin()
+            && !m.is_active_admin()
+            && tx.count_active_admins(org).await? <= 1
+        {
+            return Err(CoreError::rule(
+                Rule::LastAdmin,
+                LAST_ADMIN,
+                Some(m.id.to_string()),
+            ));
+        }
+        m.updated_at = Timestamp::now();
+        tx.update_membership(&m).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "membership.updated",
+            ("membership", m.id.to_string()),
+            json!({"role": {"from": before.role_key, "to": m.role_key},
+                   "is_active": {"from": before.is_active, "to": m.is_active}}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
+    /// Removes one or many memberships, all or nothing: every target is checked first, and one
+    /// that is missing, foreign or protected by a rule refuses the whole request, naming it.
+    /// A caller cannot remove themselves here (that is `leave_organization`).
+    pub async fn remove_memberships(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        targets: &[MemberRef],
+        options: RemovalOptions,
+        ctx: &RequestContext,
+    ) -> CoreResult<Removal> {
+        if targets.len() > MAX_BULK_REMOVAL {
+            return Err(CoreError::invalid(
+                "membership_ids",
+                format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
+            ));
+        }
+        let (mut tx, _) = self.write_in(actor, org, Permission::MembersDelete).await?;
+        let members = resolve_many(&mut *tx, org, targets).await?;
+        if let Some(me) = actor.user_id()
+            && let Some(own) = members.iter().find(|m| m.user_id == Some(me))
+        {
+            return Err(CoreError::rule(
+                Rule::SelfRemoval,
+                "You cannot remove yourself from an organization",
+                Some(own.id.to_string()),
+            ));
+        }
+        let removal = remove_in(&mut *tx, org, members, options).await?;
+        let events: Vec<_> = removal
+            .removed
+            .iter()
+            .map(|m| removal_event(ctx, actor, org, "membership.removed", m, options))
+            .collect();
+        tx.insert_audit_events(&events).await?;
+        tx.commit().await?;
+        Ok(removal)
+    }
+
+    /// The caller leaves an organization. The last active admin cannot leave; with
+    /// `refuse_only_organization` (PlanetScale's rule) nor can a user whose only organization
+    /// it is. Credential deletion is for removing others, so asking for it here is refused.
+    pub async fn leave_organization(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        options: RemovalOptions,
+        refuse_only_organization: bool,
+        ctx: &RequestContext,
+    ) -> CoreResult<Removal> {
+        let user = actor.user_id().ok_or_else(|| {
+            CoreError::invalid(
+                "actor",
+                "only a user can leave an organization; use a user's token",
+            )
+        })?;
+        let mut tx = self.store.begin().await?;
+        if !tx.lock_organization(org).await? {
+            return Err(CoreError::not_found("organization", org));
+        }
+        let own = tx
+            .membership_by_user(org, user)
+            .await?
+            .ok_or_else(|| CoreError::not_found("organization", org))?;
+        if options.delete_passwords || options.delete_service_tokens {
+            return Err(CoreError::rule(
+                Rule::CredentialFlagsOnSelf,
+                "delete_passwords and delete_service_tokens are only available when removing other members",
+                Some(user.to_string()),
+            ));
+        }
+        if refuse_only_organization && tx.organizations_of_user(user).await?.len() <= 1 {
+            return Err(CoreError::rule(
+                Rule::OnlyOrganization,
+                "you cannot leave your only organization",
+                Some(user.to_string()),
+            ));
+        }
+        let removal = remove_in(&mut *tx, org, vec![own], options).await?;
+        let events: Vec<_> = removal
+            .removed
+            .iter()
+            .map(|m| removal_event(ctx, actor, org, "membership.left", m, options))
+            .collect();
+        tx.insert_audit_events(&events).await?;
+        tx.commit().await?;
+        Ok(removal)
+    }
+}
+
+/// The shared removal unit of work, inside a transaction holding the organization's lock:
+/// last-admin guard, cascade, delete.
+async fn remove_in(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    members: Vec<Membership>,
+    options: RemovalOptions,
+) -> CoreResult<Removal> {
+    let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
+    if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
+        let id = members
+            .iter()
+            .find(|m| m.is_active_admin())
+            .map(|m| m.id.to_string());
+        return Err(CoreError::rule(Rule::LastAdmin, LAST_ADMIN, id));
+    }
+    let users: Vec<UserId> = members.iter().filter_map(|m| m.user_id).collect();
+    let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
+    let mut removal = Removal {
+        removed: Vec::new(),
+        project_memberships_removed: 0,
+        passwords_deleted: 0,
+        service_tokens_deleted: 0,
+    };
+    if !users.is_empty() {
+        removal.project_memberships_removed =
+            tx.delete_project_memberships_of_users(org, &users).await?;
+        if options.delete_passwords {
+            removal.passwords_deleted = tx.delete_passwords_of_users(org, &users).await?;
+        }
+        if options.delete_service_tokens {
+            removal.service_tokens_deleted =
+                tx.delete_service_tokens_created_by(org, &users).await?;
+        }
+    }
+    if !ids.is_empty() {
+        tx.delete_memberships(org, &ids).await?;
+    }
+    removal.removed = members;
+    Ok(removal)
+}
+
+fn removal_event(
+    ctx: &RequestContext,
+    actor: &Actor,
+    org: OrganizationId,
+    action: &str,
+    m: &Membership,
+    options: RemovalOptions,
+) -> AuditEvent {
+    audit_event(
+        ctx,
+        Some(actor),
+        Some(org),
+        action,
+        ("membership", m.id.to_string()),
+        json!({"user_id": m.user_id, "invite_email": m.invite_email, "role": m.role_key,
+               "delete_passwords": options.delete_passwords,
+               "delete_service_tokens": options.delete_service_tokens}),
+    )
+}
+
+pub(super) async fn role_by_key(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    key: &str,
+) -> CoreResult<Role> {
+    let key = validate::role_key("role", key)?;
+    tx.role_by_key(org, &key)
+        .await?
+        .ok_or_else(|| CoreError::invalid("role", format!("the organization has no role `{key}`")))
+}
+
+async fn resolve_one(
+    s: &mut dyn Session,
+    org: OrganizationId,
+    target: MemberRef,
+) -> CoreResult<Membership> {
+    match target {
+        MemberRef::Membership(id) => s
+            .membership(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("membership", id)),
+        MemberRef::User(user) => s
+            .membership_by_user(org, user)
+            .await?
+            .ok_or_else(|| CoreError::not_found("membership", user)),
+    }
+}
+
+/// Resolves every target in request order, dropping duplicates; the first that is not a
+/// membership of `org` fails the whole request, named in the error.
+async fn resolve_many(
+    s: &mut dyn Session,
+    org: OrganizationId,
+    targets: &[MemberRef],
+) -> CoreResult<Vec<Membership>> {
+    let ids: Vec<MembershipId> = targets
+        .iter()
+        .filter_map(|t| {
+            if let MemberRef::Membership(id) = t {
+                Some(*id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let users: Vec<UserId> = targets
+        .iter()
+        .filter_map(|t| {
+            if let MemberRef::User(u) = t {
+                Some(*u)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut by_id = HashMap::new();
+    let mut by_user = HashMap::new();
+    if !ids.is_empty() {
+        for m in s.memberships_by_ids(org, &ids).await? {
+            by_id.insert(m.id, m);
+        }
+    }
+    if !users.is_empty() {
+        for m in s.memberships_by_users(org, &users).await? {
+            if let Some(u) = m.user_id {
+                by_user.insert(u, m);
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let m = match t {
+            MemberRef::Membership(id) => by_id
+                .get(id)
+                .ok_or_else(|| CoreError::not_found("membership", id))?,
+            MemberRef::User(u) => by_user
+                .get(u)
+                .ok_or_else(|| CoreError::not_found("membership", u))?,
+        };
+        if seen.insert(m.id) {
+            out.push(m.clone());
+        }
+    }
+    Ok(out)
+}

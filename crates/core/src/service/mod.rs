@@ -1,0 +1,152 @@
+//! The use-cases. `Roster` is what every mount calls: handlers parse a request into the inputs
+//! defined here, call one method, and render what comes back. Each write runs in one
+//! transaction that locks its organization first, checks permissions and rules inside it, writes
+//! its audit events, and commits; any error before the commit leaves nothing behind.
+
+mod credentials;
+mod identities;
+mod memberships;
+mod organizations;
+mod projects;
+mod roles;
+mod users;
+pub mod validate;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
+pub use identities::{IdentityPatch, NewIdentity};
+pub use memberships::{MAX_BULK_REMOVAL, MembershipPatch, NewMembership};
+pub use organizations::{NewOrganization, OrganizationPatch};
+pub use projects::{NewProject, ProjectPatch};
+pub use roles::{NewRole, RolePatch};
+pub use users::{NewUser, UserPatch};
+
+use crate::auth;
+use crate::error::{CoreError, CoreResult};
+use crate::ids::{AuditEventId, OrganizationId};
+use crate::model::{AuditEvent, Page, Paged};
+use crate::permissions::{Actor, Permission, PermissionSet, Principal};
+use crate::store::{Session, Store};
+use crate::timestamp::Timestamp;
+
+/// Per-request facts the core records (the request id goes into audit events).
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+}
+
+/// The service: the one entry point of every use-case.
+#[derive(Clone)]
+pub struct Roster {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Roster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Roster")
+            .field("backend", &self.store.backend())
+            .finish()
+    }
+}
+
+impl Roster {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Roster { store }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// A read session in which `actor` holds `permission` in `org` (404 if it may not see it).
+    async fn read_in(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        permission: Permission,
+    ) -> CoreResult<Box<dyn Session>> {
+        let mut s = self.store.read().await?;
+        if actor.principal == Principal::InstanceAdmin && s.organization(org).await?.is_none() {
+            return Err(CoreError::not_found("organization", org));
+        }
+        auth::require(&mut *s, actor, org, permission).await?;
+        Ok(s)
+    }
+
+    /// A write transaction holding `org`'s lock, in which `actor` holds `permission`.
+    async fn write_in(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        permission: Permission,
+    ) -> CoreResult<(Box<dyn Session>, PermissionSet)> {
+        let mut tx = self.store.begin().await?;
+        if !tx.lock_organization(org).await? {
+            return Err(CoreError::not_found("organization", org));
+        }
+        let held = auth::require(&mut *tx, actor, org, permission).await?;
+        Ok((tx, held))
+    }
+}
+
+/// Builds an audit event for `actor` acting on a target.
+fn audit_event(
+    ctx: &RequestContext,
+    actor: Option<&Actor>,
+    org: Option<OrganizationId>,
+    action: &str,
+    target: (&str, String),
+    details: Value,
+) -> AuditEvent {
+    let (actor_kind, actor_id) = match actor {
+        Some(a) => {
+            let (k, id) = a.audit_ref();
+            (k.to_owned(), id)
+        }
+        None => ("system".to_owned(), String::new()),
+    };
+    AuditEvent {
+        id: AuditEventId::new(),
+        organization_id: org,
+        actor_kind,
+        actor_id,
+        action: action.to_owned(),
+        target_kind: target.0.to_owned(),
+        target_id: target.1,
+        request_id: ctx.request_id.clone(),
+        details,
+        created_at: Timestamp::now(),
+    }
+}
+
+/// Turns `limit + 1` fetched rows into a page and the cursor of the next.
+fn paged<T>(mut rows: Vec<T>, page: Page, id_of: impl Fn(&T) -> uuid::Uuid) -> Paged<T> {
+    let limit = page.limit as usize;
+    let next_after = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(&id_of)
+    } else {
+        None
+    };
+    Paged {
+        items: rows,
+        next_after,
+    }
+}
+
+/// The page to ask a store for: one more row than asked, to know whether there is a next page.
+fn probe(page: Page) -> CoreResult<Page> {
+    if page.limit == 0 || page.limit > Page::MAX_LIMIT {
+        return Err(CoreError::invalid(
+            "limit",
+            format!("limit must be between 1 and {}", Page::MAX_LIMIT),
+        ));
+    }
+    Ok(Page {
+        after: page.after,
+        limit: page.limit + 1,
+    })
+}

@@ -1,0 +1,281 @@
+//! Projects of an organization and the users in them.
+
+use serde_json::json;
+
+use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use crate::error::{CoreError, CoreResult};
+use crate::ids::*;
+use crate::model::*;
+use crate::permissions::{Actor, Permission};
+use crate::store::Session;
+use crate::timestamp::Timestamp;
+
+#[derive(Clone, Debug, Default)]
+pub struct NewProject {
+    pub name: String,
+    pub slug: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+}
+
+pub(super) fn project_role(role: Option<String>, default: &str) -> CoreResult<String> {
+    let role = role.unwrap_or_else(|| default.to_owned());
+    if PROJECT_ROLES.contains(&role.as_str()) {
+        Ok(role)
+    } else {
+        Err(CoreError::invalid(
+            "role",
+            format!(
+                "`{role}` is not a project role (one of {})",
+                PROJECT_ROLES.join(", ")
+            ),
+        ))
+    }
+}
+
+impl Roster {
+    /// Finds a project's organization without telling a caller who may not see it that it exists.
+    pub(super) async fn project_org(
+        &self,
+        s: &mut dyn Session,
+        id: ProjectId,
+    ) -> CoreResult<Project> {
+        s.project(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", id))
+    }
+
+    /// Maps "organization not found" to "project not found" so a project id probe learns nothing.
+    pub(super) fn hide_org(id: ProjectId) -> impl Fn(CoreError) -> CoreError {
+        move |e| match e {
+            CoreError::NotFound {
+                kind: "organization",
+                ..
+            } => CoreError::not_found("project", id),
+            other => other,
+        }
+    }
+
+    pub async fn create_project(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        input: NewProject,
+        ctx: &RequestContext,
+    ) -> CoreResult<Project> {
+        let (mut tx, _) = self.write_in(actor, org, Permission::ProjectsWrite).await?;
+        let name = validate::name("name", &input.name)?;
+        let slug = match input.slug {
+            Some(s) => validate::slug("slug", &s)?,
+            None => validate::slug_from_name(&name),
+        };
+        let now = Timestamp::now();
+        let project = Project {
+            id: ProjectId::new(),
+            organization_id: org,
+            name,
+            slug,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_project(&project).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "project.created",
+            ("project", project.id.to_string()),
+            json!({"slug": project.slug}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(project)
+    }
+
+    pub async fn project(&self, actor: &Actor, id: ProjectId) -> CoreResult<Project> {
+        let p = self.project_org(&mut *self.store.read().await?, id).await?;
+        self.read_in(actor, p.organization_id, Permission::ProjectsRead)
+            .await
+            .map_err(Self::hide_org(id))?;
+        Ok(p)
+    }
+
+    pub async fn list_projects(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Paged<Project>> {
+        let mut s = self.read_in(actor, org, Permission::ProjectsRead).await?;
+        let rows = s.list_projects(org, probe(page)?).await?;
+        Ok(paged(rows, page, |p| p.id.0))
+    }
+
+    pub async fn update_project(
+        &self,
+        actor: &Actor,
+        id: ProjectId,
+        patch: ProjectPatch,
+        ctx: &RequestContext,
+    ) -> CoreResult<Project> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, id)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::ProjectsWrite)
+            .await
+            .map_err(Self::hide_org(id))?;
+        let mut p = tx
+            .project(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", id))?;
+        if let Some(name) = patch.name {
+            p.name = validate::name("name", &name)?;
+        }
+        p.updated_at = Timestamp::now();
+        tx.update_project(&p).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "project.updated",
+            ("project", id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    pub async fn delete_project(
+        &self,
+        actor: &Actor,
+        id: ProjectId,
+        ctx: &RequestContext,
+    ) -> CoreResult<Project> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, id)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::ProjectsWrite)
+            .await
+            .map_err(Self::hide_org(id))?;
+        let p = tx
+            .project(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", id))?;
+        tx.delete_project(id).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "project.deleted",
+            ("project", id.to_string()),
+            json!({"slug": p.slug}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    /// Adds an organization member to a project.
+    pub async fn add_project_member(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        user: UserId,
+        role: Option<String>,
+        ctx: &RequestContext,
+    ) -> CoreResult<ProjectMembership> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::ProjectsWrite)
+            .await
+            .map_err(Self::hide_org(project))?;
+        tx.project(project)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project", project))?;
+        let role = project_role(role, "member")?;
+        if tx.membership_by_user(org, user).await?.is_none() {
+            return Err(CoreError::invalid(
+                "user_id",
+                format!("user {user} is not a member of the project's organization"),
+            ));
+        }
+        let now = Timestamp::now();
+        let pm = ProjectMembership {
+            id: ProjectMembershipId::new(),
+            organization_id: org,
+            project_id: project,
+            user_id: user,
+            role,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_project_membership(&pm).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "project_membership.created",
+            ("project_membership", pm.id.to_string()),
+            json!({"project_id": project, "user_id": user, "role": pm.role}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(pm)
+    }
+
+    pub async fn list_project_members(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        page: Page,
+    ) -> CoreResult<Paged<ProjectMembership>> {
+        self.project(actor, project).await?;
+        let mut s = self.store.read().await?;
+        let rows = s.list_project_memberships(project, probe(page)?).await?;
+        Ok(paged(rows, page, |m| m.id.0))
+    }
+
+    pub async fn remove_project_member(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        id: ProjectMembershipId,
+        ctx: &RequestContext,
+    ) -> CoreResult<ProjectMembership> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::ProjectsWrite)
+            .await
+            .map_err(Self::hide_org(project))?;
+        let pm = tx
+            .project_membership(project, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("project membership", id))?;
+        tx.delete_project_membership(project, id).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "project_membership.removed",
+            ("project_membership", id.to_string()),
+            json!({"project_id": project, "user_id": pm.user_id}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(pm)
+    }
+}

@@ -1,0 +1,203 @@
+//! Users: instance-level accounts. Only an instance admin creates or lists them; a user reads,
+//! updates and deletes themselves. Deleting a user removes their memberships everywhere, under
+//! the same last-admin guard as any removal.
+
+use serde_json::json;
+
+use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use crate::error::{CoreError, CoreResult, Rule};
+use crate::ids::*;
+use crate::model::*;
+use crate::permissions::{Actor, Principal};
+use crate::timestamp::Timestamp;
+
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserPatch {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub image_url: Option<Option<String>>,
+}
+
+fn is_admin(actor: &Actor) -> bool {
+    actor.principal == Principal::InstanceAdmin
+}
+
+/// An instance admin, or the user themselves; anyone else learns nothing (404).
+fn may_manage(actor: &Actor, id: UserId) -> CoreResult<()> {
+    if is_admin(actor) || actor.user_id() == Some(id) {
+        Ok(())
+    } else {
+        Err(CoreError::not_found("user", id))
+    }
+}
+
+impl Roster {
+    pub async fn create_user(
+        &self,
+        actor: Option<&Actor>,
+        input: NewUser,
+        ctx: &RequestContext,
+    ) -> CoreResult<User> {
+        if let Some(a) = actor
+            && !is_admin(a)
+        {
+            return Err(CoreError::Forbidden {
+                permission: "users:create",
+            });
+        }
+        let now = Timestamp::now();
+        let user = User {
+            id: UserId::new(),
+            email: validate::email("email", &input.email)?,
+            first_name: validate::optional_text("first_name", input.first_name)?,
+            last_name: validate::optional_text("last_name", input.last_name)?,
+            username: validate::optional_text("username", input.username)?,
+            image_url: validate::optional_text("image_url", input.image_url)?,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        if tx.user_by_email(&user.email).await?.is_some() {
+            return Err(CoreError::conflict(
+                "email_taken",
+                format!("a user with email `{}` already exists", user.email),
+            ));
+        }
+        tx.insert_user(&user).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            actor,
+            None,
+            "user.created",
+            ("user", user.id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub async fn user(&self, actor: &Actor, id: UserId) -> CoreResult<User> {
+        may_manage(actor, id)?;
+        let mut s = self.store.read().await?;
+        s.user(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user", id))
+    }
+
+    pub async fn list_users(&self, actor: &Actor, page: Page) -> CoreResult<Paged<User>> {
+        if !is_admin(actor) {
+            return Err(CoreError::Forbidden {
+                permission: "users:list",
+            });
+        }
+        let mut s = self.store.read().await?;
+        let rows = s.list_users(probe(page)?).await?;
+        Ok(paged(rows, page, |u| u.id.0))
+    }
+
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        patch: UserPatch,
+        ctx: &RequestContext,
+    ) -> CoreResult<User> {
+        may_manage(actor, id)?;
+        let mut tx = self.store.begin().await?;
+        let mut user = tx
+            .user(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user", id))?;
+        if let Some(v) = patch.first_name {
+            user.first_name = validate::optional_text("first_name", v)?;
+        }
+        if let Some(v) = patch.last_name {
+            user.last_name = validate::optional_text("last_name", v)?;
+        }
+        if let Some(v) = patch.username {
+            user.username = validate::optional_text("username", v)?;
+        }
+        if let Some(v) = patch.image_url {
+            user.image_url = validate::optional_text("image_url", v)?;
+        }
+        user.updated_at = Timestamp::now();
+        tx.update_user(&user).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            None,
+            "user.updated",
+            ("user", id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Deletes a user and their memberships, refusing if they are the last active admin of
+    /// any organization. Organizations are locked in id order so that two deletions cannot
+    /// deadlock on each other.
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        ctx: &RequestContext,
+    ) -> CoreResult<User> {
+        may_manage(actor, id)?;
+        let mut tx = self.store.begin().await?;
+        let user = tx
+            .user(id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user", id))?;
+        let mut orgs = tx.organizations_of_user(id).await?;
+        orgs.sort();
+        let mut events = Vec::new();
+        for org in orgs {
+            tx.lock_organization(org).await?;
+            let Some(m) = tx.membership_by_user(org, id).await? else {
+                continue;
+            };
+            if m.is_active_admin() && tx.count_active_admins(org).await? <= 1 {
+                return Err(CoreError::rule(
+                    Rule::LastAdmin,
+                    format!("the user is the last active admin of organization {org}"),
+                    Some(m.id.to_string()),
+                ));
+            }
+            tx.delete_project_memberships_of_users(org, &[id]).await?;
+            tx.delete_memberships(org, &[m.id]).await?;
+            events.push(audit_event(
+                ctx,
+                Some(actor),
+                Some(org),
+                "membership.removed",
+                ("membership", m.id.to_string()),
+                json!({"user_id": id, "role": m.role_key, "reason": "user deleted"}),
+            ));
+        }
+        tx.delete_user(id).await?;
+        events.push(audit_event(
+            ctx,
+            Some(actor),
+            None,
+            "user.deleted",
+            ("user", id.to_string()),
+            json!({}),
+        ));
+        tx.insert_audit_events(&events).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+}

@@ -1,0 +1,226 @@
+//! The storage boundary. A `Store` hands out `Session`s: a read session (no transaction) or a
+//! write transaction. Every write happens in a transaction that first locks its organization
+//! (`lock_organization`), so changes to one organization's memberships are serialised and the
+//! guards the use-cases check inside it hold when the transaction commits.
+//!
+//! Implementations live in the store crates; this module knows no SQL.
+
+use async_trait::async_trait;
+
+use crate::error::CoreResult;
+use crate::ids::*;
+use crate::model::*;
+use crate::permissions::PermissionSet;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A session for reads; it sees committed data and must not be used to write.
+    async fn read(&self) -> CoreResult<Box<dyn Session>>;
+    /// A write transaction. Dropping it without `commit` rolls everything back.
+    async fn begin(&self) -> CoreResult<Box<dyn Session>>;
+    /// Whether the database answers (for `/readyz`).
+    async fn ping(&self) -> CoreResult<()>;
+    /// Which backend this is ("sqlite", "postgres").
+    fn backend(&self) -> &'static str;
+}
+
+#[async_trait]
+pub trait Session: Send {
+    async fn commit(self: Box<Self>) -> CoreResult<()>;
+
+    /// Takes the organization's write lock for the rest of the transaction; false if the
+    /// organization does not exist.
+    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool>;
+
+    // Organizations
+    async fn insert_organization(&mut self, org: &Organization) -> CoreResult<()>;
+    async fn organization(&mut self, id: OrganizationId) -> CoreResult<Option<Organization>>;
+    async fn organization_by_slug(&mut self, slug: &str) -> CoreResult<Option<Organization>>;
+    /// Organizations by id order; with `member` only those where that user holds an accepted
+    /// membership, with `only` just that one.
+    async fn list_organizations(
+        &mut self,
+        member: Option<UserId>,
+        only: Option<OrganizationId>,
+        page: Page,
+    ) -> CoreResult<Vec<Organization>>;
+    async fn update_organization(&mut self, org: &Organization) -> CoreResult<()>;
+    async fn delete_organization(&mut self, id: OrganizationId) -> CoreResult<()>;
+    async fn count_memberships(&mut self, org: OrganizationId) -> CoreResult<i64>;
+
+    // Users
+    async fn insert_user(&mut self, user: &User) -> CoreResult<()>;
+    async fn user(&mut self, id: UserId) -> CoreResult<Option<User>>;
+    async fn user_by_email(&mut self, email: &str) -> CoreResult<Option<User>>;
+    async fn list_users(&mut self, page: Page) -> CoreResult<Vec<User>>;
+    async fn update_user(&mut self, user: &User) -> CoreResult<()>;
+    async fn delete_user(&mut self, id: UserId) -> CoreResult<()>;
+    /// The organizations a user holds a membership in.
+    async fn organizations_of_user(&mut self, user: UserId) -> CoreResult<Vec<OrganizationId>>;
+
+    // Roles
+    async fn insert_role(&mut self, role: &Role) -> CoreResult<()>;
+    async fn role(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<Option<Role>>;
+    async fn role_by_key(&mut self, org: OrganizationId, key: &str) -> CoreResult<Option<Role>>;
+    async fn list_roles(&mut self, org: OrganizationId) -> CoreResult<Vec<Role>>;
+    async fn update_role(&mut self, role: &Role) -> CoreResult<()>;
+    async fn delete_role(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<()>;
+    /// Whether any membership or identity holds the role.
+    async fn role_in_use(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<bool>;
+
+    // Organization memberships
+    async fn insert_membership(&mut self, m: &Membership) -> CoreResult<()>;
+    async fn membership(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+    ) -> CoreResult<Option<Membership>>;
+    async fn membership_by_user(
+        &mut self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> CoreResult<Option<Membership>>;
+    async fn list_memberships(
+        &mut self,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+        page: Page,
+    ) -> CoreResult<Vec<Membership>>;
+    /// The memberships of `org` among `ids` (in no particular order; unknown ids are skipped).
+    async fn memberships_by_ids(
+        &mut self,
+        org: OrganizationId,
+        ids: &[MembershipId],
+    ) -> CoreResult<Vec<Membership>>;
+    async fn memberships_by_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<Vec<Membership>>;
+    async fn update_membership(&mut self, m: &Membership) -> CoreResult<()>;
+    async fn delete_memberships(
+        &mut self,
+        org: OrganizationId,
+        ids: &[MembershipId],
+    ) -> CoreResult<u64>;
+    /// Users with an accepted, active membership holding the role `admin`.
+    async fn count_active_admins(&mut self, org: OrganizationId) -> CoreResult<i64>;
+    /// The permissions a user holds in an organization through an accepted, active membership.
+    async fn user_permissions(
+        &mut self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> CoreResult<Option<PermissionSet>>;
+    /// The permissions a machine identity holds through its role in its organization.
+    async fn identity_permissions(
+        &mut self,
+        org: OrganizationId,
+        identity: IdentityId,
+    ) -> CoreResult<Option<PermissionSet>>;
+
+    // Projects and project memberships
+    async fn insert_project(&mut self, p: &Project) -> CoreResult<()>;
+    async fn project(&mut self, id: ProjectId) -> CoreResult<Option<Project>>;
+    async fn list_projects(&mut self, org: OrganizationId, page: Page) -> CoreResult<Vec<Project>>;
+    async fn update_project(&mut self, p: &Project) -> CoreResult<()>;
+    async fn delete_project(&mut self, id: ProjectId) -> CoreResult<()>;
+    async fn insert_project_membership(&mut self, pm: &ProjectMembership) -> CoreResult<()>;
+    async fn project_membership(
+        &mut self,
+        project: ProjectId,
+        id: ProjectMembershipId,
+    ) -> CoreResult<Option<ProjectMembership>>;
+    async fn list_project_memberships(
+        &mut self,
+        project: ProjectId,
+        page: Page,
+    ) -> CoreResult<Vec<ProjectMembership>>;
+    async fn delete_project_membership(
+        &mut self,
+        project: ProjectId,
+        id: ProjectMembershipId,
+    ) -> CoreResult<()>;
+    /// The cascade of a membership removal: these users' memberships in the org's projects.
+    async fn delete_project_memberships_of_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<u64>;
+    async fn count_project_memberships_of_user(
+        &mut self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> CoreResult<i64>;
+
+    // Machine identities
+    async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()>;
+    async fn identity(&mut self, id: IdentityId) -> CoreResult<Option<Identity>>;
+    async fn list_identities(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<Identity>>;
+    async fn update_identity(&mut self, i: &Identity) -> CoreResult<()>;
+    async fn delete_identity(&mut self, id: IdentityId) -> CoreResult<()>;
+    async fn insert_identity_project_membership(
+        &mut self,
+        m: &IdentityProjectMembership,
+    ) -> CoreResult<()>;
+    async fn identity_project_membership(
+        &mut self,
+        project: ProjectId,
+        identity: IdentityId,
+    ) -> CoreResult<Option<IdentityProjectMembership>>;
+    async fn list_identity_project_memberships(
+        &mut self,
+        project: ProjectId,
+        page: Page,
+    ) -> CoreResult<Vec<IdentityProjectMembership>>;
+    async fn delete_identity_project_membership(
+        &mut self,
+        id: IdentityProjectMembershipId,
+    ) -> CoreResult<()>;
+
+    // Credentials
+    async fn insert_token(&mut self, t: &Token) -> CoreResult<()>;
+    async fn token(&mut self, id: TokenId) -> CoreResult<Option<Token>>;
+    /// Tokens of one kind, scoped to an organization or (for user tokens) to a user.
+    async fn list_tokens(
+        &mut self,
+        kind: TokenKind,
+        org: Option<OrganizationId>,
+        user: Option<UserId>,
+        page: Page,
+    ) -> CoreResult<Vec<Token>>;
+    async fn delete_token(&mut self, id: TokenId) -> CoreResult<()>;
+    async fn delete_service_tokens_created_by(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<u64>;
+    async fn insert_password(&mut self, p: &Password) -> CoreResult<()>;
+    async fn password(
+        &mut self,
+        org: OrganizationId,
+        id: PasswordId,
+    ) -> CoreResult<Option<Password>>;
+    async fn list_passwords(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<Password>>;
+    async fn delete_password(&mut self, org: OrganizationId, id: PasswordId) -> CoreResult<()>;
+    async fn delete_passwords_of_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<u64>;
+
+    // Audit
+    async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> CoreResult<()>;
+    async fn list_audit_events(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<AuditEvent>>;
+}

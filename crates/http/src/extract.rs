@@ -1,0 +1,95 @@
+//! Request parsing shared by every mount, with rejections as data (`Rejection`) so that each
+//! mount renders them in its own envelope. Nothing here decides a status code's body.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// Why a request could not be parsed.
+#[derive(Debug)]
+pub enum Rejection {
+    /// The body is not JSON of the expected shape (syntax, types, unknown or missing fields).
+    InvalidBody(String),
+    /// A body was sent without `Content-Type: application/json`.
+    UnsupportedMediaType,
+    /// Larger than `MAX_BODY_BYTES`.
+    PayloadTooLarge,
+    /// A path parameter that does not parse.
+    InvalidPath(String),
+    /// A query string that does not parse.
+    InvalidQuery(String),
+}
+
+impl Rejection {
+    pub fn message(&self) -> String {
+        match self {
+            Rejection::InvalidBody(m) => format!("invalid request body: {m}"),
+            Rejection::UnsupportedMediaType => {
+                "the request body must be JSON (Content-Type: application/json)".into()
+            }
+            Rejection::PayloadTooLarge => {
+                format!(
+                    "the request body is larger than the limit of {} bytes",
+                    crate::MAX_BODY_BYTES
+                )
+            }
+            Rejection::InvalidPath(m) => format!("invalid path: {m}"),
+            Rejection::InvalidQuery(m) => format!("invalid query string: {m}"),
+        }
+    }
+}
+
+impl From<BytesRejection> for Rejection {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Rejection::PayloadTooLarge
+        } else {
+            Rejection::InvalidBody(r.body_text())
+        }
+    }
+}
+
+impl From<PathRejection> for Rejection {
+    fn from(r: PathRejection) -> Self {
+        Rejection::InvalidPath(r.body_text())
+    }
+}
+
+impl From<QueryRejection> for Rejection {
+    fn from(r: QueryRejection) -> Self {
+        Rejection::InvalidQuery(r.body_text())
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+/// Parses a JSON body. An empty body is read as `{}` when `empty_is_object` (for requests whose
+/// fields are all optional; clients send DELETEs with a JSON content type and no body).
+pub fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    bytes: &Bytes,
+    empty_is_object: bool,
+) -> Result<T, Rejection> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        if empty_is_object {
+            return serde_json::from_slice(b"{}")
+                .map_err(|e| Rejection::InvalidBody(e.to_string()));
+        }
+        return Err(Rejection::InvalidBody("a JSON body is required".into()));
+    }
+    if !is_json(headers) {
+        return Err(Rejection::UnsupportedMediaType);
+    }
+    serde_json::from_slice(bytes).map_err(|e| Rejection::InvalidBody(e.to_string()))
+}

@@ -1,0 +1,76 @@
+//! roster's HTTP layer: the application state, the middleware every mount shares (request id,
+//! tracing, body limit, metrics), the native `/v1` API, the operational endpoints, and the
+//! place where vendor dialects are mounted.
+//!
+//! It depends on the core and axum, never on a store crate (the binary hands it a `Roster`)
+//! and never on a dialect (dialects are handed in as routers by the binary).
+
+pub mod auth;
+pub mod extract;
+pub mod metrics;
+pub mod native;
+pub mod ops;
+pub mod request_id;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use roster_core::Roster;
+use tokio::net::TcpListener;
+
+/// The largest request body any mount accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub roster: Roster,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(roster: Roster) -> Self {
+        AppState {
+            roster,
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+}
+
+/// A vendor dialect's router and the prefix it is mounted under (`/infisical`, `/clerk`, …).
+/// The router brings its own fallbacks, so unknown routes below the prefix get the vendor's
+/// error envelope.
+pub struct Mount {
+    pub prefix: &'static str,
+    pub router: Router<AppState>,
+}
+
+/// The whole application: native API, operational endpoints and the given dialect mounts,
+/// wrapped in the shared middleware.
+pub fn app(state: AppState, mounts: Vec<Mount>) -> Router {
+    let mut router = native::router().merge(ops::router());
+    for m in mounts {
+        router = router.nest(m.prefix, m.router);
+    }
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
+        .layer(axum::middleware::from_fn(request_id::assign))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,210 @@
+//! `/v1/organizations/{organization_id}/memberships`: adding, inviting, updating, and removing
+//! members (one, many, or oneself).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use roster_core::ids::*;
+use roster_core::model::{MemberRef, MembershipFilter, RemovalOptions};
+use roster_core::service::{MembershipPatch, NewMembership};
+
+use super::error::ApiError;
+use super::extract::{Auth, Body, OptionalBody, Path, Query};
+use super::wire::*;
+use super::{Errors, parse};
+use crate::AppState;
+use crate::request_id::context;
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipQuery {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// Only memberships holding this role key.
+    pub role: Option<String>,
+    /// Only this user's membership.
+    pub user_id: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{organization_id}/memberships", tag = "memberships",
+    params(("organization_id" = String, Path), MembershipQuery), responses((status = 200, body = List<MembershipOut>), Errors))]
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    Query(q): Query<MembershipQuery>,
+) -> Result<Json<List<MembershipOut>>, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
+    let filter = MembershipFilter {
+        role_key: q.role,
+        user_id: q.user_id.as_deref().map(parse).transpose()?,
+    };
+    Ok(Json(List::from_paged(
+        s.roster
+            .list_memberships(&a, parse(&org)?, &filter, page)
+            .await?,
+        Into::into,
+    )))
+}
+
+#[utoipa::path(post, path = "/v1/organizations/{organization_id}/memberships", tag = "memberships",
+    params(("organization_id" = String, Path)), request_body = CreateMembership,
+    responses((status = 201, body = MembershipOut), Errors))]
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    Body(b): Body<CreateMembership>,
+) -> Result<(StatusCode, Json<MembershipOut>), ApiError> {
+    let input = NewMembership {
+        user_id: b.user_id.as_deref().map(parse).transpose()?,
+        email: b.email,
+        role_key: b
+            .role
+            .unwrap_or_else(|| roster_core::model::ROLE_MEMBER.to_owned()),
+        public_metadata: b.public_metadata.unwrap_or_default(),
+        private_metadata: b.private_metadata.unwrap_or_default(),
+    };
+    let m = s
+        .roster
+        .add_membership(&a, parse(&org)?, input, &context())
+        .await?;
+    Ok((StatusCode::CREATED, Json(m.into())))
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{organization_id}/memberships/{membership_id}", tag = "memberships",
+    params(("organization_id" = String, Path), ("membership_id" = String, Path)), responses((status = 200, body = MembershipOut), Errors))]
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<MembershipOut>, ApiError> {
+    Ok(Json(
+        s.roster
+            .membership(&a, parse(&org)?, MemberRef::Membership(parse(&id)?))
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(patch, path = "/v1/organizations/{organization_id}/memberships/{membership_id}", tag = "memberships",
+    params(("organization_id" = String, Path), ("membership_id" = String, Path)), request_body = UpdateMembership,
+    responses((status = 200, body = MembershipOut), Errors))]
+pub async fn update(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    Body(b): Body<UpdateMembership>,
+) -> Result<Json<MembershipOut>, ApiError> {
+    let patch = MembershipPatch {
+        role_key: b.role,
+        is_active: b.is_active,
+        public_metadata: b.public_metadata,
+        private_metadata: b.private_metadata,
+    };
+    let target = MemberRef::Membership(parse(&id)?);
+    Ok(Json(
+        s.roster
+            .update_membership(&a, parse(&org)?, target, patch, &context())
+            .await?
+            .into(),
+    ))
+}
+
+/// Removes one membership. The body is optional: `{"delete_passwords": true, …}`.
+#[utoipa::path(delete, path = "/v1/organizations/{organization_id}/memberships/{membership_id}", tag = "memberships",
+    params(("organization_id" = String, Path), ("membership_id" = String, Path)), request_body(content = RemoveOptions),
+    responses((status = 200, body = RemovalOut), Errors))]
+pub async fn remove(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    OptionalBody(b): OptionalBody<RemoveOptions>,
+) -> Result<Json<RemovalOut>, ApiError> {
+    let options = RemovalOptions {
+        delete_passwords: b.delete_passwords,
+        delete_service_tokens: b.delete_service_tokens,
+    };
+    let targets = [MemberRef::Membership(parse(&id)?)];
+    Ok(Json(
+        s.roster
+            .remove_memberships(&a, parse(&org)?, &targets, options, &context())
+            .await?
+            .into(),
+    ))
+}
+
+/// Removes many memberships at once, all or nothing (at most 100,000 ids).
+#[utoipa::path(post, path = "/v1/organizations/{organization_id}/memberships/bulk-remove", tag = "memberships",
+    params(("organization_id" = String, Path)), request_body = BulkRemove,
+    responses((status = 200, body = RemovalOut), Errors))]
+pub async fn bulk_remove(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    Body(b): Body<BulkRemove>,
+) -> Result<Json<RemovalOut>, ApiError> {
+    if b.membership_ids.is_empty() {
+        return Err(roster_core::CoreError::invalid(
+            "membership_ids",
+            "membership_ids must name at least one membership",
+        )
+        .into());
+    }
+    let targets = b
+        .membership_ids
+        .iter()
+        .map(|id| parse::<MembershipId>(id).map(MemberRef::Membership))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RemovalOptions {
+        delete_passwords: b.delete_passwords,
+        delete_service_tokens: b.delete_service_tokens,
+    };
+    Ok(Json(
+        s.roster
+            .remove_memberships(&a, parse(&org)?, &targets, options, &context())
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/organizations/{organization_id}/memberships/{membership_id}/accept", tag = "memberships",
+    params(("organization_id" = String, Path), ("membership_id" = String, Path)), responses((status = 200, body = MembershipOut), Errors))]
+pub async fn accept(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<MembershipOut>, ApiError> {
+    Ok(Json(
+        s.roster
+            .accept_invitation(&a, parse(&org)?, parse(&id)?, &context())
+            .await?
+            .into(),
+    ))
+}
+
+/// The caller leaves the organization (refused for its last active admin).
+#[utoipa::path(post, path = "/v1/organizations/{organization_id}/leave", tag = "memberships",
+    params(("organization_id" = String, Path)), responses((status = 200, body = RemovalOut), Errors))]
+pub async fn leave(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+) -> Result<Json<RemovalOut>, ApiError> {
+    Ok(Json(
+        s.roster
+            .leave_organization(
+                &a,
+                parse(&org)?,
+                RemovalOptions::default(),
+                false,
+                &context(),
+            )
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,621 @@
+//! Wire types of the native API: what goes over HTTP, apart from the domain model, so that the
+//! model can change without changing the contract. Timestamps are RFC 3339 strings with
+//! milliseconds; ids are hyphenated UUIDs.
+
+use roster_core::model::*;
+use roster_core::{CoreError, PermissionSet, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+fn time(t: Timestamp) -> String {
+    t.to_rfc3339()
+}
+
+fn opt_time(t: Option<Timestamp>) -> Option<String> {
+    t.map(Timestamp::to_rfc3339)
+}
+
+/// One page of a list, and the cursor of the next (`null` on the last page).
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    pub fn from_paged<D>(p: Paged<D>, f: impl Fn(D) -> T) -> Self {
+        List {
+            data: p.items.into_iter().map(f).collect(),
+            next_cursor: p.next_after.map(|u| u.to_string()),
+        }
+    }
+}
+
+/// `?limit=&cursor=` of every list.
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// At most this many items (1 to 500, default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(&self) -> Result<Page, CoreError> {
+        let after = match &self.cursor {
+            Some(c) => Some(
+                roster_core::ids::parse_uuid(c, "cursor")
+                    .map_err(|_| CoreError::invalid("cursor", "invalid cursor"))?,
+            ),
+            None => None,
+        };
+        Ok(Page {
+            after,
+            limit: self.limit.unwrap_or(Page::DEFAULT_LIMIT),
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationOut {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    /// 0 means unlimited.
+    pub max_allowed_memberships: i64,
+    pub admin_delete_enabled: bool,
+    pub public_metadata: Value,
+    pub private_metadata: Value,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Organization> for OrganizationOut {
+    fn from(o: Organization) -> Self {
+        OrganizationOut {
+            id: o.id.to_string(),
+            name: o.name,
+            slug: o.slug,
+            max_allowed_memberships: o.max_allowed_memberships,
+            admin_delete_enabled: o.admin_delete_enabled,
+            public_metadata: Value::Object(o.public_metadata),
+            private_metadata: Value::Object(o.private_metadata),
+            created_by: o.created_by.map(|u| u.to_string()),
+            created_at: time(o.created_at),
+            updated_at: time(o.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    pub name: String,
+    pub slug: Option<String>,
+    pub max_allowed_memberships: Option<i64>,
+    pub admin_delete_enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub public_metadata: Option<Metadata>,
+    #[schema(value_type = Option<Object>)]
+    pub private_metadata: Option<Metadata>,
+    /// The user who becomes the first admin (instance admin keys only; a user is always the
+    /// creator of what they create).
+    pub created_by: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub max_allowed_memberships: Option<i64>,
+    pub admin_delete_enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub public_metadata: Option<Metadata>,
+    #[schema(value_type = Option<Object>)]
+    pub private_metadata: Option<Metadata>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        UserOut {
+            id: u.id.to_string(),
+            email: u.email,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            username: u.username,
+            image_url: u.image_url,
+            created_at: time(u.created_at),
+            updated_at: time(u.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub username: Option<String>,
+    pub image_url: Option<String>,
+}
+
+/// A field given as `null` is cleared; an absent field is left as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, deserialize_with = "nullable")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub image_url: Option<Option<String>>,
+}
+
+/// Tells `null` (Some(None)) from absent (None).
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleOut {
+    pub id: String,
+    pub organization_id: String,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<&'static str>,
+    pub built_in: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Role> for RoleOut {
+    fn from(r: Role) -> Self {
+        RoleOut {
+            id: r.id.to_string(),
+            organization_id: r.organization_id.to_string(),
+            key: r.key,
+            name: r.name,
+            description: r.description,
+            permissions: r.permissions.keys(),
+            built_in: r.built_in,
+            created_at: time(r.created_at),
+            updated_at: time(r.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRole {
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRole {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    pub permissions: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MembershipOut {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: Option<String>,
+    pub invite_email: Option<String>,
+    pub role: String,
+    pub role_id: String,
+    /// `invited` or `accepted`.
+    pub status: &'static str,
+    pub is_active: bool,
+    pub last_invited_at: Option<String>,
+    pub last_login_auth_method: Option<String>,
+    pub last_login_time: Option<String>,
+    pub project_favorites: Option<Vec<String>>,
+    pub public_metadata: Value,
+    pub private_metadata: Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Membership> for MembershipOut {
+    fn from(m: Membership) -> Self {
+        MembershipOut {
+            id: m.id.to_string(),
+            organization_id: m.organization_id.to_string(),
+            user_id: m.user_id.map(|u| u.to_string()),
+            invite_email: m.invite_email,
+            role: m.role_key,
+            role_id: m.role_id.to_string(),
+            status: m.status.as_str(),
+            is_active: m.is_active,
+            last_invited_at: opt_time(m.last_invited_at),
+            last_login_auth_method: m.last_login_auth_method,
+            last_login_time: opt_time(m.last_login_time),
+            project_favorites: m.project_favorites,
+            public_metadata: Value::Object(m.public_metadata),
+            private_metadata: Value::Object(m.private_metadata),
+            created_at: time(m.created_at),
+            updated_at: time(m.updated_at),
+        }
+    }
+}
+
+/// Add a user (`user_id`) or invite an address (`email`): exactly one of the two.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMembership {
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    /// A role key of the organization (default `member`).
+    pub role: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub public_metadata: Option<Metadata>,
+    #[schema(value_type = Option<Object>)]
+    pub private_metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMembership {
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub public_metadata: Option<Metadata>,
+    #[schema(value_type = Option<Object>)]
+    pub private_metadata: Option<Metadata>,
+}
+
+/// Credential deletion on removal (only for removing others).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveOptions {
+    #[serde(default)]
+    pub delete_passwords: bool,
+    #[serde(default)]
+    pub delete_service_tokens: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRemove {
+    /// 1 to 100,000 membership ids of the organization; duplicates count once.
+    pub membership_ids: Vec<String>,
+    #[serde(default)]
+    pub delete_passwords: bool,
+    #[serde(default)]
+    pub delete_service_tokens: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RemovalOut {
+    /// The removed memberships, as they were.
+    pub removed: Vec<MembershipOut>,
+    pub project_memberships_removed: u64,
+    pub passwords_deleted: u64,
+    pub service_tokens_deleted: u64,
+}
+
+impl From<Removal> for RemovalOut {
+    fn from(r: Removal) -> Self {
+        RemovalOut {
+            removed: r.removed.into_iter().map(Into::into).collect(),
+            project_memberships_removed: r.project_memberships_removed,
+            passwords_deleted: r.passwords_deleted,
+            service_tokens_deleted: r.service_tokens_deleted,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectOut {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub slug: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Project> for ProjectOut {
+    fn from(p: Project) -> Self {
+        ProjectOut {
+            id: p.id.to_string(),
+            organization_id: p.organization_id.to_string(),
+            name: p.name,
+            slug: p.slug,
+            created_at: time(p.created_at),
+            updated_at: time(p.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    pub name: String,
+    pub slug: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProjectMembershipOut {
+    pub id: String,
+    pub organization_id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<ProjectMembership> for ProjectMembershipOut {
+    fn from(m: ProjectMembership) -> Self {
+        ProjectMembershipOut {
+            id: m.id.to_string(),
+            organization_id: m.organization_id.to_string(),
+            project_id: m.project_id.to_string(),
+            user_id: m.user_id.to_string(),
+            role: m.role,
+            created_at: time(m.created_at),
+            updated_at: time(m.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProjectMembership {
+    pub user_id: String,
+    /// `admin`, `member` (default), `viewer` or `no-access`.
+    pub role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityOut {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub role: String,
+    pub role_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Identity> for IdentityOut {
+    fn from(i: Identity) -> Self {
+        IdentityOut {
+            id: i.id.to_string(),
+            organization_id: i.organization_id.to_string(),
+            name: i.name,
+            role: i.role_key,
+            role_id: i.role_id.to_string(),
+            created_at: time(i.created_at),
+            updated_at: time(i.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentity {
+    pub name: String,
+    /// An organization role key (default `no-access`).
+    pub role: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIdentity {
+    pub name: Option<String>,
+    pub role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IdentityProjectMembershipOut {
+    pub id: String,
+    pub organization_id: String,
+    pub project_id: String,
+    pub identity_id: String,
+    pub role: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<IdentityProjectMembership> for IdentityProjectMembershipOut {
+    fn from(m: IdentityProjectMembership) -> Self {
+        IdentityProjectMembershipOut {
+            id: m.id.to_string(),
+            organization_id: m.organization_id.to_string(),
+            project_id: m.project_id.to_string(),
+            identity_id: m.identity_id.to_string(),
+            role: m.role,
+            created_at: time(m.created_at),
+            updated_at: time(m.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentityProjectMembership {
+    pub identity_id: String,
+    /// `admin`, `member`, `viewer` or `no-access` (default).
+    pub role: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    pub id: String,
+    /// `user`, `identity`, `service` or `admin`.
+    pub kind: &'static str,
+    pub name: String,
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub created_by: Option<String>,
+    pub permissions: Vec<&'static str>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<Token> for TokenOut {
+    fn from(t: Token) -> Self {
+        TokenOut {
+            id: t.id.to_string(),
+            kind: t.kind.as_str(),
+            name: t.name,
+            organization_id: t.organization_id.map(|o| o.to_string()),
+            user_id: t.user_id.map(|u| u.to_string()),
+            identity_id: t.identity_id.map(|i| i.to_string()),
+            created_by: t.created_by.map(|u| u.to_string()),
+            permissions: if t.kind == TokenKind::Service {
+                t.permissions.keys()
+            } else {
+                PermissionSet::EMPTY.keys()
+            },
+            expires_at: opt_time(t.expires_at),
+            created_at: time(t.created_at),
+        }
+    }
+}
+
+/// A token as created: the only response that ever carries its secret.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedTokenOut {
+    #[serde(flatten)]
+    pub token: TokenOut,
+    /// `Authorization: Bearer <token>`.
+    pub token_value: String,
+    /// With the id, `Authorization: <id>:<token_secret>`.
+    pub token_secret: String,
+}
+
+impl From<roster_core::service::CreatedToken> for CreatedTokenOut {
+    fn from(c: roster_core::service::CreatedToken) -> Self {
+        let token_value = c.bearer();
+        let token_secret = c.secret.expose().to_owned();
+        CreatedTokenOut {
+            token: c.token.into(),
+            token_value,
+            token_secret,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    /// Lifetime in seconds (default: no expiry).
+    pub ttl: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceToken {
+    pub name: Option<String>,
+    /// Permission keys, e.g. `members:read`; only ones the creator holds.
+    pub permissions: Vec<String>,
+    pub ttl: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordOut {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl From<Password> for PasswordOut {
+    fn from(p: Password) -> Self {
+        PasswordOut {
+            id: p.id.to_string(),
+            organization_id: p.organization_id.to_string(),
+            user_id: p.user_id.to_string(),
+            name: p.name,
+            created_at: time(p.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedPasswordOut {
+    #[serde(flatten)]
+    pub password: PasswordOut,
+    /// Shown once.
+    pub plain_text: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePassword {
+    pub name: String,
+    /// The member who owns it (default: the caller).
+    pub user_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventOut {
+    pub id: String,
+    pub organization_id: Option<String>,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub action: String,
+    pub target_kind: String,
+    pub target_id: String,
+    pub request_id: Option<String>,
+    pub details: Value,
+    pub created_at: String,
+}
+
+impl From<AuditEvent> for AuditEventOut {
+    fn from(e: AuditEvent) -> Self {
+        AuditEventOut {
+            id: e.id.to_string(),
+            organization_id: e.organization_id.map(|o| o.to_string()),
+            actor_kind: e.actor_kind,
+            actor_id: e.actor_id,
+            action: e.action,
+            target_kind: e.target_kind,
+            target_id: e.target_id,
+            request_id: e.request_id,
+            details: e.details,
+            created_at: time(e.created_at),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! roster's `Store` on PostgreSQL, the production backend. The statements are the shared ones
+//! of `roster-store-sql`; this crate supplies the connection (`PgConn`), the pool, the schema
+//! and the organization lock (`SELECT … FOR UPDATE` on the organization's row).
+//!
+//! It must not depend on HTTP or on any dialect.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use roster_core::error::CoreResult;
+use roster_core::{CoreError, Session, Store};
+use roster_store_sql::{Arg, Conn, Migration, SqlRow, SqlSession, constraint_error};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Row as _, Transaction};
+use uuid::Uuid;
+
+/// The schema, version by version (the same versions and names as the SQLite list).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
+
+/// A fixed key for `pg_advisory_xact_lock`, so that two nodes starting at once migrate one
+/// after the other.
+const MIGRATION_LOCK: i64 = 0x726f_7374_6572;
+
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects (without migrating). `max_connections` bounds the pool; requests beyond it
+    /// queue for up to 30 s rather than fail.
+    pub async fn connect(url: &str, max_connections: u32) -> CoreResult<Self> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e| CoreError::invalid("database", format!("bad PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(PostgresStore { pool })
+    }
+
+    pub async fn migrate(&self) -> CoreResult<Vec<i64>> {
+        let mut tx = PgConn::Tx(self.pool.begin().await.map_err(db_error)?);
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            vec![Arg::Int(MIGRATION_LOCK)],
+        )
+        .await?;
+        roster_store_sql::migrations::apply(tx, MIGRATIONS).await
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn read(&self) -> CoreResult<Box<dyn Session>> {
+        Ok(Box::new(SqlSession(PgConn::Read(
+            self.pool.acquire().await.map_err(db_error)?,
+        ))))
+    }
+
+    async fn begin(&self) -> CoreResult<Box<dyn Session>> {
+        Ok(Box::new(SqlSession(PgConn::Tx(
+            self.pool.begin().await.map_err(db_error)?,
+        ))))
+    }
+
+    async fn ping(&self) -> CoreResult<()> {
+        self.pool
+            .execute("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// A pooled connection for reads, or a transaction for writes.
+pub enum PgConn {
+    Read(PoolConnection<Postgres>),
+    Tx(Transaction<'static, Postgres>),
+}
+
+impl PgConn {
+    fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            PgConn::Read(c) => c,
+            PgConn::Tx(t) => t,
+        }
+    }
+}
+
+fn bind<'q>(q: Query<'q, Postgres, PgArguments>, arg: &'q Arg) -> Query<'q, Postgres, PgArguments> {
+    match arg {
+        Arg::Uuid(u) => q.bind(u),
+        Arg::OptUuid(u) => q.bind(u),
+        Arg::Int(i) => q.bind(i),
+        Arg::OptInt(i) => q.bind(i),
+        Arg::Text(s) => q.bind(s.as_str()),
+        Arg::OptText(s) => q.bind(s.as_deref()),
+        Arg::Bool(b) => q.bind(b),
+        Arg::Bytes(b) => q.bind(b.as_slice()),
+    }
+}
+
+/// Maps a database error: named constraint violations become the client errors they stand
+/// for (one table of them, in `roster-store-sql`); everything else is internal.
+pub fn db_error(e: sqlx::Error) -> CoreError {
+    if let sqlx::Error::Database(db) = &e
+        && let Some(mapped) = db.constraint().and_then(constraint_error)
+    {
+        return mapped;
+    }
+    if let sqlx::Error::PoolTimedOut = e {
+        return CoreError::internal("timed out waiting for a database connection");
+    }
+    CoreError::internal(format!("postgres: {e}"))
+}
+
+#[async_trait]
+impl Conn for PgConn {
+    type Row = Row;
+
+    async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
+        self.conn()
+            .execute(sqlx::raw_sql(sql))
+            .await
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<u64> {
+        let q = args.iter().fold(sqlx::query(sql), bind);
+        Ok(q.execute(self.conn())
+            .await
+            .map_err(db_error)?
+            .rows_affected())
+    }
+
+    async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<Vec<Row>> {
+        let q = args.iter().fold(sqlx::query(sql), bind);
+        Ok(q.fetch_all(self.conn())
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(Row)
+            .collect())
+    }
+
+    async fn commit(self) -> CoreResult<()> {
+        match self {
+            PgConn::Read(_) => Ok(()),
+            PgConn::Tx(t) => t.commit().await.map_err(db_error),
+        }
+    }
+
+    async fn lock_organization(&mut self, id: Uuid) -> CoreResult<bool> {
+        let rows = self
+            .fetch_all(
+                "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE",
+                vec![Arg::Uuid(id)],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+}
+
+/// A result row (a local type, so that it can implement the shared `SqlRow`).
+pub struct Row(PgRow);
+
+fn col<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+    r: &'r Row,
+    i: usize,
+) -> CoreResult<T> {
+    r.0.try_get(i)
+        .map_err(|e| CoreError::internal(format!("postgres column {i}: {e}")))
+}
+
+impl SqlRow for Row {
+    fn uuid(&self, i: usize) -> CoreResult<Uuid> {
+        col(self, i)
+    }
+    fn opt_uuid(&self, i: usize) -> CoreResult<Option<Uuid>> {
+        col(self, i)
+    }
+    fn int(&self, i: usize) -> CoreResult<i64> {
+        // COUNT(*) and BIGINT columns are int8; a literal like `SELECT 1` is int4.
+        col::<i64>(self, i).or_else(|_| col::<i32>(self, i).map(i64::from))
+    }
+    fn opt_int(&self, i: usize) -> CoreResult<Option<i64>> {
+        col(self, i)
+    }
+    fn text(&self, i: usize) -> CoreResult<String> {
+        col(self, i)
+    }
+    fn opt_text(&self, i: usize) -> CoreResult<Option<String>> {
+        col(self, i)
+    }
+    fn boolean(&self, i: usize) -> CoreResult<bool> {
+        col(self, i)
+    }
+    fn bytes(&self, i: usize) -> CoreResult<Vec<u8>> {
+        col(self, i)
+    }
+}

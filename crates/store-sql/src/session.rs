@@ -1,0 +1,1257 @@
+//! `Session` implemented once in SQL over any `Conn`.
+
+use async_trait::async_trait;
+use roster_core::error::CoreResult;
+use roster_core::ids::*;
+use roster_core::model::*;
+use roster_core::{CoreError, PermissionSet, Session, Timestamp};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::conn::{Arg, Conn, SqlRow};
+
+/// Ids per statement in `IN (…)` lists: well under both backends' parameter limits.
+const CHUNK: usize = 1000;
+
+pub struct SqlSession<C: Conn>(pub C);
+
+const ORG_COLS: &str = "id, name, slug, max_allowed_memberships, admin_delete_enabled, public_metadata, \
+     private_metadata, created_by, created_at, updated_at";
+const USER_COLS: &str =
+    "id, email, first_name, last_name, username, image_url, created_at, updated_at";
+const ROLE_COLS: &str =
+    "id, org_id, role_key, name, description, permissions, built_in, created_at, updated_at";
+const MEMBERSHIP_SELECT: &str = "SELECT m.id, m.org_id, m.user_id, m.invite_email, m.role_id, r.role_key, \
+     m.status, m.is_active, m.last_invited_at, m.last_login_auth_method, m.last_login_time, \
+     m.project_favorites, m.public_metadata, m.private_metadata, m.created_at, m.updated_at \
+     FROM memberships m JOIN roles r ON r.id = m.role_id";
+const PROJECT_COLS: &str = "id, org_id, name, slug, created_at, updated_at";
+const PM_COLS: &str = "id, org_id, project_id, user_id, role, created_at, updated_at";
+const IDENTITY_SELECT: &str = "SELECT i.id, i.org_id, i.name, i.role_id, r.role_key, i.created_at, i.updated_at \
+     FROM identities i JOIN roles r ON r.id = i.role_id";
+const IPM_COLS: &str = "id, org_id, project_id, identity_id, role, created_at, updated_at";
+const TOKEN_COLS: &str = "id, kind, org_id, user_id, identity_id, created_by, name, secret_hash, permissions, expires_at, created_at";
+const PASSWORD_COLS: &str = "id, org_id, user_id, name, secret_hash, created_at";
+const AUDIT_COLS: &str = "id, org_id, actor_kind, actor_id, action, target_kind, target_id, request_id, details, created_at";
+
+fn corrupt(what: &str) -> CoreError {
+    CoreError::internal(format!("stored {what} is not valid"))
+}
+
+fn metadata(text: &str) -> CoreResult<Metadata> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(corrupt("metadata")),
+    }
+}
+
+fn json_text(m: &Metadata) -> String {
+    Value::Object(m.clone()).to_string()
+}
+
+fn ts(t: Timestamp) -> Arg {
+    Arg::Int(t.0)
+}
+
+fn opt_ts(t: Option<Timestamp>) -> Arg {
+    Arg::OptInt(t.map(|t| t.0))
+}
+
+/// `$from, $from+1, …` for `n` placeholders.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` AND <col> > $n` when the page has a cursor, and the `ORDER BY … LIMIT` tail.
+fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
+    let mut sql = String::new();
+    if let Some(after) = page.after {
+        sql.push_str(&format!(" AND {col} > ${next}"));
+        args.push(Arg::Uuid(after));
+    }
+    sql.push_str(&format!(" ORDER BY {col} LIMIT {}", page.limit));
+    sql
+}
+
+fn org_row(r: &impl SqlRow) -> CoreResult<Organization> {
+    Ok(Organization {
+        id: OrganizationId(r.uuid(0)?),
+        name: r.text(1)?,
+        slug: r.text(2)?,
+        max_allowed_memberships: r.int(3)?,
+        admin_delete_enabled: r.boolean(4)?,
+        public_metadata: metadata(&r.text(5)?)?,
+        private_metadata: metadata(&r.text(6)?)?,
+        created_by: r.opt_uuid(7)?.map(UserId),
+        created_at: Timestamp(r.int(8)?),
+        updated_at: Timestamp(r.int(9)?),
+    })
+}
+
+fn user_row(r: &impl SqlRow) -> CoreResult<User> {
+    Ok(User {
+        id: UserId(r.uuid(0)?),
+        email: r.text(1)?,
+        first_name: r.opt_text(2)?,
+        last_name: r.opt_text(3)?,
+        username: r.opt_text(4)?,
+        image_url: r.opt_text(5)?,
+        created_at: Timestamp(r.int(6)?),
+        updated_at: Timestamp(r.int(7)?),
+    })
+}
+
+fn role_row(r: &impl SqlRow) -> CoreResult<Role> {
+    Ok(Role {
+        id: RoleId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        key: r.text(2)?,
+        name: r.text(3)?,
+        description: r.opt_text(4)?,
+        permissions: PermissionSet::from_storage(&r.text(5)?),
+        built_in: r.boolean(6)?,
+        created_at: Timestamp(r.int(7)?),
+        updated_at: Timestamp(r.int(8)?),
+    })
+}
+
+fn membership_row(r: &impl SqlRow) -> CoreResult<Membership> {
+    Ok(Membership {
+        id: MembershipId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        user_id: r.opt_uuid(2)?.map(UserId),
+        invite_email: r.opt_text(3)?,
+        role_id: RoleId(r.uuid(4)?),
+        role_key: r.text(5)?,
+        status: MembershipStatus::parse(&r.text(6)?).ok_or_else(|| corrupt("membership status"))?,
+        is_active: r.boolean(7)?,
+        last_invited_at: r.opt_int(8)?.map(Timestamp),
+        last_login_auth_method: r.opt_text(9)?,
+        last_login_time: r.opt_int(10)?.map(Timestamp),
+        project_favorites: match r.opt_text(11)? {
+            Some(t) => Some(serde_json::from_str(&t).map_err(|_| corrupt("project favorites"))?),
+            None => None,
+        },
+        public_metadata: metadata(&r.text(12)?)?,
+        private_metadata: metadata(&r.text(13)?)?,
+        created_at: Timestamp(r.int(14)?),
+        updated_at: Timestamp(r.int(15)?),
+    })
+}
+
+fn membership_args(m: &Membership) -> Vec<Arg> {
+    vec![
+        Arg::Uuid(m.id.0),
+        Arg::Uuid(m.organization_id.0),
+        Arg::OptUuid(m.user_id.map(|u| u.0)),
+        Arg::OptText(m.invite_email.clone()),
+        Arg::Uuid(m.role_id.0),
+        Arg::Text(m.status.as_str().to_owned()),
+        Arg::Bool(m.is_active),
+        opt_ts(m.last_invited_at),
+        Arg::OptText(m.last_login_auth_method.clone()),
+        opt_ts(m.last_login_time),
+        Arg::OptText(
+            m.project_favorites
+                .as_ref()
+                .map(|f| serde_json::to_string(f).unwrap_or_default()),
+        ),
+        Arg::Text(json_text(&m.public_metadata)),
+        Arg::Text(json_text(&m.private_metadata)),
+        ts(m.created_at),
+        ts(m.updated_at),
+    ]
+}
+
+fn project_row(r: &impl SqlRow) -> CoreResult<Project> {
+    Ok(Project {
+        id: ProjectId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        name: r.text(2)?,
+        slug: r.text(3)?,
+        created_at: Timestamp(r.int(4)?),
+        updated_at: Timestamp(r.int(5)?),
+    })
+}
+
+fn pm_row(r: &impl SqlRow) -> CoreResult<ProjectMembership> {
+    Ok(ProjectMembership {
+        id: ProjectMembershipId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        project_id: ProjectId(r.uuid(2)?),
+        user_id: UserId(r.uuid(3)?),
+        role: r.text(4)?,
+        created_at: Timestamp(r.int(5)?),
+        updated_at: Timestamp(r.int(6)?),
+    })
+}
+
+fn identity_row(r: &impl SqlRow) -> CoreResult<Identity> {
+    Ok(Identity {
+        id: IdentityId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        name: r.text(2)?,
+        role_id: RoleId(r.uuid(3)?),
+        role_key: r.text(4)?,
+        created_at: Timestamp(r.int(5)?),
+        updated_at: Timestamp(r.int(6)?),
+    })
+}
+
+fn ipm_row(r: &impl SqlRow) -> CoreResult<IdentityProjectMembership> {
+    Ok(IdentityProjectMembership {
+        id: IdentityProjectMembershipId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        project_id: ProjectId(r.uuid(2)?),
+        identity_id: IdentityId(r.uuid(3)?),
+        role: r.text(4)?,
+        created_at: Timestamp(r.int(5)?),
+        updated_at: Timestamp(r.int(6)?),
+    })
+}
+
+fn token_row(r: &impl SqlRow) -> CoreResult<Token> {
+    Ok(Token {
+        id: TokenId(r.uuid(0)?),
+        kind: TokenKind::parse(&r.text(1)?).ok_or_else(|| corrupt("token kind"))?,
+        organization_id: r.opt_uuid(2)?.map(OrganizationId),
+        user_id: r.opt_uuid(3)?.map(UserId),
+        identity_id: r.opt_uuid(4)?.map(IdentityId),
+        created_by: r.opt_uuid(5)?.map(UserId),
+        name: r.text(6)?,
+        secret_hash: r.bytes(7)?,
+        permissions: PermissionSet::from_storage(&r.text(8)?),
+        expires_at: r.opt_int(9)?.map(Timestamp),
+        created_at: Timestamp(r.int(10)?),
+    })
+}
+
+fn password_row(r: &impl SqlRow) -> CoreResult<Password> {
+    Ok(Password {
+        id: PasswordId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        user_id: UserId(r.uuid(2)?),
+        name: r.text(3)?,
+        secret_hash: r.bytes(4)?,
+        created_at: Timestamp(r.int(5)?),
+    })
+}
+
+fn audit_row(r: &impl SqlRow) -> CoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        id: AuditEventId(r.uuid(0)?),
+        organization_id: r.opt_uuid(1)?.map(OrganizationId),
+        actor_kind: r.text(2)?,
+        actor_id: r.text(3)?,
+        action: r.text(4)?,
+        target_kind: r.text(5)?,
+        target_id: r.text(6)?,
+        request_id: r.opt_text(7)?,
+        details: serde_json::from_str(&r.text(8)?).map_err(|_| corrupt("audit details"))?,
+        created_at: Timestamp(r.int(9)?),
+    })
+}
+
+impl<C: Conn> SqlSession<C> {
+    async fn all<T>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        map: impl Fn(&C::Row) -> CoreResult<T>,
+    ) -> CoreResult<Vec<T>> {
+        self.0.fetch_all(sql, args).await?.iter().map(map).collect()
+    }
+
+    async fn one<T>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+        map: impl Fn(&C::Row) -> CoreResult<T>,
+    ) -> CoreResult<Option<T>> {
+        Ok(self.all(sql, args, map).await?.into_iter().next())
+    }
+
+    async fn count(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<i64> {
+        self.one(sql, args, |r| r.int(0))
+            .await
+            .map(|c| c.unwrap_or(0))
+    }
+
+    /// Runs `sql_head` + `IN (…)` over `ids` in chunks, after the fixed `args`; returns the sum
+    /// of affected rows.
+    async fn execute_in(
+        &mut self,
+        sql_head: &str,
+        args: &[Arg],
+        ids: &[Uuid],
+        tail: &str,
+    ) -> CoreResult<u64> {
+        let mut total = 0;
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "{sql_head} ({}){tail}",
+                placeholders(args.len() + 1, chunk.len())
+            );
+            let mut a = args.to_vec();
+            a.extend(chunk.iter().map(|u| Arg::Uuid(*u)));
+            total += self.0.execute(&sql, a).await?;
+        }
+        Ok(total)
+    }
+
+    async fn fetch_in<T>(
+        &mut self,
+        sql_head: &str,
+        args: &[Arg],
+        ids: &[Uuid],
+        map: impl Fn(&C::Row) -> CoreResult<T> + Copy,
+    ) -> CoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!("{sql_head} ({})", placeholders(args.len() + 1, chunk.len()));
+            let mut a = args.to_vec();
+            a.extend(chunk.iter().map(|u| Arg::Uuid(*u)));
+            out.extend(self.all(&sql, a, map).await?);
+        }
+        Ok(out)
+    }
+}
+
+fn uuids<T: Copy>(ids: &[T], f: impl Fn(T) -> Uuid) -> Vec<Uuid> {
+    ids.iter().map(|i| f(*i)).collect()
+}
+
+#[async_trait]
+impl<C: Conn> Session for SqlSession<C> {
+    async fn commit(self: Box<Self>) -> CoreResult<()> {
+        self.0.commit().await
+    }
+
+    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool> {
+        self.0.lock_organization(id.0).await
+    }
+
+    async fn insert_organization(&mut self, o: &Organization) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO organizations ({ORG_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                vec![
+                    Arg::Uuid(o.id.0),
+                    Arg::Text(o.name.clone()),
+                    Arg::Text(o.slug.clone()),
+                    Arg::Int(o.max_allowed_memberships),
+                    Arg::Bool(o.admin_delete_enabled),
+                    Arg::Text(json_text(&o.public_metadata)),
+                    Arg::Text(json_text(&o.private_metadata)),
+                    Arg::OptUuid(o.created_by.map(|u| u.0)),
+                    ts(o.created_at),
+                    ts(o.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn organization(&mut self, id: OrganizationId) -> CoreResult<Option<Organization>> {
+        self.one(
+            &format!("SELECT {ORG_COLS} FROM organizations WHERE id = $1"),
+            vec![Arg::Uuid(id.0)],
+            org_row,
+        )
+        .await
+    }
+
+    async fn organization_by_slug(&mut self, slug: &str) -> CoreResult<Option<Organization>> {
+        self.one(
+            &format!("SELECT {ORG_COLS} FROM organizations WHERE slug = $1"),
+            vec![Arg::Text(slug.to_owned())],
+            org_row,
+        )
+        .await
+    }
+
+    async fn list_organizations(
+        &mut self,
+        member: Option<UserId>,
+        only: Option<OrganizationId>,
+        page: Page,
+    ) -> CoreResult<Vec<Organization>> {
+        let cols = ORG_COLS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut args = Vec::new();
+        let mut sql = format!("SELECT {cols} FROM organizations o");
+        if let Some(u) = member {
+            args.push(Arg::Uuid(u.0));
+            sql.push_str(" JOIN memberships m ON m.org_id = o.id AND m.user_id = $1 AND m.status = 'accepted'");
+        }
+        sql.push_str(" WHERE 1 = 1");
+        if let Some(o) = only {
+            args.push(Arg::Uuid(o.0));
+            sql.push_str(&format!(" AND o.id = ${}", args.len()));
+        }
+        let next = args.len() + 1;
+        sql.push_str(&page_sql("o.id", page, next, &mut args));
+        self.all(&sql, args, org_row).await
+    }
+
+    async fn update_organization(&mut self, o: &Organization) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE organizations SET name = $2, slug = $3, max_allowed_memberships = $4, admin_delete_enabled = $5, \
+                 public_metadata = $6, private_metadata = $7, updated_at = $8 WHERE id = $1",
+                vec![
+                    Arg::Uuid(o.id.0),
+                    Arg::Text(o.name.clone()),
+                    Arg::Text(o.slug.clone()),
+                    Arg::Int(o.max_allowed_memberships),
+                    Arg::Bool(o.admin_delete_enabled),
+                    Arg::Text(json_text(&o.public_metadata)),
+                    Arg::Text(json_text(&o.private_metadata)),
+                    ts(o.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_organization(&mut self, id: OrganizationId) -> CoreResult<()> {
+        // Children first, explicitly: the order does not depend on each backend's cascade rules.
+        for table in [
+            "identity_project_memberships",
+            "project_memberships",
+            "passwords",
+            "tokens",
+            "identities",
+            "projects",
+            "memberships",
+            "roles",
+        ] {
+            self.0
+                .execute(
+                    &format!("DELETE FROM {table} WHERE org_id = $1"),
+                    vec![Arg::Uuid(id.0)],
+                )
+                .await?;
+        }
+        self.0
+            .execute(
+                "DELETE FROM organizations WHERE id = $1",
+                vec![Arg::Uuid(id.0)],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn count_memberships(&mut self, org: OrganizationId) -> CoreResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM memberships WHERE org_id = $1",
+            vec![Arg::Uuid(org.0)],
+        )
+        .await
+    }
+
+    async fn insert_user(&mut self, u: &User) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO users ({USER_COLS}, email_normalized) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+                vec![
+                    Arg::Uuid(u.id.0),
+                    Arg::Text(u.email.clone()),
+                    Arg::OptText(u.first_name.clone()),
+                    Arg::OptText(u.last_name.clone()),
+                    Arg::OptText(u.username.clone()),
+                    Arg::OptText(u.image_url.clone()),
+                    ts(u.created_at),
+                    ts(u.updated_at),
+                    Arg::Text(u.email.to_lowercase()),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn user(&mut self, id: UserId) -> CoreResult<Option<User>> {
+        self.one(
+            &format!("SELECT {USER_COLS} FROM users WHERE id = $1"),
+            vec![Arg::Uuid(id.0)],
+            user_row,
+        )
+        .await
+    }
+
+    async fn user_by_email(&mut self, email: &str) -> CoreResult<Option<User>> {
+        self.one(
+            &format!("SELECT {USER_COLS} FROM users WHERE email_normalized = $1"),
+            vec![Arg::Text(email.to_lowercase())],
+            user_row,
+        )
+        .await
+    }
+
+    async fn list_users(&mut self, page: Page) -> CoreResult<Vec<User>> {
+        let mut args = Vec::new();
+        let tail = page_sql("id", page, 1, &mut args);
+        self.all(
+            &format!("SELECT {USER_COLS} FROM users WHERE 1 = 1{tail}"),
+            args,
+            user_row,
+        )
+        .await
+    }
+
+    async fn update_user(&mut self, u: &User) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE users SET first_name = $2, last_name = $3, username = $4, image_url = $5, updated_at = $6 WHERE id = $1",
+                vec![
+                    Arg::Uuid(u.id.0),
+                    Arg::OptText(u.first_name.clone()),
+                    Arg::OptText(u.last_name.clone()),
+                    Arg::OptText(u.username.clone()),
+                    Arg::OptText(u.image_url.clone()),
+                    ts(u.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_user(&mut self, id: UserId) -> CoreResult<()> {
+        for sql in [
+            "DELETE FROM project_memberships WHERE user_id = $1",
+            "DELETE FROM passwords WHERE user_id = $1",
+            "DELETE FROM tokens WHERE user_id = $1",
+            "DELETE FROM memberships WHERE user_id = $1",
+            "DELETE FROM users WHERE id = $1",
+        ] {
+            self.0.execute(sql, vec![Arg::Uuid(id.0)]).await?;
+        }
+        Ok(())
+    }
+
+    async fn organizations_of_user(&mut self, user: UserId) -> CoreResult<Vec<OrganizationId>> {
+        self.all(
+            "SELECT org_id FROM memberships WHERE user_id = $1",
+            vec![Arg::Uuid(user.0)],
+            |r| r.uuid(0).map(OrganizationId),
+        )
+        .await
+    }
+
+    async fn insert_role(&mut self, r: &Role) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!(
+                    "INSERT INTO roles ({ROLE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ),
+                vec![
+                    Arg::Uuid(r.id.0),
+                    Arg::Uuid(r.organization_id.0),
+                    Arg::Text(r.key.clone()),
+                    Arg::Text(r.name.clone()),
+                    Arg::OptText(r.description.clone()),
+                    Arg::Text(r.permissions.to_storage()),
+                    Arg::Bool(r.built_in),
+                    ts(r.created_at),
+                    ts(r.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn role(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<Option<Role>> {
+        self.one(
+            &format!("SELECT {ROLE_COLS} FROM roles WHERE org_id = $1 AND id = $2"),
+            vec![Arg::Uuid(org.0), Arg::Uuid(id.0)],
+            role_row,
+        )
+        .await
+    }
+
+    async fn role_by_key(&mut self, org: OrganizationId, key: &str) -> CoreResult<Option<Role>> {
+        self.one(
+            &format!("SELECT {ROLE_COLS} FROM roles WHERE org_id = $1 AND role_key = $2"),
+            vec![Arg::Uuid(org.0), Arg::Text(key.to_owned())],
+            role_row,
+        )
+        .await
+    }
+
+    async fn list_roles(&mut self, org: OrganizationId) -> CoreResult<Vec<Role>> {
+        self.all(
+            &format!("SELECT {ROLE_COLS} FROM roles WHERE org_id = $1 ORDER BY id"),
+            vec![Arg::Uuid(org.0)],
+            role_row,
+        )
+        .await
+    }
+
+    async fn update_role(&mut self, r: &Role) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE roles SET name = $3, description = $4, permissions = $5, updated_at = $6 WHERE org_id = $1 AND id = $2",
+                vec![
+                    Arg::Uuid(r.organization_id.0),
+                    Arg::Uuid(r.id.0),
+                    Arg::Text(r.name.clone()),
+                    Arg::OptText(r.description.clone()),
+                    Arg::Text(r.permissions.to_storage()),
+                    ts(r.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_role(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<()> {
+        self.0
+            .execute(
+                "DELETE FROM roles WHERE org_id = $1 AND id = $2",
+                vec![Arg::Uuid(org.0), Arg::Uuid(id.0)],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn role_in_use(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<bool> {
+        let args = vec![Arg::Uuid(org.0), Arg::Uuid(id.0)];
+        let n = self
+            .count(
+                "SELECT (SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role_id = $2) \
+                 + (SELECT COUNT(*) FROM identities WHERE org_id = $1 AND role_id = $2)",
+                args,
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn insert_membership(&mut self, m: &Membership) -> CoreResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO memberships (id, org_id, user_id, invite_email, role_id, status, is_active, last_invited_at, \
+                 last_login_auth_method, last_login_time, project_favorites, public_metadata, private_metadata, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                membership_args(m),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn membership(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+    ) -> CoreResult<Option<Membership>> {
+        self.one(
+            &format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.id = $2"),
+            vec![Arg::Uuid(org.0), Arg::Uuid(id.0)],
+            membership_row,
+        )
+        .await
+    }
+
+    async fn membership_by_user(
+        &mut self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> CoreResult<Option<Membership>> {
+        self.one(
+            &format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id = $2"),
+            vec![Arg::Uuid(org.0), Arg::Uuid(user.0)],
+            membership_row,
+        )
+        .await
+    }
+
+    async fn list_memberships(
+        &mut self,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+        page: Page,
+    ) -> CoreResult<Vec<Membership>> {
+        let mut args = vec![Arg::Uuid(org.0)];
+        let mut sql = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1");
+        if let Some(k) = &filter.role_key {
+            args.push(Arg::Text(k.clone()));
+            sql.push_str(&format!(" AND r.role_key = ${}", args.len()));
+        }
+        if let Some(u) = filter.user_id {
+            args.push(Arg::Uuid(u.0));
+            sql.push_str(&format!(" AND m.user_id = ${}", args.len()));
+        }
+        let next = args.len() + 1;
+        sql.push_str(&page_sql("m.id", page, next, &mut args));
+        self.all(&sql, args, membership_row).await
+    }
+
+    async fn memberships_by_ids(
+        &mut self,
+        org: OrganizationId,
+        ids: &[MembershipId],
+    ) -> CoreResult<Vec<Membership>> {
+        let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.id IN");
+        self.fetch_in(
+            &head,
+            &[Arg::Uuid(org.0)],
+            &uuids(ids, |i| i.0),
+            membership_row,
+        )
+        .await
+    }
+
+    async fn memberships_by_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<Vec<Membership>> {
+        let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id IN");
+        self.fetch_in(
+            &head,
+            &[Arg::Uuid(org.0)],
+            &uuids(users, |i| i.0),
+            membership_row,
+        )
+        .await
+    }
+
+    async fn update_membership(&mut self, m: &Membership) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE memberships SET org_id = $2, user_id = $3, invite_email = $4, role_id = $5, status = $6, \
+                 is_active = $7, last_invited_at = $8, last_login_auth_method = $9, last_login_time = $10, \
+                 project_favorites = $11, public_metadata = $12, private_metadata = $13, created_at = $14, \
+                 updated_at = $15 WHERE id = $1",
+                membership_args(m),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_memberships(
+        &mut self,
+        org: OrganizationId,
+        ids: &[MembershipId],
+    ) -> CoreResult<u64> {
+        self.execute_in(
+            "DELETE FROM memberships WHERE org_id = $1 AND id IN",
+            &[Arg::Uuid(org.0)],
+            &uuids(ids, |i| i.0),
+            "",
+        )
+        .await
+    }
+
+    async fn count_active_admins(&mut self, org: OrganizationId) -> CoreResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM memberships m JOIN roles r ON r.id = m.role_id \
+             WHERE m.org_id = $1 AND r.org_id = $1 AND r.role_key = 'admin' AND m.user_id IS NOT NULL \
+             AND m.status = 'accepted' AND m.is_active = TRUE",
+            vec![Arg::Uuid(org.0)],
+        )
+        .await
+    }
+
+    async fn user_permissions(
+        &mut self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> CoreResult<Option<PermissionSet>> {
+        self.one(
+            "SELECT r.permissions FROM memberships m JOIN roles r ON r.id = m.role_id \
+             WHERE m.org_id = $1 AND m.user_id = $2 AND m.status = 'accepted' AND m.is_active = TRUE",
+            vec![Arg::Uuid(org.0), Arg::Uuid(user.0)],
+            |r| r.text(0).map(|t| PermissionSet::from_storage(&t)),
+        )
+        .await
+    }
+
+    async fn identity_permissions(
+        &mut self,
+        org: OrganizationId,
+        identity: IdentityId,
+    ) -> CoreResult<Option<PermissionSet>> {
+        self.one(
+            "SELECT r.permissions FROM identities i JOIN roles r ON r.id = i.role_id WHERE i.org_id = $1 AND i.id = $2",
+            vec![Arg::Uuid(org.0), Arg::Uuid(identity.0)],
+            |r| r.text(0).map(|t| PermissionSet::from_storage(&t)),
+        )
+        .await
+    }
+
+    async fn insert_project(&mut self, p: &Project) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO projects ({PROJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+                vec![
+                    Arg::Uuid(p.id.0),
+                    Arg::Uuid(p.organization_id.0),
+                    Arg::Text(p.name.clone()),
+                    Arg::Text(p.slug.clone()),
+                    ts(p.created_at),
+                    ts(p.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn project(&mut self, id: ProjectId) -> CoreResult<Option<Project>> {
+        self.one(
+            &format!("SELECT {PROJECT_COLS} FROM projects WHERE id = $1"),
+            vec![Arg::Uuid(id.0)],
+            project_row,
+        )
+        .await
+    }
+
+    async fn list_projects(&mut self, org: OrganizationId, page: Page) -> CoreResult<Vec<Project>> {
+        let mut args = vec![Arg::Uuid(org.0)];
+        let tail = page_sql("id", page, 2, &mut args);
+        self.all(
+            &format!("SELECT {PROJECT_COLS} FROM projects WHERE org_id = $1{tail}"),
+            args,
+            project_row,
+        )
+        .await
+    }
+
+    async fn update_project(&mut self, p: &Project) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE projects SET name = $2, updated_at = $3 WHERE id = $1",
+                vec![
+                    Arg::Uuid(p.id.0),
+                    Arg::Text(p.name.clone()),
+                    ts(p.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_project(&mut self, id: ProjectId) -> CoreResult<()> {
+        for sql in [
+            "DELETE FROM identity_project_memberships WHERE project_id = $1",
+            "DELETE FROM project_memberships WHERE project_id = $1",
+            "DELETE FROM projects WHERE id = $1",
+        ] {
+            self.0.execute(sql, vec![Arg::Uuid(id.0)]).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_project_membership(&mut self, pm: &ProjectMembership) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO project_memberships ({PM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                vec![
+                    Arg::Uuid(pm.id.0),
+                    Arg::Uuid(pm.organization_id.0),
+                    Arg::Uuid(pm.project_id.0),
+                    Arg::Uuid(pm.user_id.0),
+                    Arg::Text(pm.role.clone()),
+                    ts(pm.created_at),
+                    ts(pm.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn project_membership(
+        &mut self,
+        project: ProjectId,
+        id: ProjectMembershipId,
+    ) -> CoreResult<Option<ProjectMembership>> {
+        self.one(
+            &format!("SELECT {PM_COLS} FROM project_memberships WHERE project_id = $1 AND id = $2"),
+            vec![Arg::Uuid(project.0), Arg::Uuid(id.0)],
+            pm_row,
+        )
+        .await
+    }
+
+    async fn list_project_memberships(
+        &mut self,
+        project: ProjectId,
+        page: Page,
+    ) -> CoreResult<Vec<ProjectMembership>> {
+        let mut args = vec![Arg::Uuid(project.0)];
+        let tail = page_sql("id", page, 2, &mut args);
+        self.all(
+            &format!("SELECT {PM_COLS} FROM project_memberships WHERE project_id = $1{tail}"),
+            args,
+            pm_row,
+        )
+        .await
+    }
+
+    async fn delete_project_membership(
+        &mut self,
+        project: ProjectId,
+        id: ProjectMembershipId,
+    ) -> CoreResult<()> {
+        self.0
+            .execute(
+                "DELETE FROM project_memberships WHERE project_id = $1 AND id = $2",
+                vec![Arg::Uuid(project.0), Arg::Uuid(id.0)],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_project_memberships_of_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<u64> {
+        self.execute_in(
+            "DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN",
+            &[Arg::Uuid(org.0)],
+            &uuids(users, |u| u.0),
+            "",
+        )
+        .await
+    }
+
+    async fn count_project_memberships_of_user(
+        &mut self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> CoreResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM project_memberships WHERE org_id = $1 AND user_id = $2",
+            vec![Arg::Uuid(org.0), Arg::Uuid(user.0)],
+        )
+        .await
+    }
+
+    async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![
+                    Arg::Uuid(i.id.0),
+                    Arg::Uuid(i.organization_id.0),
+                    Arg::Text(i.name.clone()),
+                    Arg::Uuid(i.role_id.0),
+                    ts(i.created_at),
+                    ts(i.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn identity(&mut self, id: IdentityId) -> CoreResult<Option<Identity>> {
+        self.one(
+            &format!("{IDENTITY_SELECT} WHERE i.id = $1"),
+            vec![Arg::Uuid(id.0)],
+            identity_row,
+        )
+        .await
+    }
+
+    async fn list_identities(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<Identity>> {
+        let mut args = vec![Arg::Uuid(org.0)];
+        let tail = page_sql("i.id", page, 2, &mut args);
+        self.all(
+            &format!("{IDENTITY_SELECT} WHERE i.org_id = $1{tail}"),
+            args,
+            identity_row,
+        )
+        .await
+    }
+
+    async fn update_identity(&mut self, i: &Identity) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE identities SET name = $2, role_id = $3, updated_at = $4 WHERE id = $1",
+                vec![
+                    Arg::Uuid(i.id.0),
+                    Arg::Text(i.name.clone()),
+                    Arg::Uuid(i.role_id.0),
+                    ts(i.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_identity(&mut self, id: IdentityId) -> CoreResult<()> {
+        for sql in [
+            "DELETE FROM identity_project_memberships WHERE identity_id = $1",
+            "DELETE FROM tokens WHERE identity_id = $1",
+            "DELETE FROM identities WHERE id = $1",
+        ] {
+            self.0.execute(sql, vec![Arg::Uuid(id.0)]).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_identity_project_membership(
+        &mut self,
+        m: &IdentityProjectMembership,
+    ) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO identity_project_memberships ({IPM_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+                vec![
+                    Arg::Uuid(m.id.0),
+                    Arg::Uuid(m.organization_id.0),
+                    Arg::Uuid(m.project_id.0),
+                    Arg::Uuid(m.identity_id.0),
+                    Arg::Text(m.role.clone()),
+                    ts(m.created_at),
+                    ts(m.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn identity_project_membership(
+        &mut self,
+        project: ProjectId,
+        identity: IdentityId,
+    ) -> CoreResult<Option<IdentityProjectMembership>> {
+        self.one(
+            &format!("SELECT {IPM_COLS} FROM identity_project_memberships WHERE project_id = $1 AND identity_id = $2"),
+            vec![Arg::Uuid(project.0), Arg::Uuid(identity.0)],
+            ipm_row,
+        )
+        .await
+    }
+
+    async fn list_identity_project_memberships(
+        &mut self,
+        project: ProjectId,
+        page: Page,
+    ) -> CoreResult<Vec<IdentityProjectMembership>> {
+        let mut args = vec![Arg::Uuid(project.0)];
+        let tail = page_sql("id", page, 2, &mut args);
+        self.all(
+            &format!(
+                "SELECT {IPM_COLS} FROM identity_project_memberships WHERE project_id = $1{tail}"
+            ),
+            args,
+            ipm_row,
+        )
+        .await
+    }
+
+    async fn delete_identity_project_membership(
+        &mut self,
+        id: IdentityProjectMembershipId,
+    ) -> CoreResult<()> {
+        self.0
+            .execute(
+                "DELETE FROM identity_project_memberships WHERE id = $1",
+                vec![Arg::Uuid(id.0)],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn insert_token(&mut self, t: &Token) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+                vec![
+                    Arg::Uuid(t.id.0),
+                    Arg::Text(t.kind.as_str().to_owned()),
+                    Arg::OptUuid(t.organization_id.map(|o| o.0)),
+                    Arg::OptUuid(t.user_id.map(|u| u.0)),
+                    Arg::OptUuid(t.identity_id.map(|i| i.0)),
+                    Arg::OptUuid(t.created_by.map(|u| u.0)),
+                    Arg::Text(t.name.clone()),
+                    Arg::Bytes(t.secret_hash.clone()),
+                    Arg::Text(t.permissions.to_storage()),
+                    opt_ts(t.expires_at),
+                    ts(t.created_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn token(&mut self, id: TokenId) -> CoreResult<Option<Token>> {
+        self.one(
+            &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"),
+            vec![Arg::Uuid(id.0)],
+            token_row,
+        )
+        .await
+    }
+
+    async fn list_tokens(
+        &mut self,
+        kind: TokenKind,
+        org: Option<OrganizationId>,
+        user: Option<UserId>,
+        page: Page,
+    ) -> CoreResult<Vec<Token>> {
+        let mut args = vec![Arg::Text(kind.as_str().to_owned())];
+        let mut sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE kind = $1");
+        if let Some(o) = org {
+            args.push(Arg::Uuid(o.0));
+            sql.push_str(&format!(" AND org_id = ${}", args.len()));
+        }
+        if let Some(u) = user {
+            args.push(Arg::Uuid(u.0));
+            sql.push_str(&format!(" AND user_id = ${}", args.len()));
+        }
+        let next = args.len() + 1;
+        sql.push_str(&page_sql("id", page, next, &mut args));
+        self.all(&sql, args, token_row).await
+    }
+
+    async fn delete_token(&mut self, id: TokenId) -> CoreResult<()> {
+        self.0
+            .execute("DELETE FROM tokens WHERE id = $1", vec![Arg::Uuid(id.0)])
+            .await
+            .map(drop)
+    }
+
+    async fn delete_service_tokens_created_by(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<u64> {
+        self.execute_in(
+            "DELETE FROM tokens WHERE org_id = $1 AND kind = 'service' AND created_by IN",
+            &[Arg::Uuid(org.0)],
+            &uuids(users, |u| u.0),
+            "",
+        )
+        .await
+    }
+
+    async fn insert_password(&mut self, p: &Password) -> CoreResult<()> {
+        self.0
+            .execute(
+                &format!("INSERT INTO passwords ({PASSWORD_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+                vec![
+                    Arg::Uuid(p.id.0),
+                    Arg::Uuid(p.organization_id.0),
+                    Arg::Uuid(p.user_id.0),
+                    Arg::Text(p.name.clone()),
+                    Arg::Bytes(p.secret_hash.clone()),
+                    ts(p.created_at),
+                ],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn password(
+        &mut self,
+        org: OrganizationId,
+        id: PasswordId,
+    ) -> CoreResult<Option<Password>> {
+        self.one(
+            &format!("SELECT {PASSWORD_COLS} FROM passwords WHERE org_id = $1 AND id = $2"),
+            vec![Arg::Uuid(org.0), Arg::Uuid(id.0)],
+            password_row,
+        )
+        .await
+    }
+
+    async fn list_passwords(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<Password>> {
+        let mut args = vec![Arg::Uuid(org.0)];
+        let tail = page_sql("id", page, 2, &mut args);
+        self.all(
+            &format!("SELECT {PASSWORD_COLS} FROM passwords WHERE org_id = $1{tail}"),
+            args,
+            password_row,
+        )
+        .await
+    }
+
+    async fn delete_password(&mut self, org: OrganizationId, id: PasswordId) -> CoreResult<()> {
+        self.0
+            .execute(
+                "DELETE FROM passwords WHERE org_id = $1 AND id = $2",
+                vec![Arg::Uuid(org.0), Arg::Uuid(id.0)],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_passwords_of_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<u64> {
+        self.execute_in(
+            "DELETE FROM passwords WHERE org_id = $1 AND user_id IN",
+            &[Arg::Uuid(org.0)],
+            &uuids(users, |u| u.0),
+            "",
+        )
+        .await
+    }
+
+    async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> CoreResult<()> {
+        // Many rows per statement: a bulk removal writes one event per membership.
+        for chunk in events.chunks(100) {
+            let mut values = Vec::with_capacity(chunk.len());
+            let mut args = Vec::with_capacity(chunk.len() * 10);
+            for e in chunk {
+                values.push(format!("({})", placeholders(args.len() + 1, 10)));
+                args.extend([
+                    Arg::Uuid(e.id.0),
+                    Arg::OptUuid(e.organization_id.map(|o| o.0)),
+                    Arg::Text(e.actor_kind.clone()),
+                    Arg::Text(e.actor_id.clone()),
+                    Arg::Text(e.action.clone()),
+                    Arg::Text(e.target_kind.clone()),
+                    Arg::Text(e.target_id.clone()),
+                    Arg::OptText(e.request_id.clone()),
+                    Arg::Text(e.details.to_string()),
+                    ts(e.created_at),
+                ]);
+            }
+            self.0
+                .execute(
+                    &format!(
+                        "INSERT INTO audit_events ({AUDIT_COLS}) VALUES {}",
+                        values.join(", ")
+                    ),
+                    args,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn list_audit_events(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<AuditEvent>> {
+        let mut args = vec![Arg::Uuid(org.0)];
+        let tail = page_sql("id", page, 2, &mut args);
+        self.all(
+            &format!("SELECT {AUDIT_COLS} FROM audit_events WHERE org_id = $1{tail}"),
+            args,
+            audit_row,
+        )
+        .await
+    }
+}
