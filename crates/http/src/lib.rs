@@ -20,8 +20,11 @@ use axum::extract::DefaultBodyLimit;
 use roster_core::Roster;
 use tokio::net::TcpListener;
 
-/// The largest request body any mount accepts.
+/// The largest request body any mount accepts, but for bulk removals.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The largest body of a bulk removal: room for `MAX_BULK_REMOVAL` (100,000) quoted UUIDs.
+pub const MAX_BULK_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]

@@ -16,6 +16,7 @@ pub mod wire;
 use std::str::FromStr;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use roster_core::CoreError;
 use serde::Serialize;
@@ -63,7 +64,7 @@ pub enum Errors {
     /// A uniqueness clash, or a rule refused the change (`last_admin`, `self_removal`, …).
     #[response(status = 409)]
     Conflict(ErrorEnvelope),
-    /// The body is larger than 1 MiB.
+    /// The body is larger than 1 MiB (8 MiB for bulk removal).
     #[response(status = 413)]
     PayloadTooLarge(ErrorEnvelope),
 }
@@ -100,7 +101,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/organizations/{organization_id}/memberships/bulk-remove",
-            post(memberships::bulk_remove),
+            post(memberships::bulk_remove).layer(DefaultBodyLimit::max(crate::MAX_BULK_BODY_BYTES)),
         )
         .route(
             "/v1/organizations/{organization_id}/memberships/{membership_id}",

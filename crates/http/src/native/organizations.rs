@@ -43,7 +43,7 @@ pub async fn create(
         created_by: b
             .created_by
             .as_deref()
-            .map(|u| parse::<UserId>(u))
+            .map(parse::<UserId>)
             .transpose()?,
     };
     let org = s

@@ -1,0 +1,353 @@
+//! Who may do what: 401, 403, tenant isolation, tokens of removed members, secrets shown once.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+async fn missing_or_bad_credentials_get_401_in_the_envelope(app: TestApp) {
+    let path = format!("/v1/organizations/{}", app.org);
+    let none = app.call("GET", &path, None, None).await;
+    assert_eq!(
+        (none.status, none.code()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    assert_eq!(none.headers["www-authenticate"], "Bearer");
+    for bad in ["garbage", "rst_00000000000000000000000000000000_abc"] {
+        let res = app.get(&path, bad).await;
+        assert_eq!(
+            (res.status, res.code()),
+            (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            "{bad}"
+        );
+    }
+    // The right id with a wrong secret.
+    let (id, _) = app
+        .admin
+        .trim_start_matches("rst_")
+        .split_once('_')
+        .unwrap();
+    let res = app
+        .get(&path, &format!("rst_{id}_{}", "0".repeat(64)))
+        .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn the_same_key_authenticates_in_planetscale_form(app: TestApp) {
+    let (id, secret) = app
+        .admin
+        .trim_start_matches("rst_")
+        .split_once('_')
+        .unwrap();
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let req = Request::get(format!("/v1/organizations/{}", app.org))
+        .header("authorization", format!("{id}:{secret}"))
+        .body(Body::empty())
+        .unwrap();
+    app.send(req).await.expect(StatusCode::OK);
+}
+
+async fn a_member_without_the_permission_gets_403_and_nothing_changes(app: TestApp) {
+    let org = app.org.clone();
+    let reader = app.add_member(&org, "member").await;
+    let victim = app.add_member(&org, "member").await;
+    app.get(
+        &format!("/v1/organizations/{org}/memberships"),
+        &reader.token,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                victim.membership_id
+            ),
+            &reader.token,
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    assert_eq!(res.body["error"]["details"]["permission"], "members:delete");
+    assert!(
+        app.membership_ids(&org)
+            .await
+            .contains(&victim.membership_id)
+    );
+    let res = app
+        .patch(
+            &format!("/v1/organizations/{org}"),
+            &reader.token,
+            json!({"name": "Mine"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+}
+
+async fn a_token_of_one_organization_gets_not_found_for_another_by_any_path(app: TestApp) {
+    let other = app.new_org("Other").await;
+    let victim = app.add_member(&other, "admin").await;
+    let project = app
+        .post(
+            &format!("/v1/organizations/{other}/projects"),
+            &app.admin,
+            json!({"name": "p"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let pid = project["id"].as_str().unwrap().to_owned();
+    let service = app
+        .post(
+            &format!("/v1/organizations/{}/service-tokens", app.org),
+            &app.owner.token,
+            json!({"permissions": ["members:read", "members:delete"]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let service = service["token_value"].as_str().unwrap().to_owned();
+    let missing = uuid::Uuid::now_v7().to_string();
+    let before = app.memberships(&other).await;
+
+    for token in [&app.owner.token, &service] {
+        let attempts = [
+            ("GET", format!("/v1/organizations/{other}"), None),
+            (
+                "PATCH",
+                format!("/v1/organizations/{other}"),
+                Some(json!({"name": "pwned"})),
+            ),
+            ("DELETE", format!("/v1/organizations/{other}"), None),
+            (
+                "GET",
+                format!("/v1/organizations/{other}/memberships"),
+                None,
+            ),
+            (
+                "DELETE",
+                format!(
+                    "/v1/organizations/{other}/memberships/{}",
+                    victim.membership_id
+                ),
+                None,
+            ),
+            (
+                "POST",
+                format!("/v1/organizations/{other}/memberships/bulk-remove"),
+                Some(json!({"membership_ids": [victim.membership_id]})),
+            ),
+            ("GET", format!("/v1/projects/{pid}"), None),
+            ("DELETE", format!("/v1/projects/{pid}"), None),
+        ];
+        for (method, path, body) in attempts {
+            let res = app.call(method, &path, Some(token), body.clone()).await;
+            assert_eq!(
+                (res.status, res.code()),
+                (StatusCode::NOT_FOUND, "not_found"),
+                "{method} {path}"
+            );
+            let twin = app
+                .call(
+                    method,
+                    &path.replace(&other, &missing).replace(&pid, &missing),
+                    Some(token),
+                    body,
+                )
+                .await;
+            assert_eq!(
+                twin.status,
+                StatusCode::NOT_FOUND,
+                "a missing twin of {method} {path}"
+            );
+            assert_eq!(
+                res.body["error"]["message"]
+                    .as_str()
+                    .map(|m| m.split(' ').next()),
+                twin.body["error"]["message"]
+                    .as_str()
+                    .map(|m| m.split(' ').next())
+            );
+        }
+    }
+    assert_eq!(
+        app.memberships(&other).await,
+        before,
+        "nothing changed in the other organization"
+    );
+    app.get(&format!("/v1/projects/{pid}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+}
+
+async fn a_removed_members_token_is_refused_at_its_very_next_request(app: TestApp) {
+    let org = app.org.clone();
+    let member = app.add_member(&org, "admin").await;
+    app.get(&format!("/v1/organizations/{org}"), &member.token)
+        .await
+        .expect(StatusCode::OK);
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            member.membership_id
+        ),
+        &app.owner.token,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let res = app
+        .get(&format!("/v1/organizations/{org}"), &member.token)
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                app.owner.membership_id
+            ),
+            &member.token,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+async fn secrets_are_shown_once_and_stored_only_as_hashes(app: TestApp) {
+    let created = app
+        .post(
+            &format!("/v1/users/{}/tokens", app.owner.user_id),
+            &app.owner.token,
+            json!({"name": "laptop"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let secret = created["token_secret"].as_str().unwrap().to_owned();
+    assert!(created["token_value"].as_str().unwrap().ends_with(&secret));
+    let pw = app
+        .post(
+            &format!("/v1/organizations/{}/passwords", app.org),
+            &app.owner.token,
+            json!({"name": "db"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let plain = pw["plain_text"].as_str().unwrap().to_owned();
+    let service = app
+        .post(
+            &format!("/v1/organizations/{}/service-tokens", app.org),
+            &app.owner.token,
+            json!({"permissions": []}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let service_secret = service["token_secret"].as_str().unwrap().to_owned();
+
+    let listings = [
+        app.get(
+            &format!("/v1/users/{}/tokens", app.owner.user_id),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+        app.get(
+            &format!("/v1/organizations/{}/passwords", app.org),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+        app.get(
+            &format!("/v1/organizations/{}/service-tokens", app.org),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+        app.get(
+            &format!(
+                "/v1/organizations/{}/service-tokens/{}",
+                app.org,
+                service["id"].as_str().unwrap()
+            ),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+        app.get(
+            &format!("/v1/organizations/{}/audit-events?limit=500", app.org),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+    ];
+    for body in listings {
+        let text = body.to_string();
+        for s in [&secret, &plain, &service_secret] {
+            assert!(!text.contains(s.as_str()), "a secret leaked into {text}");
+        }
+    }
+    // Stored only as a hash: no column of any row holds the clear text.
+    let mut session = app.store.read().await.unwrap();
+    let token = session
+        .token(created["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        token.secret_hash,
+        roster_core::secrets::hash_secret(&secret)
+    );
+    assert_ne!(token.secret_hash, secret.as_bytes());
+}
+
+async fn a_service_token_acts_only_within_its_accesses(app: TestApp) {
+    let org = app.org.clone();
+    let victim = app.add_member(&org, "member").await;
+    let reader = app
+        .post(
+            &format!("/v1/organizations/{org}/service-tokens"),
+            &app.owner.token,
+            json!({"permissions": ["members:read"]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let reader = reader["token_value"].as_str().unwrap();
+    app.get(&format!("/v1/organizations/{org}/memberships"), reader)
+        .await
+        .expect(StatusCode::OK);
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                victim.membership_id
+            ),
+            reader,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
+    let member = app.add_member(&org, "member").await;
+    let res = app
+        .post(
+            &format!("/v1/organizations/{org}/service-tokens"),
+            &member.token,
+            json!({"permissions": ["members:delete"]}),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::FORBIDDEN,
+        "members cannot mint service tokens"
+    );
+}
+
+on_both_backends!(
+    missing_or_bad_credentials_get_401_in_the_envelope,
+    the_same_key_authenticates_in_planetscale_form,
+    a_member_without_the_permission_gets_403_and_nothing_changes,
+    a_token_of_one_organization_gets_not_found_for_another_by_any_path,
+    a_removed_members_token_is_refused_at_its_very_next_request,
+    secrets_are_shown_once_and_stored_only_as_hashes,
+    a_service_token_acts_only_within_its_accesses,
+);

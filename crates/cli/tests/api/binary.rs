@@ -1,0 +1,225 @@
+//! The `roster` binary itself: the CLI contract of bootstrap, serving on a real listener,
+//! graceful shutdown on SIGTERM, and secrets kept out of the logs.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_roster");
+
+fn roster(args: &[&str], database: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("ROSTER_DATABASE_URL", database)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run roster")
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns the status and the body.
+async fn http(addr: &str, method: &str, path: &str, auth: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\nconnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        raw.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+/// Starts `roster serve` on port 0 and reads the bound address from its log.
+fn serve(database: &str) -> (Child, String, std::thread::JoinHandle<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn roster serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(
+            lines.read_line(&mut line).unwrap() > 0,
+            "roster serve exited early:\n{log}"
+        );
+        log.push_str(&line);
+        if line.contains("roster listening") {
+            let at = line.find("address=").expect("address in the log line") + "address=".len();
+            break line[at..].split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut more = String::new();
+        let _ = lines.read_to_string(&mut more);
+        log + &more
+    });
+    (child, addr, rest)
+}
+
+async fn exercise(database: &str) {
+    let out = roster(
+        &[
+            "bootstrap",
+            "--org",
+            "Initech",
+            "--email",
+            "peter@example.com",
+        ],
+        database,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let boot: Value =
+        serde_json::from_slice(&out.stdout).expect("exactly one JSON object on stdout");
+    for key in [
+        "organization_id",
+        "organization_slug",
+        "user_id",
+        "membership_id",
+        "token",
+        "token_id",
+        "token_secret",
+    ] {
+        assert!(boot[key].is_string(), "bootstrap prints {key}");
+    }
+    let mut secrets = vec![boot["token_secret"].as_str().unwrap().to_owned()];
+    let again = roster(
+        &[
+            "bootstrap",
+            "--org",
+            "Initech",
+            "--email",
+            "peter@example.com",
+        ],
+        database,
+    );
+    assert!(
+        !again.status.success(),
+        "a second bootstrap of the same organization is refused"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let (mut child, addr, log) = serve(database);
+    let token = boot["token"].as_str().unwrap();
+    let org = boot["organization_id"].as_str().unwrap();
+    let (status, _) = http(
+        &addr,
+        "GET",
+        &format!("/v1/organizations/{org}"),
+        &format!("Bearer {token}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let pair = format!(
+        "{}:{}",
+        boot["token_id"].as_str().unwrap(),
+        boot["token_secret"].as_str().unwrap()
+    );
+    let (status, _) = http(
+        &addr,
+        "GET",
+        &format!("/v1/organizations/{org}/memberships"),
+        &pair,
+    )
+    .await;
+    assert_eq!(status, 200, "the same key in PlanetScale's form");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        &format!("/v1/users/{}/tokens", boot["user_id"].as_str().unwrap()),
+        &format!("Bearer {token}"),
+    )
+    .await;
+    assert_eq!(status, 400, "no body: {body}");
+    let (status, _) = http(&addr, "GET", "/readyz", "none").await;
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        &addr,
+        "GET",
+        &format!("/v1/organizations/{org}"),
+        &format!("Bearer {}x", &token[..token.len() - 1]),
+    )
+    .await;
+    assert_eq!(status, 401);
+    secrets.push(token.to_owned());
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exited.expect("roster serve stops on SIGTERM");
+    assert!(status.success(), "a clean exit on SIGTERM");
+    let log = log.join().unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    for s in &secrets {
+        assert!(!log.contains(s.as_str()), "a secret reached the log");
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&secrets[0]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_bootstraps_serves_and_stops_cleanly_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("roster-bin-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}/roster.db", dir.display());
+    exercise(&database).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_bootstraps_serves_and_stops_cleanly_on_postgres() {
+    let admin_url = crate::harness::postgres_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin_url}: {e}"));
+    let name = format!("roster_bin_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    exercise(&url).await;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_database_url_of_an_unknown_kind_is_a_clear_error() {
+    let out = roster(&["migrate"], "mysql://localhost/roster");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
+}

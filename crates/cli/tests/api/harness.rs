@@ -1,0 +1,319 @@
+//! Starts the real application over a fresh database and talks to it the way clients do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use roster::{Database, app_for, open_store};
+use roster_core::{Roster, Store};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    /// The native error code, for error responses.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+}
+
+/// A user who is a member of an organization, with a token of their own.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub user_id: String,
+    pub membership_id: String,
+    pub token: String,
+}
+
+enum DbGuard {
+    Sqlite(PathBuf),
+    Postgres { name: String, admin_url: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        match self {
+            DbGuard::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            DbGuard::Postgres { name, admin_url } => {
+                let (name, url) = (name.clone(), admin_url.clone());
+                // Drop runs inside the test's runtime; the clean-up gets a runtime of its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut c)
+                            .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub store: Arc<dyn Store>,
+    /// The instance admin key from bootstrap.
+    pub admin: String,
+    /// The bootstrap organization.
+    pub org: String,
+    /// The bootstrap user, its only admin.
+    pub owner: Member,
+    _db: DbGuard,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("roster-test-{}.db", uuid::Uuid::now_v7().simple()));
+        let guard = DbGuard::Sqlite(path.clone());
+        let store = open_store(&Database::Sqlite(path))
+            .await
+            .expect("open SQLite");
+        Self::start(store, guard).await
+    }
+
+    pub async fn postgres() -> Self {
+        let admin_url = postgres_url();
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for the API tests and is not reachable at {admin_url}: {e}. \
+                 Start it, or set ROSTER_TEST_POSTGRES_URL."
+            )
+        });
+        let name = format!("roster_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        let guard = DbGuard::Postgres {
+            name: name.clone(),
+            admin_url: admin_url.clone(),
+        };
+        let url = format!(
+            "{}/{name}",
+            admin_url.rsplit_once('/').expect("URL with a database").0
+        );
+        let store = open_store(&Database::Postgres(url))
+            .await
+            .expect("open PostgreSQL");
+        Self::start(store, guard).await
+    }
+
+    async fn start(store: Arc<dyn Store>, guard: DbGuard) -> Self {
+        let boot = Roster::new(store.clone())
+            .bootstrap("Acme", "owner@example.com")
+            .await
+            .expect("bootstrap");
+        let router = app_for(store.clone());
+        let mut app = TestApp {
+            router,
+            store,
+            admin: boot.admin_key.bearer(),
+            org: boot.organization.id.to_string(),
+            owner: Member {
+                user_id: boot.user.id.to_string(),
+                membership_id: boot.membership.id.to_string(),
+                token: String::new(),
+            },
+            _db: guard,
+        };
+        app.owner.token = app.token_for(&app.owner.user_id.clone()).await;
+        app
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("infallible router");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call("PATCH", path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call("DELETE", path, Some(token), None).await
+    }
+
+    /// A new user (through the admin key).
+    pub async fn new_user(&self, email: &str) -> String {
+        let b = self
+            .post("/v1/users", &self.admin, json!({"email": email}))
+            .await
+            .expect(StatusCode::CREATED);
+        b["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A token for a user (through the admin key).
+    pub async fn token_for(&self, user_id: &str) -> String {
+        let b = self
+            .post(
+                &format!("/v1/users/{user_id}/tokens"),
+                &self.admin,
+                json!({"name": "test"}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        b["token_value"].as_str().unwrap().to_owned()
+    }
+
+    /// A new user who is a member of `org` with `role`, with a token.
+    pub async fn add_member(&self, org: &str, role: &str) -> Member {
+        let user_id = self
+            .new_user(&format!("{}@example.com", uuid::Uuid::now_v7().simple()))
+            .await;
+        let m = self
+            .post(
+                &format!("/v1/organizations/{org}/memberships"),
+                &self.admin,
+                json!({"user_id": user_id, "role": role}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        let token = self.token_for(&user_id).await;
+        Member {
+            user_id,
+            membership_id: m["id"].as_str().unwrap().to_owned(),
+            token,
+        }
+    }
+
+    /// A new organization with no members (through the admin key).
+    pub async fn new_org(&self, name: &str) -> String {
+        let b = self
+            .post("/v1/organizations", &self.admin, json!({"name": name}))
+            .await
+            .expect(StatusCode::CREATED);
+        b["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every membership of `org`, read through the admin key.
+    pub async fn memberships(&self, org: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/organizations/{org}/memberships?limit=500&cursor={c}"),
+                None => format!("/v1/organizations/{org}/memberships?limit=500"),
+            };
+            let b = self.get(&path, &self.admin).await.expect(StatusCode::OK);
+            all.extend(b["data"].as_array().unwrap().iter().cloned());
+            match b["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
+    pub async fn membership_ids(&self, org: &str) -> Vec<String> {
+        self.memberships(org)
+            .await
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn audit_actions(&self, org: &str) -> Vec<(String, String)> {
+        let b = self
+            .get(
+                &format!("/v1/organizations/{org}/audit-events?limit=500"),
+                &self.admin,
+            )
+            .await
+            .expect(StatusCode::OK);
+        b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap().to_owned(),
+                    e["target_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub fn postgres_url() -> String {
+    std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
+}

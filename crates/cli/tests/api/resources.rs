@@ -1,0 +1,314 @@
+//! The rest of the native API: organizations, invitations, roles, pagination, audit, health.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+async fn operational_endpoints_answer_and_every_response_has_a_request_id(app: TestApp) {
+    let res = app.call("GET", "/healthz", None, None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.headers.contains_key("x-request-id"));
+    let ready = app
+        .call("GET", "/readyz", None, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(ready["database"], json!(app.store.backend()));
+    app.get(&format!("/v1/organizations/{}", app.org), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().unwrap().to_owned();
+    assert!(text.contains(r#"roster_http_requests_total{method="GET",route="/v1/organizations/{organization_id}",status="200"} 1"#), "{text}");
+    assert!(text.contains("roster_http_request_duration_seconds_bucket"));
+    let doc = app
+        .call("GET", "/openapi.json", None, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(
+        doc["paths"]["/v1/organizations/{organization_id}/memberships/bulk-remove"]["post"]
+            .is_object()
+    );
+    let own = app
+        .send(
+            axum::http::Request::get("/healthz")
+                .header("x-request-id", "trace-42")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        own.headers["x-request-id"], "trace-42",
+        "a client's own request id is kept"
+    );
+}
+
+async fn organizations_are_created_read_updated_and_deleted_with_everything_they_hold(
+    app: TestApp,
+) {
+    let user = app.new_user("founder@example.com").await;
+    let token = app.token_for(&user).await;
+    let org = app
+        .post(
+            "/v1/organizations",
+            &token,
+            json!({"name": "Globex Corp", "public_metadata": {"tier": "gold"}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let id = org["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (org["slug"].as_str(), org["created_by"].as_str()),
+        (Some("globex-corp"), Some(user.as_str()))
+    );
+    let members = app.memberships(&id).await;
+    assert_eq!(
+        (members.len(), members[0]["role"].as_str()),
+        (1, Some("admin")),
+        "the creator is its admin"
+    );
+    let dup = app
+        .post("/v1/organizations", &token, json!({"name": "Globex Corp"}))
+        .await;
+    assert_eq!(
+        (dup.status, dup.code()),
+        (StatusCode::CONFLICT, "slug_taken")
+    );
+
+    let updated = app
+        .patch(
+            &format!("/v1/organizations/{id}"),
+            &token,
+            json!({"name": "Globex", "max_allowed_memberships": 2}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            updated["name"].as_str(),
+            updated["max_allowed_memberships"].as_i64()
+        ),
+        (Some("Globex"), Some(2))
+    );
+    let listed = app
+        .get("/v1/organizations", &token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        1,
+        "a user lists only their organizations"
+    );
+
+    let second = app
+        .post(
+            &format!("/v1/organizations/{id}/memberships"),
+            &token,
+            json!({"email": "a@example.com"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(second["status"], "invited");
+    let third = app
+        .post(
+            &format!("/v1/organizations/{id}/memberships"),
+            &token,
+            json!({"email": "b@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (third.status, third.code()),
+        (StatusCode::CONFLICT, "membership_quota")
+    );
+
+    app.post(
+        &format!("/v1/organizations/{id}/projects"),
+        &token,
+        json!({"name": "p"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let deleted = app
+        .delete(&format!("/v1/organizations/{id}"), &token)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(deleted["id"], json!(id));
+    app.get(&format!("/v1/organizations/{id}"), &app.admin)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    app.get(&format!("/v1/organizations/{id}/memberships"), &app.admin)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+async fn an_invited_address_becomes_a_member_when_its_user_accepts(app: TestApp) {
+    let org = app.org.clone();
+    let invite = app
+        .post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &app.owner.token,
+            json!({"email": "Grace@Example.com", "role": "member"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        (invite["status"].as_str(), invite["user_id"].as_null()),
+        (Some("invited"), Some(()))
+    );
+    assert!(invite["last_invited_at"].is_string());
+    let grace = app.new_user("grace@example.com").await;
+    let token = app.token_for(&grace).await;
+    app.get(&format!("/v1/organizations/{org}"), &token)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let stranger = app.token_for(&app.new_user("eve@example.com").await).await;
+    let path = format!(
+        "/v1/organizations/{org}/memberships/{}/accept",
+        invite["id"].as_str().unwrap()
+    );
+    app.post(&path, &stranger, json!({}))
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let accepted = app
+        .post(&path, &token, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (accepted["status"].as_str(), accepted["user_id"].as_str()),
+        (Some("accepted"), Some(grace.as_str()))
+    );
+    app.get(&format!("/v1/organizations/{org}"), &token)
+        .await
+        .expect(StatusCode::OK);
+}
+
+async fn custom_roles_grant_what_they_list_and_no_more(app: TestApp) {
+    let org = app.org.clone();
+    let role = app
+        .post(&format!("/v1/organizations/{org}/roles"), &app.owner.token, json!({"key": "offboarder", "name": "Offboarder", "permissions": ["members:read", "members:delete"]}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        role["permissions"],
+        json!(["members:read", "members:delete"])
+    );
+    let offboarder = app.add_member(&org, "offboarder").await;
+    let victim = app.add_member(&org, "member").await;
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            victim.membership_id
+        ),
+        &offboarder.token,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let res = app
+        .patch(
+            &format!("/v1/organizations/{org}"),
+            &offboarder.token,
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
+    let bad = app
+        .post(
+            &format!("/v1/organizations/{org}/roles"),
+            &app.owner.token,
+            json!({"key": "x", "name": "X", "permissions": ["members:fly"]}),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (StatusCode::BAD_REQUEST, "invalid_input")
+    );
+    let admin_role = app
+        .get(&format!("/v1/organizations/{org}/roles"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let admin_id = admin_role
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .delete(
+            &format!("/v1/organizations/{org}/roles/{admin_id}"),
+            &app.owner.token,
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::CONFLICT, "built_in_role")
+    );
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/roles/{}",
+                role["id"].as_str().unwrap()
+            ),
+            &app.owner.token,
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::CONFLICT, "role_in_use")
+    );
+}
+
+async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
+    let org = app.org.clone();
+    for _ in 0..7 {
+        app.add_member(&org, "member").await;
+    }
+    let mut seen = Vec::new();
+    let mut path = format!("/v1/organizations/{org}/memberships?limit=3");
+    loop {
+        let page = app.get(&path, &app.admin).await.expect(StatusCode::OK);
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 3);
+        seen.extend(data.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/organizations/{org}/memberships?limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "in creation order, each once");
+    let admins = app
+        .get(
+            &format!("/v1/organizations/{org}/memberships?role=admin"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(admins["data"].as_array().unwrap().len(), 1);
+}
+
+on_both_backends!(
+    operational_endpoints_answer_and_every_response_has_a_request_id,
+    organizations_are_created_read_updated_and_deleted_with_everything_they_hold,
+    an_invited_address_becomes_a_member_when_its_user_accepts,
+    custom_roles_grant_what_they_list_and_no_more,
+    lists_walk_every_member_once_by_keyset_cursor,
+);
+
+#[test]
+fn both_backends_have_the_same_migrations() {
+    let names = |l: &[roster_store_sql::Migration]| {
+        l.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(roster_store_sqlite::MIGRATIONS),
+        names(roster_store_postgres::MIGRATIONS)
+    );
+}
