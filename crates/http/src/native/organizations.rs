@@ -40,11 +40,7 @@ pub async fn create(
         admin_delete_enabled: b.admin_delete_enabled,
         public_metadata: b.public_metadata.unwrap_or_default(),
         private_metadata: b.private_metadata.unwrap_or_default(),
-        created_by: b
-            .created_by
-            .as_deref()
-            .map(parse::<UserId>)
-            .transpose()?,
+        created_by: b.created_by.as_deref().map(parse::<UserId>).transpose()?,
     };
     let org = s
         .roster
