@@ -247,10 +247,6 @@ pub struct Page {
 impl Page {
     pub const DEFAULT_LIMIT: u32 = 50;
     pub const MAX_LIMIT: u32 = 500;
-
-    pub fn first(limit: u32) -> Self {
-        Page { after: None, limit }
-    }
 }
 
 /// One page of results and the cursor of the next one, if there is more.

@@ -146,11 +146,6 @@ pub trait Session: Send {
         org: OrganizationId,
         users: &[UserId],
     ) -> CoreResult<u64>;
-    async fn count_project_memberships_of_user(
-        &mut self,
-        org: OrganizationId,
-        user: UserId,
-    ) -> CoreResult<i64>;
 
     // Machine identities
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()>;

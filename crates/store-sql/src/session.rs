@@ -921,18 +921,6 @@ impl<C: Conn> Session for SqlSession<C> {
         .await
     }
 
-    async fn count_project_memberships_of_user(
-        &mut self,
-        org: OrganizationId,
-        user: UserId,
-    ) -> CoreResult<i64> {
-        self.count(
-            "SELECT COUNT(*) FROM project_memberships WHERE org_id = $1 AND user_id = $2",
-            vec![Arg::Uuid(org.0), Arg::Uuid(user.0)],
-        )
-        .await
-    }
-
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()> {
         self.0
             .execute(
