@@ -66,7 +66,7 @@ pub async fn open_store(db: &Database) -> CoreResult<Arc<dyn Store>> {
 /// land) the vendor dialects.
 pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
     let state = roster_http::AppState::new(Roster::new(store));
-    roster_http::app(state, Vec::new())
+    roster_http::app(state, vec![roster_dialect_infisical::mount()])
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

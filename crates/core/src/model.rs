@@ -237,16 +237,27 @@ pub struct AuditEvent {
     pub created_at: Timestamp,
 }
 
-/// Keyset pagination: rows after `after` (by id, which follows creation order), at most `limit`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A page of rows in id order (which follows creation order): after the keyset cursor `after`
+/// (the native API's way, equally fast at any depth), or skipping `offset` rows (for vendor
+/// dialects whose clients page by offset), at most `limit`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Page {
     pub after: Option<uuid::Uuid>,
+    pub offset: u64,
     pub limit: u32,
 }
 
 impl Page {
     pub const DEFAULT_LIMIT: u32 = 50;
-    pub const MAX_LIMIT: u32 = 500;
+    /// The most rows one page may hold on any mount (Infisical allows 20,000).
+    pub const MAX_LIMIT: u32 = 20_000;
+}
+
+/// An organization membership with its user (absent for an invitation), as mounts render it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberView {
+    pub membership: Membership,
+    pub user: Option<User>,
 }
 
 /// One page of results and the cursor of the next one, if there is more.

@@ -52,6 +52,7 @@ pub trait Session: Send {
     async fn insert_user(&mut self, user: &User) -> CoreResult<()>;
     async fn user(&mut self, id: UserId) -> CoreResult<Option<User>>;
     async fn user_by_email(&mut self, email: &str) -> CoreResult<Option<User>>;
+    async fn users_by_ids(&mut self, ids: &[UserId]) -> CoreResult<Vec<User>>;
     async fn list_users(&mut self, page: Page) -> CoreResult<Vec<User>>;
     async fn update_user(&mut self, user: &User) -> CoreResult<()>;
     async fn delete_user(&mut self, id: UserId) -> CoreResult<()>;
@@ -171,6 +172,12 @@ pub trait Session: Send {
         project: ProjectId,
         page: Page,
     ) -> CoreResult<Vec<IdentityProjectMembership>>;
+    async fn count_identity_project_memberships(&mut self, project: ProjectId) -> CoreResult<i64>;
+    async fn count_identities(&mut self, org: OrganizationId) -> CoreResult<i64>;
+    async fn update_identity_project_membership(
+        &mut self,
+        m: &IdentityProjectMembership,
+    ) -> CoreResult<()>;
     async fn delete_identity_project_membership(
         &mut self,
         id: IdentityProjectMembershipId,

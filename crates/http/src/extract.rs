@@ -93,3 +93,108 @@ pub fn json_body<T: DeserializeOwned>(
     }
     serde_json::from_slice(bytes).map_err(|e| Rejection::InvalidBody(e.to_string()))
 }
+
+/// Defines the request extractors of one mount (`Body`, `OptionalBody`, `Path`, `Query`,
+/// `Auth`) so that each renders its rejections in that mount's error type, which must be
+/// `From<Rejection> + From<CoreError> + IntoResponse`. One definition for every mount: the
+/// mounts differ only in how they render a rejection.
+#[macro_export]
+macro_rules! extractors {
+    ($error:ty) => {
+        /// A JSON body, parsed into a type whose unknown fields are refused.
+        pub struct Body<T>(pub T);
+
+        impl<T: ::serde::de::DeserializeOwned, S: Send + Sync> ::axum::extract::FromRequest<S>
+            for Body<T>
+        {
+            type Rejection = $error;
+            async fn from_request(
+                req: ::axum::extract::Request,
+                state: &S,
+            ) -> Result<Self, $error> {
+                let headers = req.headers().clone();
+                let bytes = <::axum::body::Bytes as ::axum::extract::FromRequest<S>>::from_request(
+                    req, state,
+                )
+                .await
+                .map_err($crate::extract::Rejection::from)?;
+                Ok(Body($crate::extract::json_body(&headers, &bytes, false)?))
+            }
+        }
+
+        /// Like `Body`, but a missing body reads as `{}` (every field optional).
+        pub struct OptionalBody<T>(pub T);
+
+        impl<T: ::serde::de::DeserializeOwned, S: Send + Sync> ::axum::extract::FromRequest<S>
+            for OptionalBody<T>
+        {
+            type Rejection = $error;
+            async fn from_request(
+                req: ::axum::extract::Request,
+                state: &S,
+            ) -> Result<Self, $error> {
+                let headers = req.headers().clone();
+                let bytes = <::axum::body::Bytes as ::axum::extract::FromRequest<S>>::from_request(
+                    req, state,
+                )
+                .await
+                .map_err($crate::extract::Rejection::from)?;
+                Ok(OptionalBody($crate::extract::json_body(
+                    &headers, &bytes, true,
+                )?))
+            }
+        }
+
+        pub struct Path<T>(pub T);
+
+        impl<T: ::serde::de::DeserializeOwned + Send, S: Send + Sync>
+            ::axum::extract::FromRequestParts<S> for Path<T>
+        {
+            type Rejection = $error;
+            async fn from_request_parts(
+                parts: &mut ::axum::http::request::Parts,
+                state: &S,
+            ) -> Result<Self, $error> {
+                let ::axum::extract::Path(v) =
+                    ::axum::extract::Path::<T>::from_request_parts(parts, state)
+                        .await
+                        .map_err($crate::extract::Rejection::from)?;
+                Ok(Path(v))
+            }
+        }
+
+        pub struct Query<T>(pub T);
+
+        impl<T: ::serde::de::DeserializeOwned, S: Send + Sync> ::axum::extract::FromRequestParts<S>
+            for Query<T>
+        {
+            type Rejection = $error;
+            async fn from_request_parts(
+                parts: &mut ::axum::http::request::Parts,
+                state: &S,
+            ) -> Result<Self, $error> {
+                let ::axum::extract::Query(v) =
+                    ::axum::extract::Query::<T>::from_request_parts(parts, state)
+                        .await
+                        .map_err($crate::extract::Rejection::from)?;
+                Ok(Query(v))
+            }
+        }
+
+        /// The authenticated caller.
+        pub struct Auth(pub ::roster_core::Actor);
+
+        impl ::axum::extract::FromRequestParts<$crate::AppState> for Auth {
+            type Rejection = $error;
+            async fn from_request_parts(
+                parts: &mut ::axum::http::request::Parts,
+                state: &$crate::AppState,
+            ) -> Result<Self, $error> {
+                let presented = $crate::auth::presented_token(&parts.headers);
+                Ok(Auth(
+                    ::roster_core::auth::authenticate(state.roster.store(), presented).await?,
+                ))
+            }
+        }
+    };
+}

@@ -67,6 +67,12 @@ pub fn app(state: AppState, mounts: Vec<Mount>) -> Router {
         .with_state(state)
 }
 
+/// Logs an internal error once, with its cause, under the current request's span (which names
+/// the request id the client was given). Every mount's error renderer calls this.
+pub fn log_internal_error(cause: &str) {
+    tracing::error!(%cause, "internal error");
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.
 pub async fn serve(
     listener: TcpListener,

@@ -73,6 +73,9 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
         args.push(Arg::Uuid(after));
     }
     sql.push_str(&format!(" ORDER BY {col} LIMIT {}", page.limit));
+    if page.offset > 0 {
+        sql.push_str(&format!(" OFFSET {}", page.offset));
+    }
     sql
 }
 
@@ -492,6 +495,12 @@ impl<C: Conn> Session for SqlSession<C> {
             user_row,
         )
         .await
+    }
+
+    async fn users_by_ids(&mut self, ids: &[UserId]) -> CoreResult<Vec<User>> {
+        let head = format!("SELECT {USER_COLS} FROM users WHERE id IN");
+        self.fetch_in(&head, &[], &uuids(ids, |u| u.0), user_row)
+            .await
     }
 
     async fn list_users(&mut self, page: Page) -> CoreResult<Vec<User>> {
@@ -1037,6 +1046,39 @@ impl<C: Conn> Session for SqlSession<C> {
             ipm_row,
         )
         .await
+    }
+
+    async fn count_identity_project_memberships(&mut self, project: ProjectId) -> CoreResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM identity_project_memberships WHERE project_id = $1",
+            vec![Arg::Uuid(project.0)],
+        )
+        .await
+    }
+
+    async fn count_identities(&mut self, org: OrganizationId) -> CoreResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM identities WHERE org_id = $1",
+            vec![Arg::Uuid(org.0)],
+        )
+        .await
+    }
+
+    async fn update_identity_project_membership(
+        &mut self,
+        m: &IdentityProjectMembership,
+    ) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE identity_project_memberships SET role = $2, updated_at = $3 WHERE id = $1",
+                vec![
+                    Arg::Uuid(m.id.0),
+                    Arg::Text(m.role.clone()),
+                    ts(m.updated_at),
+                ],
+            )
+            .await
+            .map(drop)
     }
 
     async fn delete_identity_project_membership(

@@ -85,6 +85,8 @@ impl Drop for DbGuard {
 
 pub struct TestApp {
     pub router: Router,
+    /// Where the test's database is, for tests that reach past the API to break it.
+    pub database: Database,
     pub store: Arc<dyn Store>,
     /// The instance admin key from bootstrap.
     pub admin: String,
@@ -100,10 +102,9 @@ impl TestApp {
         let path =
             std::env::temp_dir().join(format!("roster-test-{}.db", uuid::Uuid::now_v7().simple()));
         let guard = DbGuard::Sqlite(path.clone());
-        let store = open_store(&Database::Sqlite(path))
-            .await
-            .expect("open SQLite");
-        Self::start(store, guard).await
+        let db = Database::Sqlite(path);
+        let store = open_store(&db).await.expect("open SQLite");
+        Self::start(store, db, guard).await
     }
 
     pub async fn postgres() -> Self {
@@ -127,13 +128,12 @@ impl TestApp {
             "{}/{name}",
             admin_url.rsplit_once('/').expect("URL with a database").0
         );
-        let store = open_store(&Database::Postgres(url))
-            .await
-            .expect("open PostgreSQL");
-        Self::start(store, guard).await
+        let db = Database::Postgres(url);
+        let store = open_store(&db).await.expect("open PostgreSQL");
+        Self::start(store, db, guard).await
     }
 
-    async fn start(store: Arc<dyn Store>, guard: DbGuard) -> Self {
+    async fn start(store: Arc<dyn Store>, database: Database, guard: DbGuard) -> Self {
         let boot = Roster::new(store.clone())
             .bootstrap("Acme", "owner@example.com")
             .await
@@ -141,6 +141,7 @@ impl TestApp {
         let router = app_for(store.clone());
         let mut app = TestApp {
             router,
+            database,
             store,
             admin: boot.admin_key.bearer(),
             org: boot.organization.id.to_string(),
@@ -153,6 +154,23 @@ impl TestApp {
         };
         app.owner.token = app.token_for(&app.owner.user_id.clone()).await;
         app
+    }
+
+    /// Runs SQL on the test database behind the application's back (to inject a fault).
+    pub async fn sabotage(&self, sql: &str) {
+        match &self.database {
+            Database::Sqlite(path) => {
+                let mut c =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+            Database::Postgres(url) => {
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+            }
+        }
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {

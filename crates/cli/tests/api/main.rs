@@ -3,6 +3,7 @@
 //! failure, never a skip (set ROSTER_TEST_POSTGRES_URL to point elsewhere).
 
 mod harness;
+mod schema;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests for each scenario `async fn NAME(app)`.
 macro_rules! on_both_backends {
@@ -29,6 +30,7 @@ macro_rules! on_both_backends {
 mod auth;
 mod binary;
 mod concurrency;
+mod infisical;
 mod input;
 mod removal;
 mod resources;

@@ -256,6 +256,66 @@ impl Roster {
         Ok(paged(rows, page, |m| m.id.0))
     }
 
+    /// How many identities hold a membership in the project.
+    pub async fn count_identity_project_memberships(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+    ) -> CoreResult<i64> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let mut s = self
+            .read_in(actor, org, Permission::IdentitiesRead)
+            .await
+            .map_err(Self::hide_org(project))?;
+        s.count_identity_project_memberships(project).await
+    }
+
+    pub async fn count_identities(&self, actor: &Actor, org: OrganizationId) -> CoreResult<i64> {
+        let mut s = self.read_in(actor, org, Permission::IdentitiesRead).await?;
+        s.count_identities(org).await
+    }
+
+    /// Changes the project role of a machine identity.
+    pub async fn update_identity_project_role(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        identity: IdentityId,
+        role: String,
+        ctx: &RequestContext,
+    ) -> CoreResult<IdentityProjectMembership> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::IdentitiesWrite)
+            .await
+            .map_err(Self::hide_org(project))?;
+        let mut m = tx
+            .identity_project_membership(project, identity)
+            .await?
+            .ok_or_else(|| CoreError::not_found("identity project membership", identity))?;
+        let before = m.role.clone();
+        m.role = project_role(Some(role), ROLE_NO_ACCESS)?;
+        m.updated_at = Timestamp::now();
+        tx.update_identity_project_membership(&m).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "identity_project_membership.updated",
+            ("identity_project_membership", m.id.to_string()),
+            json!({"role": {"from": before, "to": m.role}}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(m)
+    }
+
     /// Removes a machine identity from one project: only that project membership goes; the
     /// identity, its organization role and its tokens stay.
     pub async fn remove_identity_from_project(

@@ -190,6 +190,62 @@ impl Roster {
         resolve_one(&mut *s, org, target).await
     }
 
+    /// One membership with its user.
+    pub async fn member(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        target: MemberRef,
+    ) -> CoreResult<MemberView> {
+        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        let membership = resolve_one(&mut *s, org, target).await?;
+        let user = match membership.user_id {
+            Some(u) => s.user(u).await?,
+            None => None,
+        };
+        Ok(MemberView { membership, user })
+    }
+
+    /// A page of memberships with their users (one query for the page's users).
+    pub async fn list_members(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+        page: Page,
+    ) -> CoreResult<Paged<MemberView>> {
+        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        let rows = paged(
+            s.list_memberships(org, filter, probe(page)?).await?,
+            page,
+            |m| m.id.0,
+        );
+        let ids: Vec<UserId> = rows.items.iter().filter_map(|m| m.user_id).collect();
+        let users: HashMap<UserId, User> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            s.users_by_ids(&ids)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u))
+                .collect()
+        };
+        Ok(Paged {
+            items: rows
+                .items
+                .into_iter()
+                .map(|m| {
+                    let user = m.user_id.and_then(|u| users.get(&u).cloned());
+                    MemberView {
+                        membership: m,
+                        user,
+                    }
+                })
+                .collect(),
+            next_after: rows.next_after,
+        })
+    }
+
     pub async fn list_memberships(
         &self,
         actor: &Actor,

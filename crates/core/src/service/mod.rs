@@ -146,7 +146,7 @@ fn probe(page: Page) -> CoreResult<Page> {
         ));
     }
     Ok(Page {
-        after: page.after,
         limit: page.limit + 1,
+        ..page
     })
 }

@@ -68,7 +68,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Internal(cause) => {
                 // Logged once, here, with its cause; the client sees only the request id.
-                tracing::error!(%cause, "internal error");
+                crate::log_internal_error(&cause);
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

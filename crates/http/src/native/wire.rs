@@ -51,9 +51,17 @@ impl PageQuery {
             ),
             None => None,
         };
+        let limit = self.limit.unwrap_or(Page::DEFAULT_LIMIT);
+        if !(1..=500).contains(&limit) {
+            return Err(CoreError::invalid(
+                "limit",
+                "limit must be between 1 and 500",
+            ));
+        }
         Ok(Page {
             after,
-            limit: self.limit.unwrap_or(Page::DEFAULT_LIMIT),
+            offset: 0,
+            limit,
         })
     }
 }

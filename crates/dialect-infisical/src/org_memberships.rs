@@ -1,0 +1,134 @@
+//! `/api/v2/organizations/{organizationId}/memberships[/{membershipId}]`.
+
+use axum::Json;
+use axum::extract::State;
+use roster_core::ids::{MembershipId, OrganizationId};
+use roster_core::model::{MemberRef, MembershipFilter, Metadata, Page, RemovalOptions};
+use roster_core::service::MembershipPatch;
+use roster_http::AppState;
+use roster_http::request_id::context;
+use serde_json::{Value, json};
+
+use crate::error::InfisicalError;
+use crate::extract::{Auth, Body, Path};
+use crate::wire::*;
+
+type Reply = Result<Json<Value>, InfisicalError>;
+
+/// Infisical answers the whole list at once; roster reads it page by page.
+const PAGE: u32 = 5_000;
+
+/// Lists the organization's memberships with their users.
+pub async fn list(State(s): State<AppState>, Auth(a): Auth, Path(org): Path<String>) -> Reply {
+    let org: OrganizationId = org.parse()?;
+    let mut users = Vec::new();
+    let mut page = Page {
+        after: None,
+        offset: 0,
+        limit: PAGE,
+    };
+    loop {
+        let p = s
+            .roster
+            .list_members(&a, org, &MembershipFilter::default(), page)
+            .await?;
+        users.extend(p.items.into_iter().map(OrgMembershipWithUser::from));
+        match p.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    Ok(Json(json!({ "users": users })))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> Reply {
+    let view = s
+        .roster
+        .member(&a, org.parse()?, MemberRef::Membership(id.parse()?))
+        .await?;
+    Ok(Json(
+        json!({ "membership": OrgMembershipWithUser::from(view) }),
+    ))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    Body(b): Body<UpdateOrgMembership>,
+) -> Reply {
+    let patch = MembershipPatch {
+        role_key: b.role,
+        is_active: b.is_active,
+        public_metadata: b.metadata.map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| (e.key, Value::String(e.value)))
+                .collect::<Metadata>()
+        }),
+        private_metadata: None,
+    };
+    let m = s
+        .roster
+        .update_membership(
+            &a,
+            org.parse()?,
+            MemberRef::Membership(id.parse()?),
+            patch,
+            &context(),
+        )
+        .await?;
+    Ok(Json(json!({ "membership": OrgMembership::from(m) })))
+}
+
+/// The seed `deleteOrgMembership`: removes one membership, returns it as it was.
+pub async fn remove(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> Reply {
+    let targets = [MemberRef::Membership(id.parse()?)];
+    let removal = s
+        .roster
+        .remove_memberships(
+            &a,
+            org.parse()?,
+            &targets,
+            RemovalOptions::default(),
+            &context(),
+        )
+        .await?;
+    let membership = removal.removed.into_iter().next().map(OrgMembership::from);
+    Ok(Json(json!({ "membership": membership })))
+}
+
+/// The seed `bulkDeleteOrgMemberships`: all or nothing, duplicates once, at most
+/// `MAX_BULK_REMOVAL` ids.
+pub async fn bulk_remove(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    Body(b): Body<BulkDelete>,
+) -> Reply {
+    let targets = b
+        .membership_ids
+        .iter()
+        .map(|id| id.parse::<MembershipId>().map(MemberRef::Membership))
+        .collect::<Result<Vec<_>, _>>()?;
+    let removal = s
+        .roster
+        .remove_memberships(
+            &a,
+            org.parse()?,
+            &targets,
+            RemovalOptions::default(),
+            &context(),
+        )
+        .await?;
+    let memberships: Vec<OrgMembership> = removal.removed.into_iter().map(Into::into).collect();
+    Ok(Json(json!({ "memberships": memberships })))
+}
