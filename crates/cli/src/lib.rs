@@ -66,7 +66,13 @@ pub async fn open_store(db: &Database) -> CoreResult<Arc<dyn Store>> {
 /// land) the vendor dialects.
 pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
     let state = roster_http::AppState::new(Roster::new(store));
-    roster_http::app(state, vec![roster_dialect_infisical::mount()])
+    roster_http::app(
+        state,
+        vec![
+            roster_dialect_infisical::mount(),
+            roster_dialect_planetscale::mount(),
+        ],
+    )
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -272,6 +272,10 @@ pub struct Paged<T> {
 pub struct MembershipFilter {
     pub role_key: Option<String>,
     pub user_id: Option<UserId>,
+    /// Only memberships of users (no pending invitations).
+    pub users_only: bool,
+    /// Only members whose email or name contains this text (case-insensitive).
+    pub query: Option<String>,
 }
 
 /// What a removal also deletes, on request (PlanetScale's flags).

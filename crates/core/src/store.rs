@@ -88,6 +88,11 @@ pub trait Session: Send {
         page: Page,
     ) -> CoreResult<Vec<Membership>>;
     /// The memberships of `org` among `ids` (in no particular order; unknown ids are skipped).
+    async fn count_matching_memberships(
+        &mut self,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+    ) -> CoreResult<i64>;
     async fn memberships_by_ids(
         &mut self,
         org: OrganizationId,
@@ -195,6 +200,11 @@ pub trait Session: Send {
         page: Page,
     ) -> CoreResult<Vec<Token>>;
     async fn delete_token(&mut self, id: TokenId) -> CoreResult<()>;
+    async fn update_token_permissions(
+        &mut self,
+        id: TokenId,
+        permissions: PermissionSet,
+    ) -> CoreResult<()>;
     async fn delete_service_tokens_created_by(
         &mut self,
         org: OrganizationId,

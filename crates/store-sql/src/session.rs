@@ -79,6 +79,42 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
     sql
 }
 
+/// The `WHERE` (and join) of a filtered membership query over `memberships m JOIN roles r`,
+/// with the organization as `$1` already in `args`.
+fn membership_filter_sql(filter: &MembershipFilter, args: &mut Vec<Arg>) -> String {
+    let mut join = String::new();
+    let mut sql = " WHERE m.org_id = $1".to_owned();
+    if let Some(k) = &filter.role_key {
+        args.push(Arg::Text(k.clone()));
+        sql.push_str(&format!(" AND r.role_key = ${}", args.len()));
+    }
+    if let Some(u) = filter.user_id {
+        args.push(Arg::Uuid(u.0));
+        sql.push_str(&format!(" AND m.user_id = ${}", args.len()));
+    }
+    if filter.users_only {
+        sql.push_str(" AND m.user_id IS NOT NULL");
+    }
+    if let Some(q) = &filter.query {
+        // LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not. The user's
+        // text is matched literally (its % and _ escaped).
+        let escaped = q
+            .to_lowercase()
+            .replace('!', "!!")
+            .replace('%', "!%")
+            .replace('_', "!_");
+        args.push(Arg::Text(format!("%{escaped}%")));
+        let n = args.len();
+        join.push_str(" LEFT JOIN users u ON u.id = m.user_id");
+        sql.push_str(&format!(
+            " AND (LOWER(u.email) LIKE ${n} ESCAPE '!' \
+             OR LOWER(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) LIKE ${n} ESCAPE '!' \
+             OR LOWER(COALESCE(m.invite_email, '')) LIKE ${n} ESCAPE '!')"
+        ));
+    }
+    join + &sql
+}
+
 fn org_row(r: &impl SqlRow) -> CoreResult<Organization> {
     Ok(Organization {
         id: OrganizationId(r.uuid(0)?),
@@ -686,18 +722,26 @@ impl<C: Conn> Session for SqlSession<C> {
         page: Page,
     ) -> CoreResult<Vec<Membership>> {
         let mut args = vec![Arg::Uuid(org.0)];
-        let mut sql = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1");
-        if let Some(k) = &filter.role_key {
-            args.push(Arg::Text(k.clone()));
-            sql.push_str(&format!(" AND r.role_key = ${}", args.len()));
-        }
-        if let Some(u) = filter.user_id {
-            args.push(Arg::Uuid(u.0));
-            sql.push_str(&format!(" AND m.user_id = ${}", args.len()));
-        }
+        let mut sql = format!(
+            "{MEMBERSHIP_SELECT}{}",
+            membership_filter_sql(filter, &mut args)
+        );
         let next = args.len() + 1;
         sql.push_str(&page_sql("m.id", page, next, &mut args));
         self.all(&sql, args, membership_row).await
+    }
+
+    async fn count_matching_memberships(
+        &mut self,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+    ) -> CoreResult<i64> {
+        let mut args = vec![Arg::Uuid(org.0)];
+        let sql = format!(
+            "SELECT COUNT(*) FROM memberships m JOIN roles r ON r.id = m.role_id{}",
+            membership_filter_sql(filter, &mut args)
+        );
+        self.count(&sql, args).await
     }
 
     async fn memberships_by_ids(
@@ -1150,6 +1194,20 @@ impl<C: Conn> Session for SqlSession<C> {
     async fn delete_token(&mut self, id: TokenId) -> CoreResult<()> {
         self.0
             .execute("DELETE FROM tokens WHERE id = $1", vec![Arg::Uuid(id.0)])
+            .await
+            .map(drop)
+    }
+
+    async fn update_token_permissions(
+        &mut self,
+        id: TokenId,
+        permissions: PermissionSet,
+    ) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE tokens SET permissions = $2 WHERE id = $1",
+                vec![Arg::Uuid(id.0), Arg::Text(permissions.to_storage())],
+            )
             .await
             .map(drop)
     }

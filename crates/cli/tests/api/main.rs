@@ -32,5 +32,6 @@ mod binary;
 mod concurrency;
 mod infisical;
 mod input;
+mod planetscale;
 mod removal;
 mod resources;

@@ -2,27 +2,44 @@
 //! `../shared/seeds/openapi/`. It understands the OpenAPI 3.0 schema keywords those documents
 //! use and panics on any other, so that a schema it cannot read never passes by default.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
-pub fn seed_path(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/seeds/openapi")
-        .join(file)
+/// A document of `../shared/` by its path there (`seeds/openapi/…`, `vendors/…`), parsed once
+/// per test run (the PlanetScale spec is 2.4 MB of YAML).
+pub fn document(relative: &str) -> &'static Value {
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static Value>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+    cache.entry(relative.to_owned()).or_insert_with(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared")
+            .join(relative);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        Box::leak(Box::new(
+            serde_yaml::from_str(&text).expect("the document is YAML"),
+        ))
+    })
+}
+
+/// The declared `status` response of `method path` in a document of `../shared/`.
+pub fn response(relative: &str, path: &str, method: &str, status: u16) -> &'static Value {
+    let response = &document(relative)["paths"][path][method]["responses"][status.to_string()];
+    assert!(
+        response.is_object(),
+        "{relative} declares no {status} response for {method} {path}"
+    );
+    response
 }
 
 /// The JSON schema of `method path`'s `status` response in a seed document.
 pub fn response_schema(file: &str, path: &str, method: &str, status: u16) -> Value {
-    let text =
-        std::fs::read_to_string(seed_path(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
-    let doc: Value = serde_yaml::from_str(&text).expect("the seed is YAML");
-    let response = &doc["paths"][path][method]["responses"][status.to_string()];
-    assert!(
-        response.is_object(),
-        "{file} declares no {status} response for {method} {path}"
-    );
-    response["content"]["application/json"]["schema"].clone()
+    response(&format!("seeds/openapi/{file}"), path, method, status)["content"]["application/json"]
+        ["schema"]
+        .clone()
 }
 
 /// Validates `value` against `schema`; on failure, says where and why.

@@ -332,6 +332,39 @@ impl Roster {
         Ok(token)
     }
 
+    /// Replaces a service token's permissions; nobody grants what they do not hold.
+    pub async fn set_service_token_permissions(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: TokenId,
+        permissions: PermissionSet,
+        ctx: &RequestContext,
+    ) -> CoreResult<Token> {
+        let (mut tx, held) = self
+            .write_in(actor, org, Permission::ServiceTokensWrite)
+            .await?;
+        let mut token = match tx.token(id).await? {
+            Some(t) if t.kind == TokenKind::Service && t.organization_id == Some(org) => t,
+            _ => return Err(CoreError::not_found("token", id)),
+        };
+        refuse_escalation(held, permissions)?;
+        let before = token.permissions;
+        token.permissions = permissions;
+        tx.update_token_permissions(id, permissions).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "service_token.permissions_changed",
+            ("token", id.to_string()),
+            json!({"from": before.keys(), "to": permissions.keys()}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
     pub async fn list_user_tokens(
         &self,
         actor: &Actor,

@@ -206,6 +206,17 @@ impl Roster {
         Ok(MemberView { membership, user })
     }
 
+    /// How many memberships match the filter (for totals of offset-paged lists).
+    pub async fn count_members(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        filter: &MembershipFilter,
+    ) -> CoreResult<i64> {
+        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        s.count_matching_memberships(org, filter).await
+    }
+
     /// A page of memberships with their users (one query for the page's users).
     pub async fn list_members(
         &self,

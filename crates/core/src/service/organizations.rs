@@ -126,6 +126,24 @@ impl Roster {
         })
     }
 
+    /// An organization by slug, for any caller who can see it at all (whatever they may do in
+    /// it: each operation checks its own permission). Anyone else: not found.
+    pub async fn visible_organization_by_slug(
+        &self,
+        actor: &Actor,
+        slug: &str,
+    ) -> CoreResult<Organization> {
+        let mut s = self.store.read().await?;
+        let org = s
+            .organization_by_slug(slug)
+            .await?
+            .ok_or_else(|| CoreError::not_found("organization", slug))?;
+        match crate::auth::permissions_in(&mut *s, actor, org.id).await? {
+            Some(_) => Ok(org),
+            None => Err(CoreError::not_found("organization", slug)),
+        }
+    }
+
     pub async fn member_count(&self, actor: &Actor, id: OrganizationId) -> CoreResult<i64> {
         let mut s = self
             .read_in(actor, id, Permission::OrganizationRead)

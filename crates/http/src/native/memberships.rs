@@ -24,6 +24,8 @@ pub struct MembershipQuery {
     pub role: Option<String>,
     /// Only this user's membership.
     pub user_id: Option<String>,
+    /// Only members whose email or name contains this text (case-insensitive).
+    pub q: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{organization_id}/memberships", tag = "memberships",
@@ -42,6 +44,8 @@ pub async fn list(
     let filter = MembershipFilter {
         role_key: q.role,
         user_id: q.user_id.as_deref().map(parse).transpose()?,
+        query: q.q,
+        users_only: false,
     };
     Ok(Json(List::from_paged(
         s.roster

@@ -1,0 +1,139 @@
+//! `/v1/organizations/{organization}/members[/{id}]`, `{id}` being the user's id.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use roster_core::ids::UserId;
+use roster_core::model::{MemberRef, MembershipFilter, RemovalOptions};
+use roster_core::service::MembershipPatch;
+use roster_http::AppState;
+use roster_http::request_id::context;
+use serde_json::Value;
+
+use crate::error::PlanetScaleError;
+use crate::extract::{Auth, Body, OptionalBody, Path, Query};
+use crate::wire::*;
+
+/// A member id that is not a user id names nobody: 404, not 422, so that the CLI falls back to
+/// looking the member up by email, as it does against PlanetScale.
+fn user_id(id: &str) -> Result<UserId, PlanetScaleError> {
+    id.parse().map_err(|_| PlanetScaleError::not_found())
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, PlanetScaleError> {
+    let err = PlanetScaleError::for_actor(&a);
+    let pages = q.pagination()?;
+    let org = s
+        .roster
+        .visible_organization_by_slug(&a, &org)
+        .await
+        .map_err(&err)?;
+    let filter = MembershipFilter {
+        users_only: true,
+        query: q.q.clone(),
+        ..Default::default()
+    };
+    let members = s
+        .roster
+        .list_members(&a, org.id, &filter, pages.core())
+        .await
+        .map_err(&err)?;
+    let total = s
+        .roster
+        .count_members(&a, org.id, &filter)
+        .await
+        .map_err(&err)?;
+    let data = members.items.into_iter().map(member).collect();
+    Ok(Json(pages.envelope(
+        data,
+        total,
+        &format!("/planetscale/v1/organizations/{}/members", org.slug),
+    )))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<Json<Value>, PlanetScaleError> {
+    let err = PlanetScaleError::for_actor(&a);
+    let org = s
+        .roster
+        .visible_organization_by_slug(&a, &org)
+        .await
+        .map_err(&err)?;
+    let view = s
+        .roster
+        .member(&a, org.id, MemberRef::User(user_id(&id)?))
+        .await
+        .map_err(&err)?;
+    Ok(Json(member(view)))
+}
+
+/// Changes a member's role (`member`, `admin`, or a custom role's key). Nobody changes their own.
+pub async fn update(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    Body(b): Body<UpdateRole>,
+) -> Result<Json<Value>, PlanetScaleError> {
+    let err = PlanetScaleError::for_actor(&a);
+    let org = s
+        .roster
+        .visible_organization_by_slug(&a, &org)
+        .await
+        .map_err(&err)?;
+    let target = MemberRef::User(user_id(&id)?);
+    let patch = MembershipPatch {
+        role_key: Some(b.role),
+        ..Default::default()
+    };
+    s.roster
+        .update_membership(&a, org.id, target, patch, &context())
+        .await
+        .map_err(&err)?;
+    let view = s.roster.member(&a, org.id, target).await.map_err(&err)?;
+    Ok(Json(member(view)))
+}
+
+/// The seed `remove_organization_member`: 204. Removing yourself is leaving (refused for your
+/// only organization, and with credential flags); removing another member needs admin rights.
+pub async fn remove(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    Query(query): Query<RemovalFlags>,
+    OptionalBody(body): OptionalBody<RemovalFlags>,
+) -> Result<StatusCode, PlanetScaleError> {
+    let err = PlanetScaleError::for_actor(&a);
+    let org = s
+        .roster
+        .visible_organization_by_slug(&a, &org)
+        .await
+        .map_err(&err)?;
+    let target = user_id(&id)?;
+    // A false flag is the same as an absent one, in either place.
+    let options = RemovalOptions {
+        delete_passwords: query.delete_passwords.unwrap_or(false)
+            || body.delete_passwords.unwrap_or(false),
+        delete_service_tokens: query.delete_service_tokens.unwrap_or(false)
+            || body.delete_service_tokens.unwrap_or(false),
+    };
+    if a.user_id() == Some(target) {
+        s.roster
+            .leave_organization(&a, org.id, options, true, &context())
+            .await
+            .map_err(&err)?;
+    } else {
+        s.roster
+            .remove_memberships(&a, org.id, &[MemberRef::User(target)], options, &context())
+            .await
+            .map_err(&err)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
