@@ -2,7 +2,7 @@
 //! organization, read from the memberships as they are now: nothing is cached, so a removed
 //! member's token stops working for that organization at its very next request).
 
-use crate::error::{CoreError, CoreResult};
+use crate::error::{AuthFailure, CoreError, CoreResult};
 use crate::ids::OrganizationId;
 use crate::model::TokenKind;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
@@ -16,9 +16,8 @@ pub async fn authenticate(
     store: &dyn Store,
     presented: Option<PresentedToken>,
 ) -> CoreResult<Actor> {
-    let presented = presented
-        .ok_or_else(|| CoreError::Unauthenticated("missing or malformed credentials".into()))?;
-    let invalid = || CoreError::Unauthenticated("invalid credentials".into());
+    let presented = presented.ok_or(CoreError::Unauthenticated(AuthFailure::Missing))?;
+    let invalid = || CoreError::Unauthenticated(AuthFailure::Invalid);
     let mut session = store.read().await?;
     let token = session.token(presented.id).await?.ok_or_else(invalid)?;
     if !hashes_match(&token.secret_hash, &hash_secret(&presented.secret)) {

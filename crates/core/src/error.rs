@@ -40,6 +40,24 @@ impl Rule {
     }
 }
 
+/// Why a request did not authenticate (some vendors answer the two differently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credentials, or not in a form any mount reads.
+    Missing,
+    /// Well-formed credentials that match no live token.
+    Invalid,
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthFailure::Missing => "missing or malformed credentials",
+            AuthFailure::Invalid => "invalid credentials",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// The thing does not exist, or the caller may not know that it does (the two are
@@ -57,7 +75,7 @@ pub enum CoreError {
 
     /// No credentials, or credentials that do not authenticate.
     #[error("{0}")]
-    Unauthenticated(String),
+    Unauthenticated(AuthFailure),
 
     /// Authenticated, known to the organization, but lacking a permission.
     #[error("missing permission `{permission}`")]

@@ -14,7 +14,7 @@ pub mod service;
 pub mod store;
 pub mod timestamp;
 
-pub use error::{CoreError, Rule};
+pub use error::{AuthFailure, CoreError, Rule};
 pub use ids::*;
 pub use model::*;
 pub use permissions::{Actor, Permission, PermissionSet, Principal};

@@ -245,6 +245,8 @@ pub struct Page {
     pub after: Option<uuid::Uuid>,
     pub offset: u64,
     pub limit: u32,
+    /// Newest first (and `after` then means "older than").
+    pub descending: bool,
 }
 
 impl Page {
@@ -270,12 +272,67 @@ pub struct Paged<T> {
 /// Filters of the membership list.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MembershipFilter {
-    pub role_key: Option<String>,
-    pub user_id: Option<UserId>,
+    /// Only memberships holding one of these role keys (none: any).
+    pub role_keys: Vec<String>,
+    /// Only these users' memberships (none: any).
+    pub user_ids: Vec<UserId>,
+    /// Only memberships of users with one of these email addresses (none: any).
+    pub emails: Vec<String>,
     /// Only memberships of users (no pending invitations).
     pub users_only: bool,
     /// Only members whose email or name contains this text (case-insensitive).
     pub query: Option<String>,
+}
+
+/// Filters of the organization list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrganizationFilter {
+    /// Only organizations where this user holds an accepted membership.
+    pub member: Option<UserId>,
+    /// Only this organization.
+    pub only: Option<OrganizationId>,
+    /// Only organizations whose name or slug contains this text (case-insensitive).
+    pub query: Option<String>,
+}
+
+/// Filters of the user list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserFilter {
+    /// Only users with one of these email addresses (none: any).
+    pub emails: Vec<String>,
+    /// Only users whose email, name or username contains this text (case-insensitive).
+    pub query: Option<String>,
+}
+
+/// How an update treats metadata: replace it whole, or deep-merge into it (a `null` value
+/// removes the key).
+#[derive(Clone, Debug, PartialEq)]
+pub enum MetadataUpdate {
+    Replace(Metadata),
+    Merge(Metadata),
+}
+
+impl MetadataUpdate {
+    pub fn apply(self, current: &mut Metadata) {
+        match self {
+            MetadataUpdate::Replace(m) => *current = m,
+            MetadataUpdate::Merge(m) => merge(current, m),
+        }
+    }
+}
+
+fn merge(into: &mut Metadata, patch: Metadata) {
+    for (k, v) in patch {
+        match (into.get_mut(&k), v) {
+            (_, Value::Null) => {
+                into.remove(&k);
+            }
+            (Some(Value::Object(existing)), Value::Object(nested)) => merge(existing, nested),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
 }
 
 /// What a removal also deletes, on request (PlanetScale's flags).
@@ -297,7 +354,30 @@ pub enum MemberRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Removal {
     pub removed: Vec<Membership>,
+    /// The users of the removed memberships, as they were.
+    pub users: Vec<User>,
     pub project_memberships_removed: u64,
     pub passwords_deleted: u64,
     pub service_tokens_deleted: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_merge_is_deep_and_null_removes_a_key() {
+        let Value::Object(mut current) = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4}) else {
+            unreachable!()
+        };
+        let Value::Object(patch) = json!({"b": {"c": 20, "d": null}, "e": null, "f": 5}) else {
+            unreachable!()
+        };
+        MetadataUpdate::Merge(patch).apply(&mut current);
+        assert_eq!(
+            Value::Object(current),
+            json!({"a": 1, "b": {"c": 20}, "f": 5})
+        );
+    }
 }

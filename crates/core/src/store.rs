@@ -36,14 +36,13 @@ pub trait Session: Send {
     async fn insert_organization(&mut self, org: &Organization) -> CoreResult<()>;
     async fn organization(&mut self, id: OrganizationId) -> CoreResult<Option<Organization>>;
     async fn organization_by_slug(&mut self, slug: &str) -> CoreResult<Option<Organization>>;
-    /// Organizations by id order; with `member` only those where that user holds an accepted
-    /// membership, with `only` just that one.
+    /// Organizations in id order, filtered.
     async fn list_organizations(
         &mut self,
-        member: Option<UserId>,
-        only: Option<OrganizationId>,
+        filter: &OrganizationFilter,
         page: Page,
     ) -> CoreResult<Vec<Organization>>;
+    async fn count_organizations(&mut self, filter: &OrganizationFilter) -> CoreResult<i64>;
     async fn update_organization(&mut self, org: &Organization) -> CoreResult<()>;
     async fn delete_organization(&mut self, id: OrganizationId) -> CoreResult<()>;
     async fn count_memberships(&mut self, org: OrganizationId) -> CoreResult<i64>;
@@ -53,7 +52,8 @@ pub trait Session: Send {
     async fn user(&mut self, id: UserId) -> CoreResult<Option<User>>;
     async fn user_by_email(&mut self, email: &str) -> CoreResult<Option<User>>;
     async fn users_by_ids(&mut self, ids: &[UserId]) -> CoreResult<Vec<User>>;
-    async fn list_users(&mut self, page: Page) -> CoreResult<Vec<User>>;
+    async fn list_users(&mut self, filter: &UserFilter, page: Page) -> CoreResult<Vec<User>>;
+    async fn count_users(&mut self, filter: &UserFilter) -> CoreResult<i64>;
     async fn update_user(&mut self, user: &User) -> CoreResult<()>;
     async fn delete_user(&mut self, id: UserId) -> CoreResult<()>;
     /// The organizations a user holds a membership in.

@@ -69,9 +69,11 @@ impl From<CoreError> for InfisicalError {
                 Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
             }
             CoreError::InvalidInput { message, .. } => Self::validation(message),
-            CoreError::Unauthenticated(message) => {
-                Self::new(StatusCode::UNAUTHORIZED, "UnauthorizedError", message)
-            }
+            CoreError::Unauthenticated(reason) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "UnauthorizedError",
+                reason.to_string(),
+            ),
             CoreError::Forbidden { permission } => {
                 let (action, subject) = action_and_subject(permission);
                 let mut err = Self::new(

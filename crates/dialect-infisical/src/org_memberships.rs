@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use roster_core::ids::{MembershipId, OrganizationId};
-use roster_core::model::{MemberRef, MembershipFilter, Metadata, Page, RemovalOptions};
+use roster_core::model::{
+    MemberRef, MembershipFilter, Metadata, MetadataUpdate, Page, RemovalOptions,
+};
 use roster_core::service::MembershipPatch;
 use roster_http::AppState;
 use roster_http::request_id::context;
@@ -26,6 +28,7 @@ pub async fn list(State(s): State<AppState>, Auth(a): Auth, Path(org): Path<Stri
         after: None,
         offset: 0,
         limit: PAGE,
+        descending: false,
     };
     loop {
         let p = s
@@ -64,12 +67,15 @@ pub async fn update(
     let patch = MembershipPatch {
         role_key: b.role,
         is_active: b.is_active,
-        public_metadata: b.metadata.map(|entries| {
-            entries
-                .into_iter()
-                .map(|e| (e.key, Value::String(e.value)))
-                .collect::<Metadata>()
-        }),
+        public_metadata: b
+            .metadata
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|e| (e.key, Value::String(e.value)))
+                    .collect::<Metadata>()
+            })
+            .map(MetadataUpdate::Replace),
         private_metadata: None,
     };
     let m = s

@@ -231,6 +231,7 @@ impl OffsetQuery {
             after: None,
             offset: self.offset.unwrap_or(0),
             limit: self.limit.unwrap_or(100),
+            descending: false,
         }
     }
 }

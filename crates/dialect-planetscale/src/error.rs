@@ -60,8 +60,8 @@ impl From<CoreError> for PlanetScaleError {
             CoreError::NotFound { .. } => Self::not_found(),
             CoreError::Conflict { message, .. } => Self::unprocessable(message),
             CoreError::InvalidInput { message, .. } => Self::unprocessable(message),
-            CoreError::Unauthenticated(message) => {
-                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+            CoreError::Unauthenticated(reason) => {
+                Self::new(StatusCode::UNAUTHORIZED, "unauthorized", reason.to_string())
             }
             CoreError::Forbidden { permission } => Self::new(
                 StatusCode::FORBIDDEN,

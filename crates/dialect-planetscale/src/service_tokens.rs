@@ -41,6 +41,7 @@ pub async fn list(
         after: None,
         offset: 0,
         limit: 1000,
+        descending: false,
     };
     loop {
         let p = s

@@ -50,6 +50,7 @@ impl Pagination {
             after: None,
             offset: (self.page - 1) * u64::from(self.per_page),
             limit: self.per_page,
+            descending: false,
         }
     }
 

@@ -67,14 +67,88 @@ fn placeholders(from: usize, n: usize) -> String {
 
 /// ` AND <col> > $n` when the page has a cursor, and the `ORDER BY … LIMIT` tail.
 fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
+    let (cmp, order) = if page.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
     let mut sql = String::new();
     if let Some(after) = page.after {
-        sql.push_str(&format!(" AND {col} > ${next}"));
+        sql.push_str(&format!(" AND {col} {cmp} ${next}"));
         args.push(Arg::Uuid(after));
     }
-    sql.push_str(&format!(" ORDER BY {col} LIMIT {}", page.limit));
+    sql.push_str(&format!(" ORDER BY {col} {order} LIMIT {}", page.limit));
     if page.offset > 0 {
         sql.push_str(&format!(" OFFSET {}", page.offset));
+    }
+    sql
+}
+
+/// A `%text%` pattern for `LIKE … ESCAPE '!'` that matches `text` literally, lowercased.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('!', "!!")
+        .replace('%', "!%")
+        .replace('_', "!_");
+    format!("%{escaped}%")
+}
+
+/// ` AND col IN ($n, …)` for a non-empty list (appending its values to `args`), else nothing.
+fn in_list(col: &str, values: Vec<Arg>, args: &mut Vec<Arg>) -> String {
+    if values.is_empty() {
+        return String::new();
+    }
+    let sql = format!(
+        " AND {col} IN ({})",
+        placeholders(args.len() + 1, values.len())
+    );
+    args.extend(values);
+    sql
+}
+
+/// The `FROM … WHERE` of a filtered organization query (alias `o`).
+fn organization_filter_sql(filter: &OrganizationFilter, args: &mut Vec<Arg>) -> String {
+    let mut sql = " FROM organizations o".to_owned();
+    if let Some(u) = filter.member {
+        args.push(Arg::Uuid(u.0));
+        sql.push_str(&format!(
+            " JOIN memberships m ON m.org_id = o.id AND m.user_id = ${} AND m.status = 'accepted'",
+            args.len()
+        ));
+    }
+    sql.push_str(" WHERE 1 = 1");
+    if let Some(o) = filter.only {
+        args.push(Arg::Uuid(o.0));
+        sql.push_str(&format!(" AND o.id = ${}", args.len()));
+    }
+    if let Some(q) = &filter.query {
+        args.push(Arg::Text(contains_pattern(q)));
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND (LOWER(o.name) LIKE ${n} ESCAPE '!' OR o.slug LIKE ${n} ESCAPE '!')"
+        ));
+    }
+    sql
+}
+
+/// The `WHERE` of a filtered user query.
+fn user_filter_sql(filter: &UserFilter, args: &mut Vec<Arg>) -> String {
+    let mut sql = " WHERE 1 = 1".to_owned();
+    let emails = filter
+        .emails
+        .iter()
+        .map(|e| Arg::Text(e.to_lowercase()))
+        .collect();
+    sql.push_str(&in_list("email_normalized", emails, args));
+    if let Some(q) = &filter.query {
+        args.push(Arg::Text(contains_pattern(q)));
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND (email_normalized LIKE ${n} ESCAPE '!' \
+             OR LOWER(COALESCE(first_name, '') || ' ' || COALESCE(last_name, '')) LIKE ${n} ESCAPE '!' \
+             OR LOWER(COALESCE(username, '')) LIKE ${n} ESCAPE '!')"
+        ));
     }
     sql
 }
@@ -84,30 +158,32 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
 fn membership_filter_sql(filter: &MembershipFilter, args: &mut Vec<Arg>) -> String {
     let mut join = String::new();
     let mut sql = " WHERE m.org_id = $1".to_owned();
-    if let Some(k) = &filter.role_key {
-        args.push(Arg::Text(k.clone()));
-        sql.push_str(&format!(" AND r.role_key = ${}", args.len()));
-    }
-    if let Some(u) = filter.user_id {
-        args.push(Arg::Uuid(u.0));
-        sql.push_str(&format!(" AND m.user_id = ${}", args.len()));
-    }
+    let roles = filter
+        .role_keys
+        .iter()
+        .map(|k| Arg::Text(k.clone()))
+        .collect();
+    sql.push_str(&in_list("r.role_key", roles, args));
+    let users = filter.user_ids.iter().map(|u| Arg::Uuid(u.0)).collect();
+    sql.push_str(&in_list("m.user_id", users, args));
     if filter.users_only {
         sql.push_str(" AND m.user_id IS NOT NULL");
     }
-    if let Some(q) = &filter.query {
-        // LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not. The user's
-        // text is matched literally (its % and _ escaped).
-        let escaped = q
-            .to_lowercase()
-            .replace('!', "!!")
-            .replace('%', "!%")
-            .replace('_', "!_");
-        args.push(Arg::Text(format!("%{escaped}%")));
-        let n = args.len();
+    if !filter.emails.is_empty() || filter.query.is_some() {
         join.push_str(" LEFT JOIN users u ON u.id = m.user_id");
+    }
+    let emails = filter
+        .emails
+        .iter()
+        .map(|e| Arg::Text(e.to_lowercase()))
+        .collect();
+    sql.push_str(&in_list("u.email_normalized", emails, args));
+    if let Some(q) = &filter.query {
+        // LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not.
+        args.push(Arg::Text(contains_pattern(q)));
+        let n = args.len();
         sql.push_str(&format!(
-            " AND (LOWER(u.email) LIKE ${n} ESCAPE '!' \
+            " AND (u.email_normalized LIKE ${n} ESCAPE '!' \
              OR LOWER(COALESCE(u.first_name, '') || ' ' || COALESCE(u.last_name, '')) LIKE ${n} ESCAPE '!' \
              OR LOWER(COALESCE(m.invite_email, '')) LIKE ${n} ESCAPE '!')"
         ));
@@ -414,8 +490,7 @@ impl<C: Conn> Session for SqlSession<C> {
 
     async fn list_organizations(
         &mut self,
-        member: Option<UserId>,
-        only: Option<OrganizationId>,
+        filter: &OrganizationFilter,
         page: Page,
     ) -> CoreResult<Vec<Organization>> {
         let cols = ORG_COLS
@@ -424,19 +499,22 @@ impl<C: Conn> Session for SqlSession<C> {
             .collect::<Vec<_>>()
             .join(", ");
         let mut args = Vec::new();
-        let mut sql = format!("SELECT {cols} FROM organizations o");
-        if let Some(u) = member {
-            args.push(Arg::Uuid(u.0));
-            sql.push_str(" JOIN memberships m ON m.org_id = o.id AND m.user_id = $1 AND m.status = 'accepted'");
-        }
-        sql.push_str(" WHERE 1 = 1");
-        if let Some(o) = only {
-            args.push(Arg::Uuid(o.0));
-            sql.push_str(&format!(" AND o.id = ${}", args.len()));
-        }
+        let mut sql = format!(
+            "SELECT {cols}{}",
+            organization_filter_sql(filter, &mut args)
+        );
         let next = args.len() + 1;
         sql.push_str(&page_sql("o.id", page, next, &mut args));
         self.all(&sql, args, org_row).await
+    }
+
+    async fn count_organizations(&mut self, filter: &OrganizationFilter) -> CoreResult<i64> {
+        let mut args = Vec::new();
+        let sql = format!(
+            "SELECT COUNT(*){}",
+            organization_filter_sql(filter, &mut args)
+        );
+        self.count(&sql, args).await
     }
 
     async fn update_organization(&mut self, o: &Organization) -> CoreResult<()> {
@@ -539,15 +617,24 @@ impl<C: Conn> Session for SqlSession<C> {
             .await
     }
 
-    async fn list_users(&mut self, page: Page) -> CoreResult<Vec<User>> {
+    async fn list_users(&mut self, filter: &UserFilter, page: Page) -> CoreResult<Vec<User>> {
         let mut args = Vec::new();
-        let tail = page_sql("id", page, 1, &mut args);
-        self.all(
-            &format!("SELECT {USER_COLS} FROM users WHERE 1 = 1{tail}"),
-            args,
-            user_row,
-        )
-        .await
+        let mut sql = format!(
+            "SELECT {USER_COLS} FROM users{}",
+            user_filter_sql(filter, &mut args)
+        );
+        let next = args.len() + 1;
+        sql.push_str(&page_sql("id", page, next, &mut args));
+        self.all(&sql, args, user_row).await
+    }
+
+    async fn count_users(&mut self, filter: &UserFilter) -> CoreResult<i64> {
+        let mut args = Vec::new();
+        let sql = format!(
+            "SELECT COUNT(*) FROM users{}",
+            user_filter_sql(filter, &mut args)
+        );
+        self.count(&sql, args).await
     }
 
     async fn update_user(&mut self, u: &User) -> CoreResult<()> {

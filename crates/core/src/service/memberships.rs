@@ -33,8 +33,8 @@ pub struct NewMembership {
 pub struct MembershipPatch {
     pub role_key: Option<String>,
     pub is_active: Option<bool>,
-    pub public_metadata: Option<Metadata>,
-    pub private_metadata: Option<Metadata>,
+    pub public_metadata: Option<MetadataUpdate>,
+    pub private_metadata: Option<MetadataUpdate>,
 }
 
 const LAST_ADMIN: &str = "an organization must keep at least one active admin";
@@ -297,10 +297,10 @@ impl Roster {
             m.is_active = active;
         }
         if let Some(md) = patch.public_metadata {
-            m.public_metadata = md;
+            md.apply(&mut m.public_metadata);
         }
         if let Some(md) = patch.private_metadata {
-            m.private_metadata = md;
+            md.apply(&mut m.private_metadata);
         }
         if before.is_active_admin()
             && !m.is_active_admin()
@@ -438,11 +438,13 @@ async fn remove_in(
     let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
     let mut removal = Removal {
         removed: Vec::new(),
+        users: Vec::new(),
         project_memberships_removed: 0,
         passwords_deleted: 0,
         service_tokens_deleted: 0,
     };
     if !users.is_empty() {
+        removal.users = tx.users_by_ids(&users).await?;
         removal.project_memberships_removed =
             tx.delete_project_memberships_of_users(org, &users).await?;
         if options.delete_passwords {

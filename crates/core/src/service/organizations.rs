@@ -30,8 +30,8 @@ pub struct OrganizationPatch {
     pub slug: Option<String>,
     pub max_allowed_memberships: Option<i64>,
     pub admin_delete_enabled: Option<bool>,
-    pub public_metadata: Option<Metadata>,
-    pub private_metadata: Option<Metadata>,
+    pub public_metadata: Option<MetadataUpdate>,
+    pub private_metadata: Option<MetadataUpdate>,
 }
 
 fn quota(v: i64) -> CoreResult<i64> {
@@ -155,23 +155,27 @@ impl Roster {
     pub async fn list_organizations(
         &self,
         actor: &Actor,
+        query: Option<String>,
         page: Page,
     ) -> CoreResult<Paged<Organization>> {
         let mut s = self.store.read().await?;
-        let rows = match &actor.principal {
-            Principal::InstanceAdmin => s.list_organizations(None, None, probe(page)?).await?,
-            Principal::User(u) => s.list_organizations(Some(*u), None, probe(page)?).await?,
-            Principal::Identity {
-                organization_id, ..
-            }
-            | Principal::ServiceToken {
-                organization_id, ..
-            } => {
-                s.list_organizations(None, Some(*organization_id), probe(page)?)
-                    .await?
-            }
-        };
+        let rows = s
+            .list_organizations(&visible_to(actor, query), probe(page)?)
+            .await?;
         Ok(paged(rows, page, |o| o.id.0))
+    }
+
+    /// How many organizations the actor can see (matching `query`).
+    pub async fn count_organizations(
+        &self,
+        actor: &Actor,
+        query: Option<String>,
+    ) -> CoreResult<i64> {
+        self.store
+            .read()
+            .await?
+            .count_organizations(&visible_to(actor, query))
+            .await
     }
 
     pub async fn update_organization(
@@ -201,10 +205,10 @@ impl Roster {
             org.admin_delete_enabled = v;
         }
         if let Some(md) = patch.public_metadata {
-            org.public_metadata = md;
+            md.apply(&mut org.public_metadata);
         }
         if let Some(md) = patch.private_metadata {
-            org.private_metadata = md;
+            md.apply(&mut org.private_metadata);
         }
         org.updated_at = Timestamp::now();
         tx.update_organization(&org).await?;
@@ -248,6 +252,27 @@ impl Roster {
         tx.commit().await?;
         Ok(org)
     }
+}
+
+/// The organizations an actor can see: all for an instance admin, a user's own, a token's one.
+fn visible_to(actor: &Actor, query: Option<String>) -> OrganizationFilter {
+    let mut filter = OrganizationFilter {
+        query,
+        ..Default::default()
+    };
+    match &actor.principal {
+        Principal::InstanceAdmin => {}
+        Principal::User(u) => filter.member = Some(*u),
+        Principal::Identity {
+            organization_id, ..
+        }
+        | Principal::ServiceToken {
+            organization_id, ..
+        } => {
+            filter.only = Some(*organization_id);
+        }
+    }
+    filter
 }
 
 /// Inserts an organization, its built-in roles and (if any) its creator's admin membership.

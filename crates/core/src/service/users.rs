@@ -95,15 +95,29 @@ impl Roster {
             .ok_or_else(|| CoreError::not_found("user", id))
     }
 
-    pub async fn list_users(&self, actor: &Actor, page: Page) -> CoreResult<Paged<User>> {
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        filter: &UserFilter,
+        page: Page,
+    ) -> CoreResult<Paged<User>> {
         if !is_admin(actor) {
             return Err(CoreError::Forbidden {
                 permission: "users:list",
             });
         }
         let mut s = self.store.read().await?;
-        let rows = s.list_users(probe(page)?).await?;
+        let rows = s.list_users(filter, probe(page)?).await?;
         Ok(paged(rows, page, |u| u.id.0))
+    }
+
+    pub async fn count_users(&self, actor: &Actor, filter: &UserFilter) -> CoreResult<i64> {
+        if !is_admin(actor) {
+            return Err(CoreError::Forbidden {
+                permission: "users:list",
+            });
+        }
+        self.store.read().await?.count_users(filter).await
     }
 
     pub async fn update_user(

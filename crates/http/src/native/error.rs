@@ -50,9 +50,11 @@ impl From<CoreError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
                     .with_details(json!({"field": field}))
             }
-            CoreError::Unauthenticated(message) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
-            }
+            CoreError::Unauthenticated(reason) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                reason.to_string(),
+            ),
             CoreError::Forbidden { permission } => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

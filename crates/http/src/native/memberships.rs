@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use roster_core::ids::*;
-use roster_core::model::{MemberRef, MembershipFilter, RemovalOptions};
+use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOptions};
 use roster_core::service::{MembershipPatch, NewMembership};
 
 use super::error::ApiError;
@@ -42,8 +42,15 @@ pub async fn list(
     }
     .page()?;
     let filter = MembershipFilter {
-        role_key: q.role,
-        user_id: q.user_id.as_deref().map(parse).transpose()?,
+        role_keys: q.role.into_iter().collect(),
+        user_ids: q
+            .user_id
+            .as_deref()
+            .map(parse)
+            .transpose()?
+            .into_iter()
+            .collect(),
+        emails: Vec::new(),
         query: q.q,
         users_only: false,
     };
@@ -107,8 +114,8 @@ pub async fn update(
     let patch = MembershipPatch {
         role_key: b.role,
         is_active: b.is_active,
-        public_metadata: b.public_metadata,
-        private_metadata: b.private_metadata,
+        public_metadata: b.public_metadata.map(MetadataUpdate::Replace),
+        private_metadata: b.private_metadata.map(MetadataUpdate::Replace),
     };
     let target = MemberRef::Membership(parse(&id)?);
     Ok(Json(

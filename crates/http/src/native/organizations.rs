@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use roster_core::ids::*;
+use roster_core::model::MetadataUpdate;
 use roster_core::service::{NewOrganization, NewRole, OrganizationPatch, RolePatch};
 
 use super::error::ApiError;
@@ -21,7 +22,7 @@ pub async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<List<OrganizationOut>>, ApiError> {
     Ok(Json(List::from_paged(
-        s.roster.list_organizations(&a, q.page()?).await?,
+        s.roster.list_organizations(&a, None, q.page()?).await?,
         Into::into,
     )))
 }
@@ -73,8 +74,8 @@ pub async fn update(
         slug: b.slug,
         max_allowed_memberships: b.max_allowed_memberships,
         admin_delete_enabled: b.admin_delete_enabled,
-        public_metadata: b.public_metadata,
-        private_metadata: b.private_metadata,
+        public_metadata: b.public_metadata.map(MetadataUpdate::Replace),
+        private_metadata: b.private_metadata.map(MetadataUpdate::Replace),
     };
     Ok(Json(
         s.roster

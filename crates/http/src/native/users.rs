@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use roster_core::model::UserFilter;
 use roster_core::service::{NewUser, UserPatch};
 
 use super::error::ApiError;
@@ -19,7 +20,9 @@ pub async fn list(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<List<UserOut>>, ApiError> {
     Ok(Json(List::from_paged(
-        s.roster.list_users(&a, q.page()?).await?,
+        s.roster
+            .list_users(&a, &UserFilter::default(), q.page()?)
+            .await?,
         Into::into,
     )))
 }

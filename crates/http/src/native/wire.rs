@@ -62,6 +62,7 @@ impl PageQuery {
             after,
             offset: 0,
             limit,
+            descending: false,
         })
     }
 }
