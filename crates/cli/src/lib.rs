@@ -70,6 +70,7 @@ pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
         state,
         vec![
             roster_dialect_infisical::mount(),
+            roster_dialect_clerk::mount(),
             roster_dialect_planetscale::mount(),
         ],
     )

@@ -4,6 +4,7 @@
 
 mod harness;
 mod schema;
+mod snapshot;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests for each scenario `async fn NAME(app)`.
 macro_rules! on_both_backends {
@@ -29,6 +30,7 @@ macro_rules! on_both_backends {
 
 mod auth;
 mod binary;
+mod clerk;
 mod concurrency;
 mod infisical;
 mod input;

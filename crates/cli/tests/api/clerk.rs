@@ -1,0 +1,242 @@
+//! The Clerk dialect at `/clerk`: driven by Clerk's official `@clerk/backend` SDK over a real
+//! listener, and its exact JSON pinned by snapshots.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::TestApp;
+use crate::snapshot::assert_snapshot;
+
+fn sdk_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clerk-sdk")
+}
+
+async fn the_official_sdk_runs_the_whole_lifecycle(app: TestApp) {
+    assert!(
+        sdk_dir().join("node_modules/@clerk/backend").is_dir(),
+        "@clerk/backend is not installed: run `npm ci` in {} (.ci/run does)",
+        sdk_dir().display()
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let key = app.admin.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("lifecycle.mjs")
+            .current_dir(sdk_dir())
+            .env("CLERK_API_URL", format!("http://{addr}/clerk"))
+            .env("CLERK_SECRET_KEY", key)
+            .output()
+            .expect("run node")
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the SDK run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+/// A user and an organization with the bootstrap owner as admin, through the dialect.
+async fn seeded(app: &TestApp) -> (String, String, String) {
+    let user = app
+        .post("/clerk/v1/users", &app.admin, json!({"email_address": ["jane@example.com"], "first_name": "Jane", "last_name": "Doe"}))
+        .await
+        .expect(StatusCode::OK);
+    let org = app
+        .post(
+            "/clerk/v1/organizations",
+            &app.admin,
+            json!({"name": "Acme Rockets", "public_metadata": {"tier": "gold"}}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let (org_id, user_id) = (
+        org["id"].as_str().unwrap().to_owned(),
+        user["id"].as_str().unwrap().to_owned(),
+    );
+    let owner = roster_dialect_clerk::ids::encode("user", app.owner.user_id.parse().unwrap());
+    app.post(
+        &format!("/clerk/v1/organizations/{org_id}/memberships"),
+        &app.admin,
+        json!({"user_id": owner, "role": "org:admin"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    (org_id, user_id, owner)
+}
+
+async fn the_exact_json_of_each_object_is_pinned(app: TestApp) {
+    let (org, user, _) = seeded(&app).await;
+    let created = app
+        .post(
+            &format!("/clerk/v1/organizations/{org}/memberships"),
+            &app.admin,
+            json!({"user_id": user, "role": "org:member"}),
+        )
+        .await;
+    assert_eq!(
+        created.headers["content-type"], "application/json",
+        "exactly, no charset"
+    );
+    assert_snapshot("clerk_membership", &created.body);
+    assert_snapshot(
+        "clerk_user",
+        &app.get(&format!("/clerk/v1/users/{user}"), &app.admin)
+            .await
+            .expect(StatusCode::OK),
+    );
+    assert_snapshot(
+        "clerk_organization_with_count",
+        &app.get(
+            &format!("/clerk/v1/organizations/{org}?include_members_count=true"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+    );
+    assert_snapshot(
+        "clerk_membership_list",
+        &app.get(
+            &format!("/clerk/v1/organizations/{org}/memberships?limit=1&order_by=created_at"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+    );
+    assert_snapshot(
+        "clerk_removed_membership",
+        &app.delete(
+            &format!("/clerk/v1/organizations/{org}/memberships/{user}"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK),
+    );
+    assert_snapshot(
+        "clerk_users_count",
+        &app.get("/clerk/v1/users/count", &app.admin)
+            .await
+            .expect(StatusCode::OK),
+    );
+    assert_snapshot(
+        "clerk_deleted_organization",
+        &app.delete(&format!("/clerk/v1/organizations/{org}"), &app.admin)
+            .await
+            .expect(StatusCode::OK),
+    );
+}
+
+async fn the_exact_json_of_each_error_is_pinned(app: TestApp) {
+    let (org, _, owner) = seeded(&app).await;
+    let cases: Vec<(&str, Value)> = vec![
+        (
+            "clerk_error_not_found",
+            app.get(
+                "/clerk/v1/organizations/org_0000000000000000000000",
+                &app.admin,
+            )
+            .await
+            .body,
+        ),
+        (
+            "clerk_error_unknown_route",
+            app.get("/clerk/v1/nothing", &app.admin).await.body,
+        ),
+        (
+            "clerk_error_param_missing",
+            app.post("/clerk/v1/organizations", &app.admin, json!({}))
+                .await
+                .body,
+        ),
+        (
+            "clerk_error_param_invalid",
+            app.get("/clerk/v1/organizations?offset=-1", &app.admin)
+                .await
+                .body,
+        ),
+        (
+            "clerk_error_param_unknown",
+            app.post(
+                "/clerk/v1/organizations",
+                &app.admin,
+                json!({"name": "x", "colour": "red"}),
+            )
+            .await
+            .body,
+        ),
+        (
+            "clerk_error_header_format",
+            app.call("GET", "/clerk/v1/organizations", None, None)
+                .await
+                .body,
+        ),
+        (
+            "clerk_error_key_invalid",
+            app.get(
+                "/clerk/v1/organizations",
+                "rst_00000000000000000000000000000000_00",
+            )
+            .await
+            .body,
+        ),
+        (
+            "clerk_error_last_admin",
+            app.delete(
+                &format!("/clerk/v1/organizations/{org}/memberships/{owner}"),
+                &app.admin,
+            )
+            .await
+            .body,
+        ),
+    ];
+    for (name, body) in cases {
+        assert_snapshot(name, &body);
+    }
+}
+
+async fn a_removal_through_clerk_is_the_core_removal(app: TestApp) {
+    let (org, user, _) = seeded(&app).await;
+    app.post(
+        &format!("/clerk/v1/organizations/{org}/memberships"),
+        &app.admin,
+        json!({"user_id": user, "role": "org:member"}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let org_uuid = roster_dialect_clerk::ids::decode("org", &org).unwrap();
+    let before = app.memberships(&org_uuid.to_string()).await.len();
+    let removed = app
+        .delete(
+            &format!("/clerk/v1/organizations/{org}/memberships/{user}"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(removed["organization"]["members_count"], json!(before - 1));
+    assert!(
+        removed.get("deleted").is_none(),
+        "never `deleted` on a membership: the SDK would make it a DeletedObject"
+    );
+    let events = app.audit_actions(&org_uuid.to_string()).await;
+    assert!(
+        events.iter().any(|(a, _)| a == "membership.removed"),
+        "audited like any removal"
+    );
+}
+
+on_both_backends!(
+    the_official_sdk_runs_the_whole_lifecycle,
+    the_exact_json_of_each_object_is_pinned,
+    the_exact_json_of_each_error_is_pinned,
+    a_removal_through_clerk_is_the_core_removal,
+);

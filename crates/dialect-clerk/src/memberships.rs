@@ -1,0 +1,186 @@
+//! `/v1/organizations/{organization_id}/memberships[/{user_id}[/metadata]]`: memberships are
+//! addressed by their user's id, as in Clerk.
+
+use axum::Json;
+use axum::extract::State;
+use roster_core::Actor;
+use roster_core::ids::{OrganizationId, UserId};
+use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOptions};
+use roster_core::service::{MembershipPatch, NewMembership};
+use roster_http::AppState;
+use roster_http::request_id::context;
+use serde_json::Value;
+
+use crate::error::ClerkError;
+use crate::extract::{Auth, Path};
+use crate::form::{Form, Params};
+use crate::organizations::{render, resolve, user_param};
+use crate::{ids, wire};
+
+type Reply = Result<Json<Value>, ClerkError>;
+
+fn path_user(raw: &str) -> Result<UserId, ClerkError> {
+    ids::decode(ids::USER, raw)
+        .map(UserId)
+        .ok_or_else(|| ClerkError::not_found("user"))
+}
+
+fn role_param(f: &mut Form) -> Result<String, ClerkError> {
+    let role = f.required_string("role")?;
+    wire::role_key(&role).map(str::to_owned).ok_or_else(|| {
+        ClerkError::param_invalid(
+            "role",
+            format!("`{role}` is not a role: use org:admin, org:member or org:<key>"),
+        )
+    })
+}
+
+/// The membership of `user` in `org`, rendered with its organization and user.
+async fn rendered(
+    s: &AppState,
+    a: &Actor,
+    org: OrganizationId,
+    user: UserId,
+) -> Result<Value, ClerkError> {
+    let view = s.roster.member(a, org, MemberRef::User(user)).await?;
+    let organization = render(s, a, org, false).await?;
+    let roles = wire::role_book(s.roster.list_roles(a, org).await?);
+    let u = view.user.ok_or_else(|| ClerkError::not_found("user"))?;
+    Ok(wire::membership(&view.membership, organization, &u, &roles))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    mut f: Form,
+) -> Reply {
+    let user = user_param("user_id", &f.required_string("user_id")?)?;
+    let input = NewMembership {
+        user_id: Some(user),
+        email: None,
+        role_key: role_param(&mut f)?,
+        public_metadata: f.object("public_metadata")?.unwrap_or_default(),
+        private_metadata: f.object("private_metadata")?.unwrap_or_default(),
+    };
+    f.finish()?;
+    let org = resolve(&s, &a, &org).await?;
+    s.roster.add_membership(&a, org, input, &context()).await?;
+    Ok(Json(rendered(&s, &a, org, user).await?))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    mut q: Params,
+) -> Reply {
+    let page = q.page()?;
+    let user_ids = q
+        .all("user_id")
+        .iter()
+        .map(|u| user_param("user_id", u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let role_keys = q
+        .all("role")
+        .iter()
+        .map(|r| {
+            wire::role_key(r)
+                .map(str::to_owned)
+                .ok_or_else(|| ClerkError::param_invalid("role", format!("`{r}` is not a role")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter = MembershipFilter {
+        role_keys,
+        user_ids,
+        emails: q.all("email_address"),
+        users_only: true,
+        query: q.one("query").filter(|v| !v.is_empty()),
+    };
+    q.finish()?;
+    let org = resolve(&s, &a, &org).await?;
+    let members = s.roster.list_members(&a, org, &filter, page).await?;
+    let total = s.roster.count_members(&a, org, &filter).await?;
+    let organization = render(&s, &a, org, false).await?;
+    let roles = wire::role_book(s.roster.list_roles(&a, org).await?);
+    let data = members
+        .items
+        .iter()
+        .filter_map(|v| {
+            v.user
+                .as_ref()
+                .map(|u| wire::membership(&v.membership, organization.clone(), u, &roles))
+        })
+        .collect();
+    Ok(Json(wire::list(data, total)))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, user)): Path<(String, String)>,
+    mut f: Form,
+) -> Reply {
+    let patch = MembershipPatch {
+        role_key: Some(role_param(&mut f)?),
+        ..Default::default()
+    };
+    f.finish()?;
+    let (org, user) = (resolve(&s, &a, &org).await?, path_user(&user)?);
+    s.roster
+        .update_membership(&a, org, MemberRef::User(user), patch, &context())
+        .await?;
+    Ok(Json(rendered(&s, &a, org, user).await?))
+}
+
+/// Deep-merges into the membership's metadata.
+pub async fn merge_metadata(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, user)): Path<(String, String)>,
+    mut f: Form,
+) -> Reply {
+    let patch = MembershipPatch {
+        public_metadata: f.object("public_metadata")?.map(MetadataUpdate::Merge),
+        private_metadata: f.object("private_metadata")?.map(MetadataUpdate::Merge),
+        ..Default::default()
+    };
+    f.finish()?;
+    let (org, user) = (resolve(&s, &a, &org).await?, path_user(&user)?);
+    s.roster
+        .update_membership(&a, org, MemberRef::User(user), patch, &context())
+        .await?;
+    Ok(Json(rendered(&s, &a, org, user).await?))
+}
+
+/// The seed's `deleteOrganizationMembership`: 200 with the removed membership, its organization
+/// (with the member count after the removal) and its user.
+pub async fn delete(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, user)): Path<(String, String)>,
+) -> Reply {
+    let (org, user) = (resolve(&s, &a, &org).await?, path_user(&user)?);
+    let roles = wire::role_book(s.roster.list_roles(&a, org).await?);
+    let removal = s
+        .roster
+        .remove_memberships(
+            &a,
+            org,
+            &[MemberRef::User(user)],
+            RemovalOptions::default(),
+            &context(),
+        )
+        .await?;
+    let m = removal
+        .removed
+        .first()
+        .ok_or_else(|| ClerkError::not_found("organization membership"))?;
+    let u = removal
+        .users
+        .iter()
+        .find(|u| Some(u.id) == m.user_id)
+        .ok_or_else(|| ClerkError::not_found("user"))?;
+    let organization = render(&s, &a, org, true).await?;
+    Ok(Json(wire::membership(m, organization, u, &roles)))
+}
