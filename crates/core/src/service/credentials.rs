@@ -12,6 +12,7 @@ use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
 use crate::secrets::{PlainSecret, format_token};
+use crate::store::Session;
 use crate::timestamp::Timestamp;
 
 /// A token just created: the stored record and, this once, its secret.
@@ -68,6 +69,18 @@ fn new_token(kind: TokenKind, name: String) -> (Token, PlainSecret) {
         created_at: Timestamp::now(),
     };
     (token, secret)
+}
+
+/// A service token of `org`; any other token, or none, is "not found".
+async fn service_token_of(
+    s: &mut dyn Session,
+    org: OrganizationId,
+    id: TokenId,
+) -> CoreResult<Token> {
+    match s.token(id).await? {
+        Some(t) if t.kind == TokenKind::Service && t.organization_id == Some(org) => Ok(t),
+        _ => Err(CoreError::not_found("token", id)),
+    }
 }
 
 fn expiry(ttl: Option<i64>) -> CoreResult<Option<Timestamp>> {
@@ -298,10 +311,7 @@ impl Roster {
         let mut s = self
             .read_in(actor, org, Permission::ServiceTokensRead)
             .await?;
-        match s.token(id).await? {
-            Some(t) if t.kind == TokenKind::Service && t.organization_id == Some(org) => Ok(t),
-            _ => Err(CoreError::not_found("token", id)),
-        }
+        service_token_of(&mut *s, org, id).await
     }
 
     pub async fn delete_service_token(
@@ -314,10 +324,7 @@ impl Roster {
         let (mut tx, _) = self
             .write_in(actor, org, Permission::ServiceTokensWrite)
             .await?;
-        let token = match tx.token(id).await? {
-            Some(t) if t.kind == TokenKind::Service && t.organization_id == Some(org) => t,
-            _ => return Err(CoreError::not_found("token", id)),
-        };
+        let token = service_token_of(&mut *tx, org, id).await?;
         tx.delete_token(id).await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
@@ -344,10 +351,7 @@ impl Roster {
         let (mut tx, held) = self
             .write_in(actor, org, Permission::ServiceTokensWrite)
             .await?;
-        let mut token = match tx.token(id).await? {
-            Some(t) if t.kind == TokenKind::Service && t.organization_id == Some(org) => t,
-            _ => return Err(CoreError::not_found("token", id)),
-        };
+        let mut token = service_token_of(&mut *tx, org, id).await?;
         refuse_escalation(held, permissions)?;
         let before = token.permissions;
         token.permissions = permissions;
