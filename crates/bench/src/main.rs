@@ -1,0 +1,505 @@
+//! `roster-bench`: measures roster's removal paths and prints Markdown tables.
+//!
+//! For each backend it makes a fresh database, seeds members straight into it, and measures:
+//! single removals through every mount over real HTTP against a `roster serve` process it starts
+//! (at several connection counts), the same unit of work called directly on the core in-process
+//! (the limit the HTTP figure is quoted against), bulk removals, removal and list latency in a
+//! large organization against a small one, the server's peak RSS and its time to ready.
+//!
+//! A benchmark, not a test: it asserts nothing, it reports. Build roster first:
+//! `cargo build --release -p roster && cargo run --release -p roster-bench -- --help`.
+
+mod client;
+mod seed;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use roster_core::ids::{OrganizationId, ProjectId, RoleId};
+use roster_core::model::{MemberRef, RemovalOptions};
+use roster_core::service::{NewOrganization, NewProject};
+use roster_core::{Actor, RequestContext, Roster};
+use serde_json::json;
+use sqlx::Connection;
+
+#[derive(Parser)]
+#[command(about = "Benchmark roster's removal paths")]
+struct Args {
+    /// sqlite, postgres, or both.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// A PostgreSQL URL of a database to connect to for creating the benchmark's own.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// The roster binary to start.
+    #[arg(long, default_value = "target/release/roster")]
+    roster: PathBuf,
+    /// Removals per single-removal run (at least 20 per connection).
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64,256")]
+    concurrency: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    bulk: Vec<usize>,
+    /// Members of the large organization of the scale section (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    scale: usize,
+    /// Which sections to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "direct,single,bulk,scale"
+    )]
+    sections: Vec<String>,
+}
+
+/// Where the benchmark's database is.
+pub enum Target {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Target {
+    fn url(&self) -> String {
+        match self {
+            Target::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Target::Postgres(u) => u.clone(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Sqlite(_) => "SQLite",
+            Target::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// Latencies of one run, and what they add up to.
+struct Run {
+    latencies: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn row(mut self, label: &str) -> String {
+        self.latencies.sort();
+        let pct = |p: f64| {
+            let l = &self.latencies;
+            if l.is_empty() {
+                0.0
+            } else {
+                l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0
+            }
+        };
+        let rps = self.latencies.len() as f64 / self.elapsed.as_secs_f64();
+        format!(
+            "| {label} | {rps:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            pct(0.50),
+            pct(0.90),
+            pct(0.99),
+            self.latencies
+                .last()
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+            self.errors
+        )
+    }
+
+    fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// The organization the runs remove members from, and how to reach it.
+struct Bench {
+    target: Target,
+    roster: Roster,
+    admin: Actor,
+    token: String,
+    org: OrganizationId,
+    slug: String,
+    role: RoleId,
+    project: ProjectId,
+}
+
+impl Bench {
+    async fn setup(target: Target) -> Bench {
+        let store = roster::open_store(&roster::Database::parse(&target.url()).unwrap())
+            .await
+            .unwrap();
+        let roster = Roster::new(store);
+        let boot = roster
+            .bootstrap("Bench", "bench@example.com")
+            .await
+            .unwrap();
+        let token = boot.admin_key.bearer();
+        let presented = roster_core::secrets::PresentedToken::parse_bearer(&token);
+        let admin = roster_core::auth::authenticate(roster.store(), presented)
+            .await
+            .unwrap();
+        let (org, role, project) = org_parts(&roster, &admin, boot.organization.id).await;
+        Bench {
+            target,
+            roster,
+            admin,
+            token,
+            org,
+            slug: boot.organization.slug,
+            role,
+            project,
+        }
+    }
+
+    async fn seed(&self, n: usize) -> Vec<seed::Seeded> {
+        seed::members(&self.target, self.org, self.role, self.project, n).await
+    }
+}
+
+async fn org_parts(
+    roster: &Roster,
+    admin: &Actor,
+    org: OrganizationId,
+) -> (OrganizationId, RoleId, ProjectId) {
+    let role = roster
+        .list_roles(admin, org)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == "member")
+        .unwrap()
+        .id;
+    let project = roster
+        .create_project(
+            admin,
+            org,
+            NewProject {
+                name: "bench".into(),
+                slug: None,
+            },
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    (org, role, project.id)
+}
+
+/// Runs `work(i)` for i in 0..n over `c` concurrent workers; each returns whether it succeeded.
+async fn drive<F, Fut>(n: usize, c: usize, work: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let work = Arc::new(work);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..c {
+        let (next, work) = (next.clone(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                if work(worker, i).await {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut run = Run {
+        latencies: Vec::with_capacity(n),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await.unwrap();
+        run.latencies.extend(lat);
+        run.errors += errors;
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// `c` keep-alive connections to `addr`, one per worker.
+async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client::Conn>>> {
+    let mut conns = Vec::with_capacity(c);
+    for _ in 0..c {
+        conns.push(tokio::sync::Mutex::new(
+            client::Conn::open(addr).await.expect("connect to roster"),
+        ));
+    }
+    Arc::new(conns)
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    ready: Duration,
+}
+
+impl Server {
+    fn start(bin: &PathBuf, target: &Target) -> Server {
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &target.url(),
+            ])
+            .env("RUST_LOG", "warn,roster=info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start {}: {e} (cargo build --release -p roster first)",
+                    bin.display()
+                )
+            });
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("roster serve exited").unwrap();
+            if let Some(at) = line.find("address=") {
+                break line[at + 8..].split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let ready = started.elapsed();
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr, ready }
+    }
+
+    /// Peak resident memory so far (VmHWM), in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+const HEADER: &str = "| run | removals/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|";
+
+async fn bench_backend(args: &Args, target: Target) {
+    let name = target.name();
+    let b = Arc::new(Bench::setup(target).await);
+    let requests = |c: usize| args.requests.max(20 * c);
+    let mut direct_at = std::collections::HashMap::new();
+
+    if args.sections.iter().any(|s| s == "direct") {
+        println!("\n### {name}: single removal, direct on the core (no HTTP)\n\n{HEADER}");
+        for &c in &args.concurrency {
+            let members = Arc::new(b.seed(requests(c)).await);
+            let bb = b.clone();
+            let run = drive(members.len(), c, move |_, i| {
+                let (bb, m) = (bb.clone(), members[i]);
+                async move {
+                    bb.roster
+                        .remove_memberships(
+                            &bb.admin,
+                            bb.org,
+                            &[MemberRef::Membership(m.membership)],
+                            RemovalOptions::default(),
+                            &RequestContext::default(),
+                        )
+                        .await
+                        .is_ok()
+                }
+            })
+            .await;
+            direct_at.insert(c, run.rps());
+            println!("{}", run.row(&format!("direct, {c} concurrent")));
+        }
+    }
+
+    let server = Server::start(&args.roster, &b.target);
+    println!(
+        "\n{name}: `roster serve` ready {:.0} ms after start (migrations included)",
+        server.ready.as_secs_f64() * 1000.0
+    );
+    let auth = format!("Bearer {}", b.token);
+
+    if args.sections.iter().any(|s| s == "single") {
+        println!("\n### {name}: single removal over HTTP, by mount\n\n{HEADER}");
+        let clerk_org = roster_dialect_clerk::ids::encode("org", b.org.0);
+        for mount in ["native", "infisical", "clerk", "planetscale"] {
+            for &c in &args.concurrency {
+                let members = Arc::new(b.seed(requests(c)).await);
+                let conns = connections(&server.addr, c).await;
+                let (org, slug, clerk_org, auth) =
+                    (b.org, b.slug.clone(), clerk_org.clone(), auth.clone());
+                let run = drive(members.len(), c, move |w, i| {
+                    let m = members[i];
+                    let (conns, auth) = (conns.clone(), auth.clone());
+                    let (path, expect) = match mount {
+                        "native" => (format!("/v1/organizations/{org}/memberships/{}", m.membership), 200),
+                        "infisical" => (format!("/infisical/api/v2/organizations/{org}/memberships/{}", m.membership), 200),
+                        "clerk" => (
+                            format!("/clerk/v1/organizations/{clerk_org}/memberships/{}", roster_dialect_clerk::ids::encode("user", m.user.0)),
+                            200,
+                        ),
+                        _ => (format!("/planetscale/v1/organizations/{slug}/members/{}", m.user), 204),
+                    };
+                    async move {
+                        let mut conn = conns[w].lock().await;
+                        matches!(conn.send("DELETE", &path, &auth, None).await, Ok(status) if status == expect)
+                    }
+                })
+                .await;
+                let ratio = direct_at.get(&c).map_or(String::new(), |d| {
+                    format!(" ({:.2}× direct)", run.rps() / d)
+                });
+                println!("{}", run.row(&format!("{mount}, {c} connections{ratio}")));
+            }
+        }
+    }
+
+    if args.sections.iter().any(|s| s == "bulk") {
+        println!(
+            "\n### {name}: bulk removal in one request (each member also in a project)\n\n| request | members | seconds | members/s | status |\n|---|---|---|---|---|"
+        );
+        for &k in &args.bulk {
+            for mount in ["native", "infisical"] {
+                let members = b.seed(k).await;
+                let ids: Vec<String> = members.iter().map(|m| m.membership.to_string()).collect();
+                let (method, path, body) = match mount {
+                    "native" => (
+                        "POST",
+                        format!("/v1/organizations/{}/memberships/bulk-remove", b.org),
+                        json!({"membership_ids": ids}),
+                    ),
+                    _ => (
+                        "DELETE",
+                        format!("/infisical/api/v2/organizations/{}/memberships", b.org),
+                        json!({"membershipIds": ids}),
+                    ),
+                };
+                let body = body.to_string().into_bytes();
+                let mut conn = client::Conn::open(&server.addr).await.unwrap();
+                let t = Instant::now();
+                let status = conn.send(method, &path, &auth, Some(&body)).await.unwrap();
+                let secs = t.elapsed().as_secs_f64();
+                println!(
+                    "| {mount} bulk | {k} | {secs:.3} | {:.0} | {} |",
+                    k as f64 / secs,
+                    status
+                );
+            }
+        }
+    }
+
+    if args.sections.iter().any(|s| s == "scale") && args.scale > 0 {
+        println!(
+            "\n### {name}: removal and list latency by organization size\n\n| organization | members | removal p50 ms | removal p99 ms | first page p50 ms | deep page p50 ms |\n|---|---|---|---|---|---|"
+        );
+        for size in [1_000, args.scale] {
+            let org = b
+                .roster
+                .create_organization(
+                    Some(&b.admin),
+                    NewOrganization {
+                        name: format!("Scale {size}"),
+                        ..Default::default()
+                    },
+                    &RequestContext::default(),
+                )
+                .await
+                .unwrap();
+            let (org, role, project) = org_parts(&b.roster, &b.admin, org.id).await;
+            let members = seed::members(&b.target, org, role, project, size).await;
+            let conns = connections(&server.addr, 1).await;
+            let deep = members[size * 9 / 10].membership;
+            let timed = |paths: Vec<String>, method: &'static str| {
+                let (conns, auth) = (conns.clone(), auth.clone());
+                async move {
+                    let mut lat = Vec::new();
+                    for p in paths {
+                        let t = Instant::now();
+                        let status = conns[0]
+                            .lock()
+                            .await
+                            .send(method, &p, &auth, None)
+                            .await
+                            .unwrap();
+                        assert!(status < 300, "{method} {p}: {status}");
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    lat.sort_by(f64::total_cmp);
+                    (
+                        lat[lat.len() / 2],
+                        lat[(lat.len() * 99 / 100).min(lat.len() - 1)],
+                    )
+                }
+            };
+            let removals = members[..200]
+                .iter()
+                .map(|m| format!("/v1/organizations/{org}/memberships/{}", m.membership))
+                .collect();
+            let (rp50, rp99) = timed(removals, "DELETE").await;
+            let first = (0..200)
+                .map(|_| format!("/v1/organizations/{org}/memberships?limit=50"))
+                .collect();
+            let (fp50, _) = timed(first, "GET").await;
+            let deep_pages = (0..200)
+                .map(|_| format!("/v1/organizations/{org}/memberships?limit=50&cursor={deep}"))
+                .collect();
+            let (dp50, _) = timed(deep_pages, "GET").await;
+            println!("| {size} members | {size} | {rp50:.2} | {rp99:.2} | {fp50:.2} | {dp50:.2} |");
+        }
+    }
+
+    println!("\n{name}: server peak RSS {:.1} MiB", server.peak_rss_mib());
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("roster-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if matches!(args.backend.as_str(), "sqlite" | "both") {
+        bench_backend(&args, Target::Sqlite(dir.join("bench.db"))).await;
+    }
+    if matches!(args.backend.as_str(), "postgres" | "both") {
+        let mut admin = sqlx::PgConnection::connect(&args.postgres)
+            .await
+            .expect("connect to PostgreSQL");
+        let name = format!("roster_bench_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", args.postgres.rsplit_once('/').unwrap().0);
+        bench_backend(&args, Target::Postgres(url)).await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
