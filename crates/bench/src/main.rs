@@ -378,6 +378,7 @@ async fn bench_backend(args: &Args, target: Target) {
                 println!("{}", run.row(&format!("{mount}, {c} connections{ratio}")));
             }
         }
+        println!("\n{name}: server peak RSS after the single-removal runs: {:.1} MiB", server.peak_rss_mib());
     }
 
     if args.sections.iter().any(|s| s == "bulk") {
@@ -474,7 +475,7 @@ async fn bench_backend(args: &Args, target: Target) {
         }
     }
 
-    println!("\n{name}: server peak RSS {:.1} MiB", server.peak_rss_mib());
+    println!("\n{name}: server peak RSS at the end: {:.1} MiB", server.peak_rss_mib());
 }
 
 #[tokio::main]
