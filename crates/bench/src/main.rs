@@ -378,7 +378,10 @@ async fn bench_backend(args: &Args, target: Target) {
                 println!("{}", run.row(&format!("{mount}, {c} connections{ratio}")));
             }
         }
-        println!("\n{name}: server peak RSS after the single-removal runs: {:.1} MiB", server.peak_rss_mib());
+        println!(
+            "\n{name}: server peak RSS after the single-removal runs: {:.1} MiB",
+            server.peak_rss_mib()
+        );
     }
 
     if args.sections.iter().any(|s| s == "bulk") {
@@ -475,7 +478,10 @@ async fn bench_backend(args: &Args, target: Target) {
         }
     }
 
-    println!("\n{name}: server peak RSS at the end: {:.1} MiB", server.peak_rss_mib());
+    println!(
+        "\n{name}: server peak RSS at the end: {:.1} MiB",
+        server.peak_rss_mib()
+    );
 }
 
 #[tokio::main]

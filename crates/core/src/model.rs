@@ -354,8 +354,6 @@ pub enum MemberRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Removal {
     pub removed: Vec<Membership>,
-    /// The users of the removed memberships, as they were.
-    pub users: Vec<User>,
     pub project_memberships_removed: u64,
     pub passwords_deleted: u64,
     pub service_tokens_deleted: u64,

@@ -161,6 +161,10 @@ pub async fn delete(
     Path((org, user)): Path<(String, String)>,
 ) -> Reply {
     let (org, user) = (resolve(&s, &a, &org).await?, path_user(&user)?);
+    // The user and the role names are read before the removal: only this mount renders them, so
+    // the core removal does not load them for every mount.
+    let view = s.roster.member(&a, org, MemberRef::User(user)).await?;
+    let u = view.user.ok_or_else(|| ClerkError::not_found("user"))?;
     let roles = wire::role_book(s.roster.list_roles(&a, org).await?);
     let removal = s
         .roster
@@ -176,11 +180,6 @@ pub async fn delete(
         .removed
         .first()
         .ok_or_else(|| ClerkError::not_found("organization membership"))?;
-    let u = removal
-        .users
-        .iter()
-        .find(|u| Some(u.id) == m.user_id)
-        .ok_or_else(|| ClerkError::not_found("user"))?;
     let organization = render(&s, &a, org, true).await?;
-    Ok(Json(wire::membership(m, organization, u, &roles)))
+    Ok(Json(wire::membership(m, organization, &u, &roles)))
 }

@@ -438,13 +438,11 @@ async fn remove_in(
     let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
     let mut removal = Removal {
         removed: Vec::new(),
-        users: Vec::new(),
         project_memberships_removed: 0,
         passwords_deleted: 0,
         service_tokens_deleted: 0,
     };
     if !users.is_empty() {
-        removal.users = tx.users_by_ids(&users).await?;
         removal.project_memberships_removed =
             tx.delete_project_memberships_of_users(org, &users).await?;
         if options.delete_passwords {
