@@ -199,6 +199,7 @@ pub trait Session: Send {
         user: Option<UserId>,
         page: Page,
     ) -> CoreResult<Vec<Token>>;
+    async fn count_tokens(&mut self, kind: TokenKind, org: OrganizationId) -> CoreResult<i64>;
     async fn delete_token(&mut self, id: TokenId) -> CoreResult<()>;
     async fn update_token_permissions(
         &mut self,

@@ -36,31 +36,19 @@ pub async fn list(
         .visible_organization_by_slug(&a, &org)
         .await
         .map_err(&err)?;
-    let mut tokens = Vec::new();
-    let mut page = roster_core::model::Page {
-        after: None,
-        offset: 0,
-        limit: 1000,
-        descending: false,
-    };
-    loop {
-        let p = s
-            .roster
-            .list_service_tokens(&a, org.id, page)
-            .await
-            .map_err(&err)?;
-        tokens.extend(p.items);
-        match p.next_after {
-            Some(after) => page.after = Some(after),
-            None => break,
-        }
-    }
-    let total = tokens.len() as i64;
-    let core = pages.core();
+    let tokens = s
+        .roster
+        .list_service_tokens(&a, org.id, pages.core())
+        .await
+        .map_err(&err)?;
+    let total = s
+        .roster
+        .count_service_tokens(&a, org.id)
+        .await
+        .map_err(&err)?;
     let data = tokens
+        .items
         .iter()
-        .skip(core.offset as usize)
-        .take(core.limit as usize)
         .map(|t| service_token(t, &org, None))
         .collect();
     Ok(Json(pages.envelope(

@@ -1278,6 +1278,14 @@ impl<C: Conn> Session for SqlSession<C> {
         self.all(&sql, args, token_row).await
     }
 
+    async fn count_tokens(&mut self, kind: TokenKind, org: OrganizationId) -> CoreResult<i64> {
+        self.count(
+            "SELECT COUNT(*) FROM tokens WHERE kind = $1 AND org_id = $2",
+            vec![Arg::Text(kind.as_str().to_owned()), Arg::Uuid(org.0)],
+        )
+        .await
+    }
+
     async fn delete_token(&mut self, id: TokenId) -> CoreResult<()> {
         self.0
             .execute("DELETE FROM tokens WHERE id = $1", vec![Arg::Uuid(id.0)])

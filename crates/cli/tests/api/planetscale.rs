@@ -536,6 +536,30 @@ async fn service_tokens_are_created_shown_once_listed_and_deleted(app: TestApp) 
         StatusCode::OK,
     );
     assert_eq!(list["total_count"], 1);
+    for _ in 0..2 {
+        app.post(
+            &format!("/planetscale/v1/organizations/{slug}/service-tokens"),
+            &app.owner.token,
+            json!({}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    let page2 = app
+        .get(
+            &format!("/planetscale/v1/organizations/{slug}/service-tokens?page=2&per_page=2"),
+            &app.owner.token,
+        )
+        .await;
+    let page2 = spec(TOKENS, "get", page2, StatusCode::OK);
+    assert_eq!(
+        (
+            page2["total_count"].as_i64(),
+            page2["data"].as_array().unwrap().len(),
+            page2["next_page"].as_i64()
+        ),
+        (Some(3), 1, None)
+    );
     let got = spec(
         TOKEN,
         "get",

@@ -302,6 +302,17 @@ impl Roster {
         Ok(paged(rows, page, |t| t.id.0))
     }
 
+    pub async fn count_service_tokens(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+    ) -> CoreResult<i64> {
+        let mut s = self
+            .read_in(actor, org, Permission::ServiceTokensRead)
+            .await?;
+        s.count_tokens(TokenKind::Service, org).await
+    }
+
     pub async fn service_token(
         &self,
         actor: &Actor,
