@@ -138,8 +138,9 @@ impl Bench {
             .await
             .unwrap();
         let token = boot.admin_key.bearer();
-        let presented = roster_core::secrets::PresentedToken::parse_bearer(&token);
-        let admin = roster_core::auth::authenticate(roster.store(), presented)
+        let presented = roster_core::secrets::PresentedToken::parse_bearer(&token).unwrap();
+        let credentials = roster_core::secrets::Credentials::Token(presented);
+        let admin = roster_core::auth::authenticate(roster.store(), credentials)
             .await
             .unwrap();
         let (org, role, project) = org_parts(&roster, &admin, boot.organization.id).await;

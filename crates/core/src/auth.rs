@@ -6,17 +6,18 @@ use crate::error::{AuthFailure, CoreError, CoreResult};
 use crate::ids::OrganizationId;
 use crate::model::TokenKind;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
-use crate::secrets::{PresentedToken, hash_secret, hashes_match};
+use crate::secrets::{Credentials, hash_secret, hashes_match};
 use crate::store::{Session, Store};
 use crate::timestamp::Timestamp;
 
 /// Resolves presented credentials to an actor; every failure is the same 401 so that a probe
 /// learns nothing about which token ids exist.
-pub async fn authenticate(
-    store: &dyn Store,
-    presented: Option<PresentedToken>,
-) -> CoreResult<Actor> {
-    let presented = presented.ok_or(CoreError::Unauthenticated(AuthFailure::Missing))?;
+pub async fn authenticate(store: &dyn Store, credentials: Credentials) -> CoreResult<Actor> {
+    let presented = match credentials {
+        Credentials::Token(t) => t,
+        Credentials::Missing => return Err(CoreError::Unauthenticated(AuthFailure::Missing)),
+        Credentials::Unrecognized => return Err(CoreError::Unauthenticated(AuthFailure::Invalid)),
+    };
     let invalid = || CoreError::Unauthenticated(AuthFailure::Invalid);
     let mut session = store.read().await?;
     let token = session.token(presented.id).await?.ok_or_else(invalid)?;

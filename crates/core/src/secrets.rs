@@ -51,6 +51,16 @@ pub fn format_token(id: TokenId, secret: &PlainSecret) -> String {
     format!("{PREFIX}{}_{}", id.0.simple(), secret.expose())
 }
 
+/// What a request presented to authenticate with.
+#[derive(Debug)]
+pub enum Credentials {
+    /// Nothing, or a header in no form any mount reads.
+    Missing,
+    /// A well-formed header (`Bearer <key>`) whose key is not a roster token.
+    Unrecognized,
+    Token(PresentedToken),
+}
+
 /// Credentials as presented: a token id and its secret.
 pub struct PresentedToken {
     pub id: TokenId,

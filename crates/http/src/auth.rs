@@ -4,15 +4,27 @@
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use roster_core::secrets::PresentedToken;
+use roster_core::secrets::{Credentials, PresentedToken};
 
-/// The token presented in the `Authorization` header, if it is in a form we read.
-pub fn presented_token(headers: &HeaderMap) -> Option<PresentedToken> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+/// The credentials of the `Authorization` header: a roster token in either form, a bearer key
+/// that is not a roster token (unrecognized), or nothing readable (missing).
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    let Some(value) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    else {
+        return Credentials::Missing;
+    };
     if let Some((scheme, token)) = value.split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")
     {
-        return PresentedToken::parse_bearer(token.trim());
+        let token = token.trim();
+        return match PresentedToken::parse_bearer(token) {
+            Some(t) => Credentials::Token(t),
+            None if token.is_empty() => Credentials::Missing,
+            None => Credentials::Unrecognized,
+        };
     }
-    PresentedToken::parse_pair(value)
+    PresentedToken::parse_pair(value).map_or(Credentials::Missing, Credentials::Token)
 }

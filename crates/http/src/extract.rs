@@ -190,9 +190,9 @@ macro_rules! extractors {
                 parts: &mut ::axum::http::request::Parts,
                 state: &$crate::AppState,
             ) -> Result<Self, $error> {
-                let presented = $crate::auth::presented_token(&parts.headers);
+                let credentials = $crate::auth::credentials(&parts.headers);
                 Ok(Auth(
-                    ::roster_core::auth::authenticate(state.roster.store(), presented).await?,
+                    ::roster_core::auth::authenticate(state.roster.store(), credentials).await?,
                 ))
             }
         }

@@ -234,7 +234,77 @@ async fn a_removal_through_clerk_is_the_core_removal(app: TestApp) {
     );
 }
 
+async fn a_malformed_header_and_an_unknown_key_are_told_apart(app: TestApp) {
+    let code = |res: crate::harness::Resp| {
+        (
+            res.status,
+            res.body["errors"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let get = |auth: &'static str| {
+        axum::http::Request::get("/clerk/v1/organizations")
+            .header("authorization", auth)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for malformed in ["Basic dXNlcjpwYXNz", "Bearer", "sk_live_no_scheme"] {
+        let res = app.send(get(malformed)).await;
+        assert_eq!(
+            code(res),
+            (
+                StatusCode::UNAUTHORIZED,
+                "authorization_header_format_invalid".to_owned()
+            ),
+            "{malformed}"
+        );
+    }
+    let res = app
+        .send(get("Bearer sk_live_2VdArFEn2gfBqt8sRePmsVPyDHv"))
+        .await;
+    assert_eq!(
+        code(res),
+        (StatusCode::UNAUTHORIZED, "clerk_key_invalid".to_owned())
+    );
+}
+
+async fn put_metadata_replaces_each_object_given(app: TestApp) {
+    let (org, _, _) = seeded(&app).await;
+    let path = format!("/clerk/v1/organizations/{org}/metadata");
+    let merged = app
+        .patch(
+            &path,
+            &app.admin,
+            json!({"public_metadata": {"plan": {"seats": 5}}}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        merged["public_metadata"],
+        json!({"tier": "gold", "plan": {"seats": 5}})
+    );
+    let replaced = app
+        .call(
+            "PUT",
+            &path,
+            Some(&app.admin),
+            Some(json!({"public_metadata": {"plan": "free"}})),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(replaced["public_metadata"], json!({"plan": "free"}));
+    assert_eq!(
+        replaced["private_metadata"],
+        json!({}),
+        "an object not given is left as it is"
+    );
+}
+
 on_both_backends!(
+    a_malformed_header_and_an_unknown_key_are_told_apart,
+    put_metadata_replaces_each_object_given,
     the_official_sdk_runs_the_whole_lifecycle,
     the_exact_json_of_each_object_is_pinned,
     the_exact_json_of_each_error_is_pinned,

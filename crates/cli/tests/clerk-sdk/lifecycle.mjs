@@ -183,7 +183,7 @@ await step("missing things are 404 and bad parameters 422 naming the parameter",
 
 await step("an unknown secret key is 401 clerk_key_invalid", async () => {
   const stranger = createClerkClient({ secretKey: "sk_test_not_a_roster_key", apiUrl });
-  await refused(stranger.organizations.getOrganizationList(), 401, "authorization_header_format_invalid");
+  await refused(stranger.organizations.getOrganizationList(), 401, "clerk_key_invalid");
   const forged = createClerkClient({ secretKey: "rst_0190b2f4d5c67a8b9c0d1e2f3a4b5c6d_" + "0".repeat(64), apiUrl });
   await refused(forged.organizations.getOrganizationList(), 401, "clerk_key_invalid");
 });
