@@ -356,13 +356,18 @@ impl Roster {
                 Some(own.id.to_string()),
             ));
         }
-        let removal = remove_in(&mut *tx, org, members, options).await?;
-        let events: Vec<_> = removal
-            .removed
-            .iter()
-            .map(|m| removal_event(ctx, actor, org, "membership.removed", m, options))
-            .collect();
-        tx.insert_audit_events(&events).await?;
+        let removal = remove_in(
+            &mut *tx,
+            org,
+            members,
+            options,
+            Audit {
+                ctx,
+                actor,
+                action: "membership.removed",
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(removal)
     }
@@ -406,25 +411,39 @@ impl Roster {
                 Some(user.to_string()),
             ));
         }
-        let removal = remove_in(&mut *tx, org, vec![own], options).await?;
-        let events: Vec<_> = removal
-            .removed
-            .iter()
-            .map(|m| removal_event(ctx, actor, org, "membership.left", m, options))
-            .collect();
-        tx.insert_audit_events(&events).await?;
+        let removal = remove_in(
+            &mut *tx,
+            org,
+            vec![own],
+            options,
+            Audit {
+                ctx,
+                actor,
+                action: "membership.left",
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(removal)
     }
 }
 
+/// Who removes, and how the audit trail names it.
+pub(super) struct Audit<'a> {
+    pub ctx: &'a RequestContext,
+    pub actor: &'a Actor,
+    pub action: &'static str,
+}
+
 /// The shared removal unit of work, inside a transaction holding the organization's lock:
-/// last-admin guard, cascade, delete.
-async fn remove_in(
+/// last-admin guard, cascade, delete, one audit event per removed membership. The caller
+/// commits (after whatever else belongs to the same transaction).
+pub(super) async fn remove_in(
     tx: &mut dyn Session,
     org: OrganizationId,
     members: Vec<Membership>,
     options: RemovalOptions,
+    audit: Audit<'_>,
 ) -> CoreResult<Removal> {
     let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
     if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
@@ -436,28 +455,31 @@ async fn remove_in(
     }
     let users: Vec<UserId> = members.iter().filter_map(|m| m.user_id).collect();
     let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
-    let mut removal = Removal {
-        removed: Vec::new(),
-        project_memberships_removed: 0,
-        passwords_deleted: 0,
-        service_tokens_deleted: 0,
-    };
+    let (mut project_memberships_removed, mut passwords_deleted, mut service_tokens_deleted) =
+        (0, 0, 0);
     if !users.is_empty() {
-        removal.project_memberships_removed =
-            tx.delete_project_memberships_of_users(org, &users).await?;
+        project_memberships_removed = tx.delete_project_memberships_of_users(org, &users).await?;
         if options.delete_passwords {
-            removal.passwords_deleted = tx.delete_passwords_of_users(org, &users).await?;
+            passwords_deleted = tx.delete_passwords_of_users(org, &users).await?;
         }
         if options.delete_service_tokens {
-            removal.service_tokens_deleted =
-                tx.delete_service_tokens_created_by(org, &users).await?;
+            service_tokens_deleted = tx.delete_service_tokens_created_by(org, &users).await?;
         }
     }
     if !ids.is_empty() {
         tx.delete_memberships(org, &ids).await?;
     }
-    removal.removed = members;
-    Ok(removal)
+    let events: Vec<_> = members
+        .iter()
+        .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, m, options))
+        .collect();
+    tx.insert_audit_events(&events).await?;
+    Ok(Removal {
+        removed: members,
+        project_memberships_removed,
+        passwords_deleted,
+        service_tokens_deleted,
+    })
 }
 
 fn removal_event(

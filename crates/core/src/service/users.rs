@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
+use super::memberships::{Audit, remove_in};
 use super::{RequestContext, Roster, audit_event, paged, probe, validate};
-use crate::error::{CoreError, CoreResult, Rule};
+use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Principal};
@@ -177,40 +178,28 @@ impl Roster {
             .ok_or_else(|| CoreError::not_found("user", id))?;
         let mut orgs = tx.organizations_of_user(id).await?;
         orgs.sort();
-        let mut events = Vec::new();
+        // The same removal as any other, in each organization, all in one transaction.
+        let audit = || Audit {
+            ctx,
+            actor,
+            action: "membership.removed",
+        };
         for org in orgs {
             tx.lock_organization(org).await?;
-            let Some(m) = tx.membership_by_user(org, id).await? else {
-                continue;
-            };
-            if m.is_active_admin() && tx.count_active_admins(org).await? <= 1 {
-                return Err(CoreError::rule(
-                    Rule::LastAdmin,
-                    format!("the user is the last active admin of organization {org}"),
-                    Some(m.id.to_string()),
-                ));
+            if let Some(m) = tx.membership_by_user(org, id).await? {
+                remove_in(&mut *tx, org, vec![m], RemovalOptions::default(), audit()).await?;
             }
-            tx.delete_project_memberships_of_users(org, &[id]).await?;
-            tx.delete_memberships(org, &[m.id]).await?;
-            events.push(audit_event(
-                ctx,
-                Some(actor),
-                Some(org),
-                "membership.removed",
-                ("membership", m.id.to_string()),
-                json!({"user_id": id, "role": m.role_key, "reason": "user deleted"}),
-            ));
         }
         tx.delete_user(id).await?;
-        events.push(audit_event(
+        tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),
             None,
             "user.deleted",
             ("user", id.to_string()),
             json!({}),
-        ));
-        tx.insert_audit_events(&events).await?;
+        )])
+        .await?;
         tx.commit().await?;
         Ok(user)
     }
