@@ -24,6 +24,18 @@ mod extract {
     roster_http::extractors!(super::PlanetScaleError);
 }
 
+/// The organization named by a path's `{organization}` (its slug), if the caller can see it.
+async fn organization(
+    s: &roster_http::AppState,
+    a: &roster_core::Actor,
+    slug: &str,
+) -> Result<roster_core::model::Organization, PlanetScaleError> {
+    s.roster
+        .visible_organization_by_slug(a, slug)
+        .await
+        .map_err(PlanetScaleError::for_actor(a))
+}
+
 /// The router, to be mounted at `/planetscale`.
 pub fn mount() -> Mount {
     let router = Router::new()

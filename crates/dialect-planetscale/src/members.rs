@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::PlanetScaleError;
 use crate::extract::{Auth, Body, OptionalBody, Path, Query};
+use crate::organization;
 use crate::wire::*;
 
 /// A member id that is not a user id names nobody: 404, not 422, so that the CLI falls back to
@@ -28,11 +29,7 @@ pub async fn list(
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
     let pages = q.pagination()?;
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let filter = MembershipFilter {
         users_only: true,
         query: q.q.clone(),
@@ -62,11 +59,7 @@ pub async fn get(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let view = s
         .roster
         .member(&a, org.id, MemberRef::User(user_id(&id)?))
@@ -83,11 +76,7 @@ pub async fn update(
     Body(b): Body<UpdateRole>,
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let target = MemberRef::User(user_id(&id)?);
     let patch = MembershipPatch {
         role_key: Some(b.role),
@@ -111,11 +100,7 @@ pub async fn remove(
     OptionalBody(body): OptionalBody<RemovalFlags>,
 ) -> Result<StatusCode, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let target = user_id(&id)?;
     // A false flag is the same as an absent one, in either place.
     let options = RemovalOptions {

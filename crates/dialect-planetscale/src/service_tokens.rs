@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::error::PlanetScaleError;
 use crate::extract::{Auth, Body, Path, Query};
+use crate::organization;
 use crate::wire::*;
 
 fn token_id(id: &str) -> Result<TokenId, PlanetScaleError> {
@@ -31,11 +32,7 @@ pub async fn list(
         ));
     }
     let pages = q.pagination()?;
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let tokens = s
         .roster
         .list_service_tokens(&a, org.id, pages.core())
@@ -67,11 +64,7 @@ pub async fn create(
     Body(b): Body<CreateServiceToken>,
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let input = NewServiceToken {
         name: b.name,
         permissions: Vec::new(),
@@ -92,11 +85,7 @@ pub async fn get(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let t = s
         .roster
         .service_token(&a, org.id, token_id(&id)?)
@@ -111,11 +100,7 @@ pub async fn delete(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<StatusCode, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     s.roster
         .delete_service_token(&a, org.id, token_id(&id)?, &context())
         .await
@@ -129,11 +114,7 @@ pub async fn list_access(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
-    let org = s
-        .roster
-        .visible_organization_by_slug(&a, &org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, &a, &org).await?;
     let t = s
         .roster
         .service_token(&a, org.id, token_id(&id)?)
@@ -157,11 +138,7 @@ async fn change_access(
         ));
     }
     let changed = permissions_of(&change.access)?;
-    let org = s
-        .roster
-        .visible_organization_by_slug(a, org)
-        .await
-        .map_err(&err)?;
+    let org = organization(&s, a, org).await?;
     let id = token_id(id)?;
     let current = s
         .roster
