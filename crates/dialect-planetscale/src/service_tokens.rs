@@ -138,7 +138,7 @@ async fn change_access(
         ));
     }
     let changed = permissions_of(&change.access)?;
-    let org = organization(&s, a, org).await?;
+    let org = organization(s, a, org).await?;
     let id = token_id(id)?;
     let current = s
         .roster
