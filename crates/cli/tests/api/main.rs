@@ -32,6 +32,7 @@ mod auth;
 mod binary;
 mod clerk;
 mod concurrency;
+mod fuzz;
 mod infisical;
 mod input;
 mod planetscale;

@@ -26,6 +26,7 @@ use super::*;
         credentials::delete_service_token, credentials::list_passwords, credentials::create_password,
         credentials::delete_password,
     ),
+    components(schemas(ErrorEnvelope, ErrorBody)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]

@@ -1,0 +1,58 @@
+//! Fuzzes every operation of the native API with schemathesis, generated from the served
+//! `/openapi.json`: no response may be a server error, and every response must match the
+//! document (status, schema, content type). Catches both crashes on odd input and a document
+//! that drifts from the code.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::harness::TestApp;
+
+fn venv() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis/.venv/bin/schemathesis")
+}
+
+async fn every_native_operation_survives_fuzzing_and_matches_its_document(app: TestApp) {
+    assert!(
+        venv().is_file(),
+        "schemathesis is not installed: python3 -m venv crates/cli/tests/schemathesis/.venv && \
+         crates/cli/tests/schemathesis/.venv/bin/pip install -r crates/cli/tests/schemathesis/requirements.txt (.ci/run does)"
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let token = app.owner.token.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(venv())
+            .args([
+                "run",
+                "--experimental=openapi-3.1",
+                &format!("http://{addr}/openapi.json"),
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+                "--checks",
+                "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+                "--hypothesis-max-examples",
+                "20",
+                "--hypothesis-seed",
+                "1",
+                "--no-color",
+            ])
+            .env("SCHEMATHESIS_TELEMETRY", "false")
+            .output()
+            .expect("run schemathesis")
+    })
+    .await
+    .unwrap();
+    server.abort();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" passed"), "{stdout}");
+}
+
+on_both_backends!(every_native_operation_survives_fuzzing_and_matches_its_document);
