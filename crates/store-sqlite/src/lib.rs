@@ -1,27 +1,30 @@
 //! roster's `Store` on SQLite, the embedded default. The statements are the shared ones of
-//! `roster-store-sql`; this crate supplies the connections, the schema and the locking:
-//! one writer connection whose transactions start with `BEGIN IMMEDIATE` (so every write
+//! `roster-store-sql`; this crate supplies the connections, the schema and the locking: one
+//! writer connection whose transactions start with `BEGIN IMMEDIATE` (so every write
 //! transaction holds the database's write lock from its first statement, which serialises
-//! changes to an organization), and a pool of read-only connections. WAL mode with
+//! changes to an organization), and a few read-only connections. WAL mode with
 //! `synchronous = FULL`: a committed change survives a power cut.
+//!
+//! Statements run on the calling task's thread, with the connection held for the session's
+//! length, rather than on a separate worker thread: a removal is about eight short statements,
+//! and a thread hand-off per statement cost more than the statements themselves (see
+//! `docs/benchmarks.md`). What may take long (a commit's fsync, a script, a statement over many
+//! ids) runs under `block_in_place`, so the async worker's other tasks move on meanwhile.
 //!
 //! It must not depend on HTTP or on any dialect.
 
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::{CoreError, Session, Store};
 use roster_store_sql::{Arg, Conn, Migration, SqlRow, SqlSession, constraint_error};
-use sqlx::pool::PoolConnection;
-use sqlx::query::Query;
-use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{Executor, Row as _, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 /// The schema, version by version (the same versions and names as the PostgreSQL list).
@@ -31,59 +34,99 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../migrations/0001_initial.sql"),
 }];
 
-#[derive(Clone, Debug)]
+/// Statements with more arguments than this run under `block_in_place` (bulk chunks).
+const LONG_STATEMENT_ARGS: usize = 64;
+
+#[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Arc<Mutex<Connection>>>>,
+    next_reader: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.readers.len())
+            .finish()
+    }
+}
+
+fn open(path: &Path, flags: OpenFlags) -> CoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(db_error)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(conn)
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `path`, without migrating.
     pub async fn open(path: &Path, readers: u32) -> CoreResult<Self> {
-        let base = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(db_error)?
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        // One writer: SQLite has one write lock anyway, and queueing for it in the pool is
-        // cheaper and fairer than retrying on SQLITE_BUSY.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(base.clone().create_if_missing(true))
-            .await
+        let writer = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            )
             .map_err(db_error)?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(readers.max(1))
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(db_error)?;
-        Ok(SqliteStore { writer, readers })
+        let readers = (0..readers.max(1))
+            .map(|_| {
+                open(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map(|c| Arc::new(Mutex::new(c)))
+            })
+            .collect::<CoreResult<Vec<_>>>()?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(readers),
+            next_reader: Arc::default(),
+        })
     }
 
     pub async fn migrate(&self) -> CoreResult<Vec<i64>> {
         roster_store_sql::migrations::apply(self.transaction().await?, MIGRATIONS).await
     }
 
+    /// The writer, in a transaction that holds the database's write lock.
     async fn transaction(&self) -> CoreResult<SqliteConn> {
-        Ok(SqliteConn::Tx(
-            self.writer
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(db_error)?,
-        ))
+        let guard = self.writer.clone().lock_owned().await;
+        guard.execute_batch("BEGIN IMMEDIATE").map_err(db_error)?;
+        Ok(SqliteConn {
+            guard,
+            in_transaction: true,
+        })
+    }
+
+    /// A free reader if there is one, else the next in turn.
+    async fn reader(&self) -> SqliteConn {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(guard) = self.readers[(start + i) % n].clone().try_lock_owned() {
+                return SqliteConn {
+                    guard,
+                    in_transaction: false,
+                };
+            }
+        }
+        SqliteConn {
+            guard: self.readers[start % n].clone().lock_owned().await,
+            in_transaction: false,
+        }
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn read(&self) -> CoreResult<Box<dyn Session>> {
-        Ok(Box::new(SqlSession(SqliteConn::Read(
-            self.readers.acquire().await.map_err(db_error)?,
-        ))))
+        Ok(Box::new(SqlSession(self.reader().await)))
     }
 
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
@@ -91,10 +134,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> CoreResult<()> {
-        self.readers
-            .execute("SELECT 1")
+        self.reader()
             .await
-            .map(drop)
+            .guard
+            .execute_batch("SELECT 1")
             .map_err(db_error)
     }
 
@@ -103,49 +146,85 @@ impl Store for SqliteStore {
     }
 }
 
-/// A read-only pooled connection, or the writer's transaction.
-pub enum SqliteConn {
-    Read(PoolConnection<Sqlite>),
-    Tx(Transaction<'static, Sqlite>),
+/// Runs `f` where blocking is allowed: under `block_in_place` on a multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
-impl SqliteConn {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        match self {
-            SqliteConn::Read(c) => c,
-            SqliteConn::Tx(t) => t,
+/// A connection held for a session: a reader, or the writer in a transaction (rolled back if
+/// dropped without `commit`).
+pub struct SqliteConn {
+    guard: OwnedMutexGuard<Connection>,
+    in_transaction: bool,
+}
+
+impl Drop for SqliteConn {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            // Nothing half-done: an abandoned transaction leaves no trace.
+            let _ = self.guard.execute_batch("ROLLBACK");
         }
     }
 }
 
-fn bind<'q>(
-    q: Query<'q, Sqlite, SqliteArguments<'q>>,
-    arg: &'q Arg,
-) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+fn value(arg: &Arg) -> Value {
+    let uuid = |u: &Uuid| Value::Blob(u.as_bytes().to_vec());
     match arg {
-        Arg::Uuid(u) => q.bind(*u),
-        Arg::OptUuid(u) => q.bind(*u),
-        Arg::Int(i) => q.bind(*i),
-        Arg::OptInt(i) => q.bind(*i),
-        Arg::Text(s) => q.bind(s.as_str()),
-        Arg::OptText(s) => q.bind(s.as_deref()),
-        Arg::Bool(b) => q.bind(*b),
-        Arg::Bytes(b) => q.bind(b.as_slice()),
+        Arg::Uuid(u) => uuid(u),
+        Arg::OptUuid(u) => u.as_ref().map_or(Value::Null, uuid),
+        Arg::Int(i) => Value::Integer(*i),
+        Arg::OptInt(i) => i.map_or(Value::Null, Value::Integer),
+        Arg::Text(s) => Value::Text(s.clone()),
+        Arg::OptText(s) => s.clone().map_or(Value::Null, Value::Text),
+        Arg::Bool(b) => Value::Integer(i64::from(*b)),
+        Arg::Bytes(b) => Value::Blob(b.clone()),
     }
+}
+
+/// Prepares `sql` (cached) and binds `args` by name: `$1` is the first argument wherever it
+/// stands in the text (SQLite numbers named parameters in order of appearance).
+fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    args: &[Arg],
+) -> CoreResult<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(index) = stmt
+            .parameter_index(&format!("${}", i + 1))
+            .map_err(db_error)?
+        {
+            stmt.raw_bind_parameter(index, value(arg))
+                .map_err(db_error)?;
+        }
+    }
+    Ok(stmt)
 }
 
 /// Maps a database error: SQLite names the violated columns in its message
 /// ("UNIQUE constraint failed: organizations.slug"), which the shared table recognises.
-pub fn db_error(e: sqlx::Error) -> CoreError {
-    if let sqlx::Error::Database(db) = &e
-        && let Some(mapped) = constraint_error(db.message())
+pub fn db_error(e: rusqlite::Error) -> CoreError {
+    if let rusqlite::Error::SqliteFailure(_, Some(message)) = &e
+        && let Some(mapped) = constraint_error(message)
     {
         return mapped;
     }
-    if let sqlx::Error::PoolTimedOut = e {
-        return CoreError::internal("timed out waiting for a database connection");
-    }
     CoreError::internal(format!("sqlite: {e}"))
+}
+
+impl SqliteConn {
+    fn run<T>(&self, long: bool, f: impl FnOnce(&Connection) -> CoreResult<T>) -> CoreResult<T> {
+        if long {
+            blocking(|| f(&self.guard))
+        } else {
+            f(&self.guard)
+        }
+    }
 }
 
 #[async_trait]
@@ -153,36 +232,38 @@ impl Conn for SqliteConn {
     type Row = Row;
 
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
-        self.conn()
-            .execute(sqlx::raw_sql(sql))
-            .await
-            .map(drop)
-            .map_err(db_error)
+        self.run(true, |c| c.execute_batch(sql).map_err(db_error))
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<u64> {
-        let q = args.iter().fold(sqlx::query(sql), bind);
-        Ok(q.execute(self.conn())
-            .await
-            .map_err(db_error)?
-            .rows_affected())
+        self.run(args.len() > LONG_STATEMENT_ARGS, |c| {
+            let mut stmt = prepare(c, sql, &args)?;
+            stmt.raw_execute().map(|n| n as u64).map_err(db_error)
+        })
     }
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<Vec<Row>> {
-        let q = args.iter().fold(sqlx::query(sql), bind);
-        Ok(q.fetch_all(self.conn())
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(Row)
-            .collect())
+        self.run(args.len() > LONG_STATEMENT_ARGS, |c| {
+            let mut stmt = prepare(c, sql, &args)?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_error)? {
+                out.push(Row((0..columns)
+                    .map(|i| r.get::<_, Value>(i))
+                    .collect::<Result<_, _>>()
+                    .map_err(db_error)?));
+            }
+            Ok(out)
+        })
     }
 
-    async fn commit(self) -> CoreResult<()> {
-        match self {
-            SqliteConn::Read(_) => Ok(()),
-            SqliteConn::Tx(t) => t.commit().await.map_err(db_error),
+    async fn commit(mut self) -> CoreResult<()> {
+        if self.in_transaction {
+            self.run(true, |c| c.execute_batch("COMMIT").map_err(db_error))?;
+            self.in_transaction = false;
         }
+        Ok(())
     }
 
     async fn lock_organization(&mut self, id: Uuid) -> CoreResult<bool> {
@@ -197,40 +278,59 @@ impl Conn for SqliteConn {
     }
 }
 
-/// A result row (a local type, so that it can implement the shared `SqlRow`).
-pub struct Row(SqliteRow);
+/// A result row, its values owned.
+pub struct Row(Vec<Value>);
 
-fn col<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
-    r: &'r Row,
-    i: usize,
-) -> CoreResult<T> {
-    r.0.try_get(i)
-        .map_err(|e| CoreError::internal(format!("sqlite column {i}: {e}")))
+fn wrong(i: usize, want: &str) -> CoreError {
+    CoreError::internal(format!("sqlite column {i}: not {want}"))
+}
+
+impl Row {
+    fn at(&self, i: usize) -> CoreResult<&Value> {
+        self.0.get(i).ok_or_else(|| wrong(i, "present"))
+    }
 }
 
 impl SqlRow for Row {
     fn uuid(&self, i: usize) -> CoreResult<Uuid> {
-        col(self, i)
+        self.opt_uuid(i)?.ok_or_else(|| wrong(i, "a uuid"))
     }
     fn opt_uuid(&self, i: usize) -> CoreResult<Option<Uuid>> {
-        col(self, i)
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            Value::Blob(b) => Uuid::from_slice(b)
+                .map(Some)
+                .map_err(|_| wrong(i, "a uuid")),
+            _ => Err(wrong(i, "a uuid")),
+        }
     }
     fn int(&self, i: usize) -> CoreResult<i64> {
-        col(self, i)
+        self.opt_int(i)?.ok_or_else(|| wrong(i, "an integer"))
     }
     fn opt_int(&self, i: usize) -> CoreResult<Option<i64>> {
-        col(self, i)
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            Value::Integer(n) => Ok(Some(*n)),
+            _ => Err(wrong(i, "an integer")),
+        }
     }
     fn text(&self, i: usize) -> CoreResult<String> {
-        col(self, i)
+        self.opt_text(i)?.ok_or_else(|| wrong(i, "text"))
     }
     fn opt_text(&self, i: usize) -> CoreResult<Option<String>> {
-        col(self, i)
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s.clone())),
+            _ => Err(wrong(i, "text")),
+        }
     }
     fn boolean(&self, i: usize) -> CoreResult<bool> {
-        col(self, i)
+        self.int(i).map(|n| n != 0)
     }
     fn bytes(&self, i: usize) -> CoreResult<Vec<u8>> {
-        col(self, i)
+        match self.at(i)? {
+            Value::Blob(b) => Ok(b.clone()),
+            _ => Err(wrong(i, "bytes")),
+        }
     }
 }
