@@ -4,7 +4,7 @@
 //! What really differs (column types in the migrations, how an organization is locked, pool
 //! set-up) stays in the backend crates.
 //!
-//! This crate must not depend on sqlx or on any HTTP crate.
+//! This crate must not depend on a database driver (sqlx, rusqlite) or on any HTTP crate.
 
 mod conn;
 pub mod migrations;
