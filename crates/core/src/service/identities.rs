@@ -168,14 +168,9 @@ impl Roster {
         role: Option<String>,
         ctx: &RequestContext,
     ) -> CoreResult<IdentityProjectMembership> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::IdentitiesWrite)
-            .await
-            .map_err(Self::hide_org(project))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, project, Permission::IdentitiesWrite)
+            .await?;
         tx.project(project)
             .await?
             .ok_or_else(|| CoreError::not_found("project", project))?;
@@ -223,14 +218,9 @@ impl Roster {
         project: ProjectId,
         identity: IdentityId,
     ) -> CoreResult<IdentityProjectMembership> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
         let mut s = self
-            .read_in(actor, org, Permission::IdentitiesRead)
-            .await
-            .map_err(Self::hide_org(project))?;
+            .read_in_project(actor, project, Permission::IdentitiesRead)
+            .await?;
         s.identity_project_membership(project, identity)
             .await?
             .ok_or_else(|| CoreError::not_found("identity project membership", identity))
@@ -242,14 +232,9 @@ impl Roster {
         project: ProjectId,
         page: Page,
     ) -> CoreResult<Paged<IdentityProjectMembership>> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
         let mut s = self
-            .read_in(actor, org, Permission::IdentitiesRead)
-            .await
-            .map_err(Self::hide_org(project))?;
+            .read_in_project(actor, project, Permission::IdentitiesRead)
+            .await?;
         let rows = s
             .list_identity_project_memberships(project, probe(page)?)
             .await?;
@@ -262,14 +247,9 @@ impl Roster {
         actor: &Actor,
         project: ProjectId,
     ) -> CoreResult<i64> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
         let mut s = self
-            .read_in(actor, org, Permission::IdentitiesRead)
-            .await
-            .map_err(Self::hide_org(project))?;
+            .read_in_project(actor, project, Permission::IdentitiesRead)
+            .await?;
         s.count_identity_project_memberships(project).await
     }
 
@@ -287,14 +267,9 @@ impl Roster {
         role: String,
         ctx: &RequestContext,
     ) -> CoreResult<IdentityProjectMembership> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::IdentitiesWrite)
-            .await
-            .map_err(Self::hide_org(project))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, project, Permission::IdentitiesWrite)
+            .await?;
         let mut m = tx
             .identity_project_membership(project, identity)
             .await?
@@ -325,14 +300,9 @@ impl Roster {
         identity: IdentityId,
         ctx: &RequestContext,
     ) -> CoreResult<IdentityProjectMembership> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::IdentitiesDelete)
-            .await
-            .map_err(Self::hide_org(project))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, project, Permission::IdentitiesDelete)
+            .await?;
         let m = tx
             .identity_project_membership(project, identity)
             .await?

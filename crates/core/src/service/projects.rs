@@ -59,6 +59,41 @@ impl Roster {
         }
     }
 
+    /// A write transaction on a project's organization, in which `actor` holds `permission`;
+    /// a caller who may not see the organization is told the project does not exist.
+    pub(super) async fn write_in_project(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        permission: Permission,
+    ) -> CoreResult<(Box<dyn Session>, OrganizationId)> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        let (tx, _) = self
+            .write_in(actor, org, permission)
+            .await
+            .map_err(Self::hide_org(project))?;
+        Ok((tx, org))
+    }
+
+    /// The read counterpart of `write_in_project`.
+    pub(super) async fn read_in_project(
+        &self,
+        actor: &Actor,
+        project: ProjectId,
+        permission: Permission,
+    ) -> CoreResult<Box<dyn Session>> {
+        let org = self
+            .project_org(&mut *self.store.read().await?, project)
+            .await?
+            .organization_id;
+        self.read_in(actor, org, permission)
+            .await
+            .map_err(Self::hide_org(project))
+    }
+
     pub async fn create_project(
         &self,
         actor: &Actor,
@@ -121,14 +156,9 @@ impl Roster {
         patch: ProjectPatch,
         ctx: &RequestContext,
     ) -> CoreResult<Project> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, id)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::ProjectsWrite)
-            .await
-            .map_err(Self::hide_org(id))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, id, Permission::ProjectsWrite)
+            .await?;
         let mut p = tx
             .project(id)
             .await?
@@ -157,14 +187,9 @@ impl Roster {
         id: ProjectId,
         ctx: &RequestContext,
     ) -> CoreResult<Project> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, id)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::ProjectsWrite)
-            .await
-            .map_err(Self::hide_org(id))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, id, Permission::ProjectsWrite)
+            .await?;
         let p = tx
             .project(id)
             .await?
@@ -192,14 +217,9 @@ impl Roster {
         role: Option<String>,
         ctx: &RequestContext,
     ) -> CoreResult<ProjectMembership> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::ProjectsWrite)
-            .await
-            .map_err(Self::hide_org(project))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, project, Permission::ProjectsWrite)
+            .await?;
         tx.project(project)
             .await?
             .ok_or_else(|| CoreError::not_found("project", project))?;
@@ -253,14 +273,9 @@ impl Roster {
         id: ProjectMembershipId,
         ctx: &RequestContext,
     ) -> CoreResult<ProjectMembership> {
-        let org = self
-            .project_org(&mut *self.store.read().await?, project)
-            .await?
-            .organization_id;
-        let (mut tx, _) = self
-            .write_in(actor, org, Permission::ProjectsWrite)
-            .await
-            .map_err(Self::hide_org(project))?;
+        let (mut tx, org) = self
+            .write_in_project(actor, project, Permission::ProjectsWrite)
+            .await?;
         let pm = tx
             .project_membership(project, id)
             .await?
