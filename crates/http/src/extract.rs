@@ -94,6 +94,18 @@ pub fn json_body<T: DeserializeOwned>(
     serde_json::from_slice(bytes).map_err(|e| Rejection::InvalidBody(e.to_string()))
 }
 
+/// Reads a request's body as JSON (see `json_body`); both body extractors of `extractors!`.
+pub async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+    req: axum::extract::Request,
+    state: &S,
+    empty_is_object: bool,
+) -> Result<T, Rejection> {
+    use axum::extract::FromRequest;
+    let headers = req.headers().clone();
+    let bytes = Bytes::from_request(req, state).await?;
+    json_body(&headers, &bytes, empty_is_object)
+}
+
 /// Defines the request extractors of one mount (`Body`, `OptionalBody`, `Path`, `Query`,
 /// `Auth`) so that each renders its rejections in that mount's error type, which must be
 /// `From<Rejection> + From<CoreError> + IntoResponse`. One definition for every mount: the
@@ -112,13 +124,7 @@ macro_rules! extractors {
                 req: ::axum::extract::Request,
                 state: &S,
             ) -> Result<Self, $error> {
-                let headers = req.headers().clone();
-                let bytes = <::axum::body::Bytes as ::axum::extract::FromRequest<S>>::from_request(
-                    req, state,
-                )
-                .await
-                .map_err($crate::extract::Rejection::from)?;
-                Ok(Body($crate::extract::json_body(&headers, &bytes, false)?))
+                Ok(Body($crate::extract::read_json(req, state, false).await?))
             }
         }
 
@@ -133,15 +139,9 @@ macro_rules! extractors {
                 req: ::axum::extract::Request,
                 state: &S,
             ) -> Result<Self, $error> {
-                let headers = req.headers().clone();
-                let bytes = <::axum::body::Bytes as ::axum::extract::FromRequest<S>>::from_request(
-                    req, state,
-                )
-                .await
-                .map_err($crate::extract::Rejection::from)?;
-                Ok(OptionalBody($crate::extract::json_body(
-                    &headers, &bytes, true,
-                )?))
+                Ok(OptionalBody(
+                    $crate::extract::read_json(req, state, true).await?,
+                ))
             }
         }
 
