@@ -58,7 +58,7 @@ impl fmt::Display for AuthFailure {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum CoreError {
     /// The thing does not exist, or the caller may not know that it does (the two are
     /// deliberately indistinguishable across tenants).

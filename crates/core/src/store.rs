@@ -28,6 +28,16 @@ pub trait Store: Send + Sync + 'static {
 pub trait Session: Send {
     async fn commit(self: Box<Self>) -> CoreResult<()>;
 
+    /// Opens a savepoint inside the write transaction: a later `rollback_to_savepoint` undoes
+    /// what was written since, and leaves the transaction usable (also after a failed
+    /// statement, which on PostgreSQL otherwise poisons the whole transaction). Savepoints are
+    /// not nested: each is released or rolled back before the next is opened.
+    async fn savepoint(&mut self) -> CoreResult<()>;
+    /// Keeps what was written since `savepoint`, as part of the transaction.
+    async fn release_savepoint(&mut self) -> CoreResult<()>;
+    /// Undoes what was written since `savepoint`, and closes it.
+    async fn rollback_to_savepoint(&mut self) -> CoreResult<()>;
+
     /// Takes the organization's write lock for the rest of the transaction; false if the
     /// organization does not exist.
     async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool>;

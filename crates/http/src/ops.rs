@@ -43,6 +43,21 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &group_commit_metrics(state.roster.group_commit_stats()),
+    )
+}
+
+/// Group commit's counters, in the same Prometheus text as the HTTP metrics.
+fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String {
+    format!(
+        "# HELP roster_removal_shared_transactions_total Transactions run by group commit, \
+         each serving one or more removal requests.\n\
+         # TYPE roster_removal_shared_transactions_total counter\n\
+         roster_removal_shared_transactions_total {}\n\
+         # HELP roster_removal_shared_requests_total Removal requests served by group commit \
+         (divided by the transactions: the mean batch size).\n\
+         # TYPE roster_removal_shared_requests_total counter\n\
+         roster_removal_shared_requests_total {}\n",
+        stats.transactions, stats.requests
     )
 }

@@ -445,6 +445,25 @@ impl<C: Conn> Session for SqlSession<C> {
         self.0.commit().await
     }
 
+    async fn savepoint(&mut self) -> CoreResult<()> {
+        self.0.execute("SAVEPOINT request", vec![]).await.map(drop)
+    }
+
+    async fn release_savepoint(&mut self) -> CoreResult<()> {
+        self.0
+            .execute("RELEASE SAVEPOINT request", vec![])
+            .await
+            .map(drop)
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> CoreResult<()> {
+        // ROLLBACK TO keeps the savepoint open; releasing it too closes it, as the trait says.
+        self.0
+            .execute("ROLLBACK TO SAVEPOINT request", vec![])
+            .await?;
+        self.release_savepoint().await
+    }
+
     async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool> {
         self.0.lock_organization(id.0).await
     }

@@ -33,6 +33,7 @@ mod binary;
 mod clerk;
 mod concurrency;
 mod fuzz;
+mod group_commit;
 mod infisical;
 mod input;
 mod planetscale;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
+use super::group_commit::{RemovalRequest, SHARED_COMMIT_MAX_TARGETS};
 use super::{RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult, Rule};
 use crate::ids::*;
@@ -331,6 +332,9 @@ impl Roster {
     /// Removes one or many memberships, all or nothing: every target is checked first, and one
     /// that is missing, foreign or protected by a rule refuses the whole request, naming it.
     /// A caller cannot remove themselves here (that is `leave_organization`).
+    ///
+    /// Small requests share their transaction and commit with the other removals in the same
+    /// organization that arrive meanwhile (each in its own savepoint; see `group_commit`).
     pub async fn remove_memberships(
         &self,
         actor: &Actor,
@@ -345,29 +349,20 @@ impl Roster {
                 format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
             ));
         }
-        let (mut tx, _) = self.write_in(actor, org, Permission::MembersDelete).await?;
-        let members = resolve_many(&mut *tx, org, targets).await?;
-        if let Some(me) = actor.user_id()
-            && let Some(own) = members.iter().find(|m| m.user_id == Some(me))
-        {
-            return Err(CoreError::rule(
-                Rule::SelfRemoval,
-                "You cannot remove yourself from an organization",
-                Some(own.id.to_string()),
-            ));
+        if targets.len() <= SHARED_COMMIT_MAX_TARGETS {
+            let request = RemovalRequest {
+                actor: actor.clone(),
+                targets: targets.to_vec(),
+                options,
+                ctx: ctx.clone(),
+            };
+            return self.remove_in_shared_commit(org, request).await;
         }
-        let removal = remove_in(
-            &mut *tx,
-            org,
-            members,
-            options,
-            Audit {
-                ctx,
-                actor,
-                action: "membership.removed",
-            },
-        )
-        .await?;
+        let mut tx = self.store.begin().await?;
+        if !tx.lock_organization(org).await? {
+            return Err(CoreError::not_found("organization", org));
+        }
+        let removal = remove_one(&mut *tx, org, actor, targets, options, ctx).await?;
         tx.commit().await?;
         Ok(removal)
     }
@@ -426,6 +421,42 @@ impl Roster {
         tx.commit().await?;
         Ok(removal)
     }
+}
+
+/// One removal request, inside a transaction holding the organization's lock: the actor's
+/// permission, the targets, the self-removal rule, then the shared unit of work. The caller
+/// commits.
+pub(super) async fn remove_one(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    actor: &Actor,
+    targets: &[MemberRef],
+    options: RemovalOptions,
+    ctx: &RequestContext,
+) -> CoreResult<Removal> {
+    crate::auth::require(tx, actor, org, Permission::MembersDelete).await?;
+    let members = resolve_many(tx, org, targets).await?;
+    if let Some(me) = actor.user_id()
+        && let Some(own) = members.iter().find(|m| m.user_id == Some(me))
+    {
+        return Err(CoreError::rule(
+            Rule::SelfRemoval,
+            "You cannot remove yourself from an organization",
+            Some(own.id.to_string()),
+        ));
+    }
+    remove_in(
+        tx,
+        org,
+        members,
+        options,
+        Audit {
+            ctx,
+            actor,
+            action: "membership.removed",
+        },
+    )
+    .await
 }
 
 /// Who removes, and how the audit trail names it.

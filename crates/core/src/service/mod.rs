@@ -4,6 +4,7 @@
 //! its audit events, and commits; any error before the commit leaves nothing behind.
 
 mod credentials;
+mod group_commit;
 mod identities;
 mod memberships;
 mod organizations;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
+pub use group_commit::{GroupCommitStats, RemovalRequest};
 pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MAX_BULK_REMOVAL, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};
@@ -42,6 +44,8 @@ pub struct RequestContext {
 #[derive(Clone)]
 pub struct Roster {
     store: Arc<dyn Store>,
+    /// Removals waiting to share a commit, by organization (`group_commit`).
+    queues: Arc<group_commit::Queues>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -54,7 +58,10 @@ impl std::fmt::Debug for Roster {
 
 impl Roster {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Roster { store }
+        Roster {
+            store,
+            queues: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &dyn Store {

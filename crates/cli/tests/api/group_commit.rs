@@ -1,0 +1,306 @@
+//! Removals that share one commit (group commit, `roster_core::service::group_commit`): each
+//! request keeps its own outcome, as if the requests had run one after another, and a request
+//! that fails half-way is undone alone.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use roster::Database;
+use roster_core::auth::authenticate;
+use roster_core::secrets::{Credentials, PresentedToken};
+use roster_core::service::RemovalRequest;
+use roster_core::{
+    Actor, CoreError, MemberRef, MembershipId, OrganizationId, RemovalOptions, RequestContext,
+    Roster, Rule,
+};
+use serde_json::json;
+
+use crate::harness::TestApp;
+
+async fn actor(app: &TestApp, token: &str) -> Actor {
+    let presented = PresentedToken::parse_bearer(token).expect("a roster token");
+    authenticate(&*app.store, Credentials::Token(presented))
+        .await
+        .expect("the token authenticates")
+}
+
+fn membership(id: &str) -> MemberRef {
+    MemberRef::Membership(MembershipId(id.parse().unwrap()))
+}
+
+fn request(actor: &Actor, targets: Vec<MemberRef>) -> RemovalRequest {
+    RemovalRequest {
+        actor: actor.clone(),
+        targets,
+        options: RemovalOptions::default(),
+        ctx: RequestContext::default(),
+    }
+}
+
+/// Makes every audit write about `target_id` fail: a removal of that target then fails at its
+/// last statement, after its deletes.
+async fn fail_audit_writes_about(app: &TestApp, target_id: &str) {
+    let sql = match &app.database {
+        Database::Sqlite(_) => format!(
+            "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events \
+             WHEN NEW.target_id = '{target_id}' BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+        ),
+        Database::Postgres(_) => format!(
+            "CREATE FUNCTION fail_audit() RETURNS trigger AS $$ BEGIN \
+               IF NEW.target_id = '{target_id}' THEN RAISE EXCEPTION 'injected fault'; END IF; \
+               RETURN NEW; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER fail_audit BEFORE INSERT ON audit_events \
+               FOR EACH ROW EXECUTE FUNCTION fail_audit();"
+        ),
+    };
+    app.sabotage(&sql).await;
+}
+
+async fn removals_sharing_one_commit_each_keep_their_own_outcome(app: TestApp) {
+    let org = app.org.clone();
+    let second_admin = app.add_member(&org, "admin").await;
+    let [a, b, c, d] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let project = app
+        .post(
+            &format!("/v1/organizations/{org}/projects"),
+            &app.admin,
+            json!({"name": "Web"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let pid = project["id"].as_str().unwrap().to_owned();
+    for m in [&a, &b, &c, &d] {
+        app.post(
+            &format!("/v1/projects/{pid}/memberships"),
+            &app.admin,
+            json!({"user_id": m.user_id}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    fail_audit_writes_about(&app, &c.membership_id).await;
+
+    let admin = actor(&app, &app.admin).await;
+    let plain_member = actor(&app, &b.token).await;
+    let requests = [
+        request(&admin, vec![membership(&a.membership_id)]),
+        request(&admin, vec![MemberRef::Membership(MembershipId::new())]),
+        // Fails at its audit write, after deleting c's memberships: those deletes must go.
+        request(&admin, vec![membership(&c.membership_id)]),
+        request(&admin, vec![membership(&second_admin.membership_id)]),
+        // The owner is now the last admin, because the request before removed the other one.
+        request(&admin, vec![membership(&app.owner.membership_id)]),
+        request(&plain_member, vec![membership(&d.membership_id)]),
+        request(
+            &admin,
+            vec![membership(&b.membership_id), membership(&d.membership_id)],
+        ),
+    ];
+    let org_id = OrganizationId(org.parse().unwrap());
+    let outcomes = Roster::new(app.store.clone())
+        .remove_memberships_together(org_id, &requests)
+        .await;
+
+    let removed_ids = |i: usize| -> Vec<String> {
+        match &outcomes[i] {
+            Ok(r) => r.removed.iter().map(|m| m.id.to_string()).collect(),
+            Err(e) => panic!("request {i} was refused: {e:?}"),
+        }
+    };
+    assert_eq!(removed_ids(0), [a.membership_id.as_str()]);
+    assert!(
+        matches!(
+            outcomes[1],
+            Err(CoreError::NotFound {
+                kind: "membership",
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[2], Err(CoreError::Internal(_))),
+        "{:?}",
+        outcomes[2]
+    );
+    assert_eq!(removed_ids(3), [second_admin.membership_id.as_str()]);
+    assert!(
+        matches!(
+            outcomes[4],
+            Err(CoreError::RuleViolated {
+                rule: Rule::LastAdmin,
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(outcomes[5], Err(CoreError::Forbidden { .. })),
+        "{:?}",
+        outcomes[5]
+    );
+    assert_eq!(
+        removed_ids(6),
+        [b.membership_id.clone(), d.membership_id.clone()]
+    );
+    assert_eq!(outcomes[6].as_ref().unwrap().project_memberships_removed, 2);
+
+    let left: HashSet<String> = app.membership_ids(&org).await.into_iter().collect();
+    assert_eq!(
+        left,
+        HashSet::from([app.owner.membership_id.clone(), c.membership_id.clone()]),
+        "the successes were committed, the failed request was undone"
+    );
+    let project_members = app
+        .get(&format!("/v1/projects/{pid}/memberships"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let project_users: Vec<&str> = project_members["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        project_users,
+        [c.user_id.as_str()],
+        "the failed request's cascade was undone with it"
+    );
+    let audited: HashSet<String> = app
+        .audit_actions(&org)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "membership.removed")
+        .map(|(_, target)| target)
+        .collect();
+    assert_eq!(
+        audited,
+        HashSet::from([
+            a.membership_id,
+            second_admin.membership_id,
+            b.membership_id,
+            d.membership_id
+        ]),
+        "one audit event per committed removal, none for the refused ones"
+    );
+}
+
+async fn removals_sharing_one_commit_in_a_missing_organization_are_all_not_found(app: TestApp) {
+    let admin = actor(&app, &app.admin).await;
+    let requests = [
+        request(&admin, vec![MemberRef::Membership(MembershipId::new())]),
+        request(&admin, vec![MemberRef::Membership(MembershipId::new())]),
+    ];
+    let outcomes = Roster::new(app.store.clone())
+        .remove_memberships_together(OrganizationId::new(), &requests)
+        .await;
+    assert_eq!(outcomes.len(), 2);
+    for o in outcomes {
+        assert!(
+            matches!(
+                o,
+                Err(CoreError::NotFound {
+                    kind: "organization",
+                    ..
+                })
+            ),
+            "{o:?}"
+        );
+    }
+}
+
+const MEMBERS: usize = 24;
+const STRANGERS: usize = 8;
+
+async fn concurrent_removals_over_http_each_get_their_own_answer(app: TestApp) {
+    let app = Arc::new(app);
+    let org = app.org.clone();
+    let mut members = Vec::new();
+    for _ in 0..MEMBERS {
+        members.push(app.add_member(&org, "member").await.membership_id);
+    }
+    // Every member is removed twice at once (one of the two must win, the other find nothing),
+    // among removals of memberships that never existed.
+    let mut targets: Vec<String> = members.iter().chain(members.iter()).cloned().collect();
+    targets.extend((0..STRANGERS).map(|_| MembershipId::new().to_string()));
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|target| {
+            let (app, org) = (app.clone(), org.clone());
+            tokio::spawn(async move {
+                let res = app
+                    .delete(
+                        &format!("/v1/organizations/{org}/memberships/{target}"),
+                        &app.owner.token,
+                    )
+                    .await;
+                (target, res)
+            })
+        })
+        .collect();
+    let mut removed = Vec::new();
+    let mut not_found = 0;
+    for t in tasks {
+        let (target, res) = t.await.unwrap();
+        match res.status {
+            StatusCode::OK => {
+                assert_eq!(
+                    res.body["removed"][0]["id"], target,
+                    "each request gets the answer to its own removal"
+                );
+                removed.push(target);
+            }
+            StatusCode::NOT_FOUND => {
+                assert_eq!(res.body["error"]["code"], "not_found", "{}", res.body);
+                not_found += 1;
+            }
+            other => panic!("unexpected {other}: {}", res.body),
+        }
+    }
+    removed.sort();
+    let mut expected = members.clone();
+    expected.sort();
+    assert_eq!(removed, expected, "every member removed exactly once");
+    assert_eq!(not_found, MEMBERS + STRANGERS);
+    assert_eq!(
+        app.membership_ids(&org).await,
+        [app.owner.membership_id.as_str()]
+    );
+    let audited = app
+        .audit_actions(&org)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "membership.removed")
+        .count();
+    assert_eq!(audited, MEMBERS, "one audit event per removal");
+
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().expect("metrics are text");
+    let counter = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    let requests = counter("roster_removal_shared_requests_total ");
+    let transactions = counter("roster_removal_shared_transactions_total ");
+    assert_eq!(
+        requests as usize,
+        2 * MEMBERS + STRANGERS,
+        "every single removal went through group commit"
+    );
+    assert!((1..=requests).contains(&transactions), "{transactions}");
+}
+
+on_both_backends!(
+    removals_sharing_one_commit_each_keep_their_own_outcome,
+    removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,
+    concurrent_removals_over_http_each_get_their_own_answer,
+);
