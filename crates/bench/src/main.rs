@@ -55,6 +55,13 @@ struct Args {
         default_value = "direct,single,bulk,scale"
     )]
     sections: Vec<String>,
+    /// Which mounts the single-removal section drives.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "native,infisical,clerk,planetscale"
+    )]
+    mounts: Vec<String>,
 }
 
 /// Where the benchmark's database is.
@@ -349,7 +356,11 @@ async fn bench_backend(args: &Args, target: Target) {
     if args.sections.iter().any(|s| s == "single") {
         println!("\n### {name}: single removal over HTTP, by mount\n\n{HEADER}");
         let clerk_org = roster_dialect_clerk::ids::encode("org", b.org.0);
-        for mount in ["native", "infisical", "clerk", "planetscale"] {
+        const MOUNTS: [&str; 4] = ["native", "infisical", "clerk", "planetscale"];
+        for mount in MOUNTS
+            .into_iter()
+            .filter(|m| args.mounts.iter().any(|a| a == m))
+        {
             for &c in &args.concurrency {
                 let members = Arc::new(b.seed(requests(c)).await);
                 let conns = connections(&server.addr, c).await;

@@ -42,11 +42,20 @@ async fn rendered(
     org: OrganizationId,
     user: UserId,
 ) -> Result<Value, ClerkError> {
-    let view = s.roster.member(a, org, MemberRef::User(user)).await?;
-    let organization = render(s, a, org, false).await?;
-    let roles = wire::role_book(s.roster.list_roles(a, org).await?);
-    let u = view.user.ok_or_else(|| ClerkError::not_found("user"))?;
-    Ok(wire::membership(&view.membership, organization, &u, &roles))
+    let it = s
+        .roster
+        .member_in_context(a, org, MemberRef::User(user))
+        .await?;
+    let u = it
+        .member
+        .user
+        .ok_or_else(|| ClerkError::not_found("user"))?;
+    Ok(wire::membership(
+        &it.member.membership,
+        wire::organization(&it.organization, None),
+        &u,
+        &wire::role_book(it.roles),
+    ))
 }
 
 pub async fn create(
@@ -161,11 +170,17 @@ pub async fn delete(
     Path((org, user)): Path<(String, String)>,
 ) -> Reply {
     let (org, user) = (resolve(&s, &a, &org).await?, path_user(&user)?);
-    // The user and the role names are read before the removal: only this mount renders them, so
-    // the core removal does not load them for every mount.
-    let view = s.roster.member(&a, org, MemberRef::User(user)).await?;
-    let u = view.user.ok_or_else(|| ClerkError::not_found("user"))?;
-    let roles = wire::role_book(s.roster.list_roles(&a, org).await?);
+    // The user, the organization and the role names are read before the removal, in one
+    // session: only this mount renders them, so the core removal does not load them for every
+    // mount. The member count is the one after the removal.
+    let it = s
+        .roster
+        .member_in_context(&a, org, MemberRef::User(user))
+        .await?;
+    let u = it
+        .member
+        .user
+        .ok_or_else(|| ClerkError::not_found("user"))?;
     let removal = s
         .roster
         .remove_memberships(
@@ -180,6 +195,8 @@ pub async fn delete(
         .removed
         .first()
         .ok_or_else(|| ClerkError::not_found("organization membership"))?;
-    let organization = render(&s, &a, org, true).await?;
+    let count = s.roster.member_count(&a, org).await?;
+    let organization = wire::organization(&it.organization, Some(count));
+    let roles = wire::role_book(it.roles);
     Ok(Json(wire::membership(m, organization, &u, &roles)))
 }

@@ -17,11 +17,18 @@ use sqlx::{Executor, PgConnection, PgPool, Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
 /// The schema, version by version (the same versions and names as the SQLite list).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "member_count",
+        sql: include_str!("../migrations/0002_member_count.sql"),
+    },
+];
 
 /// A fixed key for `pg_advisory_xact_lock`, so that two nodes starting at once migrate one
 /// after the other.

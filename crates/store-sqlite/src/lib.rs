@@ -28,11 +28,18 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 /// The schema, version by version (the same versions and names as the PostgreSQL list).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "member_count",
+        sql: include_str!("../migrations/0002_member_count.sql"),
+    },
+];
 
 /// Statements with more arguments than this run under `block_in_place` (bulk chunks).
 const LONG_STATEMENT_ARGS: usize = 64;

@@ -36,6 +36,7 @@ mod fuzz;
 mod group_commit;
 mod infisical;
 mod input;
+mod member_count;
 mod planetscale;
 mod removal;
 mod resources;

@@ -38,6 +38,14 @@ pub struct MembershipPatch {
     pub private_metadata: Option<MetadataUpdate>,
 }
 
+/// A member, its organization and the organization's roles, as read together.
+#[derive(Clone, Debug)]
+pub struct MemberInContext {
+    pub organization: Organization,
+    pub member: MemberView,
+    pub roles: Vec<Role>,
+}
+
 const LAST_ADMIN: &str = "an organization must keep at least one active admin";
 
 impl Roster {
@@ -205,6 +213,37 @@ impl Roster {
             None => None,
         };
         Ok(MemberView { membership, user })
+    }
+
+    /// One member with what a renderer shows beside it, its organization and the roles
+    /// (Clerk renders all three around a membership), read in one session.
+    pub async fn member_in_context(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        target: MemberRef,
+    ) -> CoreResult<MemberInContext> {
+        let mut s = self.store.read().await?;
+        let organization = s
+            .organization(org)
+            .await?
+            .ok_or_else(|| CoreError::not_found("organization", org))?;
+        let held = crate::auth::require(&mut *s, actor, org, Permission::MembersRead).await?;
+        if !held.contains(Permission::OrganizationRead) {
+            return Err(CoreError::Forbidden {
+                permission: Permission::OrganizationRead.key(),
+            });
+        }
+        let membership = resolve_one(&mut *s, org, target).await?;
+        let user = match membership.user_id {
+            Some(u) => s.user(u).await?,
+            None => None,
+        };
+        Ok(MemberInContext {
+            organization,
+            member: MemberView { membership, user },
+            roles: s.list_roles(org).await?,
+        })
     }
 
     /// How many memberships match the filter (for totals of offset-paged lists).

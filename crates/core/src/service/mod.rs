@@ -20,7 +20,7 @@ use serde_json::Value;
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
 pub use group_commit::{GroupCommitStats, RemovalRequest};
 pub use identities::{IdentityPatch, NewIdentity};
-pub use memberships::{MAX_BULK_REMOVAL, MembershipPatch, NewMembership};
+pub use memberships::{MAX_BULK_REMOVAL, MemberInContext, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};
 pub use projects::{NewProject, ProjectPatch};
 pub use roles::{NewRole, RolePatch};
