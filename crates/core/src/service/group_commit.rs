@@ -4,6 +4,11 @@
 //! others. Requests are served in arrival order, each seeing the ones before it, so every
 //! outcome is the one the same requests would have had one after another.
 //!
+//! Savepoints cost two statements per request, so a batch first runs without them: a refused
+//! request (not found, forbidden, a rule) is refused before it writes anything, so there is
+//! nothing of it to undo. Only a failure that may follow a write (a database error) makes the
+//! batch start over in a fresh transaction with a savepoint per request.
+//!
 //! There is no timer: a request that finds its organization idle starts at once, and requests
 //! that arrive while a batch is running form the next batch. Batches run on a task of their own,
 //! so a client that goes away while waiting cancels nothing that other requests depend on.
@@ -187,33 +192,76 @@ impl Roster {
         org: OrganizationId,
         requests: &[RemovalRequest],
     ) -> CoreResult<Vec<CoreResult<Removal>>> {
+        if requests.len() == 1 {
+            return Ok(self
+                .run_batch(org, requests, Isolation::Alone)
+                .await?
+                .unwrap_or_default());
+        }
+        if let Some(outcomes) = self.run_batch(org, requests, Isolation::Optimistic).await? {
+            return Ok(outcomes);
+        }
+        // A request failed after it had begun to write: start over with a savepoint each.
+        Ok(self
+            .run_batch(org, requests, Isolation::Savepoints)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// One transaction over `requests`; `None` if an optimistic run has to be started over.
+    async fn run_batch(
+        &self,
+        org: OrganizationId,
+        requests: &[RemovalRequest],
+        isolation: Isolation,
+    ) -> CoreResult<Option<Vec<CoreResult<Removal>>>> {
         let mut tx = self.store.begin().await?;
         if !tx.lock_organization(org).await? {
-            return Ok(requests
-                .iter()
-                .map(|_| Err(CoreError::not_found("organization", org)))
-                .collect());
+            return Ok(Some(
+                requests
+                    .iter()
+                    .map(|_| Err(CoreError::not_found("organization", org)))
+                    .collect(),
+            ));
         }
-        // A request alone needs no savepoint: if it fails, the whole transaction is dropped.
-        let alone = requests.len() == 1;
         let mut outcomes = Vec::with_capacity(requests.len());
         for r in requests {
-            if !alone {
+            if isolation == Isolation::Savepoints {
                 tx.savepoint().await?;
             }
             let outcome = remove_one(&mut *tx, org, &r.actor, &r.targets, r.options, &r.ctx).await;
-            if !alone {
-                if outcome.is_ok() {
-                    tx.release_savepoint().await?;
-                } else {
-                    tx.rollback_to_savepoint().await?;
-                }
+            match (&outcome, isolation) {
+                (Ok(_), Isolation::Savepoints) => tx.release_savepoint().await?,
+                (Err(_), Isolation::Savepoints) => tx.rollback_to_savepoint().await?,
+                // Dropping the transaction undoes whatever the request wrote.
+                (Err(e), Isolation::Optimistic) if may_have_written(e) => return Ok(None),
+                _ => {}
             }
             outcomes.push(outcome);
         }
         if outcomes.iter().any(Result::is_ok) {
             tx.commit().await?;
         }
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
+}
+
+/// How the requests of one transaction are kept apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isolation {
+    /// One request: if it fails, the whole transaction is dropped.
+    Alone,
+    /// No savepoints (two statements fewer per request): a refusal is decided before the
+    /// request writes anything (`remove_one`), so it leaves nothing to undo; a failure that
+    /// may come after a write makes the batch start over, with `Savepoints`.
+    Optimistic,
+    /// A savepoint per request, rolled back if the request fails.
+    Savepoints,
+}
+
+/// Whether a failed removal may have written before it failed. The unit of work decides every
+/// refusal (not found, forbidden, a rule) from reads, before its first write; a write can only
+/// fail as a conflict or an internal error.
+fn may_have_written(e: &CoreError) -> bool {
+    matches!(e, CoreError::Internal(_) | CoreError::Conflict { .. })
 }

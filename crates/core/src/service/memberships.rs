@@ -464,7 +464,8 @@ impl Roster {
 
 /// One removal request, inside a transaction holding the organization's lock: the actor's
 /// permission, the targets, the self-removal rule, then the shared unit of work. The caller
-/// commits.
+/// commits. Every refusal is decided from reads before the first write (group commit relies on
+/// it): a write can only fail as a conflict or an internal error.
 pub(super) async fn remove_one(
     tx: &mut dyn Session,
     org: OrganizationId,
