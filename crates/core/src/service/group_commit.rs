@@ -1,7 +1,6 @@
 //! Group commit for removals. Concurrent removals in one organization run together: one
-//! transaction, one organization lock and one commit (one fsync) for the lot, each request in
-//! its own savepoint, so that a refused or failed request is undone alone and never affects the
-//! others. Requests are served in arrival order, each seeing the ones before it, so every
+//! transaction, one organization lock and one commit (one fsync) for the lot, the requests kept
+//! apart so that a refused or failed request is undone alone and never affects the others. Requests are served in arrival order, each seeing the ones before it, so every
 //! outcome is the one the same requests would have had one after another.
 //!
 //! Savepoints cost two statements per request, so a batch first runs without them: a refused
@@ -171,9 +170,10 @@ impl Roster {
         }
     }
 
-    /// Runs several removals in one organization in one transaction, in order, each in its own
-    /// savepoint: each request sees the ones before it (the last-admin guard counts them), a
-    /// refused or failed request is undone alone, and one commit covers the rest. Returns one
+    /// Runs several removals in one organization in one transaction, in order: each request
+    /// sees the ones before it (the last-admin guard counts them), a refused or failed request
+    /// is undone alone (rolled back to its savepoint, or the batch started over with savepoints
+    /// when it may have written; see the module's doc), and one commit covers the rest. Returns one
     /// outcome per request, in order. If the transaction itself fails (begin, savepoint,
     /// commit), nothing is kept and every request gets that error.
     pub async fn remove_memberships_together(

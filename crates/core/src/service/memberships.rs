@@ -373,7 +373,7 @@ impl Roster {
     /// A caller cannot remove themselves here (that is `leave_organization`).
     ///
     /// Small requests share their transaction and commit with the other removals in the same
-    /// organization that arrive meanwhile (each in its own savepoint; see `group_commit`).
+    /// organization that arrive meanwhile, each with its own outcome (see `group_commit`).
     pub async fn remove_memberships(
         &self,
         actor: &Actor,
