@@ -388,22 +388,20 @@ impl Roster {
                 format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
             ));
         }
+        let request = RemovalRequest {
+            actor: actor.clone(),
+            targets: targets.to_vec(),
+            options,
+            ctx: ctx.clone(),
+        };
         if targets.len() <= SHARED_COMMIT_MAX_TARGETS {
-            let request = RemovalRequest {
-                actor: actor.clone(),
-                targets: targets.to_vec(),
-                options,
-                ctx: ctx.clone(),
-            };
             return self.remove_in_shared_commit(org, request).await;
         }
-        let mut tx = self.store.begin().await?;
-        if !tx.lock_organization(org).await? {
-            return Err(CoreError::not_found("organization", org));
-        }
-        let removal = remove_one(&mut *tx, org, actor, targets, options, ctx).await?;
-        tx.commit().await?;
-        Ok(removal)
+        // A large request runs in a transaction of its own: a batch of one.
+        self.remove_memberships_together(org, std::slice::from_ref(&request))
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(CoreError::internal("a removal batch answered nothing")))
     }
 
     /// The caller leaves an organization. The last active admin cannot leave; with
