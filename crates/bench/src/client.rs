@@ -77,3 +77,15 @@ impl Conn {
         Ok(status)
     }
 }
+
+/// `GET path` on a connection of its own, returning the body as text (for `/metrics`).
+pub async fn get_text(addr: &str, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, body)| body.to_owned()))
+}

@@ -19,9 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use roster_core::auth::Caller;
 use roster_core::ids::{OrganizationId, ProjectId, RoleId};
 use roster_core::model::{MemberRef, RemovalOptions};
-use roster_core::service::{NewOrganization, NewProject};
+use roster_core::secrets::{Credentials, PresentedToken};
+use roster_core::service::{NewOrganization, NewProject, RemovalRequest};
 use roster_core::{Actor, RequestContext, Roster};
 use serde_json::json;
 use sqlx::Connection;
@@ -251,6 +253,31 @@ async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client:
     Arc::new(conns)
 }
 
+/// ", n per commit": how many removals shared each group-commit transaction on average.
+fn mean_batch(requests: u64, transactions: u64) -> String {
+    if transactions == 0 {
+        String::new()
+    } else {
+        format!(", {:.1} per commit", requests as f64 / transactions as f64)
+    }
+}
+
+/// The server's group-commit counters from `/metrics`: (requests, transactions).
+async fn group_commit_counters(addr: &str) -> (u64, u64) {
+    let metrics = client::get_text(addr, "/metrics").await.unwrap_or_default();
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        counter("roster_removal_shared_requests_total "),
+        counter("roster_removal_shared_transactions_total "),
+    )
+}
+
 struct Server {
     child: Child,
     addr: String,
@@ -325,24 +352,31 @@ async fn bench_backend(args: &Args, target: Target) {
         for &c in &args.concurrency {
             let members = Arc::new(b.seed(requests(c)).await);
             let bb = b.clone();
+            let before = b.roster.group_commit_stats();
             let run = drive(members.len(), c, move |_, i| {
                 let (bb, m) = (bb.clone(), members[i]);
                 async move {
-                    bb.roster
-                        .remove_memberships(
-                            &bb.admin,
-                            bb.org,
-                            &[MemberRef::Membership(m.membership)],
-                            RemovalOptions::default(),
-                            &RequestContext::default(),
-                        )
-                        .await
-                        .is_ok()
+                    // The same unit of work as an HTTP removal: the token is verified in the
+                    // removal's transaction, as the mounts do.
+                    let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
+                    let request = RemovalRequest {
+                        caller: Caller::presenting(Credentials::Token(presented)).unwrap(),
+                        targets: vec![MemberRef::Membership(m.membership)],
+                        options: RemovalOptions::default(),
+                        ctx: RequestContext::default(),
+                        include_context: false,
+                    };
+                    bb.roster.remove(bb.org, request).await.is_ok()
                 }
             })
             .await;
             direct_at.insert(c, run.rps());
-            println!("{}", run.row(&format!("direct, {c} concurrent")));
+            let after = b.roster.group_commit_stats();
+            let batch = mean_batch(
+                after.requests - before.requests,
+                after.transactions - before.transactions,
+            );
+            println!("{}", run.row(&format!("direct, {c} concurrent{batch}")));
         }
     }
 
@@ -364,6 +398,7 @@ async fn bench_backend(args: &Args, target: Target) {
             for &c in &args.concurrency {
                 let members = Arc::new(b.seed(requests(c)).await);
                 let conns = connections(&server.addr, c).await;
+                let before = group_commit_counters(&server.addr).await;
                 let (org, slug, clerk_org, auth) =
                     (b.org, b.slug.clone(), clerk_org.clone(), auth.clone());
                 let run = drive(members.len(), c, move |w, i| {
@@ -387,7 +422,12 @@ async fn bench_backend(args: &Args, target: Target) {
                 let ratio = direct_at.get(&c).map_or(String::new(), |d| {
                     format!(" ({:.2}× direct)", run.rps() / d)
                 });
-                println!("{}", run.row(&format!("{mount}, {c} connections{ratio}")));
+                let after = group_commit_counters(&server.addr).await;
+                let batch = mean_batch(after.0 - before.0, after.1 - before.1);
+                println!(
+                    "{}",
+                    run.row(&format!("{mount}, {c} connections{ratio}{batch}"))
+                );
             }
         }
         println!(

@@ -357,6 +357,20 @@ pub struct Removal {
     pub project_memberships_removed: u64,
     pub passwords_deleted: u64,
     pub service_tokens_deleted: u64,
+    /// What a renderer shows around the removed memberships, when the request asked for it
+    /// (read in the removal's own transaction, after its writes).
+    pub context: Option<RemovalContext>,
+}
+
+/// The organization as the removal left it (its member count included), the removed members'
+/// users, and the organization's roles.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemovalContext {
+    pub organization: Organization,
+    /// The organization's memberships after the removal.
+    pub member_count: i64,
+    pub users: Vec<User>,
+    pub roles: Vec<Role>,
 }
 
 #[cfg(test)]

@@ -201,6 +201,8 @@ pub trait Session: Send {
     // Credentials
     async fn insert_token(&mut self, t: &Token) -> CoreResult<()>;
     async fn token(&mut self, id: TokenId) -> CoreResult<Option<Token>>;
+    /// The tokens among `ids` that exist, in no particular order.
+    async fn tokens_by_ids(&mut self, ids: &[TokenId]) -> CoreResult<Vec<Token>>;
     /// Tokens of one kind, scoped to an organization or (for user tokens) to a user.
     async fn list_tokens(
         &mut self,

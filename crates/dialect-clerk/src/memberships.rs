@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use roster_core::Actor;
+use roster_core::auth::Caller;
 use roster_core::ids::{OrganizationId, UserId};
 use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOptions};
 use roster_core::service::{MembershipPatch, NewMembership};
@@ -12,7 +13,7 @@ use roster_http::request_id::context;
 use serde_json::Value;
 
 use crate::error::ClerkError;
-use crate::extract::{Auth, Path};
+use crate::extract::{Auth, Path, Presented};
 use crate::form::{Form, Params};
 use crate::organizations::{render, resolve, user_param};
 use crate::{ids, wire};
@@ -166,37 +167,36 @@ pub async fn merge_metadata(
 /// (with the member count after the removal) and its user.
 pub async fn delete(
     State(s): State<AppState>,
-    Auth(a): Auth,
-    Path((org, user)): Path<(String, String)>,
+    caller: Presented,
+    path: Result<Path<(String, String)>, ClerkError>,
 ) -> Reply {
-    let (org, user) = (resolve(&s, &a, &org).await?, path_user(&user)?);
-    // The user, the organization and the role names are read before the removal, in one
-    // session: only this mount renders them, so the core removal does not load them for every
-    // mount. The member count is the one after the removal.
-    let it = s
-        .roster
-        .member_in_context(&a, org, MemberRef::User(user))
-        .await?;
-    let u = it
-        .member
-        .user
-        .ok_or_else(|| ClerkError::not_found("user"))?;
-    let removal = s
-        .roster
-        .remove_memberships(
-            &a,
-            org,
-            &[MemberRef::User(user)],
-            RemovalOptions::default(),
-            &context(),
-        )
-        .await?;
-    let m = removal
+    let Path((org, user)) = caller.checked(&s, path).await?;
+    // An organization id needs no read; a slug is resolved by an authenticated caller.
+    let (org, caller) = match ids::decode(ids::ORGANIZATION, &org) {
+        Some(id) => (OrganizationId(id), caller),
+        None => {
+            let a = caller.0.authenticate(s.roster.store()).await?;
+            let org = resolve(&s, &a, &org).await?;
+            (org, Presented(Caller::Authenticated(a)))
+        }
+    };
+    let user = caller.checked(&s, path_user(&user)).await?;
+    // The user, the organization (its member count after the removal) and the roles are read
+    // in the removal's own transaction: only this mount renders them.
+    let mut request = caller.removal(vec![MemberRef::User(user)], RemovalOptions::default());
+    request.include_context = true;
+    let removal = s.roster.remove(org, request).await?;
+    let (m, it) = removal
         .removed
         .first()
+        .zip(removal.context.as_ref())
         .ok_or_else(|| ClerkError::not_found("organization membership"))?;
-    let count = s.roster.member_count(&a, org).await?;
-    let organization = wire::organization(&it.organization, Some(count));
-    let roles = wire::role_book(it.roles);
-    Ok(Json(wire::membership(m, organization, &u, &roles)))
+    let u = it
+        .users
+        .iter()
+        .find(|u| m.user_id == Some(u.id))
+        .ok_or_else(|| ClerkError::not_found("user"))?;
+    let organization = wire::organization(&it.organization, Some(it.member_count));
+    let roles = wire::role_book(it.roles.clone());
+    Ok(Json(wire::membership(m, organization, u, &roles)))
 }

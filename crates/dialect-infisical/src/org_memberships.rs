@@ -12,7 +12,7 @@ use roster_http::request_id::context;
 use serde_json::{Value, json};
 
 use crate::error::InfisicalError;
-use crate::extract::{Auth, Body, Path};
+use crate::extract::{Auth, Body, Path, Presented};
 use crate::wire::*;
 
 type Reply = Result<Json<Value>, InfisicalError>;
@@ -94,19 +94,18 @@ pub async fn update(
 /// The seed `deleteOrgMembership`: removes one membership, returns it as it was.
 pub async fn remove(
     State(s): State<AppState>,
-    Auth(a): Auth,
-    Path((org, id)): Path<(String, String)>,
+    caller: Presented,
+    path: Result<Path<(String, String)>, InfisicalError>,
 ) -> Reply {
-    let targets = [MemberRef::Membership(id.parse()?)];
+    let parsed = (|| {
+        let Path((org, id)) = path?;
+        let target = MemberRef::Membership(id.parse()?);
+        Ok((org.parse()?, vec![target]))
+    })();
+    let (org, targets) = caller.checked(&s, parsed).await?;
     let removal = s
         .roster
-        .remove_memberships(
-            &a,
-            org.parse()?,
-            &targets,
-            RemovalOptions::default(),
-            &context(),
-        )
+        .remove(org, caller.removal(targets, RemovalOptions::default()))
         .await?;
     let membership = removal.removed.into_iter().next().map(OrgMembership::from);
     Ok(Json(json!({ "membership": membership })))
@@ -116,24 +115,23 @@ pub async fn remove(
 /// `MAX_BULK_REMOVAL` ids.
 pub async fn bulk_remove(
     State(s): State<AppState>,
-    Auth(a): Auth,
-    Path(org): Path<String>,
-    Body(b): Body<BulkDelete>,
+    caller: Presented,
+    path: Result<Path<String>, InfisicalError>,
+    body: Result<Body<BulkDelete>, InfisicalError>,
 ) -> Reply {
-    let targets = b
-        .membership_ids
-        .iter()
-        .map(|id| id.parse::<MembershipId>().map(MemberRef::Membership))
-        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = (|| {
+        let (Path(org), Body(b)) = (path?, body?);
+        let targets = b
+            .membership_ids
+            .iter()
+            .map(|id| id.parse::<MembershipId>().map(MemberRef::Membership))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((org.parse()?, targets))
+    })();
+    let (org, targets) = caller.checked(&s, parsed).await?;
     let removal = s
         .roster
-        .remove_memberships(
-            &a,
-            org.parse()?,
-            &targets,
-            RemovalOptions::default(),
-            &context(),
-        )
+        .remove(org, caller.removal(targets, RemovalOptions::default()))
         .await?;
     let memberships: Vec<OrgMembership> = removal.removed.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "memberships": memberships })))

@@ -181,6 +181,55 @@ macro_rules! extractors {
             }
         }
 
+        /// The caller as presented, not yet verified: a removal verifies it inside its own
+        /// transaction (`roster_core::auth::Caller`). Missing or unrecognized credentials are
+        /// refused here. A handler that answers before the removal runs must go through
+        /// `checked`, so that a bad token is still a 401 before any other error.
+        pub struct Presented(pub ::roster_core::auth::Caller);
+
+        impl ::axum::extract::FromRequestParts<$crate::AppState> for Presented {
+            type Rejection = $error;
+            async fn from_request_parts(
+                parts: &mut ::axum::http::request::Parts,
+                _state: &$crate::AppState,
+            ) -> Result<Self, $error> {
+                let credentials = $crate::auth::credentials(&parts.headers);
+                Ok(Presented(::roster_core::auth::Caller::presenting(
+                    credentials,
+                )?))
+            }
+        }
+
+        impl Presented {
+            /// `parsed` as it is if it parsed; if not, the caller is verified first, and a
+            /// caller that does not authenticate gets the 401 instead.
+            pub async fn checked<T>(
+                &self,
+                state: &$crate::AppState,
+                parsed: Result<T, $error>,
+            ) -> Result<T, $error> {
+                if parsed.is_err() {
+                    self.0.authenticate(state.roster.store()).await?;
+                }
+                parsed
+            }
+
+            /// A removal by this caller, its token verified in the removal's transaction.
+            pub fn removal(
+                self,
+                targets: Vec<::roster_core::model::MemberRef>,
+                options: ::roster_core::model::RemovalOptions,
+            ) -> ::roster_core::service::RemovalRequest {
+                ::roster_core::service::RemovalRequest {
+                    caller: self.0,
+                    targets,
+                    options,
+                    ctx: $crate::request_id::context(),
+                    include_context: false,
+                }
+            }
+        }
+
         /// The authenticated caller.
         pub struct Auth(pub ::roster_core::Actor);
 

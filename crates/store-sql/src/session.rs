@@ -1276,6 +1276,12 @@ impl<C: Conn> Session for SqlSession<C> {
         .await
     }
 
+    async fn tokens_by_ids(&mut self, ids: &[TokenId]) -> CoreResult<Vec<Token>> {
+        let head = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id IN");
+        self.fetch_in(&head, &[], &uuids(ids, |i| i.0), token_row)
+            .await
+    }
+
     async fn list_tokens(
         &mut self,
         kind: TokenKind,

@@ -342,6 +342,161 @@ async fn a_service_token_acts_only_within_its_accesses(app: TestApp) {
     );
 }
 
+/// Removals verify their token inside the removal's own transaction, not before it: every
+/// answer they give before that point must still be a 401 for a bad token.
+async fn every_removal_route_answers_a_bad_token_with_401_before_any_other_error(app: TestApp) {
+    let org = app.org.clone();
+    let member = app.add_member(&org, "member").await;
+    let (token_id, _) = app
+        .admin
+        .trim_start_matches("rst_")
+        .split_once('_')
+        .unwrap();
+    let wrong = format!("rst_{token_id}_{}", "0".repeat(64));
+    let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
+    let clerk_user = roster_dialect_clerk::ids::encode("user", member.user_id.parse().unwrap());
+    let (m, missing) = (&member.membership_id, uuid::Uuid::now_v7());
+    let cases: Vec<(&str, String, Option<serde_json::Value>)> = vec![
+        (
+            "DELETE",
+            format!("/v1/organizations/{org}/memberships/{m}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/v1/organizations/{org}/memberships/not-an-id"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/v1/organizations/not-an-id/memberships/{m}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/v1/organizations/{missing}/memberships/{m}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/v1/organizations/{org}/memberships/{m}"),
+            Some(json!({"delete_passwords": "yes"})),
+        ),
+        (
+            "POST",
+            format!("/v1/organizations/{org}/memberships/bulk-remove"),
+            Some(json!({"membership_ids": [m]})),
+        ),
+        (
+            "POST",
+            format!("/v1/organizations/{org}/memberships/bulk-remove"),
+            Some(json!({"membership_ids": []})),
+        ),
+        (
+            "POST",
+            format!("/v1/organizations/{org}/memberships/bulk-remove"),
+            Some(json!({"membership_ids": 5})),
+        ),
+        (
+            "DELETE",
+            format!("/infisical/api/v2/organizations/{org}/memberships/{m}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/infisical/api/v2/organizations/{org}/memberships/not-an-id"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/infisical/api/v2/organizations/{org}/memberships"),
+            Some(json!({"membershipIds": [m]})),
+        ),
+        (
+            "DELETE",
+            format!("/infisical/api/v2/organizations/{org}/memberships"),
+            Some(json!({"membershipIds": ["not-an-id"]})),
+        ),
+        (
+            "DELETE",
+            format!("/clerk/v1/organizations/{clerk_org}/memberships/{clerk_user}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/clerk/v1/organizations/{clerk_org}/memberships/user_bad"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/clerk/v1/organizations/some-slug/memberships/{clerk_user}"),
+            None,
+        ),
+    ];
+    for (method, path, body) in &cases {
+        let res = app.call(method, path, Some(&wrong), body.clone()).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} {body:?}: {}",
+            res.body
+        );
+    }
+    // The same malformed requests with a good token are refused for what they are.
+    for (method, path, body) in &cases[1..5] {
+        let res = app.call(method, path, Some(&app.admin), body.clone()).await;
+        assert!(
+            matches!(res.status, StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND),
+            "{method} {path}: {} {}",
+            res.status,
+            res.body
+        );
+    }
+    assert!(
+        app.membership_ids(&org)
+            .await
+            .contains(&member.membership_id),
+        "nothing was removed with a bad token"
+    );
+}
+
+async fn a_revoked_token_removes_nobody(app: TestApp) {
+    let org = app.org.clone();
+    let member = app.add_member(&org, "member").await;
+    let owner = &app.owner.user_id;
+    let created = app
+        .post(
+            &format!("/v1/users/{owner}/tokens"),
+            &app.admin,
+            json!({"name": "laptop"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let token = created["token_value"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    app.delete(&format!("/v1/users/{owner}/tokens/{id}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                member.membership_id
+            ),
+            token,
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    assert!(
+        app.membership_ids(&org)
+            .await
+            .contains(&member.membership_id)
+    );
+}
+
 on_both_backends!(
     missing_or_bad_credentials_get_401_in_the_envelope,
     the_same_key_authenticates_in_planetscale_form,
@@ -350,4 +505,6 @@ on_both_backends!(
     a_removed_members_token_is_refused_at_its_very_next_request,
     secrets_are_shown_once_and_stored_only_as_hashes,
     a_service_token_acts_only_within_its_accesses,
+    every_removal_route_answers_a_bad_token_with_401_before_any_other_error,
+    a_revoked_token_removes_nobody,
 );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use roster::Database;
+use roster_core::auth::Caller;
 use roster_core::auth::authenticate;
 use roster_core::secrets::{Credentials, PresentedToken};
 use roster_core::service::RemovalRequest;
@@ -31,10 +32,11 @@ fn membership(id: &str) -> MemberRef {
 
 fn request(actor: &Actor, targets: Vec<MemberRef>) -> RemovalRequest {
     RemovalRequest {
-        actor: actor.clone(),
+        caller: Caller::Authenticated(actor.clone()),
         targets,
         options: RemovalOptions::default(),
         ctx: RequestContext::default(),
+        include_context: false,
     }
 }
 
@@ -217,6 +219,98 @@ async fn removals_sharing_one_commit_in_a_missing_organization_are_all_not_found
     }
 }
 
+fn presenting(token: &str, targets: Vec<MemberRef>) -> RemovalRequest {
+    let presented = PresentedToken::parse_bearer(token).expect("a roster token");
+    RemovalRequest {
+        caller: Caller::presenting(Credentials::Token(presented)).unwrap(),
+        targets,
+        options: RemovalOptions::default(),
+        ctx: RequestContext::default(),
+        include_context: false,
+    }
+}
+
+async fn token_claims_sharing_one_commit_are_verified_each_on_its_own(app: TestApp) {
+    let org = app.org.clone();
+    let [a, b] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let (token_id, _) = app
+        .admin
+        .trim_start_matches("rst_")
+        .split_once('_')
+        .unwrap();
+    let wrong_secret = format!("rst_{token_id}_{}", "0".repeat(64));
+    let unknown_id = format!("rst_{}_{}", uuid::Uuid::now_v7().simple(), "0".repeat(64));
+    let requests = [
+        presenting(&wrong_secret, vec![membership(&b.membership_id)]),
+        presenting(&app.admin, vec![membership(&a.membership_id)]),
+        presenting(&unknown_id, vec![membership(&b.membership_id)]),
+        // A member's own valid token: verified, then refused for lack of the permission.
+        presenting(&a.token, vec![membership(&b.membership_id)]),
+    ];
+    let roster = Roster::new(app.store.clone());
+    let outcomes = roster
+        .remove_memberships_together(OrganizationId(org.parse().unwrap()), &requests)
+        .await;
+    let unauthenticated = |i: usize| {
+        assert!(
+            matches!(outcomes[i], Err(CoreError::Unauthenticated(_))),
+            "request {i}: {:?}",
+            outcomes[i]
+        )
+    };
+    unauthenticated(0);
+    assert_eq!(
+        outcomes[1]
+            .as_ref()
+            .expect("the valid token removes")
+            .removed[0]
+            .id
+            .to_string(),
+        a.membership_id
+    );
+    unauthenticated(2);
+    // a was removed by the request before, so a's token no longer sees the organization.
+    assert!(
+        matches!(
+            outcomes[3],
+            Err(CoreError::NotFound {
+                kind: "organization",
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[3]
+    );
+    assert!(
+        app.membership_ids(&org).await.contains(&b.membership_id),
+        "b was named only by callers that were refused"
+    );
+
+    // In a missing organization a bad token is still a 401, a good one a 404.
+    let outcomes = roster
+        .remove_memberships_together(
+            OrganizationId::new(),
+            &[
+                presenting(&wrong_secret, vec![membership(&b.membership_id)]),
+                presenting(&app.admin, vec![membership(&b.membership_id)]),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(outcomes[0], Err(CoreError::Unauthenticated(_))),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(outcomes[1], Err(CoreError::NotFound { .. })),
+        "{:?}",
+        outcomes[1]
+    );
+}
+
 const MEMBERS: usize = 24;
 const STRANGERS: usize = 8;
 
@@ -303,4 +397,5 @@ on_both_backends!(
     removals_sharing_one_commit_each_keep_their_own_outcome,
     removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,
     concurrent_removals_over_http_each_get_their_own_answer,
+    token_claims_sharing_one_commit_are_verified_each_on_its_own,
 );

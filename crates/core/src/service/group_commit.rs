@@ -22,9 +22,10 @@ use tokio::sync::oneshot;
 
 use super::memberships::remove_one;
 use super::{RequestContext, Roster};
+use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::OrganizationId;
-use crate::model::{MemberRef, Removal, RemovalOptions};
+use crate::ids::{OrganizationId, TokenId};
+use crate::model::{MemberRef, Removal, RemovalOptions, Token};
 use crate::permissions::Actor;
 
 /// Requests naming more targets than this run in a transaction of their own: a large bulk
@@ -35,13 +36,18 @@ pub(super) const SHARED_COMMIT_MAX_TARGETS: usize = 100;
 /// organization's lock, and so the wait of whatever else needs it.
 const MAX_BATCH: usize = 64;
 
-/// One removal request, as `Roster::remove_memberships` takes it.
+/// One removal request.
 #[derive(Clone, Debug)]
 pub struct RemovalRequest {
-    pub actor: Actor,
+    /// Who asks. A token claim is verified inside the batch's transaction, with one read for
+    /// the tokens of the whole batch.
+    pub caller: Caller,
     pub targets: Vec<MemberRef>,
     pub options: RemovalOptions,
     pub ctx: RequestContext,
+    /// Also return the organization after the removal, the removed members' users and the
+    /// roles (`Removal::context`); the caller must then also be allowed to read them.
+    pub include_context: bool,
 }
 
 struct Waiting {
@@ -216,20 +222,46 @@ impl Roster {
         isolation: Isolation,
     ) -> CoreResult<Option<Vec<CoreResult<Removal>>>> {
         let mut tx = self.store.begin().await?;
+        // The callers are verified first, so that a bad token is a 401 even where the
+        // organization does not exist.
+        let claims: Vec<TokenId> = requests
+            .iter()
+            .filter_map(|r| r.caller.claim().map(|c| c.id))
+            .collect();
+        let tokens: HashMap<TokenId, Token> = if claims.is_empty() {
+            HashMap::new()
+        } else {
+            let tokens = tx.tokens_by_ids(&claims).await?;
+            tokens.into_iter().map(|t| (t.id, t)).collect()
+        };
+        let actors: Vec<CoreResult<Actor>> = requests
+            .iter()
+            .map(|r| match &r.caller {
+                Caller::Authenticated(actor) => Ok(actor.clone()),
+                Caller::Presenting(claim) => claim.verify(tokens.get(&claim.id)),
+            })
+            .collect();
         if !tx.lock_organization(org).await? {
             return Ok(Some(
-                requests
-                    .iter()
-                    .map(|_| Err(CoreError::not_found("organization", org)))
+                actors
+                    .into_iter()
+                    .map(|a| a.and(Err(CoreError::not_found("organization", org))))
                     .collect(),
             ));
         }
         let mut outcomes = Vec::with_capacity(requests.len());
-        for r in requests {
+        for (r, actor) in requests.iter().zip(actors) {
+            let actor = match actor {
+                Ok(actor) => actor,
+                Err(unauthenticated) => {
+                    outcomes.push(Err(unauthenticated));
+                    continue;
+                }
+            };
             if isolation == Isolation::Savepoints {
                 tx.savepoint().await?;
             }
-            let outcome = remove_one(&mut *tx, org, &r.actor, &r.targets, r.options, &r.ctx).await;
+            let outcome = remove_one(&mut *tx, org, &actor, r).await;
             match (&outcome, isolation) {
                 (Ok(_), Isolation::Savepoints) => tx.release_savepoint().await?,
                 (Err(_), Isolation::Savepoints) => tx.rollback_to_savepoint().await?,

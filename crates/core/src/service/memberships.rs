@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::group_commit::{RemovalRequest, SHARED_COMMIT_MAX_TARGETS};
 use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult, Rule};
 use crate::ids::*;
 use crate::model::*;
@@ -371,9 +372,6 @@ impl Roster {
     /// Removes one or many memberships, all or nothing: every target is checked first, and one
     /// that is missing, foreign or protected by a rule refuses the whole request, naming it.
     /// A caller cannot remove themselves here (that is `leave_organization`).
-    ///
-    /// Small requests share their transaction and commit with the other removals in the same
-    /// organization that arrive meanwhile, each with its own outcome (see `group_commit`).
     pub async fn remove_memberships(
         &self,
         actor: &Actor,
@@ -382,19 +380,38 @@ impl Roster {
         options: RemovalOptions,
         ctx: &RequestContext,
     ) -> CoreResult<Removal> {
-        if targets.len() > MAX_BULK_REMOVAL {
+        self.remove(
+            org,
+            RemovalRequest {
+                caller: Caller::Authenticated(actor.clone()),
+                targets: targets.to_vec(),
+                options,
+                ctx: ctx.clone(),
+                include_context: false,
+            },
+        )
+        .await
+    }
+
+    /// Runs one removal request (see `remove_memberships`); the caller may still be a token
+    /// claim, verified in the removal's transaction.
+    ///
+    /// Small requests share their transaction and commit with the other removals in the same
+    /// organization that arrive meanwhile, each with its own outcome (see `group_commit`).
+    pub async fn remove(
+        &self,
+        org: OrganizationId,
+        request: RemovalRequest,
+    ) -> CoreResult<Removal> {
+        if request.targets.len() > MAX_BULK_REMOVAL {
+            // Refused before any read, but still only after the caller is known.
+            request.caller.authenticate(&*self.store).await?;
             return Err(CoreError::invalid(
                 "membership_ids",
                 format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
             ));
         }
-        let request = RemovalRequest {
-            actor: actor.clone(),
-            targets: targets.to_vec(),
-            options,
-            ctx: ctx.clone(),
-        };
-        if targets.len() <= SHARED_COMMIT_MAX_TARGETS {
+        if request.targets.len() <= SHARED_COMMIT_MAX_TARGETS {
             return self.remove_in_shared_commit(org, request).await;
         }
         // A large request runs in a transaction of its own: a batch of one.
@@ -468,12 +485,26 @@ pub(super) async fn remove_one(
     tx: &mut dyn Session,
     org: OrganizationId,
     actor: &Actor,
-    targets: &[MemberRef],
-    options: RemovalOptions,
-    ctx: &RequestContext,
+    request: &RemovalRequest,
 ) -> CoreResult<Removal> {
-    crate::auth::require(tx, actor, org, Permission::MembersDelete).await?;
-    let members = resolve_many(tx, org, targets).await?;
+    let held = crate::auth::permissions_in(tx, actor, org)
+        .await?
+        .ok_or_else(|| CoreError::not_found("organization", org))?;
+    // What the context shows is checked first: a caller who may not read the members learns
+    // nothing from the order of refusals.
+    let reads: &[Permission] = if request.include_context {
+        &[Permission::MembersRead, Permission::OrganizationRead]
+    } else {
+        &[]
+    };
+    for &permission in reads.iter().chain(&[Permission::MembersDelete]) {
+        if !held.contains(permission) {
+            return Err(CoreError::Forbidden {
+                permission: permission.key(),
+            });
+        }
+    }
+    let members = resolve_many(tx, org, &request.targets).await?;
     if let Some(me) = actor.user_id()
         && let Some(own) = members.iter().find(|m| m.user_id == Some(me))
     {
@@ -483,18 +514,35 @@ pub(super) async fn remove_one(
             Some(own.id.to_string()),
         ));
     }
-    remove_in(
+    let mut removal = remove_in(
         tx,
         org,
         members,
-        options,
+        request.options,
         Audit {
-            ctx,
+            ctx: &request.ctx,
             actor,
             action: "membership.removed",
         },
     )
-    .await
+    .await?;
+    if request.include_context {
+        let users: Vec<UserId> = removal.removed.iter().filter_map(|m| m.user_id).collect();
+        removal.context = Some(RemovalContext {
+            organization: tx
+                .organization(org)
+                .await?
+                .ok_or_else(|| CoreError::not_found("organization", org))?,
+            member_count: tx.count_memberships(org).await?,
+            users: if users.is_empty() {
+                Vec::new()
+            } else {
+                tx.users_by_ids(&users).await?
+            },
+            roles: tx.list_roles(org).await?,
+        });
+    }
+    Ok(removal)
 }
 
 /// Who removes, and how the audit trail names it.
@@ -548,6 +596,7 @@ pub(super) async fn remove_in(
         project_memberships_removed,
         passwords_deleted,
         service_tokens_deleted,
+        context: None,
     })
 }
 

@@ -9,7 +9,7 @@ use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOpt
 use roster_core::service::{MembershipPatch, NewMembership};
 
 use super::error::ApiError;
-use super::extract::{Auth, Body, OptionalBody, Path, Query};
+use super::extract::{Auth, Body, OptionalBody, Path, Presented, Query};
 use super::wire::*;
 use super::{Errors, parse};
 use crate::AppState;
@@ -132,18 +132,29 @@ pub async fn update(
     responses((status = 200, body = RemovalOut), Errors))]
 pub async fn remove(
     State(s): State<AppState>,
-    Auth(a): Auth,
-    Path((org, id)): Path<(String, String)>,
-    OptionalBody(b): OptionalBody<RemoveOptions>,
+    caller: Presented,
+    path: Result<Path<(String, String)>, ApiError>,
+    body: Result<OptionalBody<RemoveOptions>, ApiError>,
 ) -> Result<Json<RemovalOut>, ApiError> {
+    let parsed = (|| {
+        let (Path((org, id)), OptionalBody(b)) = (path?, body?);
+        let targets = vec![MemberRef::Membership(parse(&id)?)];
+        Ok((
+            parse(&org)?,
+            targets,
+            b.delete_passwords,
+            b.delete_service_tokens,
+        ))
+    })();
+    let (org, targets, delete_passwords, delete_service_tokens) =
+        caller.checked(&s, parsed).await?;
     let options = RemovalOptions {
-        delete_passwords: b.delete_passwords,
-        delete_service_tokens: b.delete_service_tokens,
+        delete_passwords,
+        delete_service_tokens,
     };
-    let targets = [MemberRef::Membership(parse(&id)?)];
     Ok(Json(
         s.roster
-            .remove_memberships(&a, parse(&org)?, &targets, options, &context())
+            .remove(org, caller.removal(targets, options))
             .await?
             .into(),
     ))
@@ -155,29 +166,34 @@ pub async fn remove(
     responses((status = 200, body = RemovalOut), Errors))]
 pub async fn bulk_remove(
     State(s): State<AppState>,
-    Auth(a): Auth,
-    Path(org): Path<String>,
-    Body(b): Body<BulkRemove>,
+    caller: Presented,
+    path: Result<Path<String>, ApiError>,
+    body: Result<Body<BulkRemove>, ApiError>,
 ) -> Result<Json<RemovalOut>, ApiError> {
-    if b.membership_ids.is_empty() {
-        return Err(roster_core::CoreError::invalid(
-            "membership_ids",
-            "membership_ids must name at least one membership",
-        )
-        .into());
-    }
-    let targets = b
-        .membership_ids
-        .iter()
-        .map(|id| parse::<MembershipId>(id).map(MemberRef::Membership))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = RemovalOptions {
-        delete_passwords: b.delete_passwords,
-        delete_service_tokens: b.delete_service_tokens,
-    };
+    let parsed = (|| {
+        let (Path(org), Body(b)) = (path?, body?);
+        if b.membership_ids.is_empty() {
+            return Err(roster_core::CoreError::invalid(
+                "membership_ids",
+                "membership_ids must name at least one membership",
+            )
+            .into());
+        }
+        let targets = b
+            .membership_ids
+            .iter()
+            .map(|id| parse::<MembershipId>(id).map(MemberRef::Membership))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = RemovalOptions {
+            delete_passwords: b.delete_passwords,
+            delete_service_tokens: b.delete_service_tokens,
+        };
+        Ok((parse(&org)?, targets, options))
+    })();
+    let (org, targets, options) = caller.checked(&s, parsed).await?;
     Ok(Json(
         s.roster
-            .remove_memberships(&a, parse(&org)?, &targets, options, &context())
+            .remove(org, caller.removal(targets, options))
             .await?
             .into(),
     ))
