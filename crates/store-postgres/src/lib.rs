@@ -49,6 +49,10 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
+            // No ping before every use: it cost a round trip per session, on the request's
+            // path. sqlx still pings a connection when it is released, off the request's path,
+            // and closes a broken one; one that dies while idle (a server restart) fails the
+            // one request that gets it next.
             .test_before_acquire(false)
             .connect_with(options)
             .await

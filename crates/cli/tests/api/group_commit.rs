@@ -13,7 +13,7 @@ use roster_core::secrets::{Credentials, PresentedToken};
 use roster_core::service::RemovalRequest;
 use roster_core::{
     Actor, CoreError, MemberRef, MembershipId, OrganizationId, RemovalOptions, RequestContext,
-    Roster, Rule,
+    Roster, Rule, UserId,
 };
 use serde_json::json;
 
@@ -311,6 +311,60 @@ async fn token_claims_sharing_one_commit_are_verified_each_on_its_own(app: TestA
     );
 }
 
+async fn removals_wanting_context_sharing_one_commit_each_see_the_count_after_their_own(
+    app: TestApp,
+) {
+    let org = app.org.clone();
+    let [a, b, c] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let before = app.membership_ids(&org).await.len() as i64;
+    let admin = actor(&app, &app.admin).await;
+    let by_user = |m: &crate::harness::Member| MemberRef::User(UserId(m.user_id.parse().unwrap()));
+    let with_context = |targets| RemovalRequest {
+        include_context: true,
+        ..request(&admin, targets)
+    };
+    let requests = [
+        with_context(vec![by_user(&a)]),
+        request(&admin, vec![by_user(&b)]),
+        with_context(vec![MemberRef::User(UserId::new())]),
+        with_context(vec![by_user(&c)]),
+    ];
+    let org_id = OrganizationId(org.parse().unwrap());
+    let outcomes = Roster::new(app.store.clone())
+        .remove_memberships_together(org_id, &requests)
+        .await;
+    let context = |i: usize| {
+        outcomes[i]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("request {i}: {e:?}"))
+            .context
+            .clone()
+            .unwrap_or_else(|| panic!("request {i} has no context"))
+    };
+    let (first, last) = (context(0), context(3));
+    assert_eq!(first.member_count, before - 1);
+    assert_eq!(
+        last.member_count,
+        before - 3,
+        "b's removal in between is counted"
+    );
+    assert_eq!(first.organization.id, org_id);
+    assert_eq!(last.organization.id, org_id);
+    let user_ids = |ctx: &roster_core::RemovalContext| -> Vec<String> {
+        ctx.users.iter().map(|u| u.id.to_string()).collect()
+    };
+    assert_eq!(user_ids(&first), [a.user_id.as_str()]);
+    assert_eq!(user_ids(&last), [c.user_id.as_str()]);
+    assert!(first.roles.iter().any(|r| r.key == "member"));
+    assert!(outcomes[1].as_ref().unwrap().context.is_none());
+    assert!(matches!(outcomes[2], Err(CoreError::NotFound { .. })));
+    assert_eq!(app.membership_ids(&org).await.len() as i64, before - 3);
+}
+
 const MEMBERS: usize = 24;
 const STRANGERS: usize = 8;
 
@@ -398,4 +452,5 @@ on_both_backends!(
     removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,
     concurrent_removals_over_http_each_get_their_own_answer,
     token_claims_sharing_one_commit_are_verified_each_on_its_own,
+    removals_wanting_context_sharing_one_commit_each_see_the_count_after_their_own,
 );

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-use super::memberships::remove_one;
+use super::memberships::{context_for, remove_one};
 use super::{RequestContext, Roster};
 use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult};
@@ -250,6 +250,9 @@ impl Roster {
             ));
         }
         let mut outcomes = Vec::with_capacity(requests.len());
+        // What the requests that want context share, and how many memberships the batch has
+        // removed so far (see `context_for`).
+        let (mut shared, mut removed) = (None, 0i64);
         for (r, actor) in requests.iter().zip(actors) {
             let actor = match actor {
                 Ok(actor) => actor,
@@ -261,13 +264,29 @@ impl Roster {
             if isolation == Isolation::Savepoints {
                 tx.savepoint().await?;
             }
-            let outcome = remove_one(&mut *tx, org, &actor, r).await;
+            let mut outcome = remove_one(&mut *tx, org, &actor, r).await;
+            if r.include_context
+                && let Ok(removal) = &mut outcome
+            {
+                let so_far = removed + removal.removed.len() as i64;
+                match context_for(&mut *tx, org, requests, removal, so_far, &mut shared).await {
+                    Ok(context) => removal.context = Some(context),
+                    Err(e) => outcome = Err(e),
+                }
+            }
             match (&outcome, isolation) {
                 (Ok(_), Isolation::Savepoints) => tx.release_savepoint().await?,
-                (Err(_), Isolation::Savepoints) => tx.rollback_to_savepoint().await?,
+                (Err(_), Isolation::Savepoints) => {
+                    tx.rollback_to_savepoint().await?;
+                    // Shared reads made within the undone request may have seen its writes.
+                    shared = None;
+                }
                 // Dropping the transaction undoes whatever the request wrote.
                 (Err(e), Isolation::Optimistic) if may_have_written(e) => return Ok(None),
                 _ => {}
+            }
+            if let Ok(removal) = &outcome {
+                removed += removal.removed.len() as i64;
             }
             outcomes.push(outcome);
         }

@@ -514,7 +514,7 @@ pub(super) async fn remove_one(
             Some(own.id.to_string()),
         ));
     }
-    let mut removal = remove_in(
+    remove_in(
         tx,
         org,
         members,
@@ -525,24 +525,82 @@ pub(super) async fn remove_one(
             action: "membership.removed",
         },
     )
-    .await?;
-    if request.include_context {
-        let users: Vec<UserId> = removal.removed.iter().filter_map(|m| m.user_id).collect();
-        removal.context = Some(RemovalContext {
-            organization: tx
-                .organization(org)
-                .await?
-                .ok_or_else(|| CoreError::not_found("organization", org))?,
-            member_count: tx.count_memberships(org).await?,
-            users: if users.is_empty() {
+    .await
+}
+
+/// What the requests of one batch that want context (`RemovalRequest::include_context`) share:
+/// a batch of removals changes neither the organization nor its roles, and its member count
+/// is the one read once, less what the batch removed after that read.
+pub(super) struct SharedContext {
+    organization: Organization,
+    roles: Vec<Role>,
+    count_when_read: i64,
+    /// The batch's removed memberships the count read already saw.
+    removed_when_read: i64,
+    users: HashMap<UserId, User>,
+}
+
+/// The context of `removal`, just made by one of `requests`: read on the batch's first such
+/// request (with the users every such request names, in one query), then taken from `shared`.
+/// `removed_so_far` counts the memberships the batch has removed, this removal's included.
+pub(super) async fn context_for(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    requests: &[RemovalRequest],
+    removal: &Removal,
+    removed_so_far: i64,
+    shared: &mut Option<SharedContext>,
+) -> CoreResult<RemovalContext> {
+    let removed_users = || removal.removed.iter().filter_map(|m| m.user_id);
+    let s = match shared {
+        Some(s) => s,
+        None => {
+            let named = requests
+                .iter()
+                .filter(|r| r.include_context)
+                .flat_map(|r| &r.targets)
+                .filter_map(|t| match t {
+                    MemberRef::User(u) => Some(*u),
+                    MemberRef::Membership(_) => None,
+                });
+            let wanted: Vec<UserId> = named
+                .chain(removed_users())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let users = if wanted.is_empty() {
                 Vec::new()
             } else {
-                tx.users_by_ids(&users).await?
-            },
-            roles: tx.list_roles(org).await?,
-        });
+                tx.users_by_ids(&wanted).await?
+            };
+            shared.insert(SharedContext {
+                organization: tx
+                    .organization(org)
+                    .await?
+                    .ok_or_else(|| CoreError::not_found("organization", org))?,
+                roles: tx.list_roles(org).await?,
+                count_when_read: tx.count_memberships(org).await?,
+                removed_when_read: removed_so_far,
+                users: users.into_iter().map(|u| (u.id, u)).collect(),
+            })
+        }
+    };
+    let missing: Vec<UserId> = removed_users()
+        .filter(|u| !s.users.contains_key(u))
+        .collect();
+    if !missing.is_empty() {
+        for u in tx.users_by_ids(&missing).await? {
+            s.users.insert(u.id, u);
+        }
     }
-    Ok(removal)
+    Ok(RemovalContext {
+        organization: s.organization.clone(),
+        member_count: s.count_when_read - (removed_so_far - s.removed_when_read),
+        users: removed_users()
+            .filter_map(|u| s.users.get(&u).cloned())
+            .collect(),
+        roles: s.roles.clone(),
+    })
 }
 
 /// Who removes, and how the audit trail names it.
