@@ -45,6 +45,10 @@ struct Args {
     requests: usize,
     #[arg(long, value_delimiter = ',', default_value = "1,8,64,256")]
     concurrency: Vec<usize>,
+    /// Rounds of each single-removal run over HTTP. With more than one, each is paired with a
+    /// direct run just before it; the row shows the median round and the median ratio.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
     bulk: Vec<usize>,
     /// Members of the large organization of the scale section (0 skips it).
@@ -341,6 +345,76 @@ impl Drop for Server {
 
 const HEADER: &str = "| run | removals/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|";
 
+/// `n` single removals on the core, in-process, over `c` concurrent tasks: the same unit of
+/// work as an HTTP removal (the token is verified in the removal's transaction, as the mounts
+/// do), without HTTP.
+async fn direct_run(b: &Arc<Bench>, c: usize, n: usize) -> Run {
+    let members = Arc::new(b.seed(n).await);
+    let bb = b.clone();
+    drive(members.len(), c, move |_, i| {
+        let (bb, m) = (bb.clone(), members[i]);
+        async move {
+            let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
+            let request = RemovalRequest {
+                caller: Caller::presenting(Credentials::Token(presented)).unwrap(),
+                targets: vec![MemberRef::Membership(m.membership)],
+                options: RemovalOptions::default(),
+                ctx: RequestContext::default(),
+                include_context: false,
+            };
+            bb.roster.remove(bb.org, request).await.is_ok()
+        }
+    })
+    .await
+}
+
+/// `n` single removals through `mount` over `c` keep-alive connections to the server.
+async fn http_run(b: &Arc<Bench>, addr: &str, mount: &'static str, c: usize, n: usize) -> Run {
+    let members = Arc::new(b.seed(n).await);
+    let conns = connections(addr, c).await;
+    let clerk_org = roster_dialect_clerk::ids::encode("org", b.org.0);
+    let (org, slug, auth) = (b.org, b.slug.clone(), format!("Bearer {}", b.token));
+    drive(members.len(), c, move |w, i| {
+        let m = members[i];
+        let (conns, auth) = (conns.clone(), auth.clone());
+        let (path, expect) = match mount {
+            "native" => (
+                format!("/v1/organizations/{org}/memberships/{}", m.membership),
+                200,
+            ),
+            "infisical" => (
+                format!(
+                    "/infisical/api/v2/organizations/{org}/memberships/{}",
+                    m.membership
+                ),
+                200,
+            ),
+            "clerk" => (
+                format!(
+                    "/clerk/v1/organizations/{clerk_org}/memberships/{}",
+                    roster_dialect_clerk::ids::encode("user", m.user.0)
+                ),
+                200,
+            ),
+            _ => (
+                format!("/planetscale/v1/organizations/{slug}/members/{}", m.user),
+                204,
+            ),
+        };
+        async move {
+            let mut conn = conns[w].lock().await;
+            matches!(conn.send("DELETE", &path, &auth, None).await, Ok(status) if status == expect)
+        }
+    })
+    .await
+}
+
+/// The median of `xs` (the upper one of an even count).
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}
+
 async fn bench_backend(args: &Args, target: Target) {
     let name = target.name();
     let b = Arc::new(Bench::setup(target).await);
@@ -350,26 +424,8 @@ async fn bench_backend(args: &Args, target: Target) {
     if args.sections.iter().any(|s| s == "direct") {
         println!("\n### {name}: single removal, direct on the core (no HTTP)\n\n{HEADER}");
         for &c in &args.concurrency {
-            let members = Arc::new(b.seed(requests(c)).await);
-            let bb = b.clone();
             let before = b.roster.group_commit_stats();
-            let run = drive(members.len(), c, move |_, i| {
-                let (bb, m) = (bb.clone(), members[i]);
-                async move {
-                    // The same unit of work as an HTTP removal: the token is verified in the
-                    // removal's transaction, as the mounts do.
-                    let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
-                    let request = RemovalRequest {
-                        caller: Caller::presenting(Credentials::Token(presented)).unwrap(),
-                        targets: vec![MemberRef::Membership(m.membership)],
-                        options: RemovalOptions::default(),
-                        ctx: RequestContext::default(),
-                        include_context: false,
-                    };
-                    bb.roster.remove(bb.org, request).await.is_ok()
-                }
-            })
-            .await;
+            let run = direct_run(&b, c, requests(c)).await;
             direct_at.insert(c, run.rps());
             let after = b.roster.group_commit_stats();
             let batch = mean_batch(
@@ -389,44 +445,46 @@ async fn bench_backend(args: &Args, target: Target) {
 
     if args.sections.iter().any(|s| s == "single") {
         println!("\n### {name}: single removal over HTTP, by mount\n\n{HEADER}");
-        let clerk_org = roster_dialect_clerk::ids::encode("org", b.org.0);
         const MOUNTS: [&str; 4] = ["native", "infisical", "clerk", "planetscale"];
         for mount in MOUNTS
             .into_iter()
             .filter(|m| args.mounts.iter().any(|a| a == m))
         {
             for &c in &args.concurrency {
-                let members = Arc::new(b.seed(requests(c)).await);
-                let conns = connections(&server.addr, c).await;
+                // With several rounds, each HTTP run is paired with a direct run just before
+                // it, and the row is the median round: the machine's noise drifts over seconds,
+                // so adjacent runs compare better than runs minutes apart.
+                let (mut runs, mut ratios) = (Vec::new(), Vec::new());
                 let before = group_commit_counters(&server.addr).await;
-                let (org, slug, clerk_org, auth) =
-                    (b.org, b.slug.clone(), clerk_org.clone(), auth.clone());
-                let run = drive(members.len(), c, move |w, i| {
-                    let m = members[i];
-                    let (conns, auth) = (conns.clone(), auth.clone());
-                    let (path, expect) = match mount {
-                        "native" => (format!("/v1/organizations/{org}/memberships/{}", m.membership), 200),
-                        "infisical" => (format!("/infisical/api/v2/organizations/{org}/memberships/{}", m.membership), 200),
-                        "clerk" => (
-                            format!("/clerk/v1/organizations/{clerk_org}/memberships/{}", roster_dialect_clerk::ids::encode("user", m.user.0)),
-                            200,
-                        ),
-                        _ => (format!("/planetscale/v1/organizations/{slug}/members/{}", m.user), 204),
+                for _ in 0..args.rounds {
+                    let direct = if args.rounds > 1 {
+                        Some(direct_run(&b, c, requests(c)).await.rps())
+                    } else {
+                        direct_at.get(&c).copied()
                     };
-                    async move {
-                        let mut conn = conns[w].lock().await;
-                        matches!(conn.send("DELETE", &path, &auth, None).await, Ok(status) if status == expect)
+                    let run = http_run(&b, &server.addr, mount, c, requests(c)).await;
+                    if let Some(d) = direct {
+                        ratios.push(run.rps() / d);
                     }
-                })
-                .await;
-                let ratio = direct_at.get(&c).map_or(String::new(), |d| {
-                    format!(" ({:.2}× direct)", run.rps() / d)
-                });
+                    runs.push(run);
+                }
                 let after = group_commit_counters(&server.addr).await;
                 let batch = mean_batch(after.0 - before.0, after.1 - before.1);
+                let ratio = if ratios.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({:.2}× direct)", median(ratios))
+                };
+                runs.sort_by(|x, y| x.rps().total_cmp(&y.rps()));
+                let rounds = if args.rounds > 1 {
+                    format!(", median of {}", args.rounds)
+                } else {
+                    String::new()
+                };
+                let run = runs.swap_remove(runs.len() / 2);
                 println!(
                     "{}",
-                    run.row(&format!("{mount}, {c} connections{ratio}{batch}"))
+                    run.row(&format!("{mount}, {c} connections{ratio}{batch}{rounds}"))
                 );
             }
         }
