@@ -162,6 +162,13 @@ pub trait Session: Send {
         org: OrganizationId,
         users: &[UserId],
     ) -> CoreResult<u64>;
+    /// Like `delete_project_memberships_of_users`, returning the user of each deleted row (so a
+    /// removal of many requests' users at once can count each request's cascade).
+    async fn delete_project_memberships_returning_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<Vec<UserId>>;
 
     // Machine identities
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()>;

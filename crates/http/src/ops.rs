@@ -57,7 +57,11 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          # HELP roster_removal_shared_requests_total Removal requests served by group commit \
          (divided by the transactions: the mean batch size).\n\
          # TYPE roster_removal_shared_requests_total counter\n\
-         roster_removal_shared_requests_total {}\n",
-        stats.transactions, stats.requests
+         roster_removal_shared_requests_total {}\n\
+         # HELP roster_removal_batch_restarts_total Removal batches started over with a \
+         savepoint per request after a database error.\n\
+         # TYPE roster_removal_batch_restarts_total counter\n\
+         roster_removal_batch_restarts_total {}\n",
+        stats.transactions, stats.requests, stats.restarts
     )
 }

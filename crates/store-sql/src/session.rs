@@ -1081,6 +1081,24 @@ impl<C: Conn> Session for SqlSession<C> {
         .await
     }
 
+    async fn delete_project_memberships_returning_users(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> CoreResult<Vec<UserId>> {
+        let mut out = Vec::new();
+        for chunk in users.chunks(CHUNK) {
+            let sql = format!(
+                "DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN ({}) RETURNING user_id",
+                placeholders(2, chunk.len())
+            );
+            let mut args = vec![Arg::Uuid(org.0)];
+            args.extend(chunk.iter().map(|u| Arg::Uuid(u.0)));
+            out.extend(self.all(&sql, args, |r| r.uuid(0).map(UserId)).await?);
+        }
+        Ok(out)
+    }
+
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()> {
         self.0
             .execute(

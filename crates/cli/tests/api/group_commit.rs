@@ -105,9 +105,13 @@ async fn removals_sharing_one_commit_each_keep_their_own_outcome(app: TestApp) {
         ),
     ];
     let org_id = OrganizationId(org.parse().unwrap());
-    let outcomes = Roster::new(app.store.clone())
-        .remove_memberships_together(org_id, &requests)
-        .await;
+    let roster = Roster::new(app.store.clone());
+    let outcomes = roster.remove_memberships_together(org_id, &requests).await;
+    assert_eq!(
+        roster.group_commit_stats().restarts,
+        1,
+        "the failed audit write starts the batch over"
+    );
 
     let removed_ids = |i: usize| -> Vec<String> {
         match &outcomes[i] {
@@ -365,6 +369,141 @@ async fn removals_wanting_context_sharing_one_commit_each_see_the_count_after_th
     assert_eq!(app.membership_ids(&org).await.len() as i64, before - 3);
 }
 
+/// The same kinds of outcome as above without any failure, so that the batch is decided in
+/// memory and written with one statement per table (it must not start over).
+async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(app: TestApp) {
+    let org = app.org.clone();
+    let second_admin = app.add_member(&org, "admin").await;
+    let third_admin = app.add_member(&org, "admin").await;
+    let [a, b, c] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let project = app
+        .post(
+            &format!("/v1/organizations/{org}/projects"),
+            &app.admin,
+            json!({"name": "Web"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let pid = project["id"].as_str().unwrap().to_owned();
+    for m in [&b, &c] {
+        app.post(
+            &format!("/v1/projects/{pid}/memberships"),
+            &app.admin,
+            json!({"user_id": m.user_id}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let admin = actor(&app, &app.admin).await;
+    let third = actor(&app, &third_admin.token).await;
+    let plain_member = actor(&app, &c.token).await;
+    let by_user = |m: &crate::harness::Member| MemberRef::User(UserId(m.user_id.parse().unwrap()));
+    let requests = [
+        request(&admin, vec![membership(&a.membership_id)]),
+        // a is gone now.
+        request(&admin, vec![membership(&a.membership_id)]),
+        request(&plain_member, vec![membership(&b.membership_id)]),
+        request(&third, vec![membership(&second_admin.membership_id)]),
+        // third_admin's own membership goes here...
+        request(&admin, vec![by_user(&third_admin)]),
+        // ...so third_admin no longer sees the organization.
+        request(&third, vec![membership(&b.membership_id)]),
+        // The owner is the last admin now.
+        request(&admin, vec![membership(&app.owner.membership_id)]),
+        request(
+            &admin,
+            vec![
+                membership(&b.membership_id),
+                by_user(&c),
+                membership(&b.membership_id),
+            ],
+        ),
+    ];
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let outcomes = roster.remove_memberships_together(org_id, &requests).await;
+    assert_eq!(roster.group_commit_stats().restarts, 0, "{outcomes:?}");
+
+    let removed = |i: usize| -> Vec<String> {
+        match &outcomes[i] {
+            Ok(r) => r.removed.iter().map(|m| m.id.to_string()).collect(),
+            Err(e) => panic!("request {i} was refused: {e:?}"),
+        }
+    };
+    let refused = |i: usize| {
+        outcomes[i]
+            .as_ref()
+            .err()
+            .unwrap_or_else(|| panic!("request {i} succeeded"))
+    };
+    assert_eq!(removed(0), [a.membership_id.as_str()]);
+    assert!(
+        matches!(
+            refused(1),
+            CoreError::NotFound {
+                kind: "membership",
+                ..
+            }
+        ),
+        "{:?}",
+        refused(1)
+    );
+    assert!(
+        matches!(refused(2), CoreError::Forbidden { .. }),
+        "{:?}",
+        refused(2)
+    );
+    assert_eq!(removed(3), [second_admin.membership_id.as_str()]);
+    assert_eq!(removed(4), [third_admin.membership_id.as_str()]);
+    assert!(
+        matches!(
+            refused(5),
+            CoreError::NotFound {
+                kind: "organization",
+                ..
+            }
+        ),
+        "{:?}",
+        refused(5)
+    );
+    assert!(
+        matches!(
+            refused(6),
+            CoreError::RuleViolated {
+                rule: Rule::LastAdmin,
+                ..
+            }
+        ),
+        "{:?}",
+        refused(6)
+    );
+    assert_eq!(
+        removed(7),
+        [b.membership_id.as_str(), c.membership_id.as_str()]
+    );
+    assert_eq!(outcomes[7].as_ref().unwrap().project_memberships_removed, 2);
+    assert_eq!(outcomes[0].as_ref().unwrap().project_memberships_removed, 0);
+
+    let left: HashSet<String> = app.membership_ids(&org).await.into_iter().collect();
+    assert_eq!(left, HashSet::from([app.owner.membership_id.clone()]));
+    let audited = app
+        .audit_actions(&org)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "membership.removed")
+        .count();
+    assert_eq!(audited, 5, "one audit event per removed membership");
+    let project_members = app
+        .get(&format!("/v1/projects/{pid}/memberships"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(project_members["data"].as_array().unwrap().len(), 0);
+}
+
 const MEMBERS: usize = 24;
 const STRANGERS: usize = 8;
 
@@ -453,4 +592,5 @@ on_both_backends!(
     concurrent_removals_over_http_each_get_their_own_answer,
     token_claims_sharing_one_commit_are_verified_each_on_its_own,
     removals_wanting_context_sharing_one_commit_each_see_the_count_after_their_own,
+    plain_removals_sharing_one_commit_are_decided_as_if_one_after_another,
 );

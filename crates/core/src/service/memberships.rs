@@ -505,14 +505,8 @@ pub(super) async fn remove_one(
         }
     }
     let members = resolve_many(tx, org, &request.targets).await?;
-    if let Some(me) = actor.user_id()
-        && let Some(own) = members.iter().find(|m| m.user_id == Some(me))
-    {
-        return Err(CoreError::rule(
-            Rule::SelfRemoval,
-            "You cannot remove yourself from an organization",
-            Some(own.id.to_string()),
-        ));
+    if let Some(refusal) = self_removal(actor, &members) {
+        return Err(refusal);
     }
     remove_in(
         tx,
@@ -603,6 +597,187 @@ pub(super) async fn context_for(
     })
 }
 
+/// The refusal of a removal that names the caller's own membership, if it does.
+fn self_removal(actor: &Actor, members: &[Membership]) -> Option<CoreError> {
+    let me = actor.user_id()?;
+    let own = members.iter().find(|m| m.user_id == Some(me))?;
+    Some(CoreError::rule(
+        Rule::SelfRemoval,
+        "You cannot remove yourself from an organization",
+        Some(own.id.to_string()),
+    ))
+}
+
+/// The refusal of a removal that would leave no active admin, naming the first admin it removes.
+fn last_admin(members: &[Membership]) -> CoreError {
+    let id = members
+        .iter()
+        .find(|m| m.is_active_admin())
+        .map(|m| m.id.to_string());
+    CoreError::rule(Rule::LastAdmin, LAST_ADMIN, id)
+}
+
+/// Whether a request can run in `remove_plain_together`: no credential deletion, no context.
+pub(super) fn is_plain(r: &RemovalRequest) -> bool {
+    r.options == RemovalOptions::default() && !r.include_context
+}
+
+/// A whole batch of plain removals (`is_plain`) with one statement per table, inside a
+/// transaction holding the organization's lock. Every request's outcome is decided first, in
+/// arrival order, from reads made before any write, and is the one it would have had run alone
+/// after the requests before it: a membership an earlier request removed is not found, a caller
+/// whose own membership an earlier request removed no longer sees the organization, the
+/// last-admin guard counts the admins removed so far. Then the accepted removals are written
+/// together: the project memberships (returning their users, so each request gets its own
+/// cascade count), the memberships, the audit events. An `Err` means a read or a write failed:
+/// the caller must drop the transaction (it may hold some of the writes).
+pub(super) async fn remove_plain_together(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    requests: &[RemovalRequest],
+    actors: Vec<CoreResult<Actor>>,
+) -> CoreResult<Vec<CoreResult<Removal>>> {
+    let (mut ids, mut users) = (Vec::new(), Vec::new());
+    for (r, _) in requests.iter().zip(&actors).filter(|(_, a)| a.is_ok()) {
+        for t in &r.targets {
+            match t {
+                MemberRef::Membership(id) => ids.push(*id),
+                MemberRef::User(u) => users.push(*u),
+            }
+        }
+    }
+    let by_id: HashMap<MembershipId, Membership> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        let found = tx.memberships_by_ids(org, &ids).await?;
+        found.into_iter().map(|m| (m.id, m)).collect()
+    };
+    let by_user: HashMap<UserId, Membership> = if users.is_empty() {
+        HashMap::new()
+    } else {
+        let found = tx.memberships_by_users(org, &users).await?;
+        found
+            .into_iter()
+            .filter_map(|m| Some((m.user_id?, m)))
+            .collect()
+    };
+
+    let mut held_by_token: HashMap<TokenId, Option<crate::permissions::PermissionSet>> =
+        HashMap::new();
+    let (mut removed_ids, mut removed_users) = (HashSet::new(), HashSet::new());
+    let mut active_admins: Option<i64> = None;
+    let mut plans: Vec<CoreResult<(Actor, Vec<Membership>)>> = Vec::with_capacity(requests.len());
+    for (r, actor) in requests.iter().zip(actors) {
+        let actor = match actor {
+            Ok(actor) => actor,
+            Err(e) => {
+                plans.push(Err(e));
+                continue;
+            }
+        };
+        let held = if actor.user_id().is_some_and(|u| removed_users.contains(&u)) {
+            None
+        } else if let Some(held) = held_by_token.get(&actor.token_id) {
+            *held
+        } else {
+            let held = crate::auth::permissions_in(tx, &actor, org).await?;
+            held_by_token.insert(actor.token_id, held);
+            held
+        };
+        let Some(held) = held else {
+            plans.push(Err(CoreError::not_found("organization", org)));
+            continue;
+        };
+        if !held.contains(Permission::MembersDelete) {
+            plans.push(Err(CoreError::Forbidden {
+                permission: Permission::MembersDelete.key(),
+            }));
+            continue;
+        }
+        let mut members: Vec<Membership> = Vec::with_capacity(r.targets.len());
+        let mut missing = None;
+        for t in &r.targets {
+            let found = match t {
+                MemberRef::Membership(id) => by_id.get(id),
+                MemberRef::User(u) => by_user.get(u),
+            }
+            .filter(|m| !removed_ids.contains(&m.id));
+            match found {
+                Some(m) if !members.iter().any(|seen| seen.id == m.id) => members.push(m.clone()),
+                Some(_) => {}
+                None => {
+                    missing = Some(match t {
+                        MemberRef::Membership(id) => CoreError::not_found("membership", id),
+                        MemberRef::User(u) => CoreError::not_found("membership", u),
+                    });
+                    break;
+                }
+            }
+        }
+        if let Some(e) = missing.or_else(|| self_removal(&actor, &members)) {
+            plans.push(Err(e));
+            continue;
+        }
+        let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
+        if admins_removed > 0 {
+            let admins = match active_admins {
+                Some(n) => n,
+                None => tx.count_active_admins(org).await?,
+            };
+            active_admins = Some(admins);
+            if admins - admins_removed < 1 {
+                plans.push(Err(last_admin(&members)));
+                continue;
+            }
+            active_admins = Some(admins - admins_removed);
+        }
+        removed_ids.extend(members.iter().map(|m| m.id));
+        removed_users.extend(members.iter().filter_map(|m| m.user_id));
+        plans.push(Ok((actor, members)));
+    }
+
+    let mut cascaded: HashMap<UserId, u64> = HashMap::new();
+    if !removed_ids.is_empty() {
+        let users: Vec<UserId> = removed_users.iter().copied().collect();
+        if !users.is_empty() {
+            for u in tx
+                .delete_project_memberships_returning_users(org, &users)
+                .await?
+            {
+                *cascaded.entry(u).or_default() += 1;
+            }
+        }
+        let ids: Vec<MembershipId> = removed_ids.iter().copied().collect();
+        tx.delete_memberships(org, &ids).await?;
+        let events: Vec<AuditEvent> = requests
+            .iter()
+            .zip(&plans)
+            .filter_map(|(r, plan)| Some((r, plan.as_ref().ok()?)))
+            .flat_map(|(r, (actor, members))| {
+                members.iter().map(move |m| {
+                    removal_event(&r.ctx, actor, org, "membership.removed", m, r.options)
+                })
+            })
+            .collect();
+        tx.insert_audit_events(&events).await?;
+    }
+    Ok(plans
+        .into_iter()
+        .map(|plan| {
+            plan.map(|(_, removed)| Removal {
+                project_memberships_removed: removed
+                    .iter()
+                    .filter_map(|m| cascaded.get(&m.user_id?))
+                    .sum(),
+                removed,
+                passwords_deleted: 0,
+                service_tokens_deleted: 0,
+                context: None,
+            })
+        })
+        .collect())
+}
+
 /// Who removes, and how the audit trail names it.
 pub(super) struct Audit<'a> {
     pub ctx: &'a RequestContext,
@@ -622,11 +797,7 @@ pub(super) async fn remove_in(
 ) -> CoreResult<Removal> {
     let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
     if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
-        let id = members
-            .iter()
-            .find(|m| m.is_active_admin())
-            .map(|m| m.id.to_string());
-        return Err(CoreError::rule(Rule::LastAdmin, LAST_ADMIN, id));
+        return Err(last_admin(&members));
     }
     let users: Vec<UserId> = members.iter().filter_map(|m| m.user_id).collect();
     let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
