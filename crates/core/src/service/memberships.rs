@@ -534,6 +534,22 @@ pub(super) struct SharedContext {
     users: HashMap<UserId, User>,
 }
 
+impl SharedContext {
+    /// The context of a removal of `removed`, the batch having removed `removed_so_far`
+    /// memberships with it (the users must have been read).
+    fn context(&self, removed: &[Membership], removed_so_far: i64) -> RemovalContext {
+        RemovalContext {
+            organization: self.organization.clone(),
+            member_count: self.count_when_read - (removed_so_far - self.removed_when_read),
+            users: removed
+                .iter()
+                .filter_map(|m| self.users.get(&m.user_id?).cloned())
+                .collect(),
+            roles: self.roles.clone(),
+        }
+    }
+}
+
 /// The context of `removal`, just made by one of `requests`: read on the batch's first such
 /// request (with the users every such request names, in one query), then taken from `shared`.
 /// `removed_so_far` counts the memberships the batch has removed, this removal's included.
@@ -587,14 +603,7 @@ pub(super) async fn context_for(
             s.users.insert(u.id, u);
         }
     }
-    Ok(RemovalContext {
-        organization: s.organization.clone(),
-        member_count: s.count_when_read - (removed_so_far - s.removed_when_read),
-        users: removed_users()
-            .filter_map(|u| s.users.get(&u).cloned())
-            .collect(),
-        roles: s.roles.clone(),
-    })
+    Ok(s.context(&removal.removed, removed_so_far))
 }
 
 /// The refusal of a removal that names the caller's own membership, if it does.
@@ -617,9 +626,9 @@ fn last_admin(members: &[Membership]) -> CoreError {
     CoreError::rule(Rule::LastAdmin, LAST_ADMIN, id)
 }
 
-/// Whether a request can run in `remove_plain_together`: no credential deletion, no context.
+/// Whether a request can run in `remove_plain_together`: no credential deletion.
 pub(super) fn is_plain(r: &RemovalRequest) -> bool {
-    r.options == RemovalOptions::default() && !r.include_context
+    r.options == RemovalOptions::default()
 }
 
 /// A whole batch of plain removals (`is_plain`) with one statement per table, inside a
@@ -629,7 +638,9 @@ pub(super) fn is_plain(r: &RemovalRequest) -> bool {
 /// whose own membership an earlier request removed no longer sees the organization, the
 /// last-admin guard counts the admins removed so far. Then the accepted removals are written
 /// together: the project memberships (returning their users, so each request gets its own
-/// cascade count), the memberships, the audit events. An `Err` means a read or a write failed:
+/// cascade count), the memberships, the audit events. Requests that want context get it from
+/// reads made once for the batch, before the writes: the member count is the one read less what
+/// the batch removed up to and including the request. An `Err` means a read or a write failed:
 /// the caller must drop the transaction (it may hold some of the writes).
 pub(super) async fn remove_plain_together(
     tx: &mut dyn Session,
@@ -736,6 +747,37 @@ pub(super) async fn remove_plain_together(
         plans.push(Ok((actor, members)));
     }
 
+    let wants_context = requests
+        .iter()
+        .zip(&plans)
+        .any(|(r, plan)| r.include_context && plan.is_ok());
+    let shared = if wants_context {
+        let users: Vec<UserId> = requests
+            .iter()
+            .zip(&plans)
+            .filter(|(r, _)| r.include_context)
+            .filter_map(|(_, plan)| plan.as_ref().ok())
+            .flat_map(|(_, members)| members.iter().filter_map(|m| m.user_id))
+            .collect();
+        Some(SharedContext {
+            organization: tx
+                .organization(org)
+                .await?
+                .ok_or_else(|| CoreError::not_found("organization", org))?,
+            roles: tx.list_roles(org).await?,
+            count_when_read: tx.count_memberships(org).await?,
+            removed_when_read: 0,
+            users: if users.is_empty() {
+                HashMap::new()
+            } else {
+                let found = tx.users_by_ids(&users).await?;
+                found.into_iter().map(|u| (u.id, u)).collect()
+            },
+        })
+    } else {
+        None
+    };
+
     let mut cascaded: HashMap<UserId, u64> = HashMap::new();
     if !removed_ids.is_empty() {
         let users: Vec<UserId> = removed_users.iter().copied().collect();
@@ -761,18 +803,27 @@ pub(super) async fn remove_plain_together(
             .collect();
         tx.insert_audit_events(&events).await?;
     }
-    Ok(plans
-        .into_iter()
-        .map(|plan| {
-            plan.map(|(_, removed)| Removal {
-                project_memberships_removed: removed
-                    .iter()
-                    .filter_map(|m| cascaded.get(&m.user_id?))
-                    .sum(),
-                removed,
-                passwords_deleted: 0,
-                service_tokens_deleted: 0,
-                context: None,
+    let mut removed_so_far = 0i64;
+    Ok(requests
+        .iter()
+        .zip(plans)
+        .map(|(r, plan)| {
+            plan.map(|(_, removed)| {
+                removed_so_far += removed.len() as i64;
+                let context = shared
+                    .as_ref()
+                    .filter(|_| r.include_context)
+                    .map(|s| s.context(&removed, removed_so_far));
+                Removal {
+                    project_memberships_removed: removed
+                        .iter()
+                        .filter_map(|m| cascaded.get(&m.user_id?))
+                        .sum(),
+                    removed,
+                    passwords_deleted: 0,
+                    service_tokens_deleted: 0,
+                    context,
+                }
             })
         })
         .collect())
