@@ -302,6 +302,43 @@ async fn put_metadata_replaces_each_object_given(app: TestApp) {
     );
 }
 
+/// Clerk's delete answers with the organization and the members around the removal, so it
+/// needs the read permissions as well as `members:delete` (the native delete does not).
+async fn a_clerk_removal_by_a_caller_who_may_not_read_the_organization_is_forbidden(app: TestApp) {
+    let org = app.org.clone();
+    app.post(
+        &format!("/v1/organizations/{org}/roles"),
+        &app.owner.token,
+        json!({"key": "remover", "name": "Remover", "permissions": ["members:read", "members:delete"]}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let remover = app.add_member(&org, "remover").await;
+    let [a, b] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
+    let clerk_user = |id: &str| roster_dialect_clerk::ids::encode("user", id.parse().unwrap());
+    let res = app
+        .delete(
+            &format!(
+                "/clerk/v1/organizations/{clerk_org}/memberships/{}",
+                clerk_user(&a.user_id)
+            ),
+            &remover.token,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert!(app.membership_ids(&org).await.contains(&a.membership_id));
+    app.delete(
+        &format!("/v1/organizations/{org}/memberships/{}", b.membership_id),
+        &remover.token,
+    )
+    .await
+    .expect(StatusCode::OK);
+}
+
 on_both_backends!(
     a_malformed_header_and_an_unknown_key_are_told_apart,
     put_metadata_replaces_each_object_given,
@@ -309,4 +346,5 @@ on_both_backends!(
     the_exact_json_of_each_object_is_pinned,
     the_exact_json_of_each_error_is_pinned,
     a_removal_through_clerk_is_the_core_removal,
+    a_clerk_removal_by_a_caller_who_may_not_read_the_organization_is_forbidden,
 );

@@ -8,7 +8,7 @@
 //! nothing of it to undo. Only a failure that may follow a write (a database error) makes the
 //! batch start over in a fresh transaction with a savepoint per request.
 //!
-//! A batch of plain removals (no credential deletion, no context) goes further: one read of
+//! A batch of plain removals (no credential deletion) goes further: one read of
 //! every target, every outcome decided in memory in arrival order, then one statement per table
 //! for all the accepted ones (`memberships::remove_plain_together`). On PostgreSQL, where each
 //! statement is a round trip on the batch's one connection, that makes a batch's cost nearly

@@ -490,19 +490,8 @@ pub(super) async fn remove_one(
     let held = crate::auth::permissions_in(tx, actor, org)
         .await?
         .ok_or_else(|| CoreError::not_found("organization", org))?;
-    // What the context shows is checked first: a caller who may not read the members learns
-    // nothing from the order of refusals.
-    let reads: &[Permission] = if request.include_context {
-        &[Permission::MembersRead, Permission::OrganizationRead]
-    } else {
-        &[]
-    };
-    for &permission in reads.iter().chain(&[Permission::MembersDelete]) {
-        if !held.contains(permission) {
-            return Err(CoreError::Forbidden {
-                permission: permission.key(),
-            });
-        }
+    if let Some(refusal) = lacking(held, request) {
+        return Err(refusal);
     }
     let members = resolve_many(tx, org, &request.targets).await?;
     if let Some(refusal) = self_removal(actor, &members) {
@@ -606,6 +595,24 @@ pub(super) async fn context_for(
     Ok(s.context(&removal.removed, removed_so_far))
 }
 
+/// The refusal of a caller who holds `held` and may not make `request`. What the context shows
+/// is checked first: a caller who may not read the members learns nothing from the order of
+/// refusals.
+fn lacking(held: crate::permissions::PermissionSet, request: &RemovalRequest) -> Option<CoreError> {
+    let reads: &[Permission] = if request.include_context {
+        &[Permission::MembersRead, Permission::OrganizationRead]
+    } else {
+        &[]
+    };
+    reads
+        .iter()
+        .chain(&[Permission::MembersDelete])
+        .find(|p| !held.contains(**p))
+        .map(|p| CoreError::Forbidden {
+            permission: p.key(),
+        })
+}
+
 /// The refusal of a removal that names the caller's own membership, if it does.
 fn self_removal(actor: &Actor, members: &[Membership]) -> Option<CoreError> {
     let me = actor.user_id()?;
@@ -699,10 +706,8 @@ pub(super) async fn remove_plain_together(
             plans.push(Err(CoreError::not_found("organization", org)));
             continue;
         };
-        if !held.contains(Permission::MembersDelete) {
-            plans.push(Err(CoreError::Forbidden {
-                permission: Permission::MembersDelete.key(),
-            }));
+        if let Some(refusal) = lacking(held, r) {
+            plans.push(Err(refusal));
             continue;
         }
         let mut members: Vec<Membership> = Vec::with_capacity(r.targets.len());
