@@ -524,6 +524,31 @@ pub(super) struct SharedContext {
 }
 
 impl SharedContext {
+    /// Reads the organization, its roles, its member count (which has seen `removed_so_far` of
+    /// the batch's removals) and `users`.
+    async fn read(
+        tx: &mut dyn Session,
+        org: OrganizationId,
+        users: &[UserId],
+        removed_so_far: i64,
+    ) -> CoreResult<SharedContext> {
+        let users = if users.is_empty() {
+            Vec::new()
+        } else {
+            tx.users_by_ids(users).await?
+        };
+        Ok(SharedContext {
+            organization: tx
+                .organization(org)
+                .await?
+                .ok_or_else(|| CoreError::not_found("organization", org))?,
+            roles: tx.list_roles(org).await?,
+            count_when_read: tx.count_memberships(org).await?,
+            removed_when_read: removed_so_far,
+            users: users.into_iter().map(|u| (u.id, u)).collect(),
+        })
+    }
+
     /// The context of a removal of `removed`, the batch having removed `removed_so_far`
     /// memberships with it (the users must have been read).
     fn context(&self, removed: &[Membership], removed_so_far: i64) -> RemovalContext {
@@ -567,21 +592,7 @@ pub(super) async fn context_for(
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            let users = if wanted.is_empty() {
-                Vec::new()
-            } else {
-                tx.users_by_ids(&wanted).await?
-            };
-            shared.insert(SharedContext {
-                organization: tx
-                    .organization(org)
-                    .await?
-                    .ok_or_else(|| CoreError::not_found("organization", org))?,
-                roles: tx.list_roles(org).await?,
-                count_when_read: tx.count_memberships(org).await?,
-                removed_when_read: removed_so_far,
-                users: users.into_iter().map(|u| (u.id, u)).collect(),
-            })
+            shared.insert(SharedContext::read(tx, org, &wanted, removed_so_far).await?)
         }
     };
     let missing: Vec<UserId> = removed_users()
@@ -764,21 +775,7 @@ pub(super) async fn remove_plain_together(
             .filter_map(|(_, plan)| plan.as_ref().ok())
             .flat_map(|(_, members)| members.iter().filter_map(|m| m.user_id))
             .collect();
-        Some(SharedContext {
-            organization: tx
-                .organization(org)
-                .await?
-                .ok_or_else(|| CoreError::not_found("organization", org))?,
-            roles: tx.list_roles(org).await?,
-            count_when_read: tx.count_memberships(org).await?,
-            removed_when_read: 0,
-            users: if users.is_empty() {
-                HashMap::new()
-            } else {
-                let found = tx.users_by_ids(&users).await?;
-                found.into_iter().map(|u| (u.id, u)).collect()
-            },
-        })
+        Some(SharedContext::read(tx, org, &users, 0).await?)
     } else {
         None
     };
