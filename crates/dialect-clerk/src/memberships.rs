@@ -6,7 +6,7 @@ use axum::extract::State;
 use roster_core::Actor;
 use roster_core::auth::Caller;
 use roster_core::ids::{OrganizationId, UserId};
-use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOptions};
+use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, Removal, RemovalOptions};
 use roster_core::service::{MembershipPatch, NewMembership};
 use roster_http::AppState;
 use roster_http::request_id::context;
@@ -185,11 +185,12 @@ pub async fn delete(
     // in the removal's own transaction: only this mount renders them.
     let mut request = caller.removal(vec![MemberRef::User(user)], RemovalOptions::default());
     request.include_context = true;
-    let removal = s.roster.remove(org, request).await?;
-    let (m, it) = removal
-        .removed
+    let Removal {
+        removed, context, ..
+    } = s.roster.remove(org, request).await?;
+    let (m, it) = removed
         .first()
-        .zip(removal.context.as_ref())
+        .zip(context)
         .ok_or_else(|| ClerkError::not_found("organization membership"))?;
     let u = it
         .users
@@ -197,6 +198,6 @@ pub async fn delete(
         .find(|u| m.user_id == Some(u.id))
         .ok_or_else(|| ClerkError::not_found("user"))?;
     let organization = wire::organization(&it.organization, Some(it.member_count));
-    let roles = wire::role_book(it.roles.clone());
+    let roles = wire::role_book(it.roles);
     Ok(Json(wire::membership(m, organization, u, &roles)))
 }

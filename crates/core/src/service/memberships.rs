@@ -733,10 +733,7 @@ pub(super) async fn remove_plain_together(
                 Some(m) if !members.iter().any(|seen| seen.id == m.id) => members.push(m.clone()),
                 Some(_) => {}
                 None => {
-                    missing = Some(match t {
-                        MemberRef::Membership(id) => CoreError::not_found("membership", id),
-                        MemberRef::User(u) => CoreError::not_found("membership", u),
-                    });
+                    missing = Some(no_such_member(*t));
                     break;
                 }
             }
@@ -919,14 +916,17 @@ async fn resolve_one(
     target: MemberRef,
 ) -> CoreResult<Membership> {
     match target {
-        MemberRef::Membership(id) => s
-            .membership(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("membership", id)),
-        MemberRef::User(user) => s
-            .membership_by_user(org, user)
-            .await?
-            .ok_or_else(|| CoreError::not_found("membership", user)),
+        MemberRef::Membership(id) => s.membership(org, id).await?,
+        MemberRef::User(user) => s.membership_by_user(org, user).await?,
+    }
+    .ok_or_else(|| no_such_member(target))
+}
+
+/// The not-found error for a target that names no membership of the organization.
+fn no_such_member(target: MemberRef) -> CoreError {
+    match target {
+        MemberRef::Membership(id) => CoreError::not_found("membership", id),
+        MemberRef::User(user) => CoreError::not_found("membership", user),
     }
 }
 
@@ -975,13 +975,10 @@ async fn resolve_many(
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
         let m = match t {
-            MemberRef::Membership(id) => by_id
-                .get(id)
-                .ok_or_else(|| CoreError::not_found("membership", id))?,
-            MemberRef::User(u) => by_user
-                .get(u)
-                .ok_or_else(|| CoreError::not_found("membership", u))?,
-        };
+            MemberRef::Membership(id) => by_id.get(id),
+            MemberRef::User(u) => by_user.get(u),
+        }
+        .ok_or_else(|| no_such_member(*t))?;
         if seen.insert(m.id) {
             out.push(m.clone());
         }

@@ -139,19 +139,13 @@ pub async fn remove(
     let parsed = (|| {
         let (Path((org, id)), OptionalBody(b)) = (path?, body?);
         let targets = vec![MemberRef::Membership(parse(&id)?)];
-        Ok((
-            parse(&org)?,
-            targets,
-            b.delete_passwords,
-            b.delete_service_tokens,
-        ))
+        let options = RemovalOptions {
+            delete_passwords: b.delete_passwords,
+            delete_service_tokens: b.delete_service_tokens,
+        };
+        Ok((parse(&org)?, targets, options))
     })();
-    let (org, targets, delete_passwords, delete_service_tokens) =
-        caller.checked(&s, parsed).await?;
-    let options = RemovalOptions {
-        delete_passwords,
-        delete_service_tokens,
-    };
+    let (org, targets, options) = caller.checked(&s, parsed).await?;
     Ok(Json(
         s.roster
             .remove(org, caller.removal(targets, options))
