@@ -23,7 +23,7 @@ use roster_core::auth::Caller;
 use roster_core::ids::{OrganizationId, ProjectId, RoleId};
 use roster_core::model::{MemberRef, RemovalOptions};
 use roster_core::secrets::{Credentials, PresentedToken};
-use roster_core::service::{NewOrganization, NewProject, RemovalRequest};
+use roster_core::service::{GroupCommitStats, NewOrganization, NewProject, RemovalRequest};
 use roster_core::{Actor, RequestContext, Roster};
 use serde_json::json;
 use sqlx::Connection;
@@ -257,29 +257,38 @@ async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client:
     Arc::new(conns)
 }
 
-/// ", n per commit": how many removals shared each group-commit transaction on average.
-fn mean_batch(requests: u64, transactions: u64) -> String {
+/// ", n per commit, t ms a batch": how many removals shared each group-commit transaction on
+/// average between two readings of the counters, and how long each batch took.
+fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
+    let transactions = after.transactions - before.transactions;
     if transactions == 0 {
-        String::new()
-    } else {
-        format!(", {:.1} per commit", requests as f64 / transactions as f64)
+        return String::new();
     }
+    let requests = after.requests - before.requests;
+    let busy = after.busy.saturating_sub(before.busy);
+    format!(
+        ", {:.1} per commit, {:.2} ms a batch",
+        requests as f64 / transactions as f64,
+        busy.as_secs_f64() * 1000.0 / transactions as f64
+    )
 }
 
-/// The server's group-commit counters from `/metrics`: (requests, transactions).
-async fn group_commit_counters(addr: &str) -> (u64, u64) {
+/// The server's group-commit counters, read from `/metrics`.
+async fn group_commit_counters(addr: &str) -> GroupCommitStats {
     let metrics = client::get_text(addr, "/metrics").await.unwrap_or_default();
-    let counter = |name: &str| {
+    let value = |name: &str| -> f64 {
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+            .unwrap_or(0.0)
     };
-    (
-        counter("roster_removal_shared_requests_total "),
-        counter("roster_removal_shared_transactions_total "),
-    )
+    GroupCommitStats {
+        transactions: value("roster_removal_shared_transactions_total ") as u64,
+        requests: value("roster_removal_shared_requests_total ") as u64,
+        restarts: value("roster_removal_batch_restarts_total ") as u64,
+        busy: Duration::from_secs_f64(value("roster_removal_batch_seconds_total ")),
+    }
 }
 
 struct Server {
@@ -345,24 +354,79 @@ impl Drop for Server {
 
 const HEADER: &str = "| run | removals/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|";
 
+/// The unit of work behind a mount's single removal (named by what it removes by), as its
+/// handler calls the core: the direct figure each mount is quoted against.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Unit {
+    /// Native and Infisical: a membership id, the token verified in the removal's transaction.
+    Membership,
+    /// Clerk: a user id, the token verified in the removal's transaction, which also reads what
+    /// the answer shows (the organization and its member count, the user, the roles).
+    UserWithContext,
+    /// PlanetScale: the caller authenticated and the organization read by slug first, then
+    /// the removal by user id.
+    SlugAndUser,
+}
+
+impl Unit {
+    fn of(mount: &str) -> Unit {
+        match mount {
+            "clerk" => Unit::UserWithContext,
+            "planetscale" => Unit::SlugAndUser,
+            _ => Unit::Membership,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Unit::Membership => "by membership id (native, Infisical)",
+            Unit::UserWithContext => "by user id, with context (Clerk)",
+            Unit::SlugAndUser => "by slug and user id (PlanetScale)",
+        }
+    }
+}
+
 /// `n` single removals on the core, in-process, over `c` concurrent tasks: the same unit of
-/// work as an HTTP removal (the token is verified in the removal's transaction, as the mounts
-/// do), without HTTP.
-async fn direct_run(b: &Arc<Bench>, c: usize, n: usize) -> Run {
+/// work as an HTTP removal through a mount doing `unit`, without HTTP.
+async fn direct_run(b: &Arc<Bench>, unit: Unit, c: usize, n: usize) -> Run {
     let members = Arc::new(b.seed(n).await);
     let bb = b.clone();
     drive(members.len(), c, move |_, i| {
         let (bb, m) = (bb.clone(), members[i]);
         async move {
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
-            let request = RemovalRequest {
-                caller: Caller::presenting(Credentials::Token(presented)).unwrap(),
-                targets: vec![MemberRef::Membership(m.membership)],
-                options: RemovalOptions::default(),
-                ctx: RequestContext::default(),
-                include_context: false,
+            let credentials = Credentials::Token(presented);
+            let roster = &bb.roster;
+            let ctx = RequestContext::default();
+            let outcome = match unit {
+                Unit::Membership | Unit::UserWithContext => {
+                    let (target, include_context) = match unit {
+                        Unit::Membership => (MemberRef::Membership(m.membership), false),
+                        _ => (MemberRef::User(m.user), true),
+                    };
+                    let request = RemovalRequest {
+                        caller: Caller::presenting(credentials).unwrap(),
+                        targets: vec![target],
+                        options: RemovalOptions::default(),
+                        ctx,
+                        include_context,
+                    };
+                    roster.remove(bb.org, request).await
+                }
+                Unit::SlugAndUser => {
+                    async {
+                        let actor =
+                            roster_core::auth::authenticate(roster.store(), credentials).await?;
+                        let org = roster.organization_by_slug(&actor, &bb.slug).await?;
+                        let targets = [MemberRef::User(m.user)];
+                        roster
+                            .remove_memberships(&actor, org.id, &targets, Default::default(), &ctx)
+                            .await
+                    }
+                    .await
+                }
             };
-            bb.roster.remove(bb.org, request).await.is_ok()
+            outcome.is_ok()
         }
     })
     .await
@@ -421,18 +485,25 @@ async fn bench_backend(args: &Args, target: Target) {
     let requests = |c: usize| args.requests.max(20 * c);
     let mut direct_at = std::collections::HashMap::new();
 
+    // The units of work of the mounts measured, each once.
+    let mut units: Vec<Unit> = Vec::new();
+    for mount in &args.mounts {
+        if !units.contains(&Unit::of(mount)) {
+            units.push(Unit::of(mount));
+        }
+    }
     if args.sections.iter().any(|s| s == "direct") {
         println!("\n### {name}: single removal, direct on the core (no HTTP)\n\n{HEADER}");
-        for &c in &args.concurrency {
-            let before = b.roster.group_commit_stats();
-            let run = direct_run(&b, c, requests(c)).await;
-            direct_at.insert(c, run.rps());
-            let after = b.roster.group_commit_stats();
-            let batch = mean_batch(
-                after.requests - before.requests,
-                after.transactions - before.transactions,
-            );
-            println!("{}", run.row(&format!("direct, {c} concurrent{batch}")));
+        for &unit in &units {
+            for &c in &args.concurrency {
+                let before = b.roster.group_commit_stats();
+                let run = direct_run(&b, unit, c, requests(c)).await;
+                direct_at.insert((unit, c), run.rps());
+                let after = b.roster.group_commit_stats();
+                let batch = mean_batch(before, after);
+                let label = format!("direct {}, {c} concurrent{batch}", unit.label());
+                println!("{}", run.row(&label));
+            }
         }
     }
 
@@ -456,11 +527,12 @@ async fn bench_backend(args: &Args, target: Target) {
                 // so adjacent runs compare better than runs minutes apart.
                 let (mut runs, mut ratios) = (Vec::new(), Vec::new());
                 let before = group_commit_counters(&server.addr).await;
+                let direct_before = b.roster.group_commit_stats();
                 for _ in 0..args.rounds {
                     let direct = if args.rounds > 1 {
-                        Some(direct_run(&b, c, requests(c)).await.rps())
+                        Some(direct_run(&b, Unit::of(mount), c, requests(c)).await.rps())
                     } else {
-                        direct_at.get(&c).copied()
+                        direct_at.get(&(Unit::of(mount), c)).copied()
                     };
                     let run = http_run(&b, &server.addr, mount, c, requests(c)).await;
                     if let Some(d) = direct {
@@ -469,11 +541,14 @@ async fn bench_backend(args: &Args, target: Target) {
                     runs.push(run);
                 }
                 let after = group_commit_counters(&server.addr).await;
-                let batch = mean_batch(after.0 - before.0, after.1 - before.1);
+                let batch = mean_batch(before, after);
+                // The paired direct runs' batches, to tell a slower batch from a longer wait
+                // between batches.
+                let direct_batch = mean_batch(direct_before, b.roster.group_commit_stats());
                 let ratio = if ratios.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({:.2}× direct)", median(ratios))
+                    format!(" ({:.2}× direct{direct_batch})", median(ratios))
                 };
                 runs.sort_by(|x, y| x.rps().total_cmp(&y.rps()));
                 let rounds = if args.rounds > 1 {

@@ -42,6 +42,22 @@ pub trait Session: Send {
     /// organization does not exist.
     async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool>;
 
+    /// `tokens_by_ids(tokens)`, then `lock_organization(id)`: how a batch of removals starts. A
+    /// backend that can do both in one statement does (on PostgreSQL, one round trip instead of
+    /// two).
+    async fn lock_organization_reading_tokens(
+        &mut self,
+        id: OrganizationId,
+        tokens: &[TokenId],
+    ) -> CoreResult<(bool, Vec<Token>)> {
+        let tokens = if tokens.is_empty() {
+            Vec::new()
+        } else {
+            self.tokens_by_ids(tokens).await?
+        };
+        Ok((self.lock_organization(id).await?, tokens))
+    }
+
     // Organizations
     async fn insert_organization(&mut self, org: &Organization) -> CoreResult<()>;
     async fn organization(&mut self, id: OrganizationId) -> CoreResult<Option<Organization>>;
@@ -169,6 +185,28 @@ pub trait Session: Send {
         org: OrganizationId,
         users: &[UserId],
     ) -> CoreResult<Vec<UserId>>;
+    /// The writes of a batch of removals decided together: deletes the project memberships of
+    /// `users` (returning the user of each deleted row, as
+    /// `delete_project_memberships_returning_users`), the memberships `ids`, and records
+    /// `events`. A backend that can do all three in one statement does (on PostgreSQL, one round
+    /// trip instead of three); the others do them one after another.
+    async fn remove_memberships_recording(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+        ids: &[MembershipId],
+        events: &[AuditEvent],
+    ) -> CoreResult<Vec<UserId>> {
+        let cascaded = if users.is_empty() {
+            Vec::new()
+        } else {
+            self.delete_project_memberships_returning_users(org, users)
+                .await?
+        };
+        self.delete_memberships(org, ids).await?;
+        self.insert_audit_events(events).await?;
+        Ok(cascaded)
+    }
 
     // Machine identities
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()>;

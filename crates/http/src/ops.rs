@@ -61,7 +61,14 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          # HELP roster_removal_batch_restarts_total Removal batches started over with a \
          savepoint per request after a database error.\n\
          # TYPE roster_removal_batch_restarts_total counter\n\
-         roster_removal_batch_restarts_total {}\n",
-        stats.transactions, stats.requests, stats.restarts
+         roster_removal_batch_restarts_total {}\n\
+         # HELP roster_removal_batch_seconds_total Time spent running removal batches (divided \
+         by the transactions: the mean time a batch holds its organization).\n\
+         # TYPE roster_removal_batch_seconds_total counter\n\
+         roster_removal_batch_seconds_total {}\n",
+        stats.transactions,
+        stats.requests,
+        stats.restarts,
+        stats.busy.as_secs_f64()
     )
 }

@@ -148,6 +148,8 @@ pub fn db_error(e: sqlx::Error) -> CoreError {
 impl Conn for PgConn {
     type Row = Row;
 
+    const WRITES_IN_WITH: bool = true;
+
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
         self.conn()
             .execute(sqlx::raw_sql(sql))

@@ -35,6 +35,11 @@ pub trait SqlRow: Send {
 pub trait Conn: Send + 'static {
     type Row: SqlRow;
 
+    /// Whether a `WITH` clause may hold `INSERT` and `DELETE` statements and `SELECT … FOR
+    /// UPDATE` (PostgreSQL: yes; SQLite: no), so that a batch's lock and reads, or its writes,
+    /// take one statement.
+    const WRITES_IN_WITH: bool;
+
     /// Runs a script of several statements without arguments (migrations).
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()>;
     /// Runs a statement; returns the number of rows it affected.

@@ -31,6 +31,8 @@ const IDENTITY_SELECT: &str = "SELECT i.id, i.org_id, i.name, i.role_id, r.role_
      FROM identities i JOIN roles r ON r.id = i.role_id";
 const IPM_COLS: &str = "id, org_id, project_id, identity_id, role, created_at, updated_at";
 const TOKEN_COLS: &str = "id, kind, org_id, user_id, identity_id, created_by, name, secret_hash, permissions, expires_at, created_at";
+/// How many columns `TOKEN_COLS` names.
+const TOKEN_COLUMNS: usize = 11;
 const PASSWORD_COLS: &str = "id, org_id, user_id, name, secret_hash, created_at";
 const AUDIT_COLS: &str = "id, org_id, actor_kind, actor_id, action, target_kind, target_id, request_id, details, created_at";
 
@@ -55,6 +57,38 @@ fn ts(t: Timestamp) -> Arg {
 
 fn opt_ts(t: Option<Timestamp>) -> Arg {
     Arg::OptInt(t.map(|t| t.0))
+}
+
+/// Arguments per audit event row.
+const AUDIT_ARGS: usize = 10;
+
+/// The most arguments `remove_memberships_recording` puts in one statement (PostgreSQL takes
+/// up to 65,535); a batch needing more writes table by table.
+const ONE_STATEMENT_MAX_ARGS: usize = 30_000;
+
+/// `INSERT INTO audit_events … VALUES …` for `events`, their arguments appended to `args`
+/// (numbered after those already there).
+fn audit_insert(events: &[AuditEvent], args: &mut Vec<Arg>) -> String {
+    let mut values = Vec::with_capacity(events.len());
+    for e in events {
+        values.push(format!("({})", placeholders(args.len() + 1, AUDIT_ARGS)));
+        args.extend([
+            Arg::Uuid(e.id.0),
+            Arg::OptUuid(e.organization_id.map(|o| o.0)),
+            Arg::Text(e.actor_kind.clone()),
+            Arg::Text(e.actor_id.clone()),
+            Arg::Text(e.action.clone()),
+            Arg::Text(e.target_kind.clone()),
+            Arg::Text(e.target_id.clone()),
+            Arg::OptText(e.request_id.clone()),
+            Arg::Text(e.details.to_string()),
+            ts(e.created_at),
+        ]);
+    }
+    format!(
+        "INSERT INTO audit_events ({AUDIT_COLS}) VALUES {}",
+        values.join(", ")
+    )
 }
 
 /// `$from, $from+1, …` for `n` placeholders.
@@ -1099,6 +1133,48 @@ impl<C: Conn> Session for SqlSession<C> {
         Ok(out)
     }
 
+    async fn remove_memberships_recording(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+        ids: &[MembershipId],
+        events: &[AuditEvent],
+    ) -> CoreResult<Vec<UserId>> {
+        let args_needed = 1 + users.len() + ids.len() + events.len() * AUDIT_ARGS;
+        let one_statement = C::WRITES_IN_WITH
+            && !users.is_empty()
+            && !ids.is_empty()
+            && !events.is_empty()
+            && args_needed <= ONE_STATEMENT_MAX_ARGS;
+        if !one_statement {
+            let cascaded = if users.is_empty() {
+                Vec::new()
+            } else {
+                self.delete_project_memberships_returning_users(org, users)
+                    .await?
+            };
+            self.delete_memberships(org, ids).await?;
+            self.insert_audit_events(events).await?;
+            return Ok(cascaded);
+        }
+        // Statements in `WITH` all run, to completion, whether or not the query reads them.
+        let mut args = Vec::with_capacity(args_needed);
+        args.push(Arg::Uuid(org.0));
+        let user_list = placeholders(args.len() + 1, users.len());
+        args.extend(users.iter().map(|u| Arg::Uuid(u.0)));
+        let id_list = placeholders(args.len() + 1, ids.len());
+        args.extend(ids.iter().map(|m| Arg::Uuid(m.0)));
+        let insert = audit_insert(events, &mut args);
+        let sql = format!(
+            "WITH cascaded AS (DELETE FROM project_memberships \
+               WHERE org_id = $1 AND user_id IN ({user_list}) RETURNING user_id), \
+             removed AS (DELETE FROM memberships WHERE org_id = $1 AND id IN ({id_list})), \
+             recorded AS ({insert}) \
+             SELECT user_id FROM cascaded"
+        );
+        self.all(&sql, args, |r| r.uuid(0).map(UserId)).await
+    }
+
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()> {
         self.0
             .execute(
@@ -1300,6 +1376,43 @@ impl<C: Conn> Session for SqlSession<C> {
             .await
     }
 
+    async fn lock_organization_reading_tokens(
+        &mut self,
+        id: OrganizationId,
+        tokens: &[TokenId],
+    ) -> CoreResult<(bool, Vec<Token>)> {
+        if !C::WRITES_IN_WITH || tokens.is_empty() || tokens.len() > CHUNK {
+            let found = if tokens.is_empty() {
+                Vec::new()
+            } else {
+                self.tokens_by_ids(tokens).await?
+            };
+            return Ok((self.lock_organization(id).await?, found));
+        }
+        // One row per token found, or one row of nulls if none is: each row also says whether
+        // the organization was there to lock (`FOR UPDATE`, as `PgConn::lock_organization`).
+        let sql = format!(
+            "WITH locked AS (SELECT id FROM organizations WHERE id = $1 FOR UPDATE) \
+             SELECT t.*, (SELECT COUNT(*) FROM locked) FROM (SELECT 1) AS one \
+             LEFT JOIN (SELECT {TOKEN_COLS} FROM tokens WHERE id IN ({})) AS t ON TRUE",
+            placeholders(2, tokens.len())
+        );
+        let mut args = vec![Arg::Uuid(id.0)];
+        args.extend(tokens.iter().map(|t| Arg::Uuid(t.0)));
+        let rows = self.0.fetch_all(&sql, args).await?;
+        let locked = match rows.first() {
+            Some(r) => r.int(TOKEN_COLUMNS)? > 0,
+            None => return Err(corrupt("organization lock")),
+        };
+        let mut found = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.opt_uuid(0)?.is_some() {
+                found.push(token_row(r)?);
+            }
+        }
+        Ok((locked, found))
+    }
+
     async fn list_tokens(
         &mut self,
         kind: TokenKind,
@@ -1437,32 +1550,9 @@ impl<C: Conn> Session for SqlSession<C> {
     async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> CoreResult<()> {
         // Many rows per statement: a bulk removal writes one event per membership.
         for chunk in events.chunks(100) {
-            let mut values = Vec::with_capacity(chunk.len());
             let mut args = Vec::with_capacity(chunk.len() * 10);
-            for e in chunk {
-                values.push(format!("({})", placeholders(args.len() + 1, 10)));
-                args.extend([
-                    Arg::Uuid(e.id.0),
-                    Arg::OptUuid(e.organization_id.map(|o| o.0)),
-                    Arg::Text(e.actor_kind.clone()),
-                    Arg::Text(e.actor_id.clone()),
-                    Arg::Text(e.action.clone()),
-                    Arg::Text(e.target_kind.clone()),
-                    Arg::Text(e.target_id.clone()),
-                    Arg::OptText(e.request_id.clone()),
-                    Arg::Text(e.details.to_string()),
-                    ts(e.created_at),
-                ]);
-            }
-            self.0
-                .execute(
-                    &format!(
-                        "INSERT INTO audit_events ({AUDIT_COLS}) VALUES {}",
-                        values.join(", ")
-                    ),
-                    args,
-                )
-                .await?;
+            let sql = audit_insert(chunk, &mut args);
+            self.0.execute(&sql, args).await?;
         }
         Ok(())
     }
@@ -1480,5 +1570,15 @@ impl<C: Conn> Session for SqlSession<C> {
             audit_row,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_column_count_matches_the_token_columns() {
+        assert_eq!(TOKEN_COLS.split(',').count(), TOKEN_COLUMNS);
     }
 }

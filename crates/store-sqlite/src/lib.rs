@@ -242,6 +242,8 @@ impl SqliteConn {
 impl Conn for SqliteConn {
     type Row = Row;
 
+    const WRITES_IN_WITH: bool = false;
+
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
         self.run(true, |c| c.execute_batch(sql).map_err(db_error))
     }

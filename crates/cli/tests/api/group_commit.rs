@@ -223,6 +223,31 @@ async fn removals_sharing_one_commit_in_a_missing_organization_are_all_not_found
     }
 }
 
+/// As above with token claims, which a batch reads as it locks the organization (one statement
+/// on PostgreSQL): the organization's absence still reaches every request.
+async fn removals_by_token_in_a_missing_organization_are_all_not_found(app: TestApp) {
+    let requests = [
+        presenting(&app.admin, vec![MemberRef::Membership(MembershipId::new())]),
+        presenting(&app.admin, vec![MemberRef::Membership(MembershipId::new())]),
+    ];
+    let outcomes = Roster::new(app.store.clone())
+        .remove_memberships_together(OrganizationId::new(), &requests)
+        .await;
+    assert_eq!(outcomes.len(), 2);
+    for o in outcomes {
+        assert!(
+            matches!(
+                o,
+                Err(CoreError::NotFound {
+                    kind: "organization",
+                    ..
+                })
+            ),
+            "{o:?}"
+        );
+    }
+}
+
 fn presenting(token: &str, targets: Vec<MemberRef>) -> RemovalRequest {
     let presented = PresentedToken::parse_bearer(token).expect("a roster token");
     RemovalRequest {
@@ -606,6 +631,7 @@ async fn concurrent_removals_over_http_each_get_their_own_answer(app: TestApp) {
 on_both_backends!(
     removals_sharing_one_commit_each_keep_their_own_outcome,
     removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,
+    removals_by_token_in_a_missing_organization_are_all_not_found,
     concurrent_removals_over_http_each_get_their_own_answer,
     token_claims_sharing_one_commit_are_verified_each_on_its_own,
     removals_wanting_context_sharing_one_commit_each_see_the_count_after_their_own,

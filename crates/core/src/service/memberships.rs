@@ -780,16 +780,9 @@ pub(super) async fn remove_plain_together(
     let mut cascaded: HashMap<UserId, u64> = HashMap::new();
     if !removed_ids.is_empty() {
         let users: Vec<UserId> = removed_users.iter().copied().collect();
-        if !users.is_empty() {
-            for u in tx
-                .delete_project_memberships_returning_users(org, &users)
-                .await?
-            {
-                *cascaded.entry(u).or_default() += 1;
-            }
-        }
         let ids: Vec<MembershipId> = removed_ids.iter().copied().collect();
-        tx.delete_memberships(org, &ids).await?;
+        // A shared batch is small (at most `SHARED_COMMIT_MAX_TARGETS` per request): its events
+        // are written in one go.
         let events: Vec<AuditEvent> = requests
             .iter()
             .zip(&plans)
@@ -800,7 +793,12 @@ pub(super) async fn remove_plain_together(
                 })
             })
             .collect();
-        tx.insert_audit_events(&events).await?;
+        for u in tx
+            .remove_memberships_recording(org, &users, &ids, &events)
+            .await?
+        {
+            *cascaded.entry(u).or_default() += 1;
+        }
     }
     let mut removed_so_far = 0i64;
     Ok(requests
@@ -865,11 +863,15 @@ pub(super) async fn remove_in(
     if !ids.is_empty() {
         tx.delete_memberships(org, &ids).await?;
     }
-    let events: Vec<_> = members
-        .iter()
-        .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, m, options))
-        .collect();
-    tx.insert_audit_events(&events).await?;
+    // The events are built a part at a time, each just before it is written: all the events of
+    // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
+    for part in members.chunks(EVENTS_AT_A_TIME) {
+        let events: Vec<AuditEvent> = part
+            .iter()
+            .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, m, options))
+            .collect();
+        tx.insert_audit_events(&events).await?;
+    }
     Ok(Removal {
         removed: members,
         project_memberships_removed,
@@ -878,6 +880,10 @@ pub(super) async fn remove_in(
         context: None,
     })
 }
+
+/// Audit events a large removal builds at a time: as many as the store writes in a few
+/// statements.
+const EVENTS_AT_A_TIME: usize = 500;
 
 fn removal_event(
     ctx: &RequestContext,
@@ -971,16 +977,23 @@ async fn resolve_many(
             }
         }
     }
-    let mut seen = HashSet::new();
+    // Each membership is moved out of its map rather than cloned (a bulk removal holds 100,000
+    // of them); a target named again finds it gone and is recognised by what was taken.
+    let (mut taken, mut taken_users) = (HashSet::new(), HashSet::new());
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
         let m = match t {
-            MemberRef::Membership(id) => by_id.get(id),
-            MemberRef::User(u) => by_user.get(u),
+            MemberRef::Membership(id) if taken.contains(id) => continue,
+            MemberRef::User(u) if taken_users.contains(u) => continue,
+            MemberRef::Membership(id) => by_id.remove(id),
+            MemberRef::User(u) => by_user.remove(u),
         }
         .ok_or_else(|| no_such_member(*t))?;
-        if seen.insert(m.id) {
-            out.push(m.clone());
+        if let MemberRef::User(u) = t {
+            taken_users.insert(*u);
+        }
+        if taken.insert(m.id) {
+            out.push(m);
         }
     }
     Ok(out)
