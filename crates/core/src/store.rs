@@ -50,12 +50,7 @@ pub trait Session: Send {
         id: OrganizationId,
         tokens: &[TokenId],
     ) -> CoreResult<(bool, Vec<Token>)> {
-        let tokens = if tokens.is_empty() {
-            Vec::new()
-        } else {
-            self.tokens_by_ids(tokens).await?
-        };
-        Ok((self.lock_organization(id).await?, tokens))
+        read_tokens_then_lock(self, id, tokens).await
     }
 
     // Organizations
@@ -197,15 +192,7 @@ pub trait Session: Send {
         ids: &[MembershipId],
         events: &[AuditEvent],
     ) -> CoreResult<Vec<UserId>> {
-        let cascaded = if users.is_empty() {
-            Vec::new()
-        } else {
-            self.delete_project_memberships_returning_users(org, users)
-                .await?
-        };
-        self.delete_memberships(org, ids).await?;
-        self.insert_audit_events(events).await?;
-        Ok(cascaded)
+        remove_memberships_then_record(self, org, users, ids, events).await
     }
 
     // Machine identities
@@ -293,4 +280,39 @@ pub trait Session: Send {
         org: OrganizationId,
         page: Page,
     ) -> CoreResult<Vec<AuditEvent>>;
+}
+
+/// `Session::lock_organization_reading_tokens` in two statements: its default, and what a store
+/// that does it in one falls back to where it cannot.
+pub async fn read_tokens_then_lock(
+    s: &mut (impl Session + ?Sized),
+    id: OrganizationId,
+    tokens: &[TokenId],
+) -> CoreResult<(bool, Vec<Token>)> {
+    let tokens = if tokens.is_empty() {
+        Vec::new()
+    } else {
+        s.tokens_by_ids(tokens).await?
+    };
+    Ok((s.lock_organization(id).await?, tokens))
+}
+
+/// `Session::remove_memberships_recording` table by table: its default, and what a store that
+/// does it in one statement falls back to where it cannot.
+pub async fn remove_memberships_then_record(
+    s: &mut (impl Session + ?Sized),
+    org: OrganizationId,
+    users: &[UserId],
+    ids: &[MembershipId],
+    events: &[AuditEvent],
+) -> CoreResult<Vec<UserId>> {
+    let cascaded = if users.is_empty() {
+        Vec::new()
+    } else {
+        s.delete_project_memberships_returning_users(org, users)
+            .await?
+    };
+    s.delete_memberships(org, ids).await?;
+    s.insert_audit_events(events).await?;
+    Ok(cascaded)
 }

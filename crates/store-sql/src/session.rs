@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::ids::*;
 use roster_core::model::*;
+use roster_core::store::{read_tokens_then_lock, remove_memberships_then_record};
 use roster_core::{CoreError, PermissionSet, Session, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
@@ -1147,15 +1148,7 @@ impl<C: Conn> Session for SqlSession<C> {
             && !events.is_empty()
             && args_needed <= ONE_STATEMENT_MAX_ARGS;
         if !one_statement {
-            let cascaded = if users.is_empty() {
-                Vec::new()
-            } else {
-                self.delete_project_memberships_returning_users(org, users)
-                    .await?
-            };
-            self.delete_memberships(org, ids).await?;
-            self.insert_audit_events(events).await?;
-            return Ok(cascaded);
+            return remove_memberships_then_record(self, org, users, ids, events).await;
         }
         // Statements in `WITH` all run, to completion, whether or not the query reads them.
         let mut args = Vec::with_capacity(args_needed);
@@ -1382,12 +1375,7 @@ impl<C: Conn> Session for SqlSession<C> {
         tokens: &[TokenId],
     ) -> CoreResult<(bool, Vec<Token>)> {
         if !C::WRITES_IN_WITH || tokens.is_empty() || tokens.len() > CHUNK {
-            let found = if tokens.is_empty() {
-                Vec::new()
-            } else {
-                self.tokens_by_ids(tokens).await?
-            };
-            return Ok((self.lock_organization(id).await?, found));
+            return read_tokens_then_lock(self, id, tokens).await;
         }
         // One row per token found, or one row of nulls if none is: each row also says whether
         // the organization was there to lock (`FOR UPDATE`, as `PgConn::lock_organization`).
