@@ -15,7 +15,6 @@ use roster_core::{
     Actor, CoreError, MemberRef, MembershipId, OrganizationId, Removal, RemovalOptions,
     RequestContext, Roster, Rule, UserId,
 };
-use serde_json::json;
 
 use crate::harness::TestApp;
 
@@ -68,24 +67,7 @@ async fn removals_sharing_one_commit_each_keep_their_own_outcome(app: TestApp) {
         app.add_member(&org, "member").await,
         app.add_member(&org, "member").await,
     ];
-    let project = app
-        .post(
-            &format!("/v1/organizations/{org}/projects"),
-            &app.admin,
-            json!({"name": "Web"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let pid = project["id"].as_str().unwrap().to_owned();
-    for m in [&a, &b, &c, &d] {
-        app.post(
-            &format!("/v1/projects/{pid}/memberships"),
-            &app.admin,
-            json!({"user_id": m.user_id}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    }
+    let pid = app.project_with(&org, "Web", &[&a, &b, &c, &d]).await;
     fail_audit_writes_about(&app, &c.membership_id).await;
 
     let admin = actor(&app, &app.admin).await;
@@ -415,24 +397,7 @@ async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(a
         app.add_member(&org, "member").await,
         app.add_member(&org, "member").await,
     ];
-    let project = app
-        .post(
-            &format!("/v1/organizations/{org}/projects"),
-            &app.admin,
-            json!({"name": "Web"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let pid = project["id"].as_str().unwrap().to_owned();
-    for m in [&b, &c] {
-        app.post(
-            &format!("/v1/projects/{pid}/memberships"),
-            &app.admin,
-            json!({"user_id": m.user_id}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    }
+    let pid = app.project_with(&org, "Web", &[&b, &c]).await;
     let admin = actor(&app, &app.admin).await;
     let third = actor(&app, &third_admin.token).await;
     let plain_member = actor(&app, &c.token).await;

@@ -275,6 +275,29 @@ impl TestApp {
         }
     }
 
+    /// A new project of `org` named `name`, with `members` in it (through the admin key); its id.
+    pub async fn project_with(&self, org: &str, name: &str, members: &[&Member]) -> String {
+        let project = self
+            .post(
+                &format!("/v1/organizations/{org}/projects"),
+                &self.admin,
+                json!({ "name": name }),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        let pid = project["id"].as_str().unwrap().to_owned();
+        for m in members {
+            self.post(
+                &format!("/v1/projects/{pid}/memberships"),
+                &self.admin,
+                json!({"user_id": m.user_id}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        }
+        pid
+    }
+
     /// A new organization with no members (through the admin key).
     pub async fn new_org(&self, name: &str) -> String {
         let b = self

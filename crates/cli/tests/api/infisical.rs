@@ -96,21 +96,7 @@ async fn project_with_identity(app: &TestApp) -> (String, String, String) {
 async fn deleting_a_membership_returns_it_with_every_seed_field_and_real_values(app: TestApp) {
     let org = app.org.clone();
     let member = app.add_member(&org, "member").await;
-    let p = app
-        .post(
-            &format!("/v1/organizations/{org}/projects"),
-            &app.admin,
-            json!({"name": "p"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    app.post(
-        &format!("/v1/projects/{}/memberships", p["id"].as_str().unwrap()),
-        &app.admin,
-        json!({"user_id": member.user_id}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    let pid = app.project_with(&org, "p", &[&member]).await;
     let res = app
         .delete(&single(&org, &member.membership_id), &app.owner.token)
         .await;
@@ -149,10 +135,7 @@ async fn deleting_a_membership_returns_it_with_every_seed_field_and_real_values(
             .contains(&member.membership_id)
     );
     let pms = app
-        .get(
-            &format!("/v1/projects/{}/memberships", p["id"].as_str().unwrap()),
-            &app.admin,
-        )
+        .get(&format!("/v1/projects/{pid}/memberships"), &app.admin)
         .await
         .expect(StatusCode::OK);
     assert_eq!(pms["data"], json!([]), "the cascade of DESIGN.md");

@@ -8,22 +8,7 @@ use crate::harness::TestApp;
 async fn an_admin_removes_a_member_and_their_project_memberships_go_with_them(app: TestApp) {
     let org = app.org.clone();
     let member = app.add_member(&org, "member").await;
-    let project = app
-        .post(
-            &format!("/v1/organizations/{org}/projects"),
-            &app.admin,
-            json!({"name": "Web"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let pid = project["id"].as_str().unwrap();
-    app.post(
-        &format!("/v1/projects/{pid}/memberships"),
-        &app.admin,
-        json!({"user_id": member.user_id}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    let pid = app.project_with(&org, "Web", &[&member]).await;
 
     let before = app
         .get(
