@@ -2,6 +2,8 @@
 //! building the application, serving it until a shutdown signal. `main.rs` only parses the
 //! command line; the tests build the same application through `app_for`.
 
+pub mod log;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

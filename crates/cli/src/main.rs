@@ -57,14 +57,19 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Lines reach stderr from a thread of their own (`roster::log`), not from the request path.
+    let (log, log_guard) = roster::log::buffered(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(log)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(Cli::parse().command).await {
+    let outcome = run(Cli::parse().command).await;
+    // Everything logged is on stderr before the error below, and before the process ends.
+    drop(log_guard);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("roster: {e}");
