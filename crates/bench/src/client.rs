@@ -1,6 +1,7 @@
 //! A minimal HTTP/1.1 client over one keep-alive connection: enough to drive roster at full
-//! speed without a client library's overhead in the figures; it returns the status only. It sends `Content-Length` bodies
-//! and reads `Content-Length` responses (all roster's are).
+//! speed without a client library's overhead in the figures; it returns the status only. It
+//! sends `Content-Length` bodies, and reads `Content-Length` and chunked responses (a long bulk
+//! removal's answer is written in parts).
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -55,7 +56,7 @@ impl Conn {
                     format!("bad status line: {line:?}"),
                 )
             })?;
-        let mut length = 0usize;
+        let (mut length, mut chunked) = (0usize, false);
         loop {
             line.clear();
             if self.stream.read_line(&mut line).await? == 0 {
@@ -65,16 +66,54 @@ impl Conn {
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = v.trim().eq_ignore_ascii_case("chunked");
+                }
             }
         }
         // The body is read to keep the connection usable; its content is not needed.
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await?;
+        if chunked {
+            self.skip_chunks().await?;
+        } else {
+            self.skip(length).await?;
+        }
         Ok(status)
+    }
+
+    async fn skip(&mut self, n: usize) -> std::io::Result<()> {
+        let copied = tokio::io::copy(
+            &mut (&mut self.stream).take(n as u64),
+            &mut tokio::io::sink(),
+        )
+        .await?;
+        if copied < n as u64 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+
+    /// Each chunk is its size in hex on a line, the bytes and a line end; size 0 ends the body
+    /// (roster sends no trailers).
+    async fn skip_chunks(&mut self) -> std::io::Result<()> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            let hex = line.trim_end().split(';').next().unwrap_or_default();
+            let size = usize::from_str_radix(hex, 16).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad chunk size line: {line:?}"),
+                )
+            })?;
+            self.skip(size + 2).await?;
+            if size == 0 {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod json_parts;
 pub mod metrics;
 pub mod native;
 pub mod ops;

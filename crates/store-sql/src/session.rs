@@ -459,7 +459,8 @@ impl<C: Conn> SqlSession<C> {
         ids: &[Uuid],
         map: impl Fn(&C::Row) -> CoreResult<T> + Copy,
     ) -> CoreResult<Vec<T>> {
-        let mut out = Vec::new();
+        // Most callers find a row per id at most: one allocation rather than doubling.
+        let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let sql = format!("{sql_head} ({})", placeholders(args.len() + 1, chunk.len()));
             let mut a = args.to_vec();

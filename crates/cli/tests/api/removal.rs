@@ -555,7 +555,74 @@ async fn a_deleted_user_leaves_every_organization_but_not_as_a_last_admin(app: T
     );
 }
 
+/// More members than one part of a written-in-parts answer (`roster_http::json_parts`), through
+/// the native and the Infisical bulk removal: each answer lists every removed member, in the
+/// order asked, and the member count follows.
+async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(app: TestApp) {
+    let org = app.new_org("Many").await;
+    let mut ids = Vec::new();
+    for _ in 0..2 * (roster_http::json_parts::ITEMS_A_PART + 3) {
+        let user = app
+            .new_user(&format!("{}@example.com", uuid::Uuid::now_v7().simple()))
+            .await;
+        let m = app
+            .post(
+                &format!("/v1/organizations/{org}/memberships"),
+                &app.admin,
+                json!({"user_id": user, "role": "member"}),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        ids.push(m["id"].as_str().unwrap().to_owned());
+    }
+    // Not the order they were made in: the answer follows the request.
+    ids.reverse();
+    let (native, infisical) = ids.split_at(ids.len() / 2);
+
+    let body = app
+        .post(
+            &format!("/v1/organizations/{org}/memberships/bulk-remove"),
+            &app.admin,
+            json!({"membership_ids": native}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let removed: Vec<&str> = body["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, native);
+    assert_eq!(body["project_memberships_removed"], json!(0));
+
+    let res = app
+        .call(
+            "DELETE",
+            &format!("/infisical/api/v2/organizations/{org}/memberships"),
+            Some(&app.admin),
+            Some(json!({"membershipIds": infisical})),
+        )
+        .await;
+    let body = res.expect(StatusCode::OK);
+    let removed: Vec<&str> = body["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, infisical);
+    assert!(
+        app.memberships(&org).await.iter().all(|m| {
+            let id = m["id"].as_str().unwrap();
+            !ids.iter().any(|i| i == id)
+        }),
+        "every named member is gone"
+    );
+}
+
 on_both_backends!(
+    a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order,
     an_admin_removes_a_member_and_their_project_memberships_go_with_them,
     removing_the_last_admin_is_refused_and_changes_nothing,
     demoting_or_deactivating_the_last_admin_is_refused,

@@ -963,38 +963,89 @@ async fn resolve_many(
             }
         })
         .collect();
-    let mut by_id = HashMap::new();
-    let mut by_user = HashMap::new();
+    // Every membership found, by id then by user (one named both ways is there twice), and
+    // where each is; the answer is this vector put in request order in place, so that a bulk
+    // removal holds its 100,000 memberships once, not again in maps or in a second vector.
+    let mut found = Vec::new();
+    let (mut by_id, mut by_user) = (HashMap::new(), HashMap::new());
     if !ids.is_empty() {
-        for m in s.memberships_by_ids(org, &ids).await? {
-            by_id.insert(m.id, m);
-        }
+        found = s.memberships_by_ids(org, &ids).await?;
+        by_id.extend(found.iter().enumerate().map(|(i, m)| (m.id, i)));
     }
     if !users.is_empty() {
-        for m in s.memberships_by_users(org, &users).await? {
-            if let Some(u) = m.user_id {
-                by_user.insert(u, m);
+        let start = found.len();
+        found.extend(s.memberships_by_users(org, &users).await?);
+        by_user.extend(
+            found[start..]
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| m.user_id.map(|u| (u, start + i))),
+        );
+    }
+    let mut taken = HashSet::new();
+    let mut order = Vec::with_capacity(targets.len());
+    for t in targets {
+        let at = match t {
+            MemberRef::Membership(id) => by_id.get(id),
+            MemberRef::User(u) => by_user.get(u),
+        }
+        .copied()
+        .ok_or_else(|| no_such_member(*t))?;
+        // A membership named again, the same way or the other way, is removed once.
+        if taken.insert(found[at].id) {
+            order.push(at);
+        }
+    }
+    arrange(&mut found, &order);
+    Ok(found)
+}
+
+/// Puts `items[order[0]], items[order[1]], …` first, in that order, and drops the rest, moving
+/// items in place (`order` names each position at most once).
+fn arrange<T>(items: &mut Vec<T>, order: &[usize]) {
+    // `now_at[k]`: where the item first at position k is now; `first_at[i]`: which item (by
+    // its first position) is now at position i.
+    let mut now_at: Vec<usize> = (0..items.len()).collect();
+    let mut first_at = now_at.clone();
+    for (i, &wanted) in order.iter().enumerate() {
+        let from = now_at[wanted];
+        items.swap(i, from);
+        let displaced = first_at[i];
+        first_at[from] = displaced;
+        now_at[displaced] = from;
+        first_at[i] = wanted;
+        now_at[wanted] = i;
+    }
+    items.truncate(order.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arrange;
+
+    #[test]
+    fn arrange_puts_the_named_items_first_in_the_order_given_and_drops_the_rest() {
+        // Every order of 3 of 6 items, and a few of all 6, against picking them one by one.
+        let items: Vec<String> = (0..6).map(|i| format!("item {i}")).collect();
+        let mut orders = Vec::new();
+        for a in 0..6 {
+            for b in (0..6).filter(|b| *b != a) {
+                for c in (0..6).filter(|c| *c != a && *c != b) {
+                    orders.push(vec![a, b, c]);
+                }
             }
         }
-    }
-    // Each membership is moved out of its map rather than cloned (a bulk removal holds 100,000
-    // of them); a target named again finds it gone and is recognised by what was taken.
-    let (mut taken, mut taken_users) = (HashSet::new(), HashSet::new());
-    let mut out = Vec::with_capacity(targets.len());
-    for t in targets {
-        let m = match t {
-            MemberRef::Membership(id) if taken.contains(id) => continue,
-            MemberRef::User(u) if taken_users.contains(u) => continue,
-            MemberRef::Membership(id) => by_id.remove(id),
-            MemberRef::User(u) => by_user.remove(u),
-        }
-        .ok_or_else(|| no_such_member(*t))?;
-        if let MemberRef::User(u) = t {
-            taken_users.insert(*u);
-        }
-        if taken.insert(m.id) {
-            out.push(m);
+        orders.extend([
+            vec![],
+            vec![5, 4, 3, 2, 1, 0],
+            vec![1, 0, 3, 2, 5, 4],
+            vec![2, 0, 1],
+        ]);
+        for order in orders {
+            let mut arranged = items.clone();
+            arrange(&mut arranged, &order);
+            let picked: Vec<String> = order.iter().map(|i| items[*i].clone()).collect();
+            assert_eq!(arranged, picked, "order {order:?}");
         }
     }
-    Ok(out)
 }

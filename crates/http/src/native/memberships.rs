@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use roster_core::ids::*;
 use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOptions};
 use roster_core::service::{MembershipPatch, NewMembership};
@@ -163,7 +164,7 @@ pub async fn bulk_remove(
     caller: Presented,
     path: Result<Path<String>, ApiError>,
     body: Result<Body<BulkRemove>, ApiError>,
-) -> Result<Json<RemovalOut>, ApiError> {
+) -> Result<Response, ApiError> {
     let parsed = (|| {
         let (Path(org), Body(b)) = (path?, body?);
         if b.membership_ids.is_empty() {
@@ -185,12 +186,11 @@ pub async fn bulk_remove(
         Ok((parse(&org)?, targets, options))
     })();
     let (org, targets, options) = caller.checked(&s, parsed).await?;
-    Ok(Json(
-        s.roster
-            .remove(org, caller.removal(targets, options))
-            .await?
-            .into(),
-    ))
+    let removal = s
+        .roster
+        .remove(org, caller.removal(targets, options))
+        .await?;
+    Ok(RemovalOut::written_in_parts(removal).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/organizations/{organization_id}/memberships/{membership_id}/accept", tag = "memberships",

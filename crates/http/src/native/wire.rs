@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::json_parts::JsonParts;
+
 fn time(t: Timestamp) -> String {
     t.to_rfc3339()
 }
@@ -330,6 +332,26 @@ pub struct RemovalOut {
     pub project_memberships_removed: u64,
     pub passwords_deleted: u64,
     pub service_tokens_deleted: u64,
+}
+
+impl RemovalOut {
+    /// The same JSON as `RemovalOut`, written a part at a time (`crate::json_parts`): a bulk
+    /// removal's answer can hold 100,000 memberships.
+    pub fn written_in_parts(
+        r: Removal,
+    ) -> JsonParts<Membership, impl FnMut(Membership) -> MembershipOut + Send + Unpin + 'static>
+    {
+        let tail = format!(
+            r#"],"project_memberships_removed":{},"passwords_deleted":{},"service_tokens_deleted":{}}}"#,
+            r.project_memberships_removed, r.passwords_deleted, r.service_tokens_deleted
+        );
+        JsonParts::new(
+            &br#"{"removed":["#[..],
+            r.removed,
+            MembershipOut::from,
+            tail,
+        )
+    }
 }
 
 impl From<Removal> for RemovalOut {
