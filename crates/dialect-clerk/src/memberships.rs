@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use roster_core::Actor;
 use roster_core::auth::Caller;
 use roster_core::ids::{OrganizationId, UserId};
@@ -169,7 +170,7 @@ pub async fn delete(
     State(s): State<AppState>,
     caller: Presented,
     path: Result<Path<(String, String)>, ClerkError>,
-) -> Reply {
+) -> Result<Response, ClerkError> {
     let Path((org, user)) = caller.checked(&s, path).await?;
     // An organization id needs no read; a slug is resolved by an authenticated caller.
     let (org, caller) = match ids::decode(ids::ORGANIZATION, &org) {
@@ -197,7 +198,9 @@ pub async fn delete(
         .iter()
         .find(|u| m.user_id == Some(u.id))
         .ok_or_else(|| ClerkError::not_found("user"))?;
-    let organization = wire::organization(&it.organization, Some(it.member_count));
+    // Typed all the way: the answer is serialized from the model with no `Value` in between.
+    let organization = wire::OrganizationOut::new(&it.organization, Some(it.member_count));
     let roles = wire::role_book(it.roles);
-    Ok(Json(wire::membership(m, organization, u, &roles)))
+    let answer = wire::MembershipOut::new(m, organization, u, &roles);
+    Ok(Json(answer).into_response())
 }

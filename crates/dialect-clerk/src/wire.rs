@@ -54,25 +54,49 @@ pub fn role_book(roles: Vec<Role>) -> RoleBook {
 }
 
 pub fn organization(o: &Organization, members_count: Option<i64>) -> Value {
-    let mut v = json!({
-        "object": "organization",
-        "id": org_id(o.id),
-        "name": o.name,
-        "slug": o.slug,
-        "image_url": "",
-        "has_image": false,
-        "max_allowed_memberships": o.max_allowed_memberships,
-        "admin_delete_enabled": o.admin_delete_enabled,
-        "public_metadata": o.public_metadata,
-        "private_metadata": o.private_metadata,
-        "created_by": o.created_by.map(user_id),
-        "created_at": o.created_at.millis(),
-        "updated_at": o.updated_at.millis(),
-    });
-    if let Some(n) = members_count {
-        v["members_count"] = json!(n);
+    json!(OrganizationOut::new(o, members_count))
+}
+
+/// An organization, serialized straight from the model: a removal's answer is rendered without
+/// a `Value` in between (the other routes take it as one, through `organization`).
+#[derive(serde::Serialize)]
+pub struct OrganizationOut<'a> {
+    object: &'static str,
+    id: String,
+    name: &'a str,
+    slug: &'a str,
+    image_url: &'static str,
+    has_image: bool,
+    max_allowed_memberships: i64,
+    admin_delete_enabled: bool,
+    public_metadata: &'a Metadata,
+    private_metadata: &'a Metadata,
+    created_by: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members_count: Option<i64>,
+}
+
+impl<'a> OrganizationOut<'a> {
+    pub fn new(o: &'a Organization, members_count: Option<i64>) -> Self {
+        OrganizationOut {
+            object: "organization",
+            id: org_id(o.id),
+            name: &o.name,
+            slug: &o.slug,
+            image_url: "",
+            has_image: false,
+            max_allowed_memberships: o.max_allowed_memberships,
+            admin_delete_enabled: o.admin_delete_enabled,
+            public_metadata: &o.public_metadata,
+            private_metadata: &o.private_metadata,
+            created_by: o.created_by.map(user_id),
+            created_at: o.created_at.millis(),
+            updated_at: o.updated_at.millis(),
+            members_count,
+        }
     }
-    v
 }
 
 /// `{"object", "id", "slug"?, "deleted": true}`: the SDK turns it into a `DeletedObject`.
@@ -84,41 +108,79 @@ pub fn deleted(object: &str, id: String, slug: Option<&str>) -> Value {
     v
 }
 
-pub fn public_user_data(u: &User) -> Value {
-    json!({
-        "user_id": user_id(u.id),
-        "first_name": u.first_name,
-        "last_name": u.last_name,
-        "profile_image_url": u.image_url.clone().unwrap_or_default(),
-        "image_url": u.image_url.clone().unwrap_or_default(),
-        "has_image": u.image_url.is_some(),
-        "identifier": u.email,
-        "username": u.username,
-        "banned": false,
-        "deprovisioned": false,
-    })
+#[derive(serde::Serialize)]
+pub struct PublicUserData<'a> {
+    user_id: String,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    profile_image_url: &'a str,
+    image_url: &'a str,
+    has_image: bool,
+    identifier: &'a str,
+    username: Option<&'a str>,
+    banned: bool,
+    deprovisioned: bool,
+}
+
+pub fn public_user_data(u: &User) -> PublicUserData<'_> {
+    let image = u.image_url.as_deref();
+    PublicUserData {
+        user_id: user_id(u.id),
+        first_name: u.first_name.as_deref(),
+        last_name: u.last_name.as_deref(),
+        profile_image_url: image.unwrap_or_default(),
+        image_url: image.unwrap_or_default(),
+        has_image: image.is_some(),
+        identifier: &u.email,
+        username: u.username.as_deref(),
+        banned: false,
+        deprovisioned: false,
+    }
 }
 
 /// A membership with its organization and user, as `OrganizationMembership.fromJSON` needs
 /// them (both present, never null).
 pub fn membership(m: &Membership, organization: Value, user: &User, roles: &RoleBook) -> Value {
-    let (role_name, perms) = roles
-        .get(&m.role_key)
-        .cloned()
-        .unwrap_or_else(|| (m.role_key.clone(), PermissionSet::EMPTY));
-    json!({
-        "object": "organization_membership",
-        "id": ids::encode(ids::MEMBERSHIP, m.id.0),
-        "role": role(&m.role_key),
-        "role_name": role_name,
-        "permissions": permissions(perms),
-        "public_metadata": m.public_metadata,
-        "private_metadata": m.private_metadata,
-        "organization": organization,
-        "public_user_data": public_user_data(user),
-        "created_at": m.created_at.millis(),
-        "updated_at": m.updated_at.millis(),
-    })
+    json!(MembershipOut::new(m, organization, user, roles))
+}
+
+/// A membership, serialized straight from the model (see `OrganizationOut`); `O` is the
+/// organization, typed or as a `Value`.
+#[derive(serde::Serialize)]
+pub struct MembershipOut<'a, O> {
+    object: &'static str,
+    id: String,
+    role: String,
+    role_name: String,
+    permissions: Vec<&'static str>,
+    public_metadata: &'a Metadata,
+    private_metadata: &'a Metadata,
+    organization: O,
+    public_user_data: PublicUserData<'a>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl<'a, O> MembershipOut<'a, O> {
+    pub fn new(m: &'a Membership, organization: O, user: &'a User, roles: &RoleBook) -> Self {
+        let (role_name, perms) = roles
+            .get(&m.role_key)
+            .cloned()
+            .unwrap_or_else(|| (m.role_key.clone(), PermissionSet::EMPTY));
+        MembershipOut {
+            object: "organization_membership",
+            id: ids::encode(ids::MEMBERSHIP, m.id.0),
+            role: role(&m.role_key),
+            role_name,
+            permissions: permissions(perms),
+            public_metadata: &m.public_metadata,
+            private_metadata: &m.private_metadata,
+            organization,
+            public_user_data: public_user_data(user),
+            created_at: m.created_at.millis(),
+            updated_at: m.updated_at.millis(),
+        }
+    }
 }
 
 /// A user with every field the spec requires (`additionalProperties: false`); what roster does
