@@ -650,3 +650,54 @@ impl From<AuditEvent> for AuditEventOut {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    fn member(n: u16) -> Membership {
+        let at = Timestamp(1_700_000_000_000 + i64::from(n));
+        let id = |kind: u128| uuid::Uuid::from_u128((kind << 64) | u128::from(n));
+        Membership {
+            id: roster_core::ids::MembershipId(id(1)),
+            organization_id: roster_core::ids::OrganizationId(id(0)),
+            user_id: Some(roster_core::ids::UserId(id(2))),
+            invite_email: None,
+            role_id: roster_core::ids::RoleId(id(3)),
+            role_key: "member".into(),
+            status: MembershipStatus::Accepted,
+            is_active: true,
+            last_invited_at: None,
+            last_login_auth_method: None,
+            last_login_time: Some(at),
+            project_favorites: None,
+            public_metadata: Metadata::new(),
+            private_metadata: Metadata::new(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_removal_written_in_parts_is_the_same_json_as_removal_out() {
+        // None, a few (sent whole), and more than a part (sent in parts).
+        for members in [0u16, 2, 1_100] {
+            let removal = Removal {
+                removed: (0..members).map(member).collect(),
+                project_memberships_removed: 3,
+                passwords_deleted: 4,
+                service_tokens_deleted: 5,
+                context: None,
+            };
+            let whole = serde_json::to_value(RemovalOut::from(removal.clone())).unwrap();
+            let body = RemovalOut::written_in_parts(removal)
+                .into_response()
+                .into_body();
+            let parts = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let parts: Value = serde_json::from_slice(&parts).unwrap();
+            assert_eq!(parts, whole, "{members} memberships");
+        }
+    }
+}
