@@ -256,6 +256,17 @@ impl TestApp {
 
     /// A new user who is a member of `org` with `role`, with a token.
     pub async fn add_member(&self, org: &str, role: &str) -> Member {
+        let (user_id, membership_id) = self.add_user_as_member(org, role).await;
+        let token = self.token_for(&user_id).await;
+        Member {
+            user_id,
+            membership_id,
+            token,
+        }
+    }
+
+    /// A new user made a member of `org` with `role`, without a token: (user id, membership id).
+    pub async fn add_user_as_member(&self, org: &str, role: &str) -> (String, String) {
         let user_id = self
             .new_user(&format!("{}@example.com", uuid::Uuid::now_v7().simple()))
             .await;
@@ -267,12 +278,7 @@ impl TestApp {
             )
             .await
             .expect(StatusCode::CREATED);
-        let token = self.token_for(&user_id).await;
-        Member {
-            user_id,
-            membership_id: m["id"].as_str().unwrap().to_owned(),
-            token,
-        }
+        (user_id, m["id"].as_str().unwrap().to_owned())
     }
 
     /// A new project of `org` named `name`, with `members` in it (through the admin key); its id.

@@ -562,18 +562,7 @@ async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(ap
     let org = app.new_org("Many").await;
     let mut ids = Vec::new();
     for _ in 0..2 * (roster_http::json_parts::ITEMS_A_PART + 3) {
-        let user = app
-            .new_user(&format!("{}@example.com", uuid::Uuid::now_v7().simple()))
-            .await;
-        let m = app
-            .post(
-                &format!("/v1/organizations/{org}/memberships"),
-                &app.admin,
-                json!({"user_id": user, "role": "member"}),
-            )
-            .await
-            .expect(StatusCode::CREATED);
-        ids.push(m["id"].as_str().unwrap().to_owned());
+        ids.push(app.add_user_as_member(&org, "member").await.1);
     }
     // Not the order they were made in: the answer follows the request.
     ids.reverse();
