@@ -350,6 +350,19 @@ pub enum MemberRef {
     User(UserId),
 }
 
+impl MemberRef {
+    /// Membership ids as removal targets, in a vector allocated once (a bulk removal names up
+    /// to 100,000: collecting into a `Result` would double its way there); the first malformed
+    /// id is the error.
+    pub fn memberships(ids: &[String]) -> Result<Vec<MemberRef>, crate::CoreError> {
+        let mut targets = Vec::with_capacity(ids.len());
+        for id in ids {
+            targets.push(MemberRef::Membership(id.parse()?));
+        }
+        Ok(targets)
+    }
+}
+
 /// The outcome of a removal: the memberships as they were, and what the removal cascaded to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Removal {

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use roster_core::ids::{MembershipId, OrganizationId};
+use roster_core::ids::OrganizationId;
 use roster_core::model::{
     MemberRef, MembershipFilter, Metadata, MetadataUpdate, Page, RemovalOptions,
 };
@@ -123,11 +123,7 @@ pub async fn bulk_remove(
 ) -> Result<Response, InfisicalError> {
     let parsed = (|| {
         let (Path(org), Body(b)) = (path?, body?);
-        let targets = b
-            .membership_ids
-            .iter()
-            .map(|id| id.parse::<MembershipId>().map(MemberRef::Membership))
-            .collect::<Result<Vec<_>, _>>()?;
+        let targets = MemberRef::memberships(&b.membership_ids)?;
         Ok((org.parse()?, targets))
     })();
     let (org, targets) = caller.checked(&s, parsed).await?;

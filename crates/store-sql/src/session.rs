@@ -430,13 +430,15 @@ impl<C: Conn> SqlSession<C> {
             .map(|c| c.unwrap_or(0))
     }
 
-    /// Runs `sql_head` + `IN (…)` over `ids` in chunks, after the fixed `args`; returns the sum
-    /// of affected rows.
-    async fn execute_in(
+    /// Runs `sql_head` + `IN (…)` over `ids` (each bound as `uuid(id)`) in chunks, after the
+    /// fixed `args`; returns the sum of affected rows. The ids are bound a chunk at a time, not
+    /// copied whole first: a bulk removal's lists hold 100,000 of them.
+    async fn execute_in<I: Copy + Sync>(
         &mut self,
         sql_head: &str,
         args: &[Arg],
-        ids: &[Uuid],
+        ids: &[I],
+        uuid: fn(I) -> Uuid,
         tail: &str,
     ) -> CoreResult<u64> {
         let mut total = 0;
@@ -445,34 +447,35 @@ impl<C: Conn> SqlSession<C> {
                 "{sql_head} ({}){tail}",
                 placeholders(args.len() + 1, chunk.len())
             );
-            let mut a = args.to_vec();
-            a.extend(chunk.iter().map(|u| Arg::Uuid(*u)));
+            let mut a = Vec::with_capacity(args.len() + chunk.len());
+            a.extend_from_slice(args);
+            a.extend(chunk.iter().map(|i| Arg::Uuid(uuid(*i))));
             total += self.0.execute(&sql, a).await?;
         }
         Ok(total)
     }
 
-    async fn fetch_in<T>(
+    /// Reads `sql_head` + `IN (…)` over `ids` (each bound as `uuid(id)`) in chunks, after the
+    /// fixed `args`, like `execute_in`.
+    async fn fetch_in<I: Copy + Sync, T>(
         &mut self,
         sql_head: &str,
         args: &[Arg],
-        ids: &[Uuid],
+        ids: &[I],
+        uuid: fn(I) -> Uuid,
         map: impl Fn(&C::Row) -> CoreResult<T> + Copy,
     ) -> CoreResult<Vec<T>> {
         // Most callers find a row per id at most: one allocation rather than doubling.
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let sql = format!("{sql_head} ({})", placeholders(args.len() + 1, chunk.len()));
-            let mut a = args.to_vec();
-            a.extend(chunk.iter().map(|u| Arg::Uuid(*u)));
+            let mut a = Vec::with_capacity(args.len() + chunk.len());
+            a.extend_from_slice(args);
+            a.extend(chunk.iter().map(|i| Arg::Uuid(uuid(*i))));
             out.extend(self.all(&sql, a, map).await?);
         }
         Ok(out)
     }
-}
-
-fn uuids<T: Copy>(ids: &[T], f: impl Fn(T) -> Uuid) -> Vec<Uuid> {
-    ids.iter().map(|i| f(*i)).collect()
 }
 
 #[async_trait]
@@ -669,8 +672,7 @@ impl<C: Conn> Session for SqlSession<C> {
 
     async fn users_by_ids(&mut self, ids: &[UserId]) -> CoreResult<Vec<User>> {
         let head = format!("SELECT {USER_COLS} FROM users WHERE id IN");
-        self.fetch_in(&head, &[], &uuids(ids, |u| u.0), user_row)
-            .await
+        self.fetch_in(&head, &[], ids, |u| u.0, user_row).await
     }
 
     async fn list_users(&mut self, filter: &UserFilter, page: Page) -> CoreResult<Vec<User>> {
@@ -893,13 +895,8 @@ impl<C: Conn> Session for SqlSession<C> {
         ids: &[MembershipId],
     ) -> CoreResult<Vec<Membership>> {
         let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.id IN");
-        self.fetch_in(
-            &head,
-            &[Arg::Uuid(org.0)],
-            &uuids(ids, |i| i.0),
-            membership_row,
-        )
-        .await
+        self.fetch_in(&head, &[Arg::Uuid(org.0)], ids, |i| i.0, membership_row)
+            .await
     }
 
     async fn memberships_by_users(
@@ -908,13 +905,8 @@ impl<C: Conn> Session for SqlSession<C> {
         users: &[UserId],
     ) -> CoreResult<Vec<Membership>> {
         let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id IN");
-        self.fetch_in(
-            &head,
-            &[Arg::Uuid(org.0)],
-            &uuids(users, |i| i.0),
-            membership_row,
-        )
-        .await
+        self.fetch_in(&head, &[Arg::Uuid(org.0)], users, |i| i.0, membership_row)
+            .await
     }
 
     async fn update_membership(&mut self, m: &Membership) -> CoreResult<()> {
@@ -938,7 +930,8 @@ impl<C: Conn> Session for SqlSession<C> {
         self.execute_in(
             "DELETE FROM memberships WHERE org_id = $1 AND id IN",
             &[Arg::Uuid(org.0)],
-            &uuids(ids, |i| i.0),
+            ids,
+            |i| i.0,
             "",
         )
         .await
@@ -1111,7 +1104,8 @@ impl<C: Conn> Session for SqlSession<C> {
         self.execute_in(
             "DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN",
             &[Arg::Uuid(org.0)],
-            &uuids(users, |u| u.0),
+            users,
+            |u| u.0,
             "",
         )
         .await
@@ -1366,8 +1360,7 @@ impl<C: Conn> Session for SqlSession<C> {
 
     async fn tokens_by_ids(&mut self, ids: &[TokenId]) -> CoreResult<Vec<Token>> {
         let head = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id IN");
-        self.fetch_in(&head, &[], &uuids(ids, |i| i.0), token_row)
-            .await
+        self.fetch_in(&head, &[], ids, |i| i.0, token_row).await
     }
 
     async fn lock_organization_reading_tokens(
@@ -1461,7 +1454,8 @@ impl<C: Conn> Session for SqlSession<C> {
         self.execute_in(
             "DELETE FROM tokens WHERE org_id = $1 AND kind = 'service' AND created_by IN",
             &[Arg::Uuid(org.0)],
-            &uuids(users, |u| u.0),
+            users,
+            |u| u.0,
             "",
         )
         .await
@@ -1530,7 +1524,8 @@ impl<C: Conn> Session for SqlSession<C> {
         self.execute_in(
             "DELETE FROM passwords WHERE org_id = $1 AND user_id IN",
             &[Arg::Uuid(org.0)],
-            &uuids(users, |u| u.0),
+            users,
+            |u| u.0,
             "",
         )
         .await

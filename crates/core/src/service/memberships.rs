@@ -943,85 +943,114 @@ async fn resolve_many(
     org: OrganizationId,
     targets: &[MemberRef],
 ) -> CoreResult<Vec<Membership>> {
-    let ids: Vec<MembershipId> = targets
+    let by_ids = targets
         .iter()
-        .filter_map(|t| {
-            if let MemberRef::Membership(id) = t {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .collect();
-    let users: Vec<UserId> = targets
-        .iter()
-        .filter_map(|t| {
-            if let MemberRef::User(u) = t {
-                Some(*u)
-            } else {
-                None
-            }
-        })
-        .collect();
-    // Every membership found, by id then by user (one named both ways is there twice), and
-    // where each is; the answer is this vector put in request order in place, so that a bulk
-    // removal holds its 100,000 memberships once, not again in maps or in a second vector.
+        .filter(|t| matches!(t, MemberRef::Membership(_)))
+        .count();
+    let mut ids = Vec::with_capacity(by_ids);
+    let mut users = Vec::with_capacity(targets.len() - by_ids);
+    for t in targets {
+        match t {
+            MemberRef::Membership(id) => ids.push(*id),
+            MemberRef::User(u) => users.push(*u),
+        }
+    }
+    // Every membership found, by id then by user (one named both ways is read twice); the
+    // answer is this vector put in request order in place, so that a bulk removal holds its
+    // 100,000 memberships once. The lookups are positions sorted by key and searched by
+    // bisection: hash maps and a set over 100,000 memberships took a fifth as much memory as
+    // the memberships themselves. Positions fit in `u32`: at most 2 × `MAX_BULK_REMOVAL` rows.
     let mut found = Vec::new();
-    let (mut by_id, mut by_user) = (HashMap::new(), HashMap::new());
     if !ids.is_empty() {
         found = s.memberships_by_ids(org, &ids).await?;
-        by_id.extend(found.iter().enumerate().map(|(i, m)| (m.id, i)));
     }
+    drop(ids);
+    let read_by_id = found.len();
     if !users.is_empty() {
-        let start = found.len();
         found.extend(s.memberships_by_users(org, &users).await?);
-        by_user.extend(
-            found[start..]
-                .iter()
-                .enumerate()
-                .filter_map(|(i, m)| m.user_id.map(|u| (u, start + i))),
-        );
     }
-    let mut taken = HashSet::new();
-    let mut order = Vec::with_capacity(targets.len());
+    drop(users);
+    let by_id = Positions::sorted(0..read_by_id, |i| found[i].id);
+    let by_user = Positions::sorted(
+        (read_by_id..found.len()).filter(|&i| found[i].user_id.is_some()),
+        |i| found[i].user_id,
+    );
+    let mut taken = vec![false; found.len()];
+    let mut order: Vec<u32> = Vec::with_capacity(targets.len());
     for t in targets {
         let at = match t {
-            MemberRef::Membership(id) => by_id.get(id),
-            MemberRef::User(u) => by_user.get(u),
+            MemberRef::Membership(id) => by_id.find(id, |i| found[i].id),
+            // A membership also named by id is taken at its by-id position, so that it is
+            // removed once however it is named.
+            MemberRef::User(u) => by_user
+                .find(&Some(*u), |i| found[i].user_id)
+                .map(|at| by_id.find(&found[at].id, |i| found[i].id).unwrap_or(at)),
         }
-        .copied()
         .ok_or_else(|| no_such_member(*t))?;
-        // A membership named again, the same way or the other way, is removed once.
-        if taken.insert(found[at].id) {
-            order.push(at);
+        if !std::mem::replace(&mut taken[at], true) {
+            order.push(at as u32);
         }
     }
+    drop((by_id, by_user, taken));
     arrange(&mut found, &order);
     Ok(found)
 }
 
+/// Positions in a vector, sorted by a key of the item at each: a lookup by key in a few bytes a
+/// position.
+struct Positions(Vec<u32>);
+
+impl Positions {
+    fn sorted<K: Ord>(positions: impl Iterator<Item = usize>, key: impl Fn(usize) -> K) -> Self {
+        let mut sorted: Vec<u32> = positions.map(|i| i as u32).collect();
+        sorted.sort_unstable_by_key(|&i| key(i as usize));
+        Positions(sorted)
+    }
+
+    /// The position of the item whose key is `wanted`, if there is one (`key` as sorted by).
+    fn find<K: Ord>(&self, wanted: &K, key: impl Fn(usize) -> K) -> Option<usize> {
+        self.0
+            .binary_search_by(|&i| key(i as usize).cmp(wanted))
+            .ok()
+            .map(|k| self.0[k] as usize)
+    }
+}
+
 /// Puts `items[order[0]], items[order[1]], …` first, in that order, and drops the rest, moving
 /// items in place (`order` names each position at most once).
-fn arrange<T>(items: &mut Vec<T>, order: &[usize]) {
+fn arrange<T>(items: &mut Vec<T>, order: &[u32]) {
     // `now_at[k]`: where the item first at position k is now; `first_at[i]`: which item (by
     // its first position) is now at position i.
-    let mut now_at: Vec<usize> = (0..items.len()).collect();
+    let mut now_at: Vec<u32> = (0..items.len() as u32).collect();
     let mut first_at = now_at.clone();
     for (i, &wanted) in order.iter().enumerate() {
-        let from = now_at[wanted];
-        items.swap(i, from);
+        let from = now_at[wanted as usize];
+        items.swap(i, from as usize);
         let displaced = first_at[i];
-        first_at[from] = displaced;
-        now_at[displaced] = from;
+        first_at[from as usize] = displaced;
+        now_at[displaced as usize] = from;
         first_at[i] = wanted;
-        now_at[wanted] = i;
+        now_at[wanted as usize] = i as u32;
     }
     items.truncate(order.len());
 }
 
 #[cfg(test)]
 mod tests {
-    use super::arrange;
+    use super::{Positions, arrange};
+
+    #[test]
+    fn positions_find_each_item_by_its_key_and_nothing_for_a_key_no_item_has() {
+        let items = [40, 10, 30, 20, 50];
+        // Only the positions given are searched: 4 (key 50) is left out.
+        let by_key = Positions::sorted(0..4, |i| items[i]);
+        for (at, key) in items[..4].iter().enumerate() {
+            assert_eq!(by_key.find(key, |i| items[i]), Some(at), "key {key}");
+        }
+        for absent in [0, 15, 50, 60] {
+            assert_eq!(by_key.find(&absent, |i| items[i]), None, "key {absent}");
+        }
+    }
 
     #[test]
     fn arrange_puts_the_named_items_first_in_the_order_given_and_drops_the_rest() {
@@ -1044,7 +1073,7 @@ mod tests {
         for order in orders {
             let mut arranged = items.clone();
             arrange(&mut arranged, &order);
-            let picked: Vec<String> = order.iter().map(|i| items[*i].clone()).collect();
+            let picked: Vec<String> = order.iter().map(|i| items[*i as usize].clone()).collect();
             assert_eq!(arranged, picked, "order {order:?}");
         }
     }

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::ids::*;
 use roster_core::model::{MemberRef, MembershipFilter, MetadataUpdate, RemovalOptions};
 use roster_core::service::{MembershipPatch, NewMembership};
 
@@ -174,11 +173,7 @@ pub async fn bulk_remove(
             )
             .into());
         }
-        let targets = b
-            .membership_ids
-            .iter()
-            .map(|id| parse::<MembershipId>(id).map(MemberRef::Membership))
-            .collect::<Result<Vec<_>, _>>()?;
+        let targets = MemberRef::memberships(&b.membership_ids)?;
         let options = RemovalOptions {
             delete_passwords: b.delete_passwords,
             delete_service_tokens: b.delete_service_tokens,
