@@ -354,7 +354,7 @@ impl MemberRef {
     /// Membership ids as removal targets, in a vector allocated once (a bulk removal names up
     /// to 100,000: collecting into a `Result` would double its way there); the first malformed
     /// id is the error.
-    pub fn memberships(ids: &[String]) -> Result<Vec<MemberRef>, crate::CoreError> {
+    pub fn memberships(ids: Vec<IdText<MembershipId>>) -> Result<Vec<MemberRef>, crate::CoreError> {
         let mut targets = Vec::with_capacity(ids.len());
         for id in ids {
             targets.push(MemberRef::Membership(id.parse()?));

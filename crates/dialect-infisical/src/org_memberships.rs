@@ -123,7 +123,7 @@ pub async fn bulk_remove(
 ) -> Result<Response, InfisicalError> {
     let parsed = (|| {
         let (Path(org), Body(b)) = (path?, body?);
-        let targets = MemberRef::memberships(&b.membership_ids)?;
+        let targets = MemberRef::memberships(b.membership_ids)?;
         Ok((org.parse()?, targets))
     })();
     let (org, targets) = caller.checked(&s, parsed).await?;

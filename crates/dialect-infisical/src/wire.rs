@@ -1,6 +1,7 @@
 //! Infisical's wire shapes: camelCase, ISO-8601 timestamps, and exactly the fields of the seed
 //! schemas where those say `additionalProperties: false`.
 
+use roster_core::ids::{IdText, MembershipId};
 use roster_core::model::*;
 use roster_core::{CoreError, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -94,7 +95,7 @@ impl From<MemberView> for OrgMembershipWithUser {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BulkDelete {
-    pub membership_ids: Vec<String>,
+    pub membership_ids: Vec<IdText<MembershipId>>,
 }
 
 #[derive(Deserialize)]

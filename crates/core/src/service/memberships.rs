@@ -847,7 +847,9 @@ pub(super) async fn remove_in(
     if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
         return Err(last_admin(&members));
     }
-    let users: Vec<UserId> = members.iter().filter_map(|m| m.user_id).collect();
+    // Allocated once: collecting the filtered users would double its way to 100,000.
+    let mut users: Vec<UserId> = Vec::with_capacity(members.len());
+    users.extend(members.iter().filter_map(|m| m.user_id));
     let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
     let (mut project_memberships_removed, mut passwords_deleted, mut service_tokens_deleted) =
         (0, 0, 0);

@@ -173,7 +173,7 @@ pub async fn bulk_remove(
             )
             .into());
         }
-        let targets = MemberRef::memberships(&b.membership_ids)?;
+        let targets = MemberRef::memberships(b.membership_ids)?;
         let options = RemovalOptions {
             delete_passwords: b.delete_passwords,
             delete_service_tokens: b.delete_service_tokens,

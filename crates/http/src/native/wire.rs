@@ -2,6 +2,7 @@
 //! model can change without changing the contract. Timestamps are RFC 3339 strings with
 //! milliseconds; ids are hyphenated UUIDs.
 
+use roster_core::ids::{IdText, MembershipId};
 use roster_core::model::*;
 use roster_core::{CoreError, PermissionSet, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -318,7 +319,8 @@ pub struct RemoveOptions {
 #[serde(deny_unknown_fields)]
 pub struct BulkRemove {
     /// 1 to 100,000 membership ids of the organization; duplicates count once.
-    pub membership_ids: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub membership_ids: Vec<IdText<MembershipId>>,
     #[serde(default)]
     pub delete_passwords: bool,
     #[serde(default)]
