@@ -19,7 +19,7 @@ pub enum Arg {
 }
 
 /// Typed access to the columns of one result row, by position.
-pub trait SqlRow: Send {
+pub trait SqlRow: Send + Sync {
     fn uuid(&self, i: usize) -> CoreResult<Uuid>;
     fn opt_uuid(&self, i: usize) -> CoreResult<Option<Uuid>>;
     fn int(&self, i: usize) -> CoreResult<i64>;

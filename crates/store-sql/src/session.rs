@@ -1,5 +1,7 @@
 //! `Session` implemented once in SQL over any `Conn`.
 
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::ids::*;
@@ -22,6 +24,9 @@ const USER_COLS: &str =
     "id, email, first_name, last_name, username, image_url, created_at, updated_at";
 const ROLE_COLS: &str =
     "id, org_id, role_key, name, description, permissions, built_in, created_at, updated_at";
+/// How many columns `ORG_COLS` and `ROLE_COLS` name (a unit test keeps them in step).
+const ORG_COLUMNS: usize = 10;
+const ROLE_COLUMNS: usize = 9;
 const MEMBERSHIP_SELECT: &str = "SELECT m.id, m.org_id, m.user_id, m.invite_email, m.role_id, r.role_key, \
      m.status, m.is_active, m.last_invited_at, m.last_login_auth_method, m.last_login_time, \
      m.project_favorites, m.public_metadata, m.private_metadata, m.created_at, m.updated_at \
@@ -224,6 +229,45 @@ fn membership_filter_sql(filter: &MembershipFilter, args: &mut Vec<Arg>) -> Stri
         ));
     }
     join + &sql
+}
+
+/// `cols` (a `*_COLS` list) with each column taken from `table`, for a join.
+fn qualified(table: &str, cols: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns of a joined row from `.1` on, so that the second table of a join is read by its
+/// own row mapping.
+struct Columns<'a, R>(&'a R, usize);
+
+impl<R: SqlRow> SqlRow for Columns<'_, R> {
+    fn uuid(&self, i: usize) -> CoreResult<Uuid> {
+        self.0.uuid(self.1 + i)
+    }
+    fn opt_uuid(&self, i: usize) -> CoreResult<Option<Uuid>> {
+        self.0.opt_uuid(self.1 + i)
+    }
+    fn int(&self, i: usize) -> CoreResult<i64> {
+        self.0.int(self.1 + i)
+    }
+    fn opt_int(&self, i: usize) -> CoreResult<Option<i64>> {
+        self.0.opt_int(self.1 + i)
+    }
+    fn text(&self, i: usize) -> CoreResult<String> {
+        self.0.text(self.1 + i)
+    }
+    fn opt_text(&self, i: usize) -> CoreResult<Option<String>> {
+        self.0.opt_text(self.1 + i)
+    }
+    fn boolean(&self, i: usize) -> CoreResult<bool> {
+        self.0.boolean(self.1 + i)
+    }
+    fn bytes(&self, i: usize) -> CoreResult<Vec<u8>> {
+        self.0.bytes(self.1 + i)
+    }
 }
 
 fn org_row(r: &impl SqlRow) -> CoreResult<Organization> {
@@ -621,6 +665,35 @@ impl<C: Conn> Session for SqlSession<C> {
             )
             .await
             .map(drop)
+    }
+
+    async fn organization_in_context(
+        &mut self,
+        id: OrganizationId,
+    ) -> CoreResult<Option<(Organization, i64, Vec<Role>)>> {
+        // A row per role (or one with no role), the organization's columns after the role's.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {}, o.member_count FROM organizations o \
+                 LEFT JOIN roles r ON r.org_id = o.id WHERE o.id = $1 ORDER BY r.id",
+                qualified("r", ROLE_COLS),
+                qualified("o", ORG_COLS)
+            )
+        });
+        let rows = self.0.fetch_all(&SQL, vec![Arg::Uuid(id.0)]).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let after_role = Columns(first, ROLE_COLUMNS);
+        let organization = org_row(&after_role)?;
+        let count = after_role.int(ORG_COLUMNS)?;
+        let mut roles = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.opt_uuid(0)?.is_some() {
+                roles.push(role_row(r)?);
+            }
+        }
+        Ok(Some((organization, count, roles)))
     }
 
     async fn count_memberships(&mut self, org: OrganizationId) -> CoreResult<i64> {
@@ -1564,5 +1637,16 @@ mod tests {
     #[test]
     fn the_token_column_count_matches_the_token_columns() {
         assert_eq!(TOKEN_COLS.split(',').count(), TOKEN_COLUMNS);
+    }
+
+    #[test]
+    fn the_organization_and_role_column_counts_match_their_columns() {
+        assert_eq!(ORG_COLS.split(',').count(), ORG_COLUMNS);
+        assert_eq!(ROLE_COLS.split(',').count(), ROLE_COLUMNS);
+    }
+
+    #[test]
+    fn qualified_columns_name_their_table_each() {
+        assert_eq!(qualified("r", "id, org_id, name"), "r.id, r.org_id, r.name");
     }
 }

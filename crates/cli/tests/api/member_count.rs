@@ -203,4 +203,32 @@ async fn a_postgres_database_from_before_the_member_count_gets_it_filled_in() {
     assert_eq!(count, 3);
 }
 
-on_both_backends!(the_member_count_follows_every_way_memberships_come_and_go);
+/// The store's one read of an organization with its count and roles (what Clerk's removal
+/// answer shows) must give what its three reads give one by one.
+async fn the_organization_in_context_is_what_its_three_reads_give(app: TestApp) {
+    let org = app.new_org("In context").await;
+    app.add_member(&org, "member").await;
+    app.add_member(&org, "admin").await;
+    app.post(
+        &format!("/v1/organizations/{org}/roles"),
+        &app.admin,
+        json!({"key": "offboarder", "name": "Offboarder", "permissions": ["members:delete"]}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let id: OrganizationId = org.parse().unwrap();
+    let mut s = app.store.read().await.unwrap();
+    let (organization, count, roles) = s.organization_in_context(id).await.unwrap().unwrap();
+    assert_eq!(Some(organization), s.organization(id).await.unwrap());
+    assert_eq!(count, 2);
+    assert_eq!(count, s.count_memberships(id).await.unwrap());
+    assert_eq!(roles.len(), 4, "three built-in roles and one of its own");
+    assert_eq!(roles, s.list_roles(id).await.unwrap());
+    let unknown = OrganizationId::new();
+    assert_eq!(s.organization_in_context(unknown).await.unwrap(), None);
+}
+
+on_both_backends!(
+    the_member_count_follows_every_way_memberships_come_and_go,
+    the_organization_in_context_is_what_its_three_reads_give
+);

@@ -537,13 +537,14 @@ impl SharedContext {
         } else {
             tx.users_by_ids(users).await?
         };
+        let (organization, count_when_read, roles) = tx
+            .organization_in_context(org)
+            .await?
+            .ok_or_else(|| CoreError::not_found("organization", org))?;
         Ok(SharedContext {
-            organization: tx
-                .organization(org)
-                .await?
-                .ok_or_else(|| CoreError::not_found("organization", org))?,
-            roles: tx.list_roles(org).await?,
-            count_when_read: tx.count_memberships(org).await?,
+            organization,
+            roles,
+            count_when_read,
             removed_when_read: removed_so_far,
             users: users.into_iter().map(|u| (u.id, u)).collect(),
         })
