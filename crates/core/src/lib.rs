@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod permissions;
+pub mod removed;
 pub mod secrets;
 pub mod service;
 pub mod store;

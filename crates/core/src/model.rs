@@ -60,7 +60,7 @@ pub struct Role {
     pub updated_at: Timestamp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MembershipStatus {
     Invited,
     Accepted,
@@ -108,10 +108,25 @@ pub struct Membership {
 impl Membership {
     /// Counts towards "the organization keeps at least one active admin".
     pub fn is_active_admin(&self) -> bool {
-        self.user_id.is_some()
-            && self.role_key == ROLE_ADMIN
-            && self.status == MembershipStatus::Accepted
-            && self.is_active
+        Membership::counts_as_active_admin(
+            self.user_id,
+            &self.role_key,
+            self.status,
+            self.is_active,
+        )
+    }
+
+    /// `is_active_admin` from the fields it reads (for memberships held packed).
+    pub fn counts_as_active_admin(
+        user: Option<UserId>,
+        role_key: &str,
+        status: MembershipStatus,
+        is_active: bool,
+    ) -> bool {
+        user.is_some()
+            && role_key == ROLE_ADMIN
+            && status == MembershipStatus::Accepted
+            && is_active
     }
 }
 
@@ -363,10 +378,12 @@ impl MemberRef {
     }
 }
 
+pub use crate::removed::Removed;
+
 /// The outcome of a removal: the memberships as they were, and what the removal cascaded to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Removal {
-    pub removed: Vec<Membership>,
+    pub removed: Removed,
     pub project_memberships_removed: u64,
     pub passwords_deleted: u64,
     pub service_tokens_deleted: u64,

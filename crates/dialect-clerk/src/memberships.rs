@@ -201,6 +201,6 @@ pub async fn delete(
     // Typed all the way: the answer is serialized from the model with no `Value` in between.
     let organization = wire::OrganizationOut::new(&it.organization, Some(it.member_count));
     let roles = wire::role_book(it.roles);
-    let answer = wire::MembershipOut::new(m, organization, u, &roles);
+    let answer = wire::MembershipOut::new(&m, organization, u, &roles);
     Ok(Json(answer).into_response())
 }

@@ -23,22 +23,28 @@ use serde::Serialize;
 /// than this is written in parts.
 pub const ITEMS_A_PART: usize = 512;
 
-/// `{head}item,item,…{tail}`, where `head` opens the array (`{"memberships":[`) and `tail`
+/// `{head}item,item,…{tail}` over any iterator that knows its length, where `head` opens the array (`{"memberships":[`) and `tail`
 /// closes it and whatever encloses it (`]}`).
-pub struct JsonParts<T, F> {
+pub struct JsonParts<I, F> {
     head: Option<Bytes>,
-    items: std::vec::IntoIter<T>,
+    items: I,
     render: F,
     first: bool,
     tail: Option<Bytes>,
 }
 
-impl<T, O, F> JsonParts<T, F>
+impl<I, O, F> JsonParts<I, F>
 where
-    F: FnMut(T) -> O,
+    I: ExactSizeIterator,
+    F: FnMut(I::Item) -> O,
     O: Serialize,
 {
-    pub fn new(head: impl Into<Bytes>, items: Vec<T>, render: F, tail: impl Into<Bytes>) -> Self {
+    pub fn new(
+        head: impl Into<Bytes>,
+        items: impl IntoIterator<IntoIter = I>,
+        render: F,
+        tail: impl Into<Bytes>,
+    ) -> Self {
         JsonParts {
             head: Some(head.into()),
             items: items.into_iter(),
@@ -69,10 +75,10 @@ where
     }
 }
 
-impl<T, O, F> http_body::Body for JsonParts<T, F>
+impl<I, O, F> http_body::Body for JsonParts<I, F>
 where
-    T: Unpin,
-    F: FnMut(T) -> O + Unpin,
+    I: ExactSizeIterator + Unpin,
+    F: FnMut(I::Item) -> O + Unpin,
     O: Serialize,
 {
     type Data = Bytes;
@@ -90,10 +96,10 @@ where
     }
 }
 
-impl<T, O, F> IntoResponse for JsonParts<T, F>
+impl<I, O, F> IntoResponse for JsonParts<I, F>
 where
-    T: Unpin + Send + 'static,
-    F: FnMut(T) -> O + Unpin + Send + 'static,
+    I: ExactSizeIterator + Unpin + Send + 'static,
+    F: FnMut(I::Item) -> O + Unpin + Send + 'static,
     O: Serialize,
 {
     fn into_response(mut self) -> Response {
@@ -142,7 +148,7 @@ mod tests {
     fn parts_of(items: usize) -> (Vec<Bytes>, Vec<u8>) {
         let mut body = JsonParts::new(
             &br#"{"items":["#[..],
-            (0..items).collect(),
+            0..items,
             wire,
             format!(r#"],"count":{items}}}"#),
         );

@@ -270,7 +270,9 @@ async fn token_claims_sharing_one_commit_are_verified_each_on_its_own(app: TestA
         outcomes[1]
             .as_ref()
             .expect("the valid token removes")
-            .removed[0]
+            .removed
+            .first()
+            .unwrap()
             .id
             .to_string(),
         a.membership_id

@@ -463,7 +463,7 @@ impl Roster {
         let removal = remove_in(
             &mut *tx,
             org,
-            vec![own],
+            vec![own].into(),
             options,
             Audit {
                 ctx,
@@ -494,7 +494,7 @@ pub(super) async fn remove_one(
         return Err(refusal);
     }
     let members = resolve_many(tx, org, &request.targets).await?;
-    if let Some(refusal) = self_removal(actor, &members) {
+    if let Some(refusal) = self_removal(actor, members.ids_and_users()) {
         return Err(refusal);
     }
     remove_in(
@@ -550,15 +550,18 @@ impl SharedContext {
         })
     }
 
-    /// The context of a removal of `removed`, the batch having removed `removed_so_far`
-    /// memberships with it (the users must have been read).
-    fn context(&self, removed: &[Membership], removed_so_far: i64) -> RemovalContext {
+    /// The context of a removal of the memberships of `removed_users`, the batch having removed
+    /// `removed_so_far` memberships with it (the users must have been read).
+    fn context(
+        &self,
+        removed_users: impl Iterator<Item = UserId>,
+        removed_so_far: i64,
+    ) -> RemovalContext {
         RemovalContext {
             organization: self.organization.clone(),
             member_count: self.count_when_read - (removed_so_far - self.removed_when_read),
-            users: removed
-                .iter()
-                .filter_map(|m| self.users.get(&m.user_id?).cloned())
+            users: removed_users
+                .filter_map(|u| self.users.get(&u).cloned())
                 .collect(),
             roles: self.roles.clone(),
         }
@@ -576,7 +579,7 @@ pub(super) async fn context_for(
     removed_so_far: i64,
     shared: &mut Option<SharedContext>,
 ) -> CoreResult<RemovalContext> {
-    let removed_users = || removal.removed.iter().filter_map(|m| m.user_id);
+    let removed_users = || removal.removed.user_ids();
     let s = match shared {
         Some(s) => s,
         None => {
@@ -604,7 +607,7 @@ pub(super) async fn context_for(
             s.users.insert(u.id, u);
         }
     }
-    Ok(s.context(&removal.removed, removed_so_far))
+    Ok(s.context(removal.removed.user_ids(), removed_so_far))
 }
 
 /// The refusal of a caller who holds `held` and may not make `request`. What the context shows
@@ -625,24 +628,29 @@ fn lacking(held: crate::permissions::PermissionSet, request: &RemovalRequest) ->
         })
 }
 
-/// The refusal of a removal that names the caller's own membership, if it does.
-fn self_removal(actor: &Actor, members: &[Membership]) -> Option<CoreError> {
+/// The refusal of a removal of `members` (their ids and users) that names the caller's own
+/// membership, if it does.
+fn self_removal(
+    actor: &Actor,
+    mut members: impl Iterator<Item = (MembershipId, Option<UserId>)>,
+) -> Option<CoreError> {
     let me = actor.user_id()?;
-    let own = members.iter().find(|m| m.user_id == Some(me))?;
+    let (own, _) = members.find(|(_, user)| *user == Some(me))?;
     Some(CoreError::rule(
         Rule::SelfRemoval,
         "You cannot remove yourself from an organization",
-        Some(own.id.to_string()),
+        Some(own.to_string()),
     ))
 }
 
-/// The refusal of a removal that would leave no active admin, naming the first admin it removes.
-fn last_admin(members: &[Membership]) -> CoreError {
-    let id = members
-        .iter()
-        .find(|m| m.is_active_admin())
-        .map(|m| m.id.to_string());
-    CoreError::rule(Rule::LastAdmin, LAST_ADMIN, id)
+/// The refusal of a removal that would leave no active admin, naming the first admin it
+/// removes.
+fn last_admin(first_admin: Option<MembershipId>) -> CoreError {
+    CoreError::rule(
+        Rule::LastAdmin,
+        LAST_ADMIN,
+        first_admin.map(|id| id.to_string()),
+    )
 }
 
 /// Whether a request can run in `remove_plain_together`: no credential deletion.
@@ -739,7 +747,8 @@ pub(super) async fn remove_plain_together(
                 }
             }
         }
-        if let Some(e) = missing.or_else(|| self_removal(&actor, &members)) {
+        let ids_and_users = members.iter().map(|m| (m.id, m.user_id));
+        if let Some(e) = missing.or_else(|| self_removal(&actor, ids_and_users)) {
             plans.push(Err(e));
             continue;
         }
@@ -751,7 +760,8 @@ pub(super) async fn remove_plain_together(
             };
             active_admins = Some(admins);
             if admins - admins_removed < 1 {
-                plans.push(Err(last_admin(&members)));
+                let first = members.iter().find(|m| m.is_active_admin()).map(|m| m.id);
+                plans.push(Err(last_admin(first)));
                 continue;
             }
             active_admins = Some(admins - admins_removed);
@@ -811,13 +821,13 @@ pub(super) async fn remove_plain_together(
                 let context = shared
                     .as_ref()
                     .filter(|_| r.include_context)
-                    .map(|s| s.context(&removed, removed_so_far));
+                    .map(|s| s.context(removed.iter().filter_map(|m| m.user_id), removed_so_far));
                 Removal {
                     project_memberships_removed: removed
                         .iter()
                         .filter_map(|m| cascaded.get(&m.user_id?))
                         .sum(),
-                    removed,
+                    removed: removed.into(),
                     passwords_deleted: 0,
                     service_tokens_deleted: 0,
                     context,
@@ -840,18 +850,18 @@ pub(super) struct Audit<'a> {
 pub(super) async fn remove_in(
     tx: &mut dyn Session,
     org: OrganizationId,
-    members: Vec<Membership>,
+    members: Removed,
     options: RemovalOptions,
     audit: Audit<'_>,
 ) -> CoreResult<Removal> {
-    let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
+    let admins_removed = members.active_admins().count() as i64;
     if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
-        return Err(last_admin(&members));
+        return Err(last_admin(members.active_admins().next()));
     }
     // Allocated once: collecting the filtered users would double its way to 100,000.
     let mut users: Vec<UserId> = Vec::with_capacity(members.len());
-    users.extend(members.iter().filter_map(|m| m.user_id));
-    let ids: Vec<MembershipId> = members.iter().map(|m| m.id).collect();
+    users.extend(members.user_ids());
+    let ids: Vec<MembershipId> = members.ids().collect();
     let (mut project_memberships_removed, mut passwords_deleted, mut service_tokens_deleted) =
         (0, 0, 0);
     if !users.is_empty() {
@@ -866,15 +876,22 @@ pub(super) async fn remove_in(
     if !ids.is_empty() {
         tx.delete_memberships(org, &ids).await?;
     }
+    drop((users, ids));
     // The events are built a part at a time, each just before it is written: all the events of
     // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
-    for part in members.chunks(EVENTS_AT_A_TIME) {
-        let events: Vec<AuditEvent> = part
-            .iter()
-            .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, m, options))
+    let mut to_record = members.iter();
+    loop {
+        let events: Vec<AuditEvent> = to_record
+            .by_ref()
+            .take(EVENTS_AT_A_TIME)
+            .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, &m, options))
             .collect();
+        if events.is_empty() {
+            break;
+        }
         tx.insert_audit_events(&events).await?;
     }
+    drop(to_record);
     Ok(Removal {
         removed: members,
         project_memberships_removed,
@@ -945,7 +962,7 @@ async fn resolve_many(
     s: &mut dyn Session,
     org: OrganizationId,
     targets: &[MemberRef],
-) -> CoreResult<Vec<Membership>> {
+) -> CoreResult<Removed> {
     let by_ids = targets
         .iter()
         .filter(|t| matches!(t, MemberRef::Membership(_)))
@@ -958,36 +975,43 @@ async fn resolve_many(
             MemberRef::User(u) => users.push(*u),
         }
     }
-    // Every membership found, by id then by user (one named both ways is read twice); the
-    // answer is this vector put in request order in place, so that a bulk removal holds its
-    // 100,000 memberships once. The lookups are positions sorted by key and searched by
-    // bisection: hash maps and a set over 100,000 memberships took a fifth as much memory as
-    // the memberships themselves. Positions fit in `u32`: at most 2 × `MAX_BULK_REMOVAL` rows.
-    let mut found = Vec::new();
-    if !ids.is_empty() {
-        found = s.memberships_by_ids(org, &ids).await?;
+    // Every membership found, by id then by user (one named both ways is read twice), packed
+    // as each part is read: a bulk removal never holds its 100,000 memberships whole. The
+    // answer is this put in request order in place. The lookups are positions sorted by key
+    // and searched by bisection: hash maps and a set over 100,000 memberships took a fifth as
+    // much memory as the memberships themselves. Positions fit in `u32`: at most
+    // 2 × `MAX_BULK_REMOVAL` rows.
+    let mut found = Removed::with_capacity(targets.len());
+    for part in ids.chunks(READ_AT_A_TIME) {
+        for m in s.memberships_by_ids(org, part).await? {
+            found.push(m);
+        }
     }
     drop(ids);
     let read_by_id = found.len();
-    if !users.is_empty() {
-        found.extend(s.memberships_by_users(org, &users).await?);
+    for part in users.chunks(READ_AT_A_TIME) {
+        for m in s.memberships_by_users(org, part).await? {
+            found.push(m);
+        }
     }
     drop(users);
-    let by_id = Positions::sorted(0..read_by_id, |i| found[i].id);
+    let by_id = Positions::sorted(0..read_by_id, |i| found.id_at(i));
     let by_user = Positions::sorted(
-        (read_by_id..found.len()).filter(|&i| found[i].user_id.is_some()),
-        |i| found[i].user_id,
+        (read_by_id..found.len()).filter(|&i| found.user_at(i).is_some()),
+        |i| found.user_at(i),
     );
     let mut taken = vec![false; found.len()];
     let mut order: Vec<u32> = Vec::with_capacity(targets.len());
     for t in targets {
         let at = match t {
-            MemberRef::Membership(id) => by_id.find(id, |i| found[i].id),
+            MemberRef::Membership(id) => by_id.find(id, |i| found.id_at(i)),
             // A membership also named by id is taken at its by-id position, so that it is
             // removed once however it is named.
-            MemberRef::User(u) => by_user
-                .find(&Some(*u), |i| found[i].user_id)
-                .map(|at| by_id.find(&found[at].id, |i| found[i].id).unwrap_or(at)),
+            MemberRef::User(u) => by_user.find(&Some(*u), |i| found.user_at(i)).map(|at| {
+                by_id
+                    .find(&found.id_at(at), |i| found.id_at(i))
+                    .unwrap_or(at)
+            }),
         }
         .ok_or_else(|| no_such_member(*t))?;
         if !std::mem::replace(&mut taken[at], true) {
@@ -995,9 +1019,13 @@ async fn resolve_many(
         }
     }
     drop((by_id, by_user, taken));
-    arrange(&mut found, &order);
+    found.arrange(&order);
     Ok(found)
 }
+
+/// Memberships a large removal reads in one go, packing them before it reads more (the SQL
+/// stores read as many in one statement).
+const READ_AT_A_TIME: usize = 1000;
 
 /// Positions in a vector, sorted by a key of the item at each: a lookup by key in a few bytes a
 /// position.
@@ -1019,28 +1047,9 @@ impl Positions {
     }
 }
 
-/// Puts `items[order[0]], items[order[1]], …` first, in that order, and drops the rest, moving
-/// items in place (`order` names each position at most once).
-fn arrange<T>(items: &mut Vec<T>, order: &[u32]) {
-    // `now_at[k]`: where the item first at position k is now; `first_at[i]`: which item (by
-    // its first position) is now at position i.
-    let mut now_at: Vec<u32> = (0..items.len() as u32).collect();
-    let mut first_at = now_at.clone();
-    for (i, &wanted) in order.iter().enumerate() {
-        let from = now_at[wanted as usize];
-        items.swap(i, from as usize);
-        let displaced = first_at[i];
-        first_at[from as usize] = displaced;
-        now_at[displaced as usize] = from;
-        first_at[i] = wanted;
-        now_at[wanted as usize] = i as u32;
-    }
-    items.truncate(order.len());
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Positions, arrange};
+    use super::Positions;
 
     #[test]
     fn positions_find_each_item_by_its_key_and_nothing_for_a_key_no_item_has() {
@@ -1052,32 +1061,6 @@ mod tests {
         }
         for absent in [0, 15, 50, 60] {
             assert_eq!(by_key.find(&absent, |i| items[i]), None, "key {absent}");
-        }
-    }
-
-    #[test]
-    fn arrange_puts_the_named_items_first_in_the_order_given_and_drops_the_rest() {
-        // Every order of 3 of 6 items, and a few of all 6, against picking them one by one.
-        let items: Vec<String> = (0..6).map(|i| format!("item {i}")).collect();
-        let mut orders = Vec::new();
-        for a in 0..6 {
-            for b in (0..6).filter(|b| *b != a) {
-                for c in (0..6).filter(|c| *c != a && *c != b) {
-                    orders.push(vec![a, b, c]);
-                }
-            }
-        }
-        orders.extend([
-            vec![],
-            vec![5, 4, 3, 2, 1, 0],
-            vec![1, 0, 3, 2, 5, 4],
-            vec![2, 0, 1],
-        ]);
-        for order in orders {
-            let mut arranged = items.clone();
-            arrange(&mut arranged, &order);
-            let picked: Vec<String> = order.iter().map(|i| items[*i as usize].clone()).collect();
-            assert_eq!(arranged, picked, "order {order:?}");
         }
     }
 }

@@ -187,7 +187,14 @@ impl Roster {
         for org in orgs {
             tx.lock_organization(org).await?;
             if let Some(m) = tx.membership_by_user(org, id).await? {
-                remove_in(&mut *tx, org, vec![m], RemovalOptions::default(), audit()).await?;
+                remove_in(
+                    &mut *tx,
+                    org,
+                    vec![m].into(),
+                    RemovalOptions::default(),
+                    audit(),
+                )
+                .await?;
             }
         }
         tx.delete_user(id).await?;
