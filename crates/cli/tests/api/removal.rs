@@ -610,7 +610,62 @@ async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(ap
     );
 }
 
+/// A large removal reads its targets a thousand at a time: a membership named again in another
+/// thousand than its first is read twice, and must still be removed, answered and recorded
+/// once, where it was first named.
+async fn a_membership_named_twice_a_thousand_ids_apart_is_removed_once(app: TestApp) {
+    let org = app.new_org("Named twice").await;
+    let mut ids = Vec::new();
+    for _ in 0..1_005 {
+        ids.push(app.add_user_as_member(&org, "member").await.1);
+    }
+    let mut named = ids.clone();
+    named.extend([ids[0].clone(), ids[3].clone(), ids[1_004].clone()]);
+    let body = app
+        .post(
+            &format!("/v1/organizations/{org}/memberships/bulk-remove"),
+            &app.admin,
+            json!({"membership_ids": named}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let removed: Vec<&str> = body["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, ids);
+    assert!(app.memberships(&org).await.is_empty());
+    // Every page of the audit trail: one event a removed membership.
+    let (mut recorded, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let page = app
+            .get(
+                &format!("/v1/organizations/{org}/audit-events?limit=500{after}"),
+                &app.admin,
+            )
+            .await
+            .expect(StatusCode::OK);
+        for e in page["data"].as_array().unwrap() {
+            if e["action"] == "membership.removed" {
+                recorded.push(e["target_id"].as_str().unwrap().to_owned());
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    recorded.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(recorded, expected);
+}
+
 on_both_backends!(
+    a_membership_named_twice_a_thousand_ids_apart_is_removed_once,
     a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order,
     an_admin_removes_a_member_and_their_project_memberships_go_with_them,
     removing_the_last_admin_is_refused_and_changes_nothing,
