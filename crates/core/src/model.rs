@@ -60,7 +60,7 @@ pub struct Role {
     pub updated_at: Timestamp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MembershipStatus {
     Invited,
     Accepted,

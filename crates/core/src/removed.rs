@@ -5,11 +5,11 @@
 //!
 //! Model code only: no store, no HTTP.
 
-use std::collections::HashMap;
-
 use crate::ids::*;
 use crate::model::{Membership, MembershipStatus};
 use crate::timestamp::Timestamp;
+
+type ShapeKey = (OrganizationId, RoleId, MembershipStatus, bool);
 
 /// What one removed membership has of its own when its other fields are its shape's.
 #[derive(Clone, Debug)]
@@ -33,8 +33,9 @@ pub struct Removed {
     /// Every field the rows do not hold, as a whole membership (its id, user and timestamps
     /// are those of the first row of that shape, and are not read).
     shapes: Vec<Membership>,
-    /// The shared shapes, by organization, role, status and activity.
-    shared: HashMap<(OrganizationId, RoleId, MembershipStatus, bool), u32>,
+    /// The shared shapes, by organization, role, status and activity: a few (the roles in use
+    /// times two and two), so a list searched in order, with no hashing for a single removal.
+    shared: Vec<(ShapeKey, u32)>,
 }
 
 impl Removed {
@@ -55,11 +56,11 @@ impl Removed {
         };
         let shape = if has_only_shared_fields(&m) {
             let key = (m.organization_id, m.role_id, m.status, m.is_active);
-            match self.shared.get(&key) {
-                Some(&shape) => shape,
+            match self.shared.iter().find(|(k, _)| *k == key) {
+                Some(&(_, shape)) => shape,
                 None => {
                     let shape = self.add_shape(m);
-                    self.shared.insert(key, shape);
+                    self.shared.push((key, shape));
                     shape
                 }
             }
