@@ -281,6 +281,15 @@ impl TestApp {
         (user_id, m["id"].as_str().unwrap().to_owned())
     }
 
+    /// `n` new users made members of `org` with `role` (no tokens): their membership ids.
+    pub async fn add_users_as_members(&self, org: &str, role: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(self.add_user_as_member(org, role).await.1);
+        }
+        ids
+    }
+
     /// A new project of `org` named `name`, with `members` in it (through the admin key); its id.
     pub async fn project_with(&self, org: &str, name: &str, members: &[&Member]) -> String {
         let project = self
@@ -339,28 +348,41 @@ impl TestApp {
             .collect()
     }
 
+    /// Every audit event of `org` (each page of them): (action, target id).
     pub async fn audit_actions(&self, org: &str) -> Vec<(String, String)> {
-        let b = self
-            .get(
-                &format!("/v1/organizations/{org}/audit-events?limit=500"),
-                &self.admin,
-            )
-            .await
-            .expect(StatusCode::OK);
-        b["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
+        let (mut events, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+            let page = self
+                .get(
+                    &format!("/v1/organizations/{org}/audit-events?limit=500{after}"),
+                    &self.admin,
+                )
+                .await
+                .expect(StatusCode::OK);
+            events.extend(page["data"].as_array().unwrap().iter().map(|e| {
                 (
                     e["action"].as_str().unwrap().to_owned(),
                     e["target_id"].as_str().unwrap().to_owned(),
                 )
-            })
-            .collect()
+            }));
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return events,
+            }
+        }
     }
 }
 
 pub fn postgres_url() -> String {
     std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
+}
+
+/// The `id` of each object in the JSON array `list` (a list or removal answer's items).
+pub fn ids_of(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect()
 }

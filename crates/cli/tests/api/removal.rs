@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, ids_of};
 
 async fn an_admin_removes_a_member_and_their_project_memberships_go_with_them(app: TestApp) {
     let org = app.org.clone();
@@ -560,10 +560,8 @@ async fn a_deleted_user_leaves_every_organization_but_not_as_a_last_admin(app: T
 /// order asked, and the member count follows.
 async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(app: TestApp) {
     let org = app.new_org("Many").await;
-    let mut ids = Vec::new();
-    for _ in 0..2 * (roster_http::json_parts::ITEMS_A_PART + 3) {
-        ids.push(app.add_user_as_member(&org, "member").await.1);
-    }
+    let parts = 2 * (roster_http::json_parts::ITEMS_A_PART + 3);
+    let mut ids = app.add_users_as_members(&org, "member", parts).await;
     // Not the order they were made in: the answer follows the request.
     ids.reverse();
     let (native, infisical) = ids.split_at(ids.len() / 2);
@@ -576,13 +574,7 @@ async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(ap
         )
         .await
         .expect(StatusCode::OK);
-    let removed: Vec<&str> = body["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(removed, native);
+    assert_eq!(ids_of(&body["removed"]), native);
     assert_eq!(body["project_memberships_removed"], json!(0));
 
     let res = app
@@ -594,13 +586,7 @@ async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(ap
         )
         .await;
     let body = res.expect(StatusCode::OK);
-    let removed: Vec<&str> = body["memberships"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(removed, infisical);
+    assert_eq!(ids_of(&body["memberships"]), infisical);
     assert!(
         app.memberships(&org).await.iter().all(|m| {
             let id = m["id"].as_str().unwrap();
@@ -615,10 +601,7 @@ async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(ap
 /// once, where it was first named.
 async fn a_membership_named_twice_a_thousand_ids_apart_is_removed_once(app: TestApp) {
     let org = app.new_org("Named twice").await;
-    let mut ids = Vec::new();
-    for _ in 0..1_005 {
-        ids.push(app.add_user_as_member(&org, "member").await.1);
-    }
+    let ids = app.add_users_as_members(&org, "member", 1_005).await;
     let mut named = ids.clone();
     named.extend([ids[0].clone(), ids[3].clone(), ids[1_004].clone()]);
     let body = app
@@ -629,35 +612,16 @@ async fn a_membership_named_twice_a_thousand_ids_apart_is_removed_once(app: Test
         )
         .await
         .expect(StatusCode::OK);
-    let removed: Vec<&str> = body["removed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(removed, ids);
+    assert_eq!(ids_of(&body["removed"]), ids);
     assert!(app.memberships(&org).await.is_empty());
     // Every page of the audit trail: one event a removed membership.
-    let (mut recorded, mut cursor) = (Vec::new(), None::<String>);
-    loop {
-        let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
-        let page = app
-            .get(
-                &format!("/v1/organizations/{org}/audit-events?limit=500{after}"),
-                &app.admin,
-            )
-            .await
-            .expect(StatusCode::OK);
-        for e in page["data"].as_array().unwrap() {
-            if e["action"] == "membership.removed" {
-                recorded.push(e["target_id"].as_str().unwrap().to_owned());
-            }
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let mut recorded: Vec<String> = app
+        .audit_actions(&org)
+        .await
+        .into_iter()
+        .filter(|(action, _)| action == "membership.removed")
+        .map(|(_, target)| target)
+        .collect();
     recorded.sort();
     let mut expected = ids.clone();
     expected.sort();
