@@ -163,11 +163,9 @@ async fn removals_sharing_one_commit_each_keep_their_own_outcome(app: TestApp) {
         "the failed request's cascade was undone with it"
     );
     let audited: HashSet<String> = app
-        .audit_actions(&org)
+        .audited(&org, "membership.removed")
         .await
         .into_iter()
-        .filter(|(action, _)| action == "membership.removed")
-        .map(|(_, target)| target)
         .collect();
     assert_eq!(
         audited,
@@ -492,12 +490,7 @@ async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(a
 
     let left: HashSet<String> = app.membership_ids(&org).await.into_iter().collect();
     assert_eq!(left, HashSet::from([app.owner.membership_id.clone()]));
-    let audited = app
-        .audit_actions(&org)
-        .await
-        .into_iter()
-        .filter(|(action, _)| action == "membership.removed")
-        .count();
+    let audited = app.audited(&org, "membership.removed").await.len();
     assert_eq!(audited, 5, "one audit event per removed membership");
     let project_members = app
         .get(&format!("/v1/projects/{pid}/memberships"), &app.admin)
@@ -563,12 +556,7 @@ async fn concurrent_removals_over_http_each_get_their_own_answer(app: TestApp) {
         app.membership_ids(&org).await,
         [app.owner.membership_id.as_str()]
     );
-    let audited = app
-        .audit_actions(&org)
-        .await
-        .into_iter()
-        .filter(|(action, _)| action == "membership.removed")
-        .count();
+    let audited = app.audited(&org, "membership.removed").await.len();
     assert_eq!(audited, MEMBERS, "one audit event per removal");
 
     let metrics = app.call("GET", "/metrics", None, None).await;

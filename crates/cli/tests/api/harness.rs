@@ -348,6 +348,16 @@ impl TestApp {
             .collect()
     }
 
+    /// The targets of `org`'s audit events of `action`, in the trail's order.
+    pub async fn audited(&self, org: &str, action: &str) -> Vec<String> {
+        self.audit_actions(org)
+            .await
+            .into_iter()
+            .filter(|(a, _)| a == action)
+            .map(|(_, target)| target)
+            .collect()
+    }
+
     /// Every audit event of `org` (each page of them): (action, target id).
     pub async fn audit_actions(&self, org: &str) -> Vec<(String, String)> {
         let (mut events, mut cursor) = (Vec::new(), None::<String>);
