@@ -198,23 +198,34 @@ fn value(arg: &Arg) -> Value {
 }
 
 /// Prepares `sql` (cached) and binds `args` by name: `$1` is the first argument wherever it
-/// stands in the text (SQLite numbers named parameters in order of appearance).
+/// stands in the text (SQLite numbers named parameters in order of appearance). Each of the
+/// statement's parameters is read by its name, rather than each argument's name looked up: a
+/// lookup needs the name as a string, formatted for every argument of every statement.
 fn prepare<'c>(
     conn: &'c Connection,
     sql: &str,
     args: &[Arg],
 ) -> CoreResult<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
-    for (i, arg) in args.iter().enumerate() {
-        if let Some(index) = stmt
-            .parameter_index(&format!("${}", i + 1))
-            .map_err(db_error)?
-        {
-            stmt.raw_bind_parameter(index, value(arg))
-                .map_err(db_error)?;
-        }
+    for index in 1..=stmt.parameter_count() {
+        let arg = stmt
+            .parameter_name(index)
+            .and_then(argument_number)
+            .and_then(|n| args.get(n - 1))
+            .ok_or_else(|| {
+                CoreError::internal(format!(
+                    "sqlite: parameter {index} of a statement names no argument given"
+                ))
+            })?;
+        stmt.raw_bind_parameter(index, value(arg))
+            .map_err(db_error)?;
     }
     Ok(stmt)
+}
+
+/// The argument a parameter names: 1 for `$1`.
+fn argument_number(name: &str) -> Option<usize> {
+    name.strip_prefix('$')?.parse().ok().filter(|n| *n > 0)
 }
 
 /// Maps a database error: SQLite names the violated columns in its message
@@ -345,5 +356,40 @@ impl SqlRow for Row {
             Value::Blob(b) => Ok(b.clone()),
             _ => Err(wrong(i, "bytes")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_names_its_argument_by_number() {
+        assert_eq!(argument_number("$1"), Some(1));
+        assert_eq!(argument_number("$12"), Some(12));
+        assert_eq!(argument_number("$0"), None);
+        assert_eq!(argument_number(":name"), None);
+        assert_eq!(argument_number("$"), None);
+    }
+
+    #[test]
+    fn arguments_are_bound_by_their_number_wherever_the_parameters_stand() {
+        let conn = Connection::open_in_memory().unwrap();
+        let args = [Arg::Int(1), Arg::Text("two".into())];
+        let mut stmt = prepare(&conn, "SELECT $2, $1, $2", &args).unwrap();
+        let mut rows = stmt.raw_query();
+        let row = rows.next().unwrap().unwrap();
+        let got: (String, i64, String) = (
+            row.get(0).unwrap(),
+            row.get(1).unwrap(),
+            row.get(2).unwrap(),
+        );
+        assert_eq!(got, ("two".to_owned(), 1, "two".to_owned()));
+    }
+
+    #[test]
+    fn a_parameter_without_an_argument_is_refused_rather_than_left_null() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert!(prepare(&conn, "SELECT $1, $2", &[Arg::Int(1)]).is_err());
     }
 }
