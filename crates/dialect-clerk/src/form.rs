@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use roster_core::model::Metadata;
@@ -20,10 +19,8 @@ pub struct Form {
 
 impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = ClerkError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ClerkError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(roster_http::extract::Rejection::from)?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ClerkError> {
+        let (_, bytes) = roster_http::extract::read_body(req).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Form {
                 params: Map::new(),

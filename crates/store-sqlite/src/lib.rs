@@ -8,8 +8,12 @@
 //! Statements run on the calling task's thread, with the connection held for the session's
 //! length, rather than on a separate worker thread: a removal is about eight short statements,
 //! and a thread hand-off per statement cost more than the statements themselves (see
-//! `docs/benchmarks.md`). What may take long (a commit's fsync, a script, a statement over many
-//! ids) runs under `block_in_place`, so the async worker's other tasks move on meanwhile.
+//! `docs/benchmarks.md`). That includes what may take a while (a commit's fsync, a bulk
+//! removal's statements over a thousand ids): there is one writer connection, so at most one
+//! async worker waits on the writer at any time and the others serve every other request. Run
+//! under `block_in_place` instead, each of those moved the worker's queue to another thread; the
+//! extra threads bought no throughput and, each allocating in an arena of its own, kept about
+//! 20 MiB more of the server's memory over a benchmark run.
 //!
 //! It must not depend on HTTP or on any dialect.
 
@@ -40,9 +44,6 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_member_count.sql"),
     },
 ];
-
-/// Statements with more arguments than this run under `block_in_place` (bulk chunks).
-const LONG_STATEMENT_ARGS: usize = 64;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -157,16 +158,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// Runs `f` where blocking is allowed: under `block_in_place` on a multi-threaded runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
 /// A connection held for a session: a reader, or the writer in a transaction (rolled back if
 /// dropped without `commit`).
 pub struct SqliteConn {
@@ -239,16 +230,6 @@ pub fn db_error(e: rusqlite::Error) -> CoreError {
     CoreError::internal(format!("sqlite: {e}"))
 }
 
-impl SqliteConn {
-    fn run<T>(&self, long: bool, f: impl FnOnce(&Connection) -> CoreResult<T>) -> CoreResult<T> {
-        if long {
-            blocking(|| f(&self.guard))
-        } else {
-            f(&self.guard)
-        }
-    }
-}
-
 #[async_trait]
 impl Conn for SqliteConn {
     type Row = Row;
@@ -256,35 +237,31 @@ impl Conn for SqliteConn {
     const WRITES_IN_WITH: bool = false;
 
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
-        self.run(true, |c| c.execute_batch(sql).map_err(db_error))
+        self.guard.execute_batch(sql).map_err(db_error)
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<u64> {
-        self.run(args.len() > LONG_STATEMENT_ARGS, |c| {
-            let mut stmt = prepare(c, sql, &args)?;
-            stmt.raw_execute().map(|n| n as u64).map_err(db_error)
-        })
+        let mut stmt = prepare(&self.guard, sql, &args)?;
+        stmt.raw_execute().map(|n| n as u64).map_err(db_error)
     }
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<Vec<Row>> {
-        self.run(args.len() > LONG_STATEMENT_ARGS, |c| {
-            let mut stmt = prepare(c, sql, &args)?;
-            let columns = stmt.column_count();
-            let mut rows = stmt.raw_query();
-            let mut out = Vec::new();
-            while let Some(r) = rows.next().map_err(db_error)? {
-                out.push(Row((0..columns)
-                    .map(|i| r.get::<_, Value>(i))
-                    .collect::<Result<_, _>>()
-                    .map_err(db_error)?));
-            }
-            Ok(out)
-        })
+        let mut stmt = prepare(&self.guard, sql, &args)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(db_error)? {
+            out.push(Row((0..columns)
+                .map(|i| r.get::<_, Value>(i))
+                .collect::<Result<_, _>>()
+                .map_err(db_error)?));
+        }
+        Ok(out)
     }
 
     async fn commit(mut self) -> CoreResult<()> {
         if self.in_transaction {
-            self.run(true, |c| c.execute_batch("COMMIT").map_err(db_error))?;
+            self.guard.execute_batch("COMMIT").map_err(db_error)?;
             self.in_transaction = false;
         }
         Ok(())
