@@ -15,7 +15,9 @@
 //! independent of its size.
 //!
 //! There is no timer: a request that finds its organization idle starts at once, and requests
-//! that arrive while a batch is running form the next batch. Batches run on a task of their own,
+//! that arrive while a batch is running form the next batch. Before taking a batch the worker
+//! yields once, so that requests already arrived but not yet queued (their tasks ready on the
+//! worker's thread, their bytes waiting for the runtime's next I/O poll) join it. Batches run on a task of their own,
 //! so a client that goes away while waiting cancels nothing that other requests depend on.
 //!
 //! Like the rest of the core this knows no SQL and no HTTP; it needs a Tokio runtime to spawn on.
@@ -163,6 +165,10 @@ impl Roster {
             finished: false,
         };
         loop {
+            // Before each batch, let this thread's other tasks run and the runtime poll for I/O:
+            // a request whose bytes have arrived, or whose client was just answered and has
+            // sent its next one, joins this batch instead of waiting a whole batch for the next.
+            tokio::task::yield_now().await;
             let batch: Vec<Waiting> = {
                 let mut queues = self.queues.lock();
                 match queues.get_mut(&org) {
