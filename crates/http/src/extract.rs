@@ -109,6 +109,8 @@ pub async fn read_body(req: axum::extract::Request) -> Result<(HeaderMap, Vec<u8
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
+    // Never more than the largest body any route takes, whatever the header claims; a body
+    // shorter than it claims leaves pages of the buffer unwritten, which are never resident.
     let mut bytes = Vec::with_capacity(announced.min(crate::MAX_BULK_BODY_BYTES));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| body_error(&e))?;

@@ -17,8 +17,9 @@
 //! There is no timer: a request that finds its organization idle starts at once, and requests
 //! that arrive while a batch is running form the next batch. Before taking a batch the worker
 //! yields once, so that requests already arrived but not yet queued (their tasks ready on the
-//! worker's thread, their bytes waiting for the runtime's next I/O poll) join it. Batches run on a task of their own,
-//! so a client that goes away while waiting cancels nothing that other requests depend on.
+//! worker's thread, their bytes waiting for the runtime's next I/O poll) join it. Batches run
+//! on a task of their own, so a client that goes away while waiting cancels nothing that other
+//! requests depend on.
 //!
 //! Like the rest of the core this knows no SQL and no HTTP; it needs a Tokio runtime to spawn on.
 
