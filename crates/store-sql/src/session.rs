@@ -115,8 +115,8 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
     page_sql_within(None, col, page, next, args)
 }
 
-/// `page_sql` ordered by `(org_col, col)`, for a query whose organization is a range of one
-/// value (see `membership_page_filter_sql`): the same rows in the same order.
+/// `page_sql` ordered by `(org_col, col)`, for a first page whose organization is a range of
+/// one value (see `membership_page_filter_sql`): the same rows in the same order.
 fn org_page_sql(org_col: &str, col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
     page_sql_within(Some(org_col), col, page, next, args)
 }
@@ -224,8 +224,8 @@ fn membership_filter_sql(filter: &MembershipFilter, args: &mut Vec<Arg>) -> Stri
     membership_filter_sql_from(" WHERE m.org_id = $1", filter, args)
 }
 
-/// `membership_filter_sql` for a page of memberships in id order, to be ordered by
-/// `(m.org_id, m.id)` (`org_page_sql`). The organization is a range of one value rather than an
+/// `membership_filter_sql` for a first page of memberships (no cursor) in id order, to be
+/// ordered by `(m.org_id, m.id)` (`org_page_sql`). The organization is a range of one value rather than an
 /// equality, so that the order keeps `org_id` and only the `(org_id, id)` index gives it.
 ///
 /// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
@@ -991,12 +991,22 @@ impl<C: Conn> Session for SqlSession<C> {
         page: Page,
     ) -> CoreResult<Vec<Membership>> {
         let mut args = vec![Arg::Uuid(org.0)];
-        let mut sql = format!(
-            "{MEMBERSHIP_SELECT}{}",
+        // A page after a cursor keeps the equality: the cursor bounds the walk on either index,
+        // and SQLite uses an index's second column only after an equality on its first (with the
+        // range, a deep page in a 1,000,000-member organization read the 900,000 rows before it).
+        let first_page = page.after.is_none();
+        let where_sql = if first_page {
             membership_page_filter_sql(filter, &mut args)
-        );
+        } else {
+            membership_filter_sql(filter, &mut args)
+        };
+        let mut sql = format!("{MEMBERSHIP_SELECT}{where_sql}");
         let next = args.len() + 1;
-        sql.push_str(&org_page_sql("m.org_id", "m.id", page, next, &mut args));
+        sql.push_str(&if first_page {
+            org_page_sql("m.org_id", "m.id", page, next, &mut args)
+        } else {
+            page_sql("m.id", page, next, &mut args)
+        });
         self.all(&sql, args, membership_row).await
     }
 
