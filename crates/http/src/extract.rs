@@ -84,9 +84,8 @@ pub fn json_body<T: DeserializeOwned>(
 }
 
 /// Reads a request's body as JSON (see `json_body`); both body extractors of `extractors!`.
-pub async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+pub async fn read_json<T: DeserializeOwned>(
     req: axum::extract::Request,
-    _state: &S,
     empty_is_object: bool,
 ) -> Result<T, Rejection> {
     let (headers, bytes) = read_body(req).await?;
@@ -149,9 +148,9 @@ macro_rules! extractors {
             type Rejection = $error;
             async fn from_request(
                 req: ::axum::extract::Request,
-                state: &S,
+                _state: &S,
             ) -> Result<Self, $error> {
-                Ok(Body($crate::extract::read_json(req, state, false).await?))
+                Ok(Body($crate::extract::read_json(req, false).await?))
             }
         }
 
@@ -164,11 +163,9 @@ macro_rules! extractors {
             type Rejection = $error;
             async fn from_request(
                 req: ::axum::extract::Request,
-                state: &S,
+                _state: &S,
             ) -> Result<Self, $error> {
-                Ok(OptionalBody(
-                    $crate::extract::read_json(req, state, true).await?,
-                ))
+                Ok(OptionalBody($crate::extract::read_json(req, true).await?))
             }
         }
 
@@ -320,7 +317,7 @@ mod tests {
     async fn a_body_that_arrives_in_parts_is_read_whole() {
         let ids: Vec<String> = (0..20_000).map(|i| format!("id-{i}")).collect();
         let json = serde_json::to_string(&ids).unwrap();
-        let read: Vec<String> = read_json(request(&json, 7), &(), false).await.unwrap();
+        let read: Vec<String> = read_json(request(&json, 7), false).await.unwrap();
         assert_eq!(read, ids);
     }
 
@@ -328,7 +325,7 @@ mod tests {
     async fn a_body_over_the_limit_is_refused_as_too_large_even_in_parts() {
         // No `DefaultBodyLimit` on the request: the framework's default of 2 MiB applies.
         let json = serde_json::to_string(&"x".repeat(3 * 1024 * 1024)).unwrap();
-        let read = read_json::<String, ()>(request(&json, 5), &(), false).await;
+        let read = read_json::<String>(request(&json, 5), false).await;
         assert!(matches!(read, Err(Rejection::PayloadTooLarge)), "{read:?}");
     }
 }

@@ -112,17 +112,13 @@ fn placeholders(from: usize, n: usize) -> String {
 
 /// ` AND <col> > $n` when the page has a cursor, and the `ORDER BY … LIMIT` tail.
 fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
-    page_sql_within(None, col, page, next, args)
+    page_sql_after(None, col, page, next, args)
 }
 
-/// `page_sql` ordered by `(org_col, col)`, for a first page whose organization is a range of
-/// one value (see `membership_page_filter_sql`): the same rows in the same order.
-fn org_page_sql(org_col: &str, col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
-    page_sql_within(Some(org_col), col, page, next, args)
-}
-
-fn page_sql_within(
-    org_col: Option<&str>,
+/// `page_sql`, ordered first by `leading` when given (the organization of a first page of
+/// memberships, see `ORG_AS_RANGE`).
+fn page_sql_after(
+    leading: Option<&str>,
     col: &str,
     page: Page,
     next: usize,
@@ -138,7 +134,7 @@ fn page_sql_within(
         sql.push_str(&format!(" AND {col} {cmp} ${next}"));
         args.push(Arg::Uuid(after));
     }
-    let leading = org_col.map_or(String::new(), |c| format!("{c} {order}, "));
+    let leading = leading.map_or(String::new(), |c| format!("{c} {order}, "));
     sql.push_str(&format!(
         " ORDER BY {leading}{col} {order} LIMIT {}",
         page.limit
@@ -218,26 +214,27 @@ fn user_filter_sql(filter: &UserFilter, args: &mut Vec<Arg>) -> String {
     sql
 }
 
-/// The `WHERE` (and join) of a filtered membership query over `memberships m`,
-/// with the organization as `$1` already in `args`.
-fn membership_filter_sql(filter: &MembershipFilter, args: &mut Vec<Arg>) -> String {
-    membership_filter_sql_from(" WHERE m.org_id = $1", filter, args)
-}
+/// How a membership query names its organization (`$1`): the equality, for every query but a
+/// first page of memberships.
+const ORG_EQUALS: &str = " WHERE m.org_id = $1";
 
-/// `membership_filter_sql` for a first page of memberships (no cursor) in id order, to be
-/// ordered by `(m.org_id, m.id)` (`org_page_sql`). The organization is a range of one value rather than an
-/// equality, so that the order keeps `org_id` and only the `(org_id, id)` index gives it.
+/// The organization as a range of one value, for a first page of memberships (no cursor)
+/// ordered by `(m.org_id, m.id)`: the order keeps `org_id`, and only the `(org_id, id)` index
+/// gives it.
 ///
 /// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
 /// the primary key from its lowest id, filtering by organization. A prepared statement's generic
 /// plan did so on PostgreSQL, through every row and dead row of the organizations before this
 /// one: after many removals a first page took 1–6 ms instead of 0.1 (`docs/benchmarks.md`,
-/// seventh session).
-fn membership_page_filter_sql(filter: &MembershipFilter, args: &mut Vec<Arg>) -> String {
-    membership_filter_sql_from(" WHERE m.org_id >= $1 AND m.org_id <= $1", filter, args)
-}
+/// seventh session). A page after a cursor keeps the equality: the cursor bounds the walk on
+/// either index, and SQLite uses an index's second column only after an equality on its first
+/// (with the range, a deep page in a 1,000,000-member organization read the 900,000 rows before
+/// it).
+const ORG_AS_RANGE: &str = " WHERE m.org_id >= $1 AND m.org_id <= $1";
 
-fn membership_filter_sql_from(
+/// The `WHERE` (and join) of a filtered membership query over `memberships m`, the organization
+/// named by `org_condition` (`ORG_EQUALS` or `ORG_AS_RANGE`) as `$1`, already in `args`.
+fn membership_filter_sql(
     org_condition: &str,
     filter: &MembershipFilter,
     args: &mut Vec<Arg>,
@@ -991,22 +988,15 @@ impl<C: Conn> Session for SqlSession<C> {
         page: Page,
     ) -> CoreResult<Vec<Membership>> {
         let mut args = vec![Arg::Uuid(org.0)];
-        // A page after a cursor keeps the equality: the cursor bounds the walk on either index,
-        // and SQLite uses an index's second column only after an equality on its first (with the
-        // range, a deep page in a 1,000,000-member organization read the 900,000 rows before it).
         let first_page = page.after.is_none();
-        let where_sql = if first_page {
-            membership_page_filter_sql(filter, &mut args)
-        } else {
-            membership_filter_sql(filter, &mut args)
-        };
-        let mut sql = format!("{MEMBERSHIP_SELECT}{where_sql}");
+        let org_condition = if first_page { ORG_AS_RANGE } else { ORG_EQUALS };
+        let mut sql = format!(
+            "{MEMBERSHIP_SELECT}{}",
+            membership_filter_sql(org_condition, filter, &mut args)
+        );
         let next = args.len() + 1;
-        sql.push_str(&if first_page {
-            org_page_sql("m.org_id", "m.id", page, next, &mut args)
-        } else {
-            page_sql("m.id", page, next, &mut args)
-        });
+        let leading = first_page.then_some("m.org_id");
+        sql.push_str(&page_sql_after(leading, "m.id", page, next, &mut args));
         self.all(&sql, args, membership_row).await
     }
 
@@ -1018,7 +1008,7 @@ impl<C: Conn> Session for SqlSession<C> {
         let mut args = vec![Arg::Uuid(org.0)];
         let sql = format!(
             "SELECT COUNT(*) FROM memberships m{}",
-            membership_filter_sql(filter, &mut args)
+            membership_filter_sql(ORG_EQUALS, filter, &mut args)
         );
         self.count(&sql, args).await
     }
