@@ -339,6 +339,48 @@ async fn a_clerk_removal_by_a_caller_who_may_not_read_the_organization_is_forbid
     .expect(StatusCode::OK);
 }
 
+/// Clerk lists memberships newest first unless asked otherwise, a page at a time by offset: the
+/// walk gives every membership once, in the order of the native list or its reverse.
+async fn clerk_lists_memberships_newest_first_by_offset_and_oldest_first_on_request(app: TestApp) {
+    let org = app.org.clone();
+    app.add_users_as_members(&org, "member", 5).await;
+    let native: Vec<String> = app
+        .membership_ids(&org)
+        .await
+        .iter()
+        .map(|id| roster_dialect_clerk::ids::encode("orgmem", id.parse().unwrap()))
+        .collect();
+    assert!(native.len() >= 6, "{native:?}");
+    let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
+    let newest_first = walk_by_offset(&app, &clerk_org, native.len(), "").await;
+    let mut reversed = native.clone();
+    reversed.reverse();
+    assert_eq!(newest_first, reversed);
+    let oldest_first = walk_by_offset(&app, &clerk_org, native.len(), "&order_by=created_at").await;
+    assert_eq!(oldest_first, native);
+}
+
+/// The ids of a Clerk organization's `total` memberships, two a page by offset, in `order`.
+async fn walk_by_offset(app: &TestApp, clerk_org: &str, total: usize, order: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    for offset in (0..total + 2).step_by(2) {
+        let page = app
+            .get(
+                &format!(
+                    "/clerk/v1/organizations/{clerk_org}/memberships?limit=2&offset={offset}{order}"
+                ),
+                &app.admin,
+            )
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(page["total_count"], json!(total), "{page}");
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 2);
+        seen.extend(data.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+    }
+    seen
+}
+
 on_both_backends!(
     a_malformed_header_and_an_unknown_key_are_told_apart,
     put_metadata_replaces_each_object_given,
@@ -347,4 +389,5 @@ on_both_backends!(
     the_exact_json_of_each_error_is_pinned,
     a_removal_through_clerk_is_the_core_removal,
     a_clerk_removal_by_a_caller_who_may_not_read_the_organization_is_forbidden,
+    clerk_lists_memberships_newest_first_by_offset_and_oldest_first_on_request,
 );
