@@ -266,10 +266,18 @@ fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     }
     let requests = after.requests - before.requests;
     let busy = after.busy.saturating_sub(before.busy);
+    let holds = after.holds - before.holds;
+    let run_out = after.holds_run_out - before.holds_run_out;
     format!(
-        ", {:.1} per commit, {:.2} ms a batch",
+        ", {:.1} per commit, {:.2} ms a batch, {:.0}% held ({:.0}% of holds ran out)",
         requests as f64 / transactions as f64,
-        busy.as_secs_f64() * 1000.0 / transactions as f64
+        busy.as_secs_f64() * 1000.0 / transactions as f64,
+        100.0 * holds as f64 / transactions as f64,
+        if holds == 0 {
+            0.0
+        } else {
+            100.0 * run_out as f64 / holds as f64
+        }
     )
 }
 
@@ -288,6 +296,8 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
         requests: value("roster_removal_shared_requests_total ") as u64,
         restarts: value("roster_removal_batch_restarts_total ") as u64,
         busy: Duration::from_secs_f64(value("roster_removal_batch_seconds_total ")),
+        holds: value("roster_removal_batch_holds_total ") as u64,
+        holds_run_out: value("roster_removal_batch_holds_run_out_total ") as u64,
     }
 }
 

@@ -65,10 +65,20 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          # HELP roster_removal_batch_seconds_total Time spent running removal batches (divided \
          by the transactions: the mean time a batch holds its organization).\n\
          # TYPE roster_removal_batch_seconds_total counter\n\
-         roster_removal_batch_seconds_total {}\n",
+         roster_removal_batch_seconds_total {}\n\
+         # HELP roster_removal_batch_holds_total Removal batches held for the requesters the \
+         batch before answered.\n\
+         # TYPE roster_removal_batch_holds_total counter\n\
+         roster_removal_batch_holds_total {}\n\
+         # HELP roster_removal_batch_holds_run_out_total Holds that ran out before those \
+         requesters were back.\n\
+         # TYPE roster_removal_batch_holds_run_out_total counter\n\
+         roster_removal_batch_holds_run_out_total {}\n",
         stats.transactions,
         stats.requests,
         stats.restarts,
-        stats.busy.as_secs_f64()
+        stats.busy.as_secs_f64(),
+        stats.holds,
+        stats.holds_run_out
     )
 }

@@ -576,7 +576,45 @@ async fn concurrent_removals_over_http_each_get_their_own_answer(app: TestApp) {
     assert!((1..=requests).contains(&transactions), "{transactions}");
 }
 
+/// After a batch the worker holds the next one for the requesters it answered (see
+/// `group_commit`'s doc on holding). When they do not come back, the hold runs out and what is
+/// queued is still served.
+async fn a_hold_whose_requesters_do_not_come_back_runs_out_and_serves_what_did(app: TestApp) {
+    let org = app.org.clone();
+    let [a, b, c] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let admin = actor(&app, &app.admin).await;
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let remove = |m: &crate::harness::Member| {
+        roster.remove(org_id, request(&admin, vec![membership(&m.membership_id)]))
+    };
+    // Two requesters, answered in one batch or two; either way the worker then holds for two
+    // (those it answered, or one answered and one waiting), and only one more comes.
+    let (first, second) = tokio::join!(remove(&a), remove(&b));
+    first.expect("the first removal");
+    second.expect("the second removal");
+    let third = remove(&c).await.expect("the removal after the hold");
+    let removed: Vec<String> = third.removed.ids().map(|id| id.to_string()).collect();
+    assert_eq!(removed, [c.membership_id.as_str()]);
+
+    let stats = roster.group_commit_stats();
+    assert_eq!(stats.requests, 3, "{stats:?}");
+    assert!(stats.holds_run_out >= 1, "{stats:?}");
+    assert!(
+        !app.membership_ids(&org)
+            .await
+            .iter()
+            .any(|id| [&a, &b, &c].iter().any(|m| &m.membership_id == id)),
+        "all three removed"
+    );
+}
+
 on_both_backends!(
+    a_hold_whose_requesters_do_not_come_back_runs_out_and_serves_what_did,
     removals_sharing_one_commit_each_keep_their_own_outcome,
     removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,
     removals_by_token_in_a_missing_organization_are_all_not_found,

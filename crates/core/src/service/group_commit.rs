@@ -14,20 +14,34 @@
 //! statement is a round trip on the batch's one connection, that makes a batch's cost nearly
 //! independent of its size.
 //!
-//! There is no timer: a request that finds its organization idle starts at once, and requests
-//! that arrive while a batch is running form the next batch. Before taking a batch the worker
-//! yields once, so that requests already arrived but not yet queued (their tasks ready on the
-//! worker's thread, their bytes waiting for the runtime's next I/O poll) join it. Batches run
-//! on a task of their own, so a client that goes away while waiting cancels nothing that other
-//! requests depend on.
+//! A request that finds its organization idle starts at once, and requests that arrive while a
+//! batch is running form the next batch. Before taking a batch the worker yields once, so that
+//! requests already arrived but not yet queued (their tasks ready on the worker's thread, their
+//! bytes waiting for the runtime's next I/O poll) join it.
+//!
+//! Then it may hold the batch for the requesters it just answered (the cohort), as
+//! PostgreSQL's `commit_delay` holds a commit: a client on a keep-alive connection often sends
+//! its next removal at once, but over HTTP it arrives after the next batch has started, and the
+//! connections split into halves that alternate, each half paying a commit. The worker waits
+//! until as many requests are queued as it answered plus those that were already waiting.
+//! While none is queued the hold delays no one (up to `MAX_HOLD`, then an idle worker ends).
+//! Once one is, the hold lasts at most a batch's fixed cost (beginning, locking and committing,
+//! measured on the last batch; never over `MAX_HOLD`): what a request saves by joining this
+//! batch rather than paying for the next one, so a hold never costs the waiting requests more
+//! than it can save them. A hold that runs out is not tried for the next batch, so requests that
+//! do not come back as a cohort (independent clients, many connections) lose little to it.
+//!
+//! Batches run on a task of their own, so a client that goes away while waiting cancels nothing
+//! that other requests depend on.
 //!
 //! Like the rest of the core this knows no SQL and no HTTP; it needs a Tokio runtime to spawn on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::memberships::{context_for, is_plain, remove_one, remove_plain_together};
 use super::{RequestContext, Roster};
@@ -44,6 +58,10 @@ pub(super) const SHARED_COMMIT_MAX_TARGETS: usize = 100;
 /// The most requests one shared transaction serves: it bounds how long a batch holds the
 /// organization's lock, and so the wait of whatever else needs it.
 const MAX_BATCH: usize = 64;
+
+/// The longest a worker holds a batch for its cohort: an idle worker then ends, and a hold with
+/// requests waiting never lasts longer (see the module's doc).
+const MAX_HOLD: Duration = Duration::from_millis(1);
 
 /// One removal request.
 #[derive(Clone, Debug)]
@@ -75,22 +93,41 @@ pub struct GroupCommitStats {
     pub restarts: u64,
     /// Time spent running batches, from taking them off the queue to the last reply: divided by
     /// `transactions`, the mean time a batch holds its organization.
-    pub busy: std::time::Duration,
+    pub busy: Duration,
+    /// Batches held for their cohort, and how many of those holds ran out before it was back.
+    pub holds: u64,
+    pub holds_run_out: u64,
+}
+
+/// One organization's waiting requests.
+struct Queue {
+    waiting: Vec<Waiting>,
+    /// While the worker holds the next batch, the number of waiting requests that wakes it
+    /// (the first one, or the whole cohort); 0 otherwise.
+    wake_at: usize,
+    /// Told when `waiting` reaches `wake_at`.
+    filled: Arc<Notify>,
 }
 
 /// The requests waiting for each organization. An organization has an entry exactly while a
 /// worker task serves it, so a request either joins a running worker's queue or starts one.
 #[derive(Default)]
 pub(super) struct Queues {
-    waiting: Mutex<HashMap<OrganizationId, Vec<Waiting>>>,
+    waiting: Mutex<HashMap<OrganizationId, Queue>>,
     transactions: AtomicU64,
     requests: AtomicU64,
     restarts: AtomicU64,
     busy_nanos: AtomicU64,
+    holds: AtomicU64,
+    holds_run_out: AtomicU64,
+    /// What the last committed batch spent beginning, locking and committing, whatever its
+    /// size: what a request saves by joining a batch rather than starting the next one, and
+    /// so the longest a hold makes a queued request wait (see `Cohort`).
+    fixed_nanos: AtomicU64,
 }
 
 impl Queues {
-    fn lock(&self) -> MutexGuard<'_, HashMap<OrganizationId, Vec<Waiting>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<OrganizationId, Queue>> {
         // A panic elsewhere cannot leave the map inconsistent: every change is one call.
         self.waiting
             .lock()
@@ -122,7 +159,9 @@ impl Roster {
             transactions: self.queues.transactions.load(Ordering::Relaxed),
             requests: self.queues.requests.load(Ordering::Relaxed),
             restarts: self.queues.restarts.load(Ordering::Relaxed),
-            busy: std::time::Duration::from_nanos(self.queues.busy_nanos.load(Ordering::Relaxed)),
+            busy: Duration::from_nanos(self.queues.busy_nanos.load(Ordering::Relaxed)),
+            holds: self.queues.holds.load(Ordering::Relaxed),
+            holds_run_out: self.queues.holds_run_out.load(Ordering::Relaxed),
         }
     }
 
@@ -138,11 +177,20 @@ impl Roster {
             let waiting = Waiting { request, reply };
             match queues.get_mut(&org) {
                 Some(queue) => {
-                    queue.push(waiting);
+                    queue.waiting.push(waiting);
+                    if queue.wake_at > 0 && queue.waiting.len() >= queue.wake_at {
+                        queue.wake_at = 0;
+                        queue.filled.notify_waiters();
+                    }
                     false
                 }
                 None => {
-                    queues.insert(org, vec![waiting]);
+                    let queue = Queue {
+                        waiting: vec![waiting],
+                        wake_at: 0,
+                        filled: Arc::default(),
+                    };
+                    queues.insert(org, queue);
                     true
                 }
             }
@@ -165,17 +213,29 @@ impl Roster {
             org,
             finished: false,
         };
+        let mut cohort = Cohort::default();
         loop {
             // Before each batch, let this thread's other tasks run and the runtime poll for I/O:
             // a request whose bytes have arrived, or whose client was just answered and has
             // sent its next one, joins this batch instead of waiting a whole batch for the next.
             tokio::task::yield_now().await;
+            let fixed = Duration::from_nanos(self.queues.fixed_nanos.load(Ordering::Relaxed));
+            if let Some(bound) = cohort.hold(fixed) {
+                let back = self.hold_for(org, cohort.answered, bound).await;
+                cohort.skip_next = !back;
+                self.queues.holds.fetch_add(1, Ordering::Relaxed);
+                if !back {
+                    self.queues.holds_run_out.fetch_add(1, Ordering::Relaxed);
+                }
+            } else {
+                cohort.skip_next = false;
+            }
             let batch: Vec<Waiting> = {
                 let mut queues = self.queues.lock();
                 match queues.get_mut(&org) {
-                    Some(queue) if !queue.is_empty() => {
-                        let n = queue.len().min(MAX_BATCH);
-                        queue.drain(..n).collect()
+                    Some(queue) if !queue.waiting.is_empty() => {
+                        let n = queue.waiting.len().min(MAX_BATCH);
+                        queue.waiting.drain(..n).collect()
                     }
                     _ => {
                         queues.remove(&org);
@@ -184,7 +244,7 @@ impl Roster {
                     }
                 }
             };
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let (requests, replies): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|w| (w.request, w.reply)).unzip();
             self.queues.transactions.fetch_add(1, Ordering::Relaxed);
@@ -192,6 +252,9 @@ impl Roster {
                 .requests
                 .fetch_add(requests.len() as u64, Ordering::Relaxed);
             let outcomes = self.remove_memberships_together(org, &requests).await;
+            // Counted before the replies go out: a requester answered may be back at once.
+            let still_waiting = self.queues.lock().get(&org).map_or(0, |q| q.waiting.len());
+            cohort.answered = (requests.len() + still_waiting).min(MAX_BATCH);
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // The requester may have gone away; its removal stands, as it would have had
                 // the commit come a moment before it left.
@@ -199,6 +262,61 @@ impl Roster {
             }
             let busy = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.queues.busy_nanos.fetch_add(busy, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until `wanted` requests are queued for `org`; returns whether they were. While
+    /// none is queued the wait delays no one, and lasts up to `MAX_HOLD` (Tokio's millisecond
+    /// timer will do: it only decides when an idle worker ends); from the moment one is
+    /// queued, at most `bound` more.
+    async fn hold_for(&self, org: OrganizationId, wanted: usize, bound: Duration) -> bool {
+        let Some(filled) = self.queues.lock().get(&org).map(|q| q.filled.clone()) else {
+            return true;
+        };
+        let idle_until = tokio::time::Instant::now() + MAX_HOLD;
+        let mut first_queued: Option<Instant> = None;
+        loop {
+            let notified = filled.notified();
+            tokio::pin!(notified);
+            // Enabled before `wake_at` is set, so a request queued between the two still wakes it.
+            notified.as_mut().enable();
+            let deadline = {
+                let mut queues = self.queues.lock();
+                let Some(queue) = queues.get_mut(&org) else {
+                    return true;
+                };
+                match queue.waiting.len() {
+                    n if n >= wanted => {
+                        queue.wake_at = 0;
+                        return true;
+                    }
+                    0 => {
+                        queue.wake_at = 1;
+                        None
+                    }
+                    _ => {
+                        queue.wake_at = wanted;
+                        Some(*first_queued.get_or_insert_with(Instant::now) + bound)
+                    }
+                }
+            };
+            let ran_out = match deadline {
+                None => tokio::select! {
+                    () = &mut notified => false,
+                    () = tokio::time::sleep_until(idle_until) => true,
+                },
+                Some(at) => tokio::select! {
+                    () = &mut notified => false,
+                    () = super::fine_sleep::sleep(at.saturating_duration_since(Instant::now())) => true,
+                },
+            };
+            if ran_out {
+                let mut queues = self.queues.lock();
+                return queues.get_mut(&org).is_none_or(|queue| {
+                    queue.wake_at = 0;
+                    queue.waiting.len() >= wanted
+                });
+            }
         }
     }
 
@@ -253,6 +371,7 @@ impl Roster {
         requests: &[RemovalRequest],
         isolation: Isolation,
     ) -> CoreResult<Option<Vec<CoreResult<Removal>>>> {
+        let opening = Instant::now();
         let mut tx = self.store.begin().await?;
         // The batch's tokens are read as its organization is locked (in one statement where the
         // backend can). The callers are verified before the lock's outcome is looked at, so
@@ -262,6 +381,7 @@ impl Roster {
             .filter_map(|r| r.caller.claim().map(|c| c.id))
             .collect();
         let (locked, tokens) = tx.lock_organization_reading_tokens(org, &claims).await?;
+        let opened = opening.elapsed();
         let tokens: HashMap<TokenId, Token> = tokens.into_iter().map(|t| (t.id, t)).collect();
         let actors: Vec<CoreResult<Actor>> = requests
             .iter()
@@ -283,7 +403,7 @@ impl Roster {
                 match remove_plain_together(&mut *tx, org, requests, actors).await {
                     Ok(outcomes) => {
                         if outcomes.iter().any(Result::is_ok) {
-                            tx.commit().await?;
+                            self.commit_timed(tx, opened).await?;
                         }
                         Some(outcomes)
                     }
@@ -334,9 +454,42 @@ impl Roster {
             outcomes.push(outcome);
         }
         if outcomes.iter().any(Result::is_ok) {
-            tx.commit().await?;
+            self.commit_timed(tx, opened).await?;
         }
         Ok(Some(outcomes))
+    }
+
+    /// Commits, and keeps what the batch's fixed part took (`Queues::fixed_nanos`).
+    async fn commit_timed(
+        &self,
+        tx: Box<dyn crate::store::Session>,
+        opened: Duration,
+    ) -> CoreResult<()> {
+        let committing = Instant::now();
+        tx.commit().await?;
+        let fixed = opened + committing.elapsed();
+        let fixed = u64::try_from(fixed.as_nanos()).unwrap_or(u64::MAX);
+        self.queues.fixed_nanos.store(fixed, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// What a worker knows of the requesters it just answered (see the module's doc on holding).
+#[derive(Default)]
+struct Cohort {
+    /// The requests of the last batch plus those that were waiting when it was answered: how
+    /// many the next batch is held for. 0 before the first batch.
+    answered: usize,
+    /// Set when a hold ran out: the next batch is not held, the one after may be.
+    skip_next: bool,
+}
+
+impl Cohort {
+    /// Whether to hold the next batch, and for how long at most once a request is waiting:
+    /// a batch's fixed cost (`fixed`), since holding longer than a commit takes costs the
+    /// waiting requests more than a batch of their own would.
+    fn hold(&self, fixed: Duration) -> Option<Duration> {
+        (self.answered > 0 && !self.skip_next).then(|| fixed.min(MAX_HOLD))
     }
 }
 

@@ -4,6 +4,7 @@
 //! its audit events, and commits; any error before the commit leaves nothing behind.
 
 mod credentials;
+mod fine_sleep;
 mod group_commit;
 mod identities;
 mod memberships;
