@@ -269,7 +269,7 @@ fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     let holds = after.holds - before.holds;
     let run_out = after.holds_run_out - before.holds_run_out;
     format!(
-        ", {:.1} per commit, {:.2} ms a batch, {:.0}% held ({:.0}% of holds ran out)",
+        ", {:.1} per commit, {:.2} ms a batch, {:.0}% held, {:.0}% of holds ran out",
         requests as f64 / transactions as f64,
         busy.as_secs_f64() * 1000.0 / transactions as f64,
         100.0 * holds as f64 / transactions as f64,
