@@ -50,6 +50,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrganizationId, TokenId};
 use crate::model::{MemberRef, Removal, RemovalOptions, Token};
 use crate::permissions::Actor;
+use crate::store::Session;
 
 /// Requests naming more targets than this run in a transaction of their own: a large bulk
 /// removal gains nothing from sharing a commit, and would hold up the small ones.
@@ -260,27 +261,26 @@ impl Roster {
                 // the commit come a moment before it left.
                 let _ = reply.send(outcome);
             }
-            let busy = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let busy = nanos(started.elapsed());
             self.queues.busy_nanos.fetch_add(busy, Ordering::Relaxed);
         }
     }
 
     /// Waits until `wanted` requests are queued for `org`; returns whether they were. While
-    /// none is queued the wait delays no one, and lasts up to `MAX_HOLD` (Tokio's millisecond
-    /// timer will do: it only decides when an idle worker ends); from the moment one is
-    /// queued, at most `bound` more.
+    /// none is queued the wait delays no one, and lasts up to `MAX_HOLD`; from the moment one
+    /// is queued, at most `bound` more.
     async fn hold_for(&self, org: OrganizationId, wanted: usize, bound: Duration) -> bool {
         let Some(filled) = self.queues.lock().get(&org).map(|q| q.filled.clone()) else {
             return true;
         };
-        let idle_until = tokio::time::Instant::now() + MAX_HOLD;
+        let idle_until = Instant::now() + MAX_HOLD;
         let mut first_queued: Option<Instant> = None;
         loop {
             let notified = filled.notified();
             tokio::pin!(notified);
             // Enabled before `wake_at` is set, so a request queued between the two still wakes it.
             notified.as_mut().enable();
-            let deadline = {
+            let until = {
                 let mut queues = self.queues.lock();
                 let Some(queue) = queues.get_mut(&org) else {
                     return true;
@@ -292,23 +292,17 @@ impl Roster {
                     }
                     0 => {
                         queue.wake_at = 1;
-                        None
+                        idle_until
                     }
                     _ => {
                         queue.wake_at = wanted;
-                        Some(*first_queued.get_or_insert_with(Instant::now) + bound)
+                        *first_queued.get_or_insert_with(Instant::now) + bound
                     }
                 }
             };
-            let ran_out = match deadline {
-                None => tokio::select! {
-                    () = &mut notified => false,
-                    () = tokio::time::sleep_until(idle_until) => true,
-                },
-                Some(at) => tokio::select! {
-                    () = &mut notified => false,
-                    () = super::fine_sleep::sleep(at.saturating_duration_since(Instant::now())) => true,
-                },
+            let ran_out = tokio::select! {
+                () = &mut notified => false,
+                () = super::fine_sleep::sleep(until.saturating_duration_since(Instant::now())) => true,
             };
             if ran_out {
                 let mut queues = self.queues.lock();
@@ -460,18 +454,18 @@ impl Roster {
     }
 
     /// Commits, and keeps what the batch's fixed part took (`Queues::fixed_nanos`).
-    async fn commit_timed(
-        &self,
-        tx: Box<dyn crate::store::Session>,
-        opened: Duration,
-    ) -> CoreResult<()> {
+    async fn commit_timed(&self, tx: Box<dyn Session>, opened: Duration) -> CoreResult<()> {
         let committing = Instant::now();
         tx.commit().await?;
-        let fixed = opened + committing.elapsed();
-        let fixed = u64::try_from(fixed.as_nanos()).unwrap_or(u64::MAX);
+        let fixed = nanos(opened + committing.elapsed());
         self.queues.fixed_nanos.store(fixed, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// A duration as the nanoseconds the counters keep (saturating: 584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What a worker knows of the requesters it just answered (see the module's doc on holding).
