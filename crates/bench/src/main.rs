@@ -373,8 +373,8 @@ enum Unit {
     /// Clerk: a user id, the token verified in the removal's transaction, which also reads what
     /// the answer shows (the organization and its member count, the user, the roles).
     UserWithContext,
-    /// PlanetScale: the caller authenticated and the organization read by slug first, then
-    /// the removal by user id.
+    /// PlanetScale: the organization's id read by slug first, then the removal by user id,
+    /// the token verified in the removal's transaction.
     SlugAndUser,
 }
 
@@ -425,13 +425,15 @@ async fn direct_run(b: &Arc<Bench>, unit: Unit, c: usize, n: usize) -> Run {
                 }
                 Unit::SlugAndUser => {
                     async {
-                        let actor =
-                            roster_core::auth::authenticate(roster.store(), credentials).await?;
-                        let org = roster.organization_by_slug(&actor, &bb.slug).await?;
-                        let targets = [MemberRef::User(m.user)];
-                        roster
-                            .remove_memberships(&actor, org.id, &targets, Default::default(), &ctx)
-                            .await
+                        let org = roster.organization_id_by_slug(&bb.slug).await?.unwrap();
+                        let request = RemovalRequest {
+                            caller: Caller::presenting(credentials)?,
+                            targets: vec![MemberRef::User(m.user)],
+                            options: RemovalOptions::default(),
+                            ctx,
+                            include_context: false,
+                        };
+                        roster.remove(org, request).await
                     }
                     .await
                 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use roster_core::CoreError;
 use roster_core::ids::UserId;
 use roster_core::model::{MemberRef, MembershipFilter, RemovalOptions};
 use roster_core::service::MembershipPatch;
@@ -11,7 +12,7 @@ use roster_http::request_id::context;
 use serde_json::Value;
 
 use crate::error::PlanetScaleError;
-use crate::extract::{Auth, Body, OptionalBody, Path, Query};
+use crate::extract::{Auth, Body, OptionalBody, Path, Presented, Query};
 use crate::organization;
 use crate::wire::*;
 
@@ -92,23 +93,45 @@ pub async fn update(
 
 /// The seed `remove_organization_member`: 204. Removing yourself is leaving (refused for your
 /// only organization, and with credential flags); removing another member needs admin rights.
+///
+/// The common case, an admin removing someone else, runs as the other mounts' removals do: the
+/// slug read once, the token verified and the access checked in the removal's shared
+/// transaction (so the request joins its batch without authenticating first). Whatever that
+/// refuses wrote nothing, and is answered by the path every other case takes, which reads who
+/// the caller is first: a removal of oneself is leaving there, and its refusals are rendered as
+/// this mount renders them for that caller (a service token lacking an access gets 404).
 pub async fn remove(
     State(s): State<AppState>,
-    Auth(a): Auth,
-    Path((org, id)): Path<(String, String)>,
-    Query(query): Query<RemovalFlags>,
-    OptionalBody(body): OptionalBody<RemovalFlags>,
+    caller: Presented,
+    path: Result<Path<(String, String)>, PlanetScaleError>,
+    query: Result<Query<RemovalFlags>, PlanetScaleError>,
+    body: Result<OptionalBody<RemovalFlags>, PlanetScaleError>,
 ) -> Result<StatusCode, PlanetScaleError> {
+    let parsed = (|| {
+        let (Path((org, id)), Query(query), OptionalBody(body)) = (path?, query?, body?);
+        // A false flag is the same as an absent one, in either place.
+        let options = RemovalOptions {
+            delete_passwords: query.delete_passwords.unwrap_or(false)
+                || body.delete_passwords.unwrap_or(false),
+            delete_service_tokens: query.delete_service_tokens.unwrap_or(false)
+                || body.delete_service_tokens.unwrap_or(false),
+        };
+        Ok((org, id, options))
+    })();
+    let (slug, id, options) = caller.checked(&s, parsed).await?;
+    if let (Ok(target), Some(org)) = (user_id(&id), s.roster.organization_id_by_slug(&slug).await?)
+    {
+        let removal = Presented(caller.0.clone()).removal(vec![MemberRef::User(target)], options);
+        match s.roster.remove(org, removal).await {
+            Ok(_) => return Ok(StatusCode::NO_CONTENT),
+            Err(e @ CoreError::Unauthenticated(_)) => return Err(e.into()),
+            Err(_) => {}
+        }
+    }
+    let a = caller.0.authenticate(s.roster.store()).await?;
     let err = PlanetScaleError::for_actor(&a);
-    let org = organization(&s, &a, &org).await?;
+    let org = organization(&s, &a, &slug).await?;
     let target = user_id(&id)?;
-    // A false flag is the same as an absent one, in either place.
-    let options = RemovalOptions {
-        delete_passwords: query.delete_passwords.unwrap_or(false)
-            || body.delete_passwords.unwrap_or(false),
-        delete_service_tokens: query.delete_service_tokens.unwrap_or(false)
-            || body.delete_service_tokens.unwrap_or(false),
-    };
     if a.user_id() == Some(target) {
         s.roster
             .leave_organization(&a, org.id, options, true, &context())

@@ -462,6 +462,79 @@ async fn the_removal_rules_refuse_and_change_nothing(app: TestApp) {
     );
 }
 
+/// A removal reads the slug before it knows who is asking (the token is verified in the
+/// removal's transaction), so every answer below is pinned: each must still be the one the
+/// caller's own standing decides, whatever the slug and the id name.
+async fn a_removal_answers_as_the_caller_stands_whatever_the_slug_names(app: TestApp) {
+    let slug = slug(&app, &app.org).await;
+    let org = app.org.clone();
+    let victim = app.add_member(&org, "member").await;
+    let (token_id, _) = app
+        .owner
+        .token
+        .strip_prefix("rst_")
+        .and_then(|t| t.split_once('_'))
+        .unwrap();
+    let wrong_secret = format!("rst_{token_id}_{}", "0".repeat(64));
+    for path in [
+        member(&slug, &victim.user_id),
+        member("no-such-org", &victim.user_id),
+        member(&slug, "not-a-user-id"),
+        format!("{}?delete_passwords=maybe", member(&slug, &victim.user_id)),
+    ] {
+        let res = app.delete(&path, &wrong_secret).await;
+        assert_eq!(
+            (res.status, res.body["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+            "DELETE {path} with a wrong secret: {}",
+            res.body
+        );
+    }
+
+    // An admin elsewhere cannot see this organization: the same 404 as for a slug naming nothing.
+    let elsewhere = app.new_org("Elsewhere").await;
+    let outsider = app.add_member(&elsewhere, "admin").await;
+    for path in [
+        member(&slug, &victim.user_id),
+        member("no-such-org", &victim.user_id),
+    ] {
+        let res = app.delete(&path, &outsider.token).await;
+        assert_eq!(
+            (res.status, res.body),
+            (
+                StatusCode::NOT_FOUND,
+                json!({"code": "not_found", "message": "Not Found"})
+            ),
+            "DELETE {path} by an admin of another organization"
+        );
+    }
+    assert!(
+        app.membership_ids(&org)
+            .await
+            .contains(&victim.membership_id),
+        "refused removals removed nothing"
+    );
+    assert!(app.audited(&org, "membership.removed").await.is_empty());
+
+    spec(
+        MEMBER,
+        "delete",
+        app.delete(&member(&slug, &victim.user_id), &app.owner.token)
+            .await,
+        StatusCode::NO_CONTENT,
+    );
+    assert!(
+        !app.membership_ids(&org)
+            .await
+            .contains(&victim.membership_id)
+    );
+    assert_eq!(
+        app.audited(&org, "membership.removed").await,
+        vec![victim.membership_id.clone()],
+        "the removal is recorded once"
+    );
+}
+
 async fn service_tokens_authenticate_and_need_their_accesses(app: TestApp) {
     let slug = slug(&app, &app.org).await;
     let victim = app.add_member(&app.org, "member").await;
@@ -659,6 +732,7 @@ on_both_backends!(
     a_member_is_read_and_updated_by_user_id,
     removing_a_member_answers_204_and_cascades_only_when_asked,
     the_removal_rules_refuse_and_change_nothing,
+    a_removal_answers_as_the_caller_stands_whatever_the_slug_names,
     service_tokens_authenticate_and_need_their_accesses,
     service_tokens_are_created_shown_once_listed_and_deleted,
     every_failure_uses_the_vendor_envelope,

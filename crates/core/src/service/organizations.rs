@@ -126,6 +126,16 @@ impl Roster {
         })
     }
 
+    /// The id of the organization a slug names, for no caller in particular: a dialect that
+    /// addresses organizations by slug uses it to name a removal's organization, and the removal
+    /// then verifies the caller and checks its access in its own transaction. Whether a slug
+    /// exists must not reach a caller before that check (`None` and a refused removal have to
+    /// be answered alike).
+    pub async fn organization_id_by_slug(&self, slug: &str) -> CoreResult<Option<OrganizationId>> {
+        let mut s = self.store.read().await?;
+        Ok(s.organization_by_slug(slug).await?.map(|org| org.id))
+    }
+
     /// An organization by slug, for any caller who can see it at all (whatever they may do in
     /// it: each operation checks its own permission). Anyone else: not found.
     pub async fn visible_organization_by_slug(
