@@ -124,8 +124,11 @@ pub async fn remove(
         let removal = Presented(caller.0.clone()).removal(vec![MemberRef::User(target)], options);
         match s.roster.remove(org, removal).await {
             Ok(_) => return Ok(StatusCode::NO_CONTENT),
-            Err(e @ CoreError::Unauthenticated(_)) => return Err(e.into()),
-            Err(_) => {}
+            // A bad token is a 401 on either path, and a fault is not a refusal to retry.
+            Err(e @ (CoreError::Unauthenticated(_) | CoreError::Internal(_))) => {
+                return Err(e.into());
+            }
+            Err(_refused) => {}
         }
     }
     let a = caller.0.authenticate(s.roster.store()).await?;
