@@ -405,40 +405,30 @@ async fn direct_run(b: &Arc<Bench>, unit: Unit, c: usize, n: usize) -> Run {
         let (bb, m) = (bb.clone(), members[i]);
         async move {
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
-            let credentials = Credentials::Token(presented);
+            let caller = Caller::presenting(Credentials::Token(presented)).unwrap();
             let roster = &bb.roster;
-            let ctx = RequestContext::default();
-            let outcome = match unit {
-                Unit::Membership | Unit::UserWithContext => {
-                    let (target, include_context) = match unit {
-                        Unit::Membership => (MemberRef::Membership(m.membership), false),
-                        _ => (MemberRef::User(m.user), true),
-                    };
-                    let request = RemovalRequest {
-                        caller: Caller::presenting(credentials).unwrap(),
-                        targets: vec![target],
-                        options: RemovalOptions::default(),
-                        ctx,
-                        include_context,
-                    };
-                    roster.remove(bb.org, request).await
-                }
-                Unit::SlugAndUser => {
-                    async {
-                        let org = roster.organization_id_by_slug(&bb.slug).await?.unwrap();
-                        let request = RemovalRequest {
-                            caller: Caller::presenting(credentials)?,
-                            targets: vec![MemberRef::User(m.user)],
-                            options: RemovalOptions::default(),
-                            ctx,
-                            include_context: false,
-                        };
-                        roster.remove(org, request).await
-                    }
-                    .await
-                }
+            // Every mount queues its removal with the token as presented; PlanetScale first
+            // reads its organization's id by slug.
+            let org = match unit {
+                Unit::SlugAndUser => match roster.organization_id_by_slug(&bb.slug).await {
+                    Ok(Some(org)) => org,
+                    _ => return false,
+                },
+                Unit::Membership | Unit::UserWithContext => bb.org,
             };
-            outcome.is_ok()
+            let (target, include_context) = match unit {
+                Unit::Membership => (MemberRef::Membership(m.membership), false),
+                Unit::UserWithContext => (MemberRef::User(m.user), true),
+                Unit::SlugAndUser => (MemberRef::User(m.user), false),
+            };
+            let request = RemovalRequest {
+                caller,
+                targets: vec![target],
+                options: RemovalOptions::default(),
+                ctx: RequestContext::default(),
+                include_context,
+            };
+            roster.remove(org, request).await.is_ok()
         }
     })
     .await

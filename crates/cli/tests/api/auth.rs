@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, with_wrong_secret};
 
 async fn missing_or_bad_credentials_get_401_in_the_envelope(app: TestApp) {
     let path = format!("/v1/organizations/{}", app.org);
@@ -23,14 +23,7 @@ async fn missing_or_bad_credentials_get_401_in_the_envelope(app: TestApp) {
         );
     }
     // The right id with a wrong secret.
-    let (id, _) = app
-        .admin
-        .trim_start_matches("rst_")
-        .split_once('_')
-        .unwrap();
-    let res = app
-        .get(&path, &format!("rst_{id}_{}", "0".repeat(64)))
-        .await;
+    let res = app.get(&path, &with_wrong_secret(&app.admin)).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -347,14 +340,16 @@ async fn a_service_token_acts_only_within_its_accesses(app: TestApp) {
 async fn every_removal_route_answers_a_bad_token_with_401_before_any_other_error(app: TestApp) {
     let org = app.org.clone();
     let member = app.add_member(&org, "member").await;
-    let (token_id, _) = app
-        .admin
-        .trim_start_matches("rst_")
-        .split_once('_')
-        .unwrap();
-    let wrong = format!("rst_{token_id}_{}", "0".repeat(64));
+    let wrong = with_wrong_secret(&app.admin);
     let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
     let clerk_user = roster_dialect_clerk::ids::encode("user", member.user_id.parse().unwrap());
+    let slug = app
+        .get(&format!("/v1/organizations/{org}"), &app.admin)
+        .await
+        .expect(StatusCode::OK)["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (m, missing) = (&member.membership_id, uuid::Uuid::now_v7());
     let cases: Vec<(&str, String, Option<serde_json::Value>)> = vec![
         (
@@ -430,6 +425,30 @@ async fn every_removal_route_answers_a_bad_token_with_401_before_any_other_error
         (
             "DELETE",
             format!("/clerk/v1/organizations/some-slug/memberships/{clerk_user}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!(
+                "/planetscale/v1/organizations/{slug}/members/{}",
+                member.user_id
+            ),
+            None,
+        ),
+        (
+            "DELETE",
+            format!(
+                "/planetscale/v1/organizations/no-such-org/members/{}",
+                member.user_id
+            ),
+            None,
+        ),
+        (
+            "DELETE",
+            format!(
+                "/planetscale/v1/organizations/{slug}/members/{}?delete_passwords=maybe",
+                member.user_id
+            ),
             None,
         ),
     ];

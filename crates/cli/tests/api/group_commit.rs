@@ -16,7 +16,7 @@ use roster_core::{
     RequestContext, Roster, Rule, UserId,
 };
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, with_wrong_secret};
 
 async fn actor(app: &TestApp, token: &str) -> Actor {
     let presented = PresentedToken::parse_bearer(token).expect("a roster token");
@@ -238,12 +238,7 @@ async fn token_claims_sharing_one_commit_are_verified_each_on_its_own(app: TestA
         app.add_member(&org, "member").await,
         app.add_member(&org, "member").await,
     ];
-    let (token_id, _) = app
-        .admin
-        .trim_start_matches("rst_")
-        .split_once('_')
-        .unwrap();
-    let wrong_secret = format!("rst_{token_id}_{}", "0".repeat(64));
+    let wrong_secret = with_wrong_secret(&app.admin);
     let unknown_id = format!("rst_{}_{}", uuid::Uuid::now_v7().simple(), "0".repeat(64));
     let requests = [
         presenting(&wrong_secret, vec![membership(&b.membership_id)]),

@@ -388,6 +388,12 @@ pub fn postgres_url() -> String {
     std::env::var("ROSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
 }
 
+/// A bearer token (`rst_<id>_<secret>`) with the same id and a wrong secret.
+pub fn with_wrong_secret(token: &str) -> String {
+    let (id, _) = token.trim_start_matches("rst_").split_once('_').unwrap();
+    format!("rst_{id}_{}", "0".repeat(64))
+}
+
 /// The `id` of each object in the JSON array `list` (a list or removal answer's items).
 pub fn ids_of(list: &Value) -> Vec<&str> {
     list.as_array()

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Member, Resp, TestApp};
+use crate::harness::{Member, Resp, TestApp, with_wrong_secret};
 use crate::schema::{document, response, validate};
 
 const SPEC: &str = "vendors/planetscale-openapi.yaml";
@@ -469,13 +469,7 @@ async fn a_removal_answers_as_the_caller_stands_whatever_the_slug_names(app: Tes
     let slug = slug(&app, &app.org).await;
     let org = app.org.clone();
     let victim = app.add_member(&org, "member").await;
-    let (token_id, _) = app
-        .owner
-        .token
-        .strip_prefix("rst_")
-        .and_then(|t| t.split_once('_'))
-        .unwrap();
-    let wrong_secret = format!("rst_{token_id}_{}", "0".repeat(64));
+    let wrong_secret = with_wrong_secret(&app.owner.token);
     for path in [
         member(&slug, &victim.user_id),
         member("no-such-org", &victim.user_id),
