@@ -34,7 +34,8 @@
 //! Batches run on a task of their own, so a client that goes away while waiting cancels nothing
 //! that other requests depend on.
 //!
-//! Like the rest of the core this knows no SQL and no HTTP; it needs a Tokio runtime to spawn on.
+//! Like the rest of the core this knows no SQL and no HTTP; it needs a Tokio runtime to spawn on,
+//! with I/O enabled for the hold's timer (`fine_sleep`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
 
+use super::fine_sleep::FineTimer;
 use super::memberships::{context_for, is_plain, remove_one, remove_plain_together};
 use super::{RequestContext, Roster};
 use crate::auth::Caller;
@@ -215,6 +217,7 @@ impl Roster {
             finished: false,
         };
         let mut cohort = Cohort::default();
+        let mut timer = FineTimer::new();
         loop {
             // Before each batch, let this thread's other tasks run and the runtime poll for I/O:
             // a request whose bytes have arrived, or whose client was just answered and has
@@ -222,7 +225,7 @@ impl Roster {
             tokio::task::yield_now().await;
             let fixed = Duration::from_nanos(self.queues.fixed_nanos.load(Ordering::Relaxed));
             if let Some(bound) = cohort.hold(fixed) {
-                let back = self.hold_for(org, cohort.answered, bound).await;
+                let back = self.hold_for(org, cohort.answered, bound, &mut timer).await;
                 cohort.skip_next = !back;
                 self.queues.holds.fetch_add(1, Ordering::Relaxed);
                 if !back {
@@ -269,7 +272,13 @@ impl Roster {
     /// Waits until `wanted` requests are queued for `org`; returns whether they were. While
     /// none is queued the wait delays no one, and lasts up to `MAX_HOLD`; from the moment one
     /// is queued, at most `bound` more.
-    async fn hold_for(&self, org: OrganizationId, wanted: usize, bound: Duration) -> bool {
+    async fn hold_for(
+        &self,
+        org: OrganizationId,
+        wanted: usize,
+        bound: Duration,
+        timer: &mut FineTimer,
+    ) -> bool {
         let Some(filled) = self.queues.lock().get(&org).map(|q| q.filled.clone()) else {
             return true;
         };
@@ -302,7 +311,7 @@ impl Roster {
             };
             let ran_out = tokio::select! {
                 () = &mut notified => false,
-                () = super::fine_sleep::sleep(until.saturating_duration_since(Instant::now())) => true,
+                () = timer.sleep_until(until) => true,
             };
             if ran_out {
                 let mut queues = self.queues.lock();
