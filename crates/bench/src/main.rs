@@ -4,7 +4,10 @@
 //! single removals through every mount over real HTTP against a `roster serve` process it starts
 //! (at several connection counts), the same unit of work called directly on the core in-process
 //! (the limit the HTTP figure is quoted against), bulk removals, removal and list latency in a
-//! large organization against a small one, the server's peak RSS and its time to ready.
+//! large organization against a small one, the server's peak RSS and its time to ready. On
+//! request (`--sections open`) it also offers removals at fixed rates whatever the answers
+//! (an open loop, arrivals at random), over HTTP and directly, for the latency at a given load
+//! rather than the most a fixed number of waiting clients gets through.
 //!
 //! A benchmark, not a test: it asserts nothing, it reports. Build roster first:
 //! `cargo build --release -p roster && cargo run --release -p roster-bench -- --help`.
@@ -12,7 +15,9 @@
 mod client;
 mod seed;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,8 +65,17 @@ struct Args {
         value_delimiter = ',',
         default_value = "direct,single,bulk,scale"
     )]
+    /// (`open`, the open-loop section, runs only when named.)
     sections: Vec<String>,
-    /// Which mounts the single-removal section drives.
+    /// Open-loop section: the removals/s offered, each rate run for `--requests` removals
+    /// arriving at random (Poisson) times whether or not earlier ones have been answered.
+    #[arg(long, value_delimiter = ',', default_value = "1000,3000,6000")]
+    open_rates: Vec<u32>,
+    /// Open-loop section: the connections (or in-process callers) serving the arrivals; an
+    /// arrival that finds them all busy waits, and its latency counts the wait.
+    #[arg(long, default_value_t = 64)]
+    open_connections: usize,
+    /// Which mounts the single-removal section (and the open-loop one) drives.
     #[arg(
         long,
         value_delimiter = ',',
@@ -246,6 +260,86 @@ where
     run
 }
 
+/// Runs `work(w, i)` for i in 0..n, the `i`th arriving at a time of its own whatever became of
+/// the ones before (an open loop): arrivals at random at `rate` a second on average (Poisson),
+/// served by `c` workers in arrival order. Each latency counts from the arrival, so a wait for a
+/// free worker is in it, as a client's would be.
+async fn drive_open<F, Fut>(n: usize, c: usize, rate: u32, work: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let (arrive, arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    let started = Instant::now();
+    // The arrivals are paced by a thread of their own: Tokio's timer counts whole
+    // milliseconds, a thread's sleep is good to about 60 µs. An arrival the thread is late
+    // for is sent at once, with the time it was due.
+    let pacer = std::thread::spawn(move || {
+        let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
+        let mut due = started;
+        for i in 0..n {
+            due += Duration::from_secs_f64(random.exponential() / f64::from(rate));
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if arrive.send((i, due)).is_err() {
+                return;
+            }
+        }
+    });
+    let arrivals = Arc::new(tokio::sync::Mutex::new(arrivals));
+    let work = Arc::new(work);
+    let mut tasks = Vec::new();
+    for worker in 0..c {
+        let (arrivals, work) = (arrivals.clone(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0);
+            loop {
+                let next = arrivals.lock().await.recv().await;
+                let Some((i, due)) = next else { break };
+                if work(worker, i).await {
+                    lat.push(due.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut run = Run {
+        latencies: Vec::with_capacity(n),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await.unwrap();
+        run.latencies.extend(lat);
+        run.errors += errors;
+    }
+    run.elapsed = started.elapsed();
+    pacer.join().unwrap();
+    run
+}
+
+/// A small fixed-seed generator, so that every open-loop run offers the same arrivals.
+struct Xorshift(u64);
+
+impl Xorshift {
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Exponential with mean 1: the gap between two Poisson arrivals at rate 1.
+    fn exponential(&mut self) -> f64 {
+        -self.uniform().ln()
+    }
+}
+
 /// `c` keep-alive connections to `addr`, one per worker.
 async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client::Conn>>> {
     let mut conns = Vec::with_capacity(c);
@@ -399,11 +493,20 @@ impl Unit {
 /// `n` single removals on the core, in-process, over `c` concurrent tasks: the same unit of
 /// work as an HTTP removal through a mount doing `unit`, without HTTP.
 async fn direct_run(b: &Arc<Bench>, unit: Unit, c: usize, n: usize) -> Run {
-    let members = Arc::new(b.seed(n).await);
-    let bb = b.clone();
-    drive(members.len(), c, move |_, i| {
+    let members = b.seed(n).await;
+    drive(members.len(), c, direct_work(b, unit, members)).await
+}
+
+/// The `i`th of `members` removed on the core as `unit` does it; whether it was removed.
+fn direct_work(
+    b: &Arc<Bench>,
+    unit: Unit,
+    members: Vec<seed::Seeded>,
+) -> impl Fn(usize, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static {
+    let (bb, members) = (b.clone(), Arc::new(members));
+    move |_, i| {
         let (bb, m) = (bb.clone(), members[i]);
-        async move {
+        Box::pin(async move {
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
             let caller = Caller::presenting(Credentials::Token(presented)).unwrap();
             let roster = &bb.roster;
@@ -429,18 +532,29 @@ async fn direct_run(b: &Arc<Bench>, unit: Unit, c: usize, n: usize) -> Run {
                 include_context,
             };
             roster.remove(org, request).await.is_ok()
-        }
-    })
-    .await
+        })
+    }
 }
 
 /// `n` single removals through `mount` over `c` keep-alive connections to the server.
 async fn http_run(b: &Arc<Bench>, addr: &str, mount: &'static str, c: usize, n: usize) -> Run {
-    let members = Arc::new(b.seed(n).await);
+    let members = b.seed(n).await;
     let conns = connections(addr, c).await;
+    drive(members.len(), c, http_work(b, conns, mount, members)).await
+}
+
+/// The `i`th of `members` removed through `mount` on connection `w` of `conns`; whether the
+/// answer was the mount's success.
+fn http_work(
+    b: &Arc<Bench>,
+    conns: Arc<Vec<tokio::sync::Mutex<client::Conn>>>,
+    mount: &'static str,
+    members: Vec<seed::Seeded>,
+) -> impl Fn(usize, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static {
+    let members = Arc::new(members);
     let clerk_org = roster_dialect_clerk::ids::encode("org", b.org.0);
     let (org, slug, auth) = (b.org, b.slug.clone(), format!("Bearer {}", b.token));
-    drive(members.len(), c, move |w, i| {
+    move |w, i| {
         let m = members[i];
         let (conns, auth) = (conns.clone(), auth.clone());
         let (path, expect) = match mount {
@@ -467,12 +581,11 @@ async fn http_run(b: &Arc<Bench>, addr: &str, mount: &'static str, c: usize, n: 
                 204,
             ),
         };
-        async move {
+        Box::pin(async move {
             let mut conn = conns[w].lock().await;
             matches!(conn.send("DELETE", &path, &auth, None).await, Ok(status) if status == expect)
-        }
-    })
-    .await
+        })
+    }
 }
 
 /// The median of `xs` (the upper one of an even count).
@@ -569,6 +682,33 @@ async fn bench_backend(args: &Args, target: Target) {
             "\n{name}: server peak RSS after the single-removal runs: {:.1} MiB",
             server.peak_rss_mib()
         );
+    }
+
+    if args.sections.iter().any(|s| s == "open") {
+        // The first mount named, against its own unit of work called directly, both served
+        // by the same number of workers and offered the same arrivals.
+        let mount = ["native", "infisical", "clerk", "planetscale"]
+            .into_iter()
+            .find(|m| args.mounts.iter().any(|a| a == m))
+            .unwrap_or("native");
+        let c = args.open_connections;
+        println!(
+            "\n### {name}: single removal under open-loop load ({mount}, {c} connections or callers)\n\n{HEADER}"
+        );
+        for &rate in &args.open_rates {
+            let n = args.requests;
+            let before = b.roster.group_commit_stats();
+            let members = b.seed(n).await;
+            let run = drive_open(n, c, rate, direct_work(&b, Unit::of(mount), members)).await;
+            let batch = mean_batch(before, b.roster.group_commit_stats());
+            println!("{}", run.row(&format!("direct, {rate}/s offered{batch}")));
+            let before = group_commit_counters(&server.addr).await;
+            let members = b.seed(n).await;
+            let conns = connections(&server.addr, c).await;
+            let run = drive_open(n, c, rate, http_work(&b, conns, mount, members)).await;
+            let batch = mean_batch(before, group_commit_counters(&server.addr).await);
+            println!("{}", run.row(&format!("{mount}, {rate}/s offered{batch}")));
+        }
     }
 
     if args.sections.iter().any(|s| s == "bulk") {
