@@ -28,8 +28,10 @@
 //! Once one is, the hold lasts at most a batch's fixed cost (beginning, locking and committing,
 //! measured on the last batch; never over `MAX_HOLD`): what a request saves by joining this
 //! batch rather than paying for the next one, so a hold never costs the waiting requests more
-//! than it can save them. A hold that runs out is not tried for the next batch, so requests that
-//! do not come back as a cohort (independent clients, many connections) lose little to it.
+//! than it can save them. A hold that runs out is not tried for the next batch, and each one
+//! that runs out in a row skips twice as many (up to `MAX_SKIP`) until a hold keeps requests
+//! waiting and is worth it: requests that do not come back as a cohort (independent clients
+//! arriving at their own times) lose little to holds, which for them are only a wait.
 //!
 //! Batches run on a task of their own, so a client that goes away while waiting cancels nothing
 //! that other requests depend on.
@@ -225,14 +227,12 @@ impl Roster {
             tokio::task::yield_now().await;
             let fixed = Duration::from_nanos(self.queues.fixed_nanos.load(Ordering::Relaxed));
             if let Some(bound) = cohort.hold(fixed) {
-                let back = self.hold_for(org, cohort.answered, bound, &mut timer).await;
-                cohort.skip_next = !back;
+                let held = self.hold_for(org, cohort.answered, bound, &mut timer).await;
+                cohort.held(held);
                 self.queues.holds.fetch_add(1, Ordering::Relaxed);
-                if !back {
+                if held == Held::RanOut {
                     self.queues.holds_run_out.fetch_add(1, Ordering::Relaxed);
                 }
-            } else {
-                cohort.skip_next = false;
             }
             let batch: Vec<Waiting> = {
                 let mut queues = self.queues.lock();
@@ -269,18 +269,18 @@ impl Roster {
         }
     }
 
-    /// Waits until `wanted` requests are queued for `org`; returns whether they were. While
-    /// none is queued the wait delays no one, and lasts up to `MAX_HOLD`; from the moment one
-    /// is queued, at most `bound` more.
+    /// Waits until `wanted` requests are queued for `org`; returns whether they were, and
+    /// whether any waited for the others. While none is queued the wait delays no one, and
+    /// lasts up to `MAX_HOLD`; from the moment one is queued, at most `bound` more.
     async fn hold_for(
         &self,
         org: OrganizationId,
         wanted: usize,
         bound: Duration,
         timer: &mut FineTimer,
-    ) -> bool {
+    ) -> Held {
         let Some(filled) = self.queues.lock().get(&org).map(|q| q.filled.clone()) else {
-            return true;
+            return Held::Free;
         };
         let idle_until = Instant::now() + MAX_HOLD;
         let mut first_queued: Option<Instant> = None;
@@ -292,12 +292,16 @@ impl Roster {
             let until = {
                 let mut queues = self.queues.lock();
                 let Some(queue) = queues.get_mut(&org) else {
-                    return true;
+                    return Held::Free;
                 };
                 match queue.waiting.len() {
                     n if n >= wanted => {
                         queue.wake_at = 0;
-                        return true;
+                        return if first_queued.is_some() {
+                            Held::Waited
+                        } else {
+                            Held::Free
+                        };
                     }
                     0 => {
                         queue.wake_at = 1;
@@ -315,10 +319,11 @@ impl Roster {
             };
             if ran_out {
                 let mut queues = self.queues.lock();
-                return queues.get_mut(&org).is_none_or(|queue| {
+                let back = queues.get_mut(&org).is_none_or(|queue| {
                     queue.wake_at = 0;
                     queue.waiting.len() >= wanted
                 });
+                return if back { Held::Waited } else { Held::RanOut };
             }
         }
     }
@@ -483,16 +488,56 @@ struct Cohort {
     /// The requests of the last batch plus those that were waiting when it was answered: how
     /// many the next batch is held for. 0 before the first batch.
     answered: usize,
-    /// Set when a hold ran out: the next batch is not held, the one after may be.
-    skip_next: bool,
+    /// Batches still to be taken without a hold, after holds that ran out.
+    skip: u32,
+    /// How many batches the next hold that runs out makes the worker take without one: 1 after
+    /// a hold that kept requests waiting and was worth it, doubled by each that runs out.
+    backoff: u32,
+}
+
+/// The most batches taken without a hold after holds that ran out: under load that does not
+/// come back as a cohort, a hold is tried about once in this many batches.
+const MAX_SKIP: u32 = 32;
+
+/// How a hold ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// The cohort was back, and nobody had waited for the others (one was wanted, or none was
+    /// queued until they all were): a hold that cost nothing and says nothing.
+    Free,
+    /// The cohort was back while requests waited for it: the hold was worth it.
+    Waited,
+    /// It ran out before the cohort was back: whoever was queued waited for nothing.
+    RanOut,
 }
 
 impl Cohort {
     /// Whether to hold the next batch, and for how long at most once a request is waiting:
     /// a batch's fixed cost (`fixed`), since holding longer than a commit takes costs the
     /// waiting requests more than a batch of their own would.
-    fn hold(&self, fixed: Duration) -> Option<Duration> {
-        (self.answered > 0 && !self.skip_next).then(|| fixed.min(MAX_HOLD))
+    fn hold(&mut self, fixed: Duration) -> Option<Duration> {
+        if self.answered == 0 {
+            return None;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return None;
+        }
+        Some(fixed.min(MAX_HOLD))
+    }
+
+    /// Holds that run out in a row are a load that does not come back as a cohort (clients
+    /// independent of each other, arriving at their own times), for which a hold is only a
+    /// wait: each one skips twice as many batches as the one before, until a hold is worth it.
+    fn held(&mut self, held: Held) {
+        match held {
+            Held::Free => {}
+            Held::Waited => self.backoff = 0,
+            Held::RanOut => {
+                self.backoff = (self.backoff * 2).clamp(1, MAX_SKIP);
+                self.skip = self.backoff;
+            }
+        }
     }
 }
 
@@ -518,4 +563,81 @@ enum Isolation {
 /// fail as a conflict or an internal error.
 fn may_have_written(e: &CoreError) -> bool {
     matches!(e, CoreError::Internal(_) | CoreError::Conflict { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXED: Duration = Duration::from_micros(300);
+
+    /// How many of the next `batches` batches `cohort` holds, were every hold to end as `held`.
+    fn holds_among(cohort: &mut Cohort, batches: usize, held: Held) -> usize {
+        (0..batches)
+            .filter(|_| {
+                let hold = cohort.hold(FIXED).is_some();
+                if hold {
+                    cohort.held(held);
+                }
+                hold
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_cohort_that_comes_back_is_held_for_before_every_batch() {
+        let mut cohort = Cohort {
+            answered: 8,
+            ..Cohort::default()
+        };
+        assert_eq!(holds_among(&mut cohort, 100, Held::Waited), 100);
+        assert_eq!(holds_among(&mut cohort, 100, Held::Free), 100);
+        assert_eq!(cohort.hold(FIXED), Some(FIXED), "bounded by the fixed cost");
+    }
+
+    #[test]
+    fn holds_that_run_out_in_a_row_are_tried_ever_more_rarely_until_one_is_worth_it() {
+        let mut cohort = Cohort {
+            answered: 8,
+            ..Cohort::default()
+        };
+        // Held, then 1, 2, 4, 8, 16, 32, 32… batches without: 7 holds in the first 70 batches.
+        let pattern: Vec<bool> = (0..70)
+            .map(|_| {
+                let hold = cohort.hold(FIXED).is_some();
+                if hold {
+                    cohort.held(Held::RanOut);
+                }
+                hold
+            })
+            .collect();
+        let held_at: Vec<usize> = (0..70).filter(|&i| pattern[i]).collect();
+        assert_eq!(held_at, [0, 2, 5, 10, 19, 36, 69]);
+        // Held for nothing, it is tried at most once in MAX_SKIP + 1 batches from then on.
+        assert_eq!(holds_among(&mut cohort, 33 * 10, Held::RanOut), 10);
+        // A hold that was worth it restores holding before every batch, after the skip running.
+        while cohort.hold(FIXED).is_none() {}
+        cohort.held(Held::Waited);
+        assert_eq!(holds_among(&mut cohort, 50, Held::Waited), 50);
+        // From there a hold that runs out skips one batch, the next one two…
+        cohort.held(Held::RanOut);
+        assert_eq!(cohort.hold(FIXED), None);
+        assert!(cohort.hold(FIXED).is_some());
+        cohort.held(Held::RanOut);
+        assert_eq!([cohort.hold(FIXED), cohort.hold(FIXED)], [None, None]);
+        // …and a hold that cost nobody a wait says nothing either way: the next that runs out
+        // skips four.
+        assert!(cohort.hold(FIXED).is_some());
+        cohort.held(Held::Free);
+        assert!(cohort.hold(FIXED).is_some());
+        cohort.held(Held::RanOut);
+        assert_eq!(holds_among(&mut cohort, 4, Held::RanOut), 0);
+        assert!(cohort.hold(FIXED).is_some());
+    }
+
+    #[test]
+    fn nothing_is_held_before_the_first_batch() {
+        let mut cohort = Cohort::default();
+        assert_eq!(cohort.hold(FIXED), None);
+    }
 }
