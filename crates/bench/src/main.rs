@@ -504,7 +504,7 @@ fn direct_work(
     members: Vec<seed::Seeded>,
 ) -> impl Fn(usize, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static {
     let (bb, members) = (b.clone(), Arc::new(members));
-    move |_, i| {
+    move |w, i| {
         let (bb, m) = (bb.clone(), members[i]);
         Box::pin(async move {
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
@@ -528,7 +528,11 @@ fn direct_work(
                 caller,
                 targets: vec![target],
                 options: RemovalOptions::default(),
-                ctx: RequestContext::default(),
+                // Each concurrent caller is a client, as each connection is over HTTP.
+                ctx: RequestContext {
+                    request_id: None,
+                    client: Some(w as u64),
+                },
                 include_context,
             };
             roster.remove(org, request).await.is_ok()

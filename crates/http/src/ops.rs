@@ -71,7 +71,7 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          # TYPE roster_removal_batch_holds_total counter\n\
          roster_removal_batch_holds_total {}\n\
          # HELP roster_removal_batch_holds_run_out_total Holds that ran out before those \
-         requesters were back.\n\
+         requesters were back, or that another client's request ended.\n\
          # TYPE roster_removal_batch_holds_run_out_total counter\n\
          roster_removal_batch_holds_run_out_total {}\n",
         stats.transactions,

@@ -608,7 +608,46 @@ async fn a_hold_whose_requesters_do_not_come_back_runs_out_and_serves_what_did(a
     );
 }
 
+/// A batch whose requests named their clients is held for those clients only (see
+/// `group_commit`'s doc on holding): a request from anyone else ends the hold, which counts as
+/// run out (it would not, counted by requests: one was answered and one came), and is served.
+async fn a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it(app: TestApp) {
+    let org = app.org.clone();
+    let [a, b] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let admin = actor(&app, &app.admin).await;
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let from = |client: u64, m: &crate::harness::Member| {
+        let mut r = request(&admin, vec![membership(&m.membership_id)]);
+        r.ctx.client = Some(client);
+        roster.remove(org_id, r)
+    };
+    // Client 1 is answered; the worker then holds for client 1, and client 2 comes instead.
+    from(1, &a).await.expect("client 1's removal");
+    let second = from(2, &b)
+        .await
+        .expect("client 2's removal, served after the hold");
+    let removed: Vec<String> = second.removed.ids().map(|id| id.to_string()).collect();
+    assert_eq!(removed, [b.membership_id.as_str()]);
+
+    let stats = roster.group_commit_stats();
+    assert_eq!(stats.requests, 2, "{stats:?}");
+    assert!(
+        stats.holds >= 1 && stats.holds_run_out >= 1,
+        "client 2's request counted as the client the hold was kept for: {stats:?}"
+    );
+    let left = app.membership_ids(&org).await;
+    assert!(
+        ![&a, &b].iter().any(|m| left.contains(&m.membership_id)),
+        "both removed"
+    );
+}
+
 on_both_backends!(
+    a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it,
     a_hold_whose_requesters_do_not_come_back_runs_out_and_serves_what_did,
     removals_sharing_one_commit_each_keep_their_own_outcome,
     removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,

@@ -22,8 +22,11 @@
 //! Then it may hold the batch for the requesters it just answered (the cohort), as
 //! PostgreSQL's `commit_delay` holds a commit: a client on a keep-alive connection often sends
 //! its next removal at once, but over HTTP it arrives after the next batch has started, and the
-//! connections split into halves that alternate, each half paying a commit. The worker waits
-//! until as many requests are queued as it answered plus those that were already waiting.
+//! connections split into halves that alternate, each half paying a commit. When every request
+//! answered named its client (`RequestContext::client`: over HTTP, its connection), the worker
+//! waits until each of those clients has its next request queued; a request from any other
+//! client ends the hold at once, since the load is then not only the cohort's. Without client
+//! keys it waits until as many requests are queued as it answered plus those already waiting.
 //! While none is queued the hold delays no one (up to `MAX_HOLD`, then an idle worker ends).
 //! Once one is, the hold lasts at most a batch's fixed cost (beginning, locking and committing,
 //! measured on the last batch; never over `MAX_HOLD`): what a request saves by joining this
@@ -39,7 +42,7 @@
 //! Like the rest of the core this knows no SQL and no HTTP; it needs a Tokio runtime to spawn on,
 //! with I/O enabled for the hold's timer (`fine_sleep`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -110,7 +113,13 @@ struct Queue {
     /// While the worker holds the next batch, the number of waiting requests that wakes it
     /// (the first one, or the whole cohort); 0 otherwise.
     wake_at: usize,
-    /// Told when `waiting` reaches `wake_at`.
+    /// While the worker holds the next batch for the clients it answered (requests with a
+    /// client key), those of them whose next request has not come yet.
+    awaited: HashSet<u64>,
+    /// Set when a request from a client not awaited arrives during such a hold: the load is
+    /// not (only) the cohort's, and the hold ends.
+    stranger: bool,
+    /// Told when `waiting` reaches `wake_at`, or the last of `awaited` is back.
     filled: Arc<Notify>,
 }
 
@@ -177,13 +186,24 @@ impl Roster {
         request: RemovalRequest,
     ) -> CoreResult<Removal> {
         let (reply, outcome) = oneshot::channel();
+        let client = request.ctx.client;
         let start_worker = {
             let mut queues = self.queues.lock();
             let waiting = Waiting { request, reply };
             match queues.get_mut(&org) {
                 Some(queue) => {
                     queue.waiting.push(waiting);
-                    if queue.wake_at > 0 && queue.waiting.len() >= queue.wake_at {
+                    // During a hold for clients: the last of them back, or someone else.
+                    let mut ends_hold = false;
+                    if !queue.awaited.is_empty() {
+                        if client.is_some_and(|c| queue.awaited.remove(&c)) {
+                            ends_hold = queue.awaited.is_empty();
+                        } else {
+                            queue.stranger = true;
+                            ends_hold = true;
+                        }
+                    }
+                    if ends_hold || (queue.wake_at > 0 && queue.waiting.len() >= queue.wake_at) {
                         queue.wake_at = 0;
                         queue.filled.notify_waiters();
                     }
@@ -193,6 +213,8 @@ impl Roster {
                     let queue = Queue {
                         waiting: vec![waiting],
                         wake_at: 0,
+                        awaited: HashSet::new(),
+                        stranger: false,
                         filled: Arc::default(),
                     };
                     queues.insert(org, queue);
@@ -227,7 +249,15 @@ impl Roster {
             tokio::task::yield_now().await;
             let fixed = Duration::from_nanos(self.queues.fixed_nanos.load(Ordering::Relaxed));
             if let Some(bound) = cohort.hold(fixed) {
-                let held = self.hold_for(org, cohort.answered, bound, &mut timer).await;
+                let held = self
+                    .hold_for(
+                        org,
+                        cohort.answered,
+                        cohort.clients.as_ref(),
+                        bound,
+                        &mut timer,
+                    )
+                    .await;
                 cohort.held(held);
                 self.queues.holds.fetch_add(1, Ordering::Relaxed);
                 if held == Held::RanOut {
@@ -259,6 +289,8 @@ impl Roster {
             // Counted before the replies go out: a requester answered may be back at once.
             let still_waiting = self.queues.lock().get(&org).map_or(0, |q| q.waiting.len());
             cohort.answered = (requests.len() + still_waiting).min(MAX_BATCH);
+            // The clients answered, if every request named one (over HTTP, each does).
+            cohort.clients = requests.iter().map(|r| r.ctx.client).collect();
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // The requester may have gone away; its removal stands, as it would have had
                 // the commit come a moment before it left.
@@ -269,18 +301,37 @@ impl Roster {
         }
     }
 
-    /// Waits until `wanted` requests are queued for `org`; returns whether they were, and
-    /// whether any waited for the others. While none is queued the wait delays no one, and
-    /// lasts up to `MAX_HOLD`; from the moment one is queued, at most `bound` more.
+    /// Waits until each of `clients` has a request queued for `org` or, without clients,
+    /// until `wanted` requests are; returns whether they were, and whether any request waited
+    /// for the others. While none is queued the wait delays no one, and lasts up to
+    /// `MAX_HOLD`; from the moment one is queued, at most `bound` more.
     async fn hold_for(
         &self,
         org: OrganizationId,
         wanted: usize,
+        clients: Option<&HashSet<u64>>,
         bound: Duration,
         timer: &mut FineTimer,
     ) -> Held {
-        let Some(filled) = self.queues.lock().get(&org).map(|q| q.filled.clone()) else {
-            return Held::Free;
+        let filled = {
+            let mut queues = self.queues.lock();
+            let Some(queue) = queues.get_mut(&org) else {
+                return Held::Free;
+            };
+            if let Some(clients) = clients {
+                // Those back already (during the worker's yield) are not awaited.
+                queue.awaited = clients.clone();
+                for w in &queue.waiting {
+                    if let Some(c) = w.request.ctx.client {
+                        queue.awaited.remove(&c);
+                    }
+                }
+            }
+            queue.filled.clone()
+        };
+        let back = |queue: &Queue| match clients {
+            Some(_) => queue.awaited.is_empty(),
+            None => queue.waiting.len() >= wanted,
         };
         let idle_until = Instant::now() + MAX_HOLD;
         let mut first_queued: Option<Instant> = None;
@@ -295,7 +346,7 @@ impl Roster {
                     return Held::Free;
                 };
                 match queue.waiting.len() {
-                    n if n >= wanted => {
+                    _ if back(queue) => {
                         queue.wake_at = 0;
                         return if first_queued.is_some() {
                             Held::Waited
@@ -303,12 +354,19 @@ impl Roster {
                             Held::Free
                         };
                     }
+                    _ if queue.stranger => {
+                        queue.stranger = false;
+                        queue.awaited.clear();
+                        queue.wake_at = 0;
+                        return Held::RanOut;
+                    }
                     0 => {
                         queue.wake_at = 1;
                         idle_until
                     }
                     _ => {
-                        queue.wake_at = wanted;
+                        // Woken by the count, or by the last awaited client.
+                        queue.wake_at = if clients.is_some() { 0 } else { wanted };
                         *first_queued.get_or_insert_with(Instant::now) + bound
                     }
                 }
@@ -321,7 +379,10 @@ impl Roster {
                 let mut queues = self.queues.lock();
                 let back = queues.get_mut(&org).is_none_or(|queue| {
                     queue.wake_at = 0;
-                    queue.waiting.len() >= wanted
+                    let back = back(queue);
+                    queue.awaited.clear();
+                    queue.stranger = false;
+                    back
                 });
                 return if back { Held::Waited } else { Held::RanOut };
             }
@@ -486,8 +547,12 @@ fn nanos(d: Duration) -> u64 {
 #[derive(Default)]
 struct Cohort {
     /// The requests of the last batch plus those that were waiting when it was answered: how
-    /// many the next batch is held for. 0 before the first batch.
+    /// many the next batch is held for when its requests named no client. 0 before the first
+    /// batch.
     answered: usize,
+    /// The clients of the last batch, if each of its requests named one: the next batch is
+    /// held for these to be back, whatever else arrives.
+    clients: Option<HashSet<u64>>,
     /// Batches still to be taken without a hold, after holds that ran out.
     skip: u32,
     /// How many batches the next hold that runs out makes the worker take without one: 1 after
@@ -507,7 +572,8 @@ enum Held {
     Free,
     /// The cohort was back while requests waited for it: the hold was worth it.
     Waited,
-    /// It ran out before the cohort was back: whoever was queued waited for nothing.
+    /// It ran out before the cohort was back, or another client's request ended it (the load
+    /// is not only the cohort's): whoever was queued waited for nothing.
     RanOut,
 }
 

@@ -39,6 +39,10 @@ use crate::timestamp::Timestamp;
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
     pub request_id: Option<String>,
+    /// An opaque key of the client the request came from (over HTTP, its connection): requests
+    /// with one key come one after another. Group commit holds a batch for the clients it has
+    /// just answered, and only for them (`group_commit`); without a key it counts requests.
+    pub client: Option<u64>,
 }
 
 /// The service: the one entry point of every use-case.
