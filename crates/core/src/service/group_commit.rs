@@ -329,9 +329,13 @@ impl Roster {
             }
             queue.filled.clone()
         };
-        let back = |queue: &Queue| match clients {
-            Some(_) => queue.awaited.is_empty(),
-            None => queue.waiting.len() >= wanted,
+        // Back, or a full batch queued already: the next batch could take no more.
+        let back = |queue: &Queue| {
+            queue.waiting.len() >= MAX_BATCH
+                || match clients {
+                    Some(_) => queue.awaited.is_empty(),
+                    None => queue.waiting.len() >= wanted,
+                }
         };
         let idle_until = Instant::now() + MAX_HOLD;
         let mut first_queued: Option<Instant> = None;
