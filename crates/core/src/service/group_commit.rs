@@ -318,9 +318,11 @@ impl Roster {
             let Some(queue) = queues.get_mut(&org) else {
                 return Held::Free;
             };
+            queue.stranger = false;
+            queue.awaited.clear();
             if let Some(clients) = clients {
                 // Those back already (during the worker's yield) are not awaited.
-                queue.awaited = clients.clone();
+                queue.awaited.extend(clients);
                 for w in &queue.waiting {
                     if let Some(c) = w.request.ctx.client {
                         queue.awaited.remove(&c);
@@ -351,7 +353,10 @@ impl Roster {
                 };
                 match queue.waiting.len() {
                     _ if back(queue) => {
+                        // Nothing awaited any more (it may be, when a full batch ended it).
                         queue.wake_at = 0;
+                        queue.awaited.clear();
+                        queue.stranger = false;
                         return if first_queued.is_some() {
                             Held::Waited
                         } else {
