@@ -246,8 +246,16 @@ where
             (lat, errors)
         }));
     }
+    gather(tasks, started).await
+}
+
+/// The workers' latencies and errors put together, the run timed from `started` to the last.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    started: Instant,
+) -> Run {
     let mut run = Run {
-        latencies: Vec::with_capacity(n),
+        latencies: Vec::new(),
         errors: 0,
         elapsed: Duration::ZERO,
     };
@@ -307,17 +315,7 @@ where
             (lat, errors)
         }));
     }
-    let mut run = Run {
-        latencies: Vec::with_capacity(n),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for t in tasks {
-        let (lat, errors) = t.await.unwrap();
-        run.latencies.extend(lat);
-        run.errors += errors;
-    }
-    run.elapsed = started.elapsed();
+    let run = gather(tasks, started).await;
     pacer.join().unwrap();
     run
 }
