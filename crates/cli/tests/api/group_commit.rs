@@ -646,7 +646,68 @@ async fn a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it(app: Test
     );
 }
 
+/// One request on a connection of its own to `addr`, closed after the answer; its status.
+async fn on_a_connection_of_its_own(addr: std::net::SocketAddr, head: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+/// Over HTTP each request's client is its connection (`roster_http::serve` gives the peer's
+/// address): a removal on a second connection ends the hold kept for the first, which counts as
+/// run out (counted by requests, it would have been satisfied).
+async fn over_http_a_hold_is_for_the_connections_it_answered(app: TestApp) {
+    let org = app.org.clone();
+    let [a, b] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = app.router.clone();
+    let server = tokio::spawn(async move {
+        roster_http::serve(listener, router, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let delete = |m: &crate::harness::Member| {
+        format!(
+            "DELETE /v1/organizations/{org}/memberships/{} HTTP/1.1\r\nhost: roster\r\n\
+             authorization: Bearer {}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            m.membership_id, app.admin
+        )
+    };
+    assert_eq!(on_a_connection_of_its_own(addr, &delete(&a)).await, 200);
+    assert_eq!(on_a_connection_of_its_own(addr, &delete(&b)).await, 200);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().expect("metrics are text");
+    let counter = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    };
+    assert_eq!(counter("roster_removal_shared_requests_total "), 2);
+    assert!(
+        counter("roster_removal_batch_holds_run_out_total ") >= 1,
+        "the second connection's request counted as the first's"
+    );
+    let left = app.membership_ids(&org).await;
+    assert!(![&a, &b].iter().any(|m| left.contains(&m.membership_id)));
+}
+
 on_both_backends!(
+    over_http_a_hold_is_for_the_connections_it_answered,
     a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it,
     a_hold_whose_requesters_do_not_come_back_runs_out_and_serves_what_did,
     removals_sharing_one_commit_each_keep_their_own_outcome,
