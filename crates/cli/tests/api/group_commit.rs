@@ -554,15 +554,8 @@ async fn concurrent_removals_over_http_each_get_their_own_answer(app: TestApp) {
     let audited = app.audited(&org, "membership.removed").await.len();
     assert_eq!(audited, MEMBERS, "one audit event per removal");
 
-    let metrics = app.call("GET", "/metrics", None, None).await;
-    let text = metrics.body.as_str().expect("metrics are text");
-    let counter = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-    };
-    let requests = counter("roster_removal_shared_requests_total ");
-    let transactions = counter("roster_removal_shared_transactions_total ");
+    let requests = counter(&app, "roster_removal_shared_requests_total ").await;
+    let transactions = counter(&app, "roster_removal_shared_transactions_total ").await;
     assert_eq!(
         requests as usize,
         2 * MEMBERS + STRANGERS,
@@ -646,6 +639,15 @@ async fn a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it(app: Test
     );
 }
 
+/// A counter of the app's `/metrics`.
+async fn counter(app: &TestApp, name: &str) -> u64 {
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().expect("metrics are text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
 /// One request on a connection of its own to `addr`, closed after the answer; its status.
 async fn on_a_connection_of_its_own(addr: std::net::SocketAddr, head: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -690,16 +692,12 @@ async fn over_http_a_hold_is_for_the_connections_it_answered(app: TestApp) {
     assert_eq!(on_a_connection_of_its_own(addr, &delete(&b)).await, 200);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
-    let metrics = app.call("GET", "/metrics", None, None).await;
-    let text = metrics.body.as_str().expect("metrics are text");
-    let counter = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-    };
-    assert_eq!(counter("roster_removal_shared_requests_total "), 2);
+    assert_eq!(
+        counter(&app, "roster_removal_shared_requests_total ").await,
+        2
+    );
     assert!(
-        counter("roster_removal_batch_holds_run_out_total ") >= 1,
+        counter(&app, "roster_removal_batch_holds_run_out_total ").await >= 1,
         "the second connection's request counted as the first's"
     );
     let left = app.membership_ids(&org).await;
