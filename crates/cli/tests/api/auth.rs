@@ -343,13 +343,7 @@ async fn every_removal_route_answers_a_bad_token_with_401_before_any_other_error
     let wrong = with_wrong_secret(&app.admin);
     let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
     let clerk_user = roster_dialect_clerk::ids::encode("user", member.user_id.parse().unwrap());
-    let slug = app
-        .get(&format!("/v1/organizations/{org}"), &app.admin)
-        .await
-        .expect(StatusCode::OK)["slug"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let slug = app.slug(&org).await;
     let (m, missing) = (&member.membership_id, uuid::Uuid::now_v7());
     let cases: Vec<(&str, String, Option<serde_json::Value>)> = vec![
         (

@@ -322,6 +322,17 @@ impl TestApp {
         b["id"].as_str().unwrap().to_owned()
     }
 
+    /// The slug of `org` (read through the admin key), as the dialects that name
+    /// organizations by slug address it.
+    pub async fn slug(&self, org: &str) -> String {
+        self.get(&format!("/v1/organizations/{org}"), &self.admin)
+            .await
+            .expect(StatusCode::OK)["slug"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Every membership of `org`, read through the admin key.
     pub async fn memberships(&self, org: &str) -> Vec<Value> {
         let mut all = Vec::new();

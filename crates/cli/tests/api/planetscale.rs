@@ -67,16 +67,6 @@ const MEMBER: &str = "/organizations/{organization}/members/{id}";
 const TOKENS: &str = "/organizations/{organization}/service-tokens";
 const TOKEN: &str = "/organizations/{organization}/service-tokens/{id}";
 
-/// The organization's slug (PlanetScale names organizations in paths).
-async fn slug(app: &TestApp, org: &str) -> String {
-    app.get(&format!("/v1/organizations/{org}"), &app.admin)
-        .await
-        .expect(StatusCode::OK)["slug"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// A service token of the owner's with these PlanetScale accesses, in `id:secret` form.
 async fn service_token(app: &TestApp, slug: &str, accesses: &[&str]) -> (String, String) {
     let created = app
@@ -129,7 +119,7 @@ async fn call_with(
 }
 
 async fn listing_members_pages_and_searches_in_the_vendor_envelope(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let mut added = Vec::new();
     for _ in 0..4 {
         added.push(app.add_member(&app.org, "member").await);
@@ -207,7 +197,7 @@ async fn listing_members_pages_and_searches_in_the_vendor_envelope(app: TestApp)
 }
 
 async fn a_member_is_read_and_updated_by_user_id(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let m = app.add_member(&app.org, "member").await;
     let got = spec(
         MEMBER,
@@ -266,7 +256,7 @@ async fn a_member_is_read_and_updated_by_user_id(app: TestApp) {
 }
 
 async fn removing_a_member_answers_204_and_cascades_only_when_asked(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let org = app.org.clone();
     let keep = app.add_member(&org, "admin").await;
     let by_query = app.add_member(&org, "admin").await;
@@ -397,7 +387,7 @@ async fn creds(app: &TestApp, m: &Member) -> (usize, usize) {
 }
 
 async fn the_removal_rules_refuse_and_change_nothing(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let org = app.org.clone();
     let res = app
         .delete(&member(&slug, &app.owner.user_id), &app.owner.token)
@@ -466,7 +456,7 @@ async fn the_removal_rules_refuse_and_change_nothing(app: TestApp) {
 /// removal's transaction), so every answer below is pinned: each must still be the one the
 /// caller's own standing decides, whatever the slug and the id name.
 async fn a_removal_answers_as_the_caller_stands_whatever_the_slug_names(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let org = app.org.clone();
     let victim = app.add_member(&org, "member").await;
     let wrong_secret = with_wrong_secret(&app.owner.token);
@@ -530,7 +520,7 @@ async fn a_removal_answers_as_the_caller_stands_whatever_the_slug_names(app: Tes
 }
 
 async fn service_tokens_authenticate_and_need_their_accesses(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let victim = app.add_member(&app.org, "member").await;
     let (_, reader) = service_token(&app, &slug, &["read_organization"]).await;
     let (_, writer) = service_token(&app, &slug, &["write_organization"]).await;
@@ -578,17 +568,13 @@ async fn service_tokens_authenticate_and_need_their_accesses(app: TestApp) {
         );
     }
     let other = app.new_org("Other Org").await;
-    let other_slug = slug_of(&app, &other).await;
+    let other_slug = app.slug(&other).await;
     let res = call_with(&app, "GET", &members(&other_slug), &reader, None).await;
     spec(MEMBERS, "get", res, StatusCode::NOT_FOUND);
 }
 
-async fn slug_of(app: &TestApp, org: &str) -> String {
-    slug(app, org).await
-}
-
 async fn service_tokens_are_created_shown_once_listed_and_deleted(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     let (id, pair) =
         service_token(&app, &slug, &["read_organization", "read_service_tokens"]).await;
     let secret = pair.split_once(':').unwrap().1.to_owned();
@@ -690,7 +676,7 @@ async fn service_tokens_are_created_shown_once_listed_and_deleted(app: TestApp) 
 }
 
 async fn every_failure_uses_the_vendor_envelope(app: TestApp) {
-    let slug = slug(&app, &app.org).await;
+    let slug = app.slug(&app.org).await;
     for (method, path) in [
         ("GET", "/planetscale/v1/nothing".to_owned()),
         ("PUT", members(&slug)),

@@ -157,8 +157,9 @@ mod tests {
     #[tokio::test]
     async fn an_expiry_left_from_an_earlier_sleep_does_not_end_a_later_one_early() {
         let mut timer = FineTimer::new();
-        // Polled once (armed for 100 µs), then dropped; the thread then blocks past that
-        // deadline, so an expiry the disarming missed would be waiting to be read.
+        // Polled once (armed for 100 µs), then dropped; the runtime then polls its reactor past
+        // that deadline, so an expiry the disarming missed would be seen as readiness of the
+        // timer, left for the next sleep on it.
         {
             let first = sleep(&mut timer, Duration::from_micros(100));
             tokio::pin!(first);
@@ -169,7 +170,7 @@ mod tests {
             };
             assert!(!ended_at_once, "a 100 µs sleep ended at once");
         }
-        std::thread::sleep(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(2)).await;
         let start = Instant::now();
         sleep(&mut timer, Duration::from_millis(2)).await;
         assert!(
