@@ -508,15 +508,6 @@ fn direct_work(
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
             let caller = Caller::presenting(Credentials::Token(presented)).unwrap();
             let roster = &bb.roster;
-            // Every mount queues its removal with the token as presented; PlanetScale first
-            // reads its organization's id by slug.
-            let org = match unit {
-                Unit::SlugAndUser => match roster.organization_id_by_slug(&bb.slug).await {
-                    Ok(Some(org)) => org,
-                    _ => return false,
-                },
-                Unit::Membership | Unit::UserWithContext => bb.org,
-            };
             let (target, include_context) = match unit {
                 Unit::Membership => (MemberRef::Membership(m.membership), false),
                 Unit::UserWithContext => (MemberRef::User(m.user), true),
@@ -532,8 +523,15 @@ fn direct_work(
                     client: Some(w as u64),
                 },
                 include_context,
+                org_slug: None,
             };
-            roster.remove(org, request).await.is_ok()
+            // Every mount queues its removal with the token as presented; PlanetScale names
+            // its organization by slug.
+            match unit {
+                Unit::SlugAndUser => roster.remove_in_organization_named(&bb.slug, request).await,
+                Unit::Membership | Unit::UserWithContext => roster.remove(bb.org, request).await,
+            }
+            .is_ok()
         })
     }
 }

@@ -40,16 +40,22 @@ pub trait Session: Send {
 
     /// Takes the organization's write lock for the rest of the transaction; false if the
     /// organization does not exist.
-    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool>;
+    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool> {
+        Ok(self.lock_organization_slug(id).await?.is_some())
+    }
 
-    /// `tokens_by_ids(tokens)`, then `lock_organization(id)`: how a batch of removals starts. A
-    /// backend that can do both in one statement does (on PostgreSQL, one round trip instead of
-    /// two).
+    /// `lock_organization`, returning the organization's slug as it is under the lock (`None`
+    /// if the organization does not exist).
+    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>>;
+
+    /// `tokens_by_ids(tokens)`, then `lock_organization_slug(id)`: how a batch of removals
+    /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
+    /// instead of two).
     async fn lock_organization_reading_tokens(
         &mut self,
         id: OrganizationId,
         tokens: &[TokenId],
-    ) -> CoreResult<(bool, Vec<Token>)> {
+    ) -> CoreResult<(Option<String>, Vec<Token>)> {
         read_tokens_then_lock(self, id, tokens).await
     }
 
@@ -301,13 +307,13 @@ pub async fn read_tokens_then_lock(
     s: &mut (impl Session + ?Sized),
     id: OrganizationId,
     tokens: &[TokenId],
-) -> CoreResult<(bool, Vec<Token>)> {
+) -> CoreResult<(Option<String>, Vec<Token>)> {
     let tokens = if tokens.is_empty() {
         Vec::new()
     } else {
         s.tokens_by_ids(tokens).await?
     };
-    Ok((s.lock_organization(id).await?, tokens))
+    Ok((s.lock_organization_slug(id).await?, tokens))
 }
 
 /// `Session::remove_memberships_recording` table by table: its default, and what a store that

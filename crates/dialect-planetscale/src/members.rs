@@ -95,11 +95,12 @@ pub async fn update(
 /// only organization, and with credential flags); removing another member needs admin rights.
 ///
 /// The common case, an admin removing someone else, runs as the other mounts' removals do: the
-/// slug read once, the token verified and the access checked in the removal's shared
-/// transaction (so the request joins its batch without authenticating first). Whatever that
-/// refuses wrote nothing, and is answered by the path every other case takes, which reads who
-/// the caller is first: a removal of oneself is leaving there, and its refusals are rendered as
-/// this mount renders them for that caller (a service token lacking an access gets 404).
+/// token verified and the access checked in the removal's shared transaction, and the slug
+/// checked there too (`Roster::remove_in_organization_named`), so the request joins its batch
+/// without a read before it. Whatever that refuses wrote nothing, and is answered by the path
+/// every other case takes, which reads who the caller is first: a removal of oneself is leaving
+/// there, and its refusals are rendered as this mount renders them for that caller (a service
+/// token lacking an access gets 404).
 pub async fn remove(
     State(s): State<AppState>,
     caller: Presented,
@@ -119,10 +120,9 @@ pub async fn remove(
         Ok((org, id, options))
     })();
     let (slug, id, options) = caller.checked(&s, parsed).await?;
-    if let (Ok(target), Some(org)) = (user_id(&id), s.roster.organization_id_by_slug(&slug).await?)
-    {
+    if let Ok(target) = user_id(&id) {
         let removal = Presented(caller.0.clone()).removal(vec![MemberRef::User(target)], options);
-        match s.roster.remove(org, removal).await {
+        match s.roster.remove_in_organization_named(&slug, removal).await {
             Ok(_) => return Ok(StatusCode::NO_CONTENT),
             // A bad token is a 401 on either path, and a fault is not a refusal to retry.
             Err(e @ (CoreError::Unauthenticated(_) | CoreError::Internal(_))) => {

@@ -250,6 +250,7 @@ macro_rules! extractors {
                     options,
                     ctx: $crate::request_id::context(),
                     include_context: false,
+                    org_slug: None,
                 }
             }
         }

@@ -183,14 +183,14 @@ impl Conn for PgConn {
         }
     }
 
-    async fn lock_organization(&mut self, id: Uuid) -> CoreResult<bool> {
+    async fn lock_organization_slug(&mut self, id: Uuid) -> CoreResult<Option<String>> {
         let rows = self
             .fetch_all(
-                "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE",
+                "SELECT slug FROM organizations WHERE id = $1 FOR UPDATE",
                 vec![Arg::Uuid(id)],
             )
             .await?;
-        Ok(!rows.is_empty())
+        rows.first().map(|r| r.text(0)).transpose()
     }
 }
 

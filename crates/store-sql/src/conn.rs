@@ -47,9 +47,9 @@ pub trait Conn: Send + 'static {
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<Vec<Self::Row>>;
     /// Commits a transaction (a no-op for a read connection).
     async fn commit(self) -> CoreResult<()>;
-    /// Takes the organization's write lock for the rest of the transaction; false if there is
-    /// no such organization.
-    async fn lock_organization(&mut self, id: Uuid) -> CoreResult<bool>;
+    /// Takes the organization's write lock for the rest of the transaction; returns its slug,
+    /// `None` if there is no such organization.
+    async fn lock_organization_slug(&mut self, id: Uuid) -> CoreResult<Option<String>>;
 }
 
 /// Turns a unique or foreign-key violation, identified by the constraint's name (or, on SQLite,

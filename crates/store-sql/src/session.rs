@@ -595,8 +595,8 @@ impl<C: Conn> Session for SqlSession<C> {
         self.release_savepoint().await
     }
 
-    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool> {
-        self.0.lock_organization(id.0).await
+    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>> {
+        self.0.lock_organization_slug(id.0).await
     }
 
     async fn insert_organization(&mut self, o: &Organization) -> CoreResult<()> {
@@ -1491,15 +1491,16 @@ impl<C: Conn> Session for SqlSession<C> {
         &mut self,
         id: OrganizationId,
         tokens: &[TokenId],
-    ) -> CoreResult<(bool, Vec<Token>)> {
+    ) -> CoreResult<(Option<String>, Vec<Token>)> {
         if !C::WRITES_IN_WITH || tokens.is_empty() || tokens.len() > CHUNK {
             return read_tokens_then_lock(self, id, tokens).await;
         }
-        // One row per token found, or one row of nulls if none is: each row also says whether
-        // the organization was there to lock (`FOR UPDATE`, as `PgConn::lock_organization`).
+        // One row per token found, or one row of nulls if none is: each row also gives the slug
+        // of the organization locked, null if there was none to lock (`FOR UPDATE`, as
+        // `PgConn::lock_organization_slug`).
         let sql = format!(
-            "WITH locked AS (SELECT id FROM organizations WHERE id = $1 FOR UPDATE) \
-             SELECT t.*, (SELECT COUNT(*) FROM locked) FROM (SELECT 1) AS one \
+            "WITH locked AS (SELECT slug FROM organizations WHERE id = $1 FOR UPDATE) \
+             SELECT t.*, (SELECT slug FROM locked) FROM (SELECT 1) AS one \
              LEFT JOIN (SELECT {TOKEN_COLS} FROM tokens WHERE id IN ({})) AS t ON TRUE",
             placeholders(2, tokens.len())
         );
@@ -1507,7 +1508,7 @@ impl<C: Conn> Session for SqlSession<C> {
         args.extend(tokens.iter().map(|t| Arg::Uuid(t.0)));
         let rows = self.0.fetch_all(&sql, args).await?;
         let locked = match rows.first() {
-            Some(r) => r.int(TOKEN_COLUMNS)? > 0,
+            Some(r) => r.opt_text(TOKEN_COLUMNS)?,
             None => return Err(corrupt("organization lock")),
         };
         let mut found = Vec::with_capacity(rows.len());

@@ -267,15 +267,15 @@ impl Conn for SqliteConn {
         Ok(())
     }
 
-    async fn lock_organization(&mut self, id: Uuid) -> CoreResult<bool> {
+    async fn lock_organization_slug(&mut self, id: Uuid) -> CoreResult<Option<String>> {
         // The transaction began IMMEDIATE: it already holds the database's write lock.
         let rows = self
             .fetch_all(
-                "SELECT 1 FROM organizations WHERE id = $1",
+                "SELECT slug FROM organizations WHERE id = $1",
                 vec![Arg::Uuid(id)],
             )
             .await?;
-        Ok(!rows.is_empty())
+        rows.first().map(|r| r.text(0)).transpose()
     }
 }
 

@@ -36,6 +36,7 @@ fn request(actor: &Actor, targets: Vec<MemberRef>) -> RemovalRequest {
         options: RemovalOptions::default(),
         ctx: RequestContext::default(),
         include_context: false,
+        org_slug: None,
     }
 }
 
@@ -229,6 +230,7 @@ fn presenting(token: &str, targets: Vec<MemberRef>) -> RemovalRequest {
         options: RemovalOptions::default(),
         ctx: RequestContext::default(),
         include_context: false,
+        org_slug: None,
     }
 }
 
@@ -332,6 +334,7 @@ async fn context_scenario(app: &TestApp, one_by_one: bool) {
     let by_user = |m: &crate::harness::Member| MemberRef::User(UserId(m.user_id.parse().unwrap()));
     let with_context = |targets| RemovalRequest {
         include_context: true,
+        org_slug: None,
         ..request(&admin, targets)
     };
     let mut requests = vec![

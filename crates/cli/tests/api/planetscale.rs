@@ -519,6 +519,99 @@ async fn a_removal_answers_as_the_caller_stands_whatever_the_slug_names(app: Tes
     );
 }
 
+/// A removal names its organization by slug, and the server keeps the id it last read for a
+/// slug so that the removal queues without reading it again. A slug moved to another
+/// organization must name that one at once: the old id kept for it must not be used.
+async fn a_slug_names_the_organization_that_has_it_now(app: TestApp) {
+    let (org, slug) = (app.org.clone(), app.slug(&app.org).await);
+    let first = app.add_member(&org, "member").await;
+    // Read and kept: the slug names `org`.
+    spec(
+        MEMBER,
+        "delete",
+        app.delete(&member(&slug, &first.user_id), &app.owner.token)
+            .await,
+        StatusCode::NO_CONTENT,
+    );
+
+    // The slug moves to another organization, of which the owner is also an admin, and a user
+    // is a member of both (after a request named the first by its old slug).
+    let renamed = format!("renamed-{}", uuid::Uuid::now_v7().simple());
+    let rename = |org: String, slug: String| {
+        let app = &app;
+        async move {
+            app.patch(
+                &format!("/v1/organizations/{org}"),
+                &app.admin,
+                json!({ "slug": slug }),
+            )
+            .await
+            .expect(StatusCode::OK);
+        }
+    };
+    rename(org.clone(), renamed.clone()).await;
+    let (both, in_org) = app.add_user_as_member(&org, "member").await;
+    // Named by its old slug, which names nothing now: not found, and nothing removed.
+    let res = app.delete(&member(&slug, &both), &app.owner.token).await;
+    assert_eq!(
+        (res.status, res.body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "{}",
+        res.body
+    );
+    assert!(app.membership_ids(&org).await.contains(&in_org));
+
+    let other = app.new_org("Other").await;
+    rename(other.clone(), slug.clone()).await;
+    app.post(
+        &format!("/v1/organizations/{other}/memberships"),
+        &app.admin,
+        json!({"user_id": app.owner.user_id, "role": "admin"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let in_other = app
+        .post(
+            &format!("/v1/organizations/{other}/memberships"),
+            &app.admin,
+            json!({"user_id": both, "role": "member"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    spec(
+        MEMBER,
+        "delete",
+        app.delete(&member(&slug, &both), &app.owner.token).await,
+        StatusCode::NO_CONTENT,
+    );
+    assert!(
+        !app.membership_ids(&other).await.contains(&in_other),
+        "removed from the organization the slug names now"
+    );
+    assert!(
+        app.membership_ids(&org).await.contains(&in_org),
+        "not from the one it named before"
+    );
+    assert!(
+        !app.audited(&other, "membership.removed").await.is_empty()
+            && app.audited(&org, "membership.removed").await == vec![first.membership_id.clone()],
+        "each removal recorded in its own organization"
+    );
+
+    // The new slug names the first organization.
+    spec(
+        MEMBER,
+        "delete",
+        app.delete(&member(&renamed, &both), &app.owner.token).await,
+        StatusCode::NO_CONTENT,
+    );
+    assert!(!app.membership_ids(&org).await.contains(&in_org));
+}
+
 async fn service_tokens_authenticate_and_need_their_accesses(app: TestApp) {
     let slug = app.slug(&app.org).await;
     let victim = app.add_member(&app.org, "member").await;
@@ -713,6 +806,7 @@ on_both_backends!(
     removing_a_member_answers_204_and_cascades_only_when_asked,
     the_removal_rules_refuse_and_change_nothing,
     a_removal_answers_as_the_caller_stands_whatever_the_slug_names,
+    a_slug_names_the_organization_that_has_it_now,
     service_tokens_authenticate_and_need_their_accesses,
     service_tokens_are_created_shown_once_listed_and_deleted,
     every_failure_uses_the_vendor_envelope,

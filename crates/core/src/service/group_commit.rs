@@ -83,6 +83,11 @@ pub struct RemovalRequest {
     /// Also return the organization after the removal, the removed members' users and the
     /// roles (`Removal::context`); the caller must then also be allowed to read them.
     pub include_context: bool,
+    /// The slug the caller named the organization by, where it named it so: the removal is
+    /// then refused as not found unless the slug still names the organization under the
+    /// batch's lock, so that an id read from the slug earlier, or kept from another request,
+    /// is safe to use (`Roster::remove_in_organization_named`).
+    pub org_slug: Option<String>,
 }
 
 struct Waiting {
@@ -458,17 +463,26 @@ impl Roster {
             .iter()
             .filter_map(|r| r.caller.claim().map(|c| c.id))
             .collect();
-        let (locked, tokens) = tx.lock_organization_reading_tokens(org, &claims).await?;
+        let (slug, tokens) = tx.lock_organization_reading_tokens(org, &claims).await?;
         let opened = opening.elapsed();
         let tokens: HashMap<TokenId, Token> = tokens.into_iter().map(|t| (t.id, t)).collect();
         let actors: Vec<CoreResult<Actor>> = requests
             .iter()
-            .map(|r| match &r.caller {
-                Caller::Authenticated(actor) => Ok(actor.clone()),
-                Caller::Presenting(claim) => claim.verify(tokens.get(&claim.id)),
+            .map(|r| {
+                let actor = match &r.caller {
+                    Caller::Authenticated(actor) => Ok(actor.clone()),
+                    Caller::Presenting(claim) => claim.verify(tokens.get(&claim.id)),
+                };
+                // Named by a slug that no longer names it: not this organization's request.
+                match (&r.org_slug, &slug) {
+                    (Some(named), Some(slug)) if named != slug => {
+                        actor.and(Err(CoreError::not_found("organization", named)))
+                    }
+                    _ => actor,
+                }
             })
             .collect();
-        if !locked {
+        if slug.is_none() {
             return Ok(Some(
                 actors
                     .into_iter()

@@ -388,6 +388,7 @@ impl Roster {
                 options,
                 ctx: ctx.clone(),
                 include_context: false,
+                org_slug: None,
             },
         )
         .await
@@ -419,6 +420,38 @@ impl Roster {
             .await
             .pop()
             .unwrap_or_else(|| Err(CoreError::internal("a removal batch answered nothing")))
+    }
+
+    /// `remove` in the organization `slug` names (PlanetScale names organizations by slug).
+    /// The slug's id is taken from what was last read of it, when anything was, so that the
+    /// request queues at once; the batch's transaction refuses it as not found unless the slug
+    /// still names that organization, and then the id is read again and the removal tried once
+    /// more. A slug naming nothing: not found (after nothing was read of the caller: the
+    /// caller decides how to answer it).
+    pub async fn remove_in_organization_named(
+        &self,
+        slug: &str,
+        mut request: RemovalRequest,
+    ) -> CoreResult<Removal> {
+        request.org_slug = Some(slug.to_owned());
+        let kept = self.slug_ids.get(slug);
+        if let Some(org) = kept {
+            match self.remove(org, request.clone()).await {
+                Err(CoreError::NotFound {
+                    kind: "organization",
+                    ..
+                }) => {
+                    self.slug_ids.forget(slug, org);
+                }
+                answered => return answered,
+            }
+        }
+        match self.organization_id_by_slug(slug).await? {
+            // Read again to the same id: the refusal stands (the caller may not see it).
+            Some(org) if Some(org) == kept => Err(CoreError::not_found("organization", slug)),
+            Some(org) => self.remove(org, request).await,
+            None => Err(CoreError::not_found("organization", slug)),
+        }
     }
 
     /// The caller leaves an organization. The last active admin cannot leave; with

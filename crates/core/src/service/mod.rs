@@ -51,6 +51,8 @@ pub struct Roster {
     store: Arc<dyn Store>,
     /// Removals waiting to share a commit, by organization (`group_commit`).
     queues: Arc<group_commit::Queues>,
+    /// Organization ids by slug, as last read (`organizations::SlugIds`).
+    slug_ids: Arc<organizations::SlugIds>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -66,6 +68,7 @@ impl Roster {
         Roster {
             store,
             queues: Arc::default(),
+            slug_ids: Arc::default(),
         }
     }
 

@@ -126,14 +126,18 @@ impl Roster {
         })
     }
 
-    /// The id of the organization a slug names, for no caller in particular: a dialect that
-    /// addresses organizations by slug uses it to name a removal's organization, and the removal
-    /// then verifies the caller and checks its access in its own transaction. Whether a slug
-    /// exists must not reach a caller before that check (`None` and a refused removal have to
-    /// be answered alike).
+    /// The id of the organization a slug names, for no caller in particular, read now: a
+    /// dialect that addresses organizations by slug names a removal's organization by it
+    /// (`remove_in_organization_named`), and the removal then verifies the caller and checks
+    /// its access in its own transaction. Whether a slug exists must not reach a caller before
+    /// that check (`None` and a refused removal have to be answered alike).
     pub async fn organization_id_by_slug(&self, slug: &str) -> CoreResult<Option<OrganizationId>> {
         let mut s = self.store.read().await?;
-        Ok(s.organization_by_slug(slug).await?.map(|org| org.id))
+        let id = s.organization_by_slug(slug).await?.map(|org| org.id);
+        if let Some(id) = id {
+            self.slug_ids.remember(slug, id);
+        }
+        Ok(id)
     }
 
     /// An organization by slug, for any caller who can see it at all (whatever they may do in
@@ -361,4 +365,81 @@ pub(super) async fn create_organization_in(
         .await?;
     }
     Ok(org)
+}
+
+/// Organization ids by slug, as last read: a removal named by slug queues at once, without
+/// reading its organization first (`Roster::remove_in_organization_named`). An entry may be
+/// stale (the slug renamed, or taken by another organization, here or on another server):
+/// what makes it safe is that the removal's transaction checks, under the organization's lock,
+/// that the slug still names it (`RemovalRequest::org_slug`). So entries are never updated
+/// when a slug changes; one found stale is dropped and read again.
+#[derive(Default)]
+pub(super) struct SlugIds(std::sync::Mutex<std::collections::HashMap<String, OrganizationId>>);
+
+/// The most slugs kept: a map this full is emptied and filled again by the slugs in use.
+const MAX_SLUG_IDS: usize = 4096;
+
+impl SlugIds {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, OrganizationId>> {
+        // Each change is one call on the map: a panic elsewhere cannot leave it half-changed.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn get(&self, slug: &str) -> Option<OrganizationId> {
+        self.map().get(slug).copied()
+    }
+
+    pub(super) fn remember(&self, slug: &str, id: OrganizationId) {
+        let mut map = self.map();
+        if map.len() >= MAX_SLUG_IDS && !map.contains_key(slug) {
+            map.clear();
+        }
+        map.insert(slug.to_owned(), id);
+    }
+
+    pub(super) fn forget(&self, slug: &str, id: OrganizationId) {
+        let mut map = self.map();
+        if map.get(slug) == Some(&id) {
+            map.remove(slug);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_id_is_forgotten_but_a_newer_one_read_meanwhile_is_kept() {
+        let ids = SlugIds::default();
+        let (old, new) = (OrganizationId::new(), OrganizationId::new());
+        ids.remember("acme", old);
+        assert_eq!(ids.get("acme"), Some(old));
+        ids.remember("acme", new);
+        ids.forget("acme", old);
+        assert_eq!(ids.get("acme"), Some(new), "another request read it afresh");
+        ids.forget("acme", new);
+        assert_eq!(ids.get("acme"), None);
+    }
+
+    #[test]
+    fn a_full_map_starts_over_rather_than_growing() {
+        let ids = SlugIds::default();
+        for i in 0..MAX_SLUG_IDS {
+            ids.remember(&format!("org-{i}"), OrganizationId::new());
+        }
+        let kept = OrganizationId::new();
+        ids.remember("org-0", kept);
+        assert_eq!(
+            ids.map().len(),
+            MAX_SLUG_IDS,
+            "a slug kept already is replaced"
+        );
+        ids.remember("one-more", OrganizationId::new());
+        assert_eq!(ids.map().len(), 1);
+        assert_eq!(ids.get("org-0"), None);
+        assert!(ids.get("one-more").is_some());
+    }
 }
