@@ -115,10 +115,11 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
     page_sql_after(None, col, page, next, args)
 }
 
-/// `page_sql`, ordered first by `leading` when given (the organization of a first page of
-/// memberships, see `ORG_AS_RANGE`).
+/// `page_sql`, ordered first by the `leading` column (whose value is argument `$n`), and the
+/// cursor compared as the row `(leading, col)`: a page of an organization's rows, read from
+/// the `(org_id, id)` index (see `ORG_AS_RANGE`).
 fn page_sql_after(
-    leading: Option<&str>,
+    leading: Option<(&str, usize)>,
     col: &str,
     page: Page,
     next: usize,
@@ -131,10 +132,13 @@ fn page_sql_after(
     };
     let mut sql = String::new();
     if let Some(after) = page.after {
-        sql.push_str(&format!(" AND {col} {cmp} ${next}"));
+        match leading {
+            Some((lead, n)) => sql.push_str(&format!(" AND ({lead}, {col}) {cmp} (${n}, ${next})")),
+            None => sql.push_str(&format!(" AND {col} {cmp} ${next}")),
+        }
         args.push(Arg::Uuid(after));
     }
-    let leading = leading.map_or(String::new(), |c| format!("{c} {order}, "));
+    let leading = leading.map_or(String::new(), |(c, _)| format!("{c} {order}, "));
     sql.push_str(&format!(
         " ORDER BY {leading}{col} {order} LIMIT {}",
         page.limit
@@ -215,25 +219,62 @@ fn user_filter_sql(filter: &UserFilter, args: &mut Vec<Arg>) -> String {
 }
 
 /// How a membership query names its organization (`$1`): the equality, for every query but a
-/// first page of memberships.
+/// page of memberships.
 const ORG_EQUALS: &str = " WHERE m.org_id = $1";
 
 /// The organization as a range of one value, for a first page of memberships (no cursor)
 /// ordered by `(m.org_id, m.id)`: the order keeps `org_id`, and only the `(org_id, id)` index
-/// gives it.
+/// gives it. A page after a cursor is ordered the same way, and compares the row
+/// `(m.org_id, m.id)` with `($1, cursor)` (`page_sql_after`): both backends start the walk of
+/// the `(org_id, id)` index at the cursor, and it ends at the organization's last row (the
+/// one-sided condition `list_memberships_statement` adds).
 ///
 /// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
-/// the primary key from its lowest id, filtering by organization. A prepared statement's generic
-/// plan did so on PostgreSQL, through every row and dead row of the organizations before this
-/// one: after many removals a first page took 1–6 ms instead of 0.1 (`docs/benchmarks.md`,
-/// seventh session). A page after a cursor keeps the equality: the cursor bounds the walk on
-/// either index, and SQLite uses an index's second column only after an equality on its first
-/// (with the range, a deep page in a 1,000,000-member organization read the 900,000 rows before
-/// it).
+/// the primary key, filtering by organization. A prepared statement's generic plan did so on
+/// PostgreSQL: a first page walked from the lowest id, through every row and dead row of the
+/// organizations before this one (after many removals it took 1–6 ms instead of 0.1;
+/// `docs/benchmarks.md`, seventh session), and a page after a cursor from the cursor, through
+/// every later organization's rows, to the end of the table for the last page. With the range
+/// and the scalar cursor `m.id > $2` instead, SQLite could not start at the cursor (it uses an
+/// index's second column only after an equality on its first: a deep page in a
+/// 1,000,000-member organization read the 900,000 rows before it). The plans are pinned by
+/// tests in both store crates.
 const ORG_AS_RANGE: &str = " WHERE m.org_id >= $1 AND m.org_id <= $1";
 
+/// The statement that reads a page of an organization's memberships, and its arguments
+/// (`Session::list_memberships`). Public so that each store's tests can read its plan: a page
+/// must walk the `(org_id, id)` index from where it starts, at any depth (`ORG_AS_RANGE`).
+pub fn list_memberships_statement(
+    org: OrganizationId,
+    filter: &MembershipFilter,
+    page: Page,
+) -> (String, Vec<Arg>) {
+    let mut args = vec![Arg::Uuid(org.0)];
+    // After a cursor, the row comparison bounds the walk on one side (see `page_sql_after`)
+    // and this on the other.
+    let org_condition = match (page.after, page.descending) {
+        (None, _) => ORG_AS_RANGE,
+        (Some(_), false) => " WHERE m.org_id <= $1",
+        (Some(_), true) => " WHERE m.org_id >= $1",
+    };
+    let mut sql = format!(
+        "{MEMBERSHIP_SELECT}{}",
+        membership_filter_sql(org_condition, filter, &mut args)
+    );
+    let next = args.len() + 1;
+    sql.push_str(&page_sql_after(
+        Some(("m.org_id", 1)),
+        "m.id",
+        page,
+        next,
+        &mut args,
+    ));
+    (sql, args)
+}
+
 /// The `WHERE` (and join) of a filtered membership query over `memberships m`, the organization
-/// named by `org_condition` (`ORG_EQUALS` or `ORG_AS_RANGE`) as `$1`, already in `args`.
+/// named by `org_condition` (`ORG_EQUALS`, `ORG_AS_RANGE` or a bound of it) as `$1`, already in
+/// `args`.
 fn membership_filter_sql(
     org_condition: &str,
     filter: &MembershipFilter,
@@ -987,16 +1028,7 @@ impl<C: Conn> Session for SqlSession<C> {
         filter: &MembershipFilter,
         page: Page,
     ) -> CoreResult<Vec<Membership>> {
-        let mut args = vec![Arg::Uuid(org.0)];
-        let first_page = page.after.is_none();
-        let org_condition = if first_page { ORG_AS_RANGE } else { ORG_EQUALS };
-        let mut sql = format!(
-            "{MEMBERSHIP_SELECT}{}",
-            membership_filter_sql(org_condition, filter, &mut args)
-        );
-        let next = args.len() + 1;
-        let leading = first_page.then_some("m.org_id");
-        sql.push_str(&page_sql_after(leading, "m.id", page, next, &mut args));
+        let (sql, args) = list_memberships_statement(org, filter, page);
         self.all(&sql, args, membership_row).await
     }
 

@@ -364,6 +364,114 @@ mod tests {
         assert_eq!(got, ("two".to_owned(), 1, "two".to_owned()));
     }
 
+    /// An in-memory database at the current schema, with `orgs` organizations of `per_org`
+    /// invitations each, their rows interleaved in id order (as organizations that grow at the
+    /// same time are), and its statistics gathered. Returns the organizations and, for each,
+    /// its memberships' ids in order.
+    fn seeded(orgs: usize, per_org: usize) -> (Connection, Vec<(Uuid, Vec<Uuid>)>) {
+        let conn = Connection::open_in_memory().unwrap();
+        for m in MIGRATIONS {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        let mut seeded = Vec::new();
+        for o in 0..orgs {
+            let (org, role) = (Uuid::now_v7(), Uuid::now_v7());
+            conn.execute(
+                "INSERT INTO organizations (id, name, slug, created_at, updated_at) \
+                 VALUES (?1, 'Org', ?2, 0, 0)",
+                rusqlite::params![org.as_bytes(), format!("org-{o}")],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO roles (id, org_id, role_key, name, permissions, built_in, \
+                 created_at, updated_at) VALUES (?1, ?2, 'member', 'Member', '[]', 1, 0, 0)",
+                rusqlite::params![role.as_bytes(), org.as_bytes()],
+            )
+            .unwrap();
+            seeded.push((org, role, Vec::with_capacity(per_org)));
+        }
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 0..per_org {
+            for (org, role, ids) in &mut seeded {
+                let id = Uuid::now_v7();
+                conn.execute(
+                    "INSERT INTO memberships (id, org_id, invite_email, role_id, status, \
+                     is_active, public_metadata, private_metadata, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, 'invited', 1, '{}', '{}', 0, 0)",
+                    rusqlite::params![
+                        id.as_bytes(),
+                        org.as_bytes(),
+                        format!("{i}@{}.example", org.simple()),
+                        role.as_bytes()
+                    ],
+                )
+                .unwrap();
+                ids.push(id);
+            }
+        }
+        conn.execute_batch("COMMIT; ANALYZE").unwrap();
+        let seeded = seeded.into_iter().map(|(o, _, ids)| (o, ids)).collect();
+        (conn, seeded)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of the statement, one line per step.
+    fn plan(conn: &Connection, (sql, args): (String, Vec<Arg>)) -> Vec<String> {
+        let mut stmt = prepare(conn, &format!("EXPLAIN QUERY PLAN {sql}"), &args).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut steps = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            steps.push(row.get::<_, String>(3).unwrap());
+        }
+        steps
+    }
+
+    #[test]
+    fn a_page_of_memberships_walks_its_organizations_index_from_where_it_starts() {
+        use roster_core::model::{MembershipFilter, Page};
+        use roster_store_sql::list_memberships_statement;
+
+        let (conn, seeded) = seeded(3, 2000);
+        let (org, ids) = &seeded[1];
+        let org = roster_core::OrganizationId(*org);
+        let page = |after: Option<Uuid>, descending| Page {
+            after,
+            offset: 0,
+            limit: 50,
+            descending,
+        };
+        let any = MembershipFilter::default();
+        let deep = Some(ids[1500]);
+        for (what, page, bounded_by) in [
+            ("first page", page(None, false), "(org_id>? AND org_id<?)"),
+            (
+                "first page, newest first",
+                page(None, true),
+                "(org_id>? AND org_id<?)",
+            ),
+            (
+                "deep page",
+                page(deep, false),
+                "((org_id,id)>(?,?) AND org_id<?)",
+            ),
+            (
+                "deep page, newest first",
+                page(deep, true),
+                "(org_id>? AND (org_id,id)<(?,?))",
+            ),
+        ] {
+            let steps = plan(&conn, list_memberships_statement(org, &any, page));
+            let walk = format!("SEARCH m USING INDEX memberships_org_id {bounded_by}");
+            assert!(
+                steps.iter().any(|s| s == &walk),
+                "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                "{what}: no sort, the index gives the order; the plan: {steps:#?}"
+            );
+        }
+    }
+
     #[test]
     fn a_parameter_without_an_argument_is_refused_rather_than_left_null() {
         let conn = Connection::open_in_memory().unwrap();
