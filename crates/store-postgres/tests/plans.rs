@@ -1,7 +1,8 @@
-//! The plans PostgreSQL chooses for roster's hottest reads, pinned: a page of memberships walks
-//! the organization's `(org_id, id)` index from where the page starts, at any depth, in the
-//! generic plan that a prepared statement ends up with (the one that once walked the primary
-//! key through every other organization's rows: `ORG_AS_RANGE` in `roster-store-sql`).
+//! The plans PostgreSQL chooses for roster's largest lists, pinned: a page of an organization's
+//! memberships or audit events walks the organization's `(org_id, id)` index from where the
+//! page starts, at any depth, in the generic plan that a prepared statement ends up with (the
+//! one that once walked the primary key through other organizations' rows:
+//! `org_page_condition` in `roster-store-sql`).
 //!
 //! It needs the PostgreSQL server the API tests use (`ROSTER_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and fails if it is not there.
@@ -9,7 +10,7 @@
 use roster_core::OrganizationId;
 use roster_core::model::{MembershipFilter, Page};
 use roster_store_postgres::PostgresStore;
-use roster_store_sql::{Arg, list_memberships_statement};
+use roster_store_sql::{Arg, list_audit_events_statement, list_memberships_statement};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
@@ -51,10 +52,11 @@ async fn generic_plan(conn: &mut PgConnection, (sql, args): (String, Vec<Arg>)) 
         .join("\n")
 }
 
-/// Three organizations of 20,000 invitations each, made one after the other (so each one's
-/// rows follow the last one's in id order, ids being time-ordered as roster makes them), and
-/// the statistics gathered; then the plans of pages of the last one: (what, plan).
-async fn plans(url: &str) -> Vec<(&'static str, String)> {
+/// Three organizations of 20,000 invitations and as many audit events each, made one after the
+/// other (so each one's rows follow the last one's in id order, ids being time-ordered as
+/// roster makes them), and the statistics gathered; then the plans of pages of the last one:
+/// (what, plan).
+async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
     let store = PostgresStore::connect(url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let mut conn = PgConnection::connect(url).await.unwrap();
@@ -92,6 +94,17 @@ async fn plans(url: &str) -> Vec<(&'static str, String)> {
         .execute(&mut conn)
         .await
         .unwrap();
+        sqlx::query(
+            "INSERT INTO audit_events (id, org_id, actor_kind, actor_id, action, target_kind, \
+                 target_id, details, created_at) \
+             SELECT id, $1, 'user', 'u', 'membership.added', 'membership', id::text, '{}', 0 \
+             FROM UNNEST($2::uuid[]) AS id",
+        )
+        .bind(org)
+        .bind(&ids)
+        .execute(&mut conn)
+        .await
+        .unwrap();
         last = Some((org, ids));
     }
     sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
@@ -111,8 +124,12 @@ async fn plans(url: &str) -> Vec<(&'static str, String)> {
         ("deep page", page(Some(deep), false)),
         ("deep page, newest first", page(Some(deep), true)),
     ] {
-        let statement = list_memberships_statement(OrganizationId(org), &any, page);
-        plans.push((what, generic_plan(&mut conn, statement).await));
+        let org = OrganizationId(org);
+        let statement = list_memberships_statement(org, &any, page);
+        let plan = generic_plan(&mut conn, statement).await;
+        plans.push((what, "memberships_org_id on memberships m", plan));
+        let plan = generic_plan(&mut conn, list_audit_events_statement(org, page)).await;
+        plans.push((what, "audit_events_org on audit_events", plan));
     }
     plans
 }
@@ -148,7 +165,7 @@ impl Drop for Scratch {
 }
 
 #[tokio::test]
-async fn a_page_of_memberships_walks_its_organizations_index_in_the_generic_plan() {
+async fn a_page_of_an_organizations_rows_walks_its_index_in_the_generic_plan() {
     let admin_url = admin_url();
     let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
         panic!(
@@ -166,13 +183,13 @@ async fn a_page_of_memberships_walks_its_organizations_index_in_the_generic_plan
         name: name.clone(),
     };
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    for (what, plan) in plans(&url).await {
+    for (what, index, plan) in plans(&url).await {
         assert!(
-            plan.contains("using memberships_org_id on memberships m"),
-            "{what}: walks the organization's (org_id, id) index; the plan:\n{plan}"
+            plan.contains(&format!("using {index}")),
+            "{what}: walks the organization's (org_id, id) index ({index}); the plan:\n{plan}"
         );
         assert!(
-            !plan.contains("memberships_pkey") && !plan.contains("Sort"),
+            !plan.contains("_pkey") && !plan.contains("Sort"),
             "{what}: neither the primary key nor a sort; the plan:\n{plan}"
         );
     }

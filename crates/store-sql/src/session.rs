@@ -117,7 +117,7 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
 
 /// `page_sql`, ordered first by the `leading` column (whose value is argument `$n`), and the
 /// cursor compared as the row `(leading, col)`: a page of an organization's rows, read from
-/// the `(org_id, id)` index (see `ORG_AS_RANGE`).
+/// the `(org_id, id)` index (see `org_page_condition`).
 fn page_sql_after(
     leading: Option<(&str, usize)>,
     col: &str,
@@ -222,59 +222,69 @@ fn user_filter_sql(filter: &UserFilter, args: &mut Vec<Arg>) -> String {
 /// page of memberships.
 const ORG_EQUALS: &str = " WHERE m.org_id = $1";
 
-/// The organization as a range of one value, for a first page of memberships (no cursor)
-/// ordered by `(m.org_id, m.id)`: the order keeps `org_id`, and only the `(org_id, id)` index
-/// gives it. A page after a cursor is ordered the same way, and compares the row
-/// `(m.org_id, m.id)` with `($1, cursor)` (`page_sql_after`): both backends start the walk of
-/// the `(org_id, id)` index at the cursor, and it ends at the organization's last row (the
-/// one-sided condition `list_memberships_statement` adds).
-///
-/// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
-/// the primary key, filtering by organization. A prepared statement's generic plan did so on
-/// PostgreSQL: a first page walked from the lowest id, through every row and dead row of the
-/// organizations before this one (after many removals it took 1–6 ms instead of 0.1;
-/// `docs/benchmarks.md`, seventh session), and a page after a cursor from the cursor, through
-/// every later organization's rows, to the end of the table for the last page. With the range
-/// and the scalar cursor `m.id > $2` instead, SQLite could not start at the cursor (it uses an
-/// index's second column only after an equality on its first: a deep page in a
-/// 1,000,000-member organization read the 900,000 rows before it). The plans are pinned by
-/// tests in both store crates.
-const ORG_AS_RANGE: &str = " WHERE m.org_id >= $1 AND m.org_id <= $1";
-
 /// The statement that reads a page of an organization's memberships, and its arguments
 /// (`Session::list_memberships`). Public so that each store's tests can read its plan: a page
-/// must walk the `(org_id, id)` index from where it starts, at any depth (`ORG_AS_RANGE`).
+/// must walk the `(org_id, id)` index from where it starts, at any depth (`org_page_condition`).
 pub fn list_memberships_statement(
     org: OrganizationId,
     filter: &MembershipFilter,
     page: Page,
 ) -> (String, Vec<Arg>) {
     let mut args = vec![Arg::Uuid(org.0)];
-    // After a cursor, the row comparison bounds the walk on one side (see `page_sql_after`)
-    // and this on the other.
-    let org_condition = match (page.after, page.descending) {
-        (None, _) => ORG_AS_RANGE,
-        (Some(_), false) => " WHERE m.org_id <= $1",
-        (Some(_), true) => " WHERE m.org_id >= $1",
-    };
     let mut sql = format!(
         "{MEMBERSHIP_SELECT}{}",
-        membership_filter_sql(org_condition, filter, &mut args)
+        membership_filter_sql(&org_page_condition("m.org_id", page), filter, &mut args)
     );
     let next = args.len() + 1;
-    sql.push_str(&page_sql_after(
-        Some(("m.org_id", 1)),
-        "m.id",
-        page,
-        next,
-        &mut args,
-    ));
+    sql.push_str(&org_page_tail("m.org_id", "m.id", page, next, &mut args));
     (sql, args)
 }
 
+/// The statement that reads a page of an organization's audit events, and its arguments
+/// (`Session::list_audit_events`); public for the plan tests, as `list_memberships_statement`.
+pub fn list_audit_events_statement(org: OrganizationId, page: Page) -> (String, Vec<Arg>) {
+    let mut args = vec![Arg::Uuid(org.0)];
+    let tail = org_page_tail("org_id", "id", page, 2, &mut args);
+    let condition = org_page_condition("org_id", page);
+    (
+        format!("SELECT {AUDIT_COLS} FROM audit_events{condition}{tail}"),
+        args,
+    )
+}
+
+/// The `WHERE` of a page of an organization's rows (the organization `$1`, in column `org`),
+/// read from its `(org_id, id)` index. A first page names the organization as a range of one
+/// value, and is ordered by `(org_id, id)`: the order keeps `org_id`, and only that index gives
+/// it. A page after a cursor is ordered the same way and compares the row `(org_id, id)` with
+/// `($1, cursor)` (`org_page_tail`): both backends start the walk at the cursor, and it ends at
+/// the organization's last row (the bound on the other side, here).
+///
+/// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
+/// the primary key, filtering by organization. A prepared statement's generic plan did so on
+/// PostgreSQL: a first page walked from the lowest id, through every row and dead row of the
+/// organizations before this one (after many removals it took 1–6 ms instead of 0.1;
+/// `docs/benchmarks.md`, seventh session), and a page after a cursor from the cursor, through
+/// every later organization's rows, to the end of the table for a last page. With the range
+/// and the scalar cursor `id > $2` instead, SQLite could not start at the cursor (it uses an
+/// index's second column only after an equality on its first: a deep page in a
+/// 1,000,000-member organization read the 900,000 rows before it). The plans are pinned by
+/// tests in both store crates.
+fn org_page_condition(org: &str, page: Page) -> String {
+    match (page.after, page.descending) {
+        (None, _) => format!(" WHERE {org} >= $1 AND {org} <= $1"),
+        (Some(_), false) => format!(" WHERE {org} <= $1"),
+        (Some(_), true) => format!(" WHERE {org} >= $1"),
+    }
+}
+
+/// The cursor and order of a page of an organization's rows (see `org_page_condition`).
+fn org_page_tail(org: &str, id: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
+    page_sql_after(Some((org, 1)), id, page, next, args)
+}
+
 /// The `WHERE` (and join) of a filtered membership query over `memberships m`, the organization
-/// named by `org_condition` (`ORG_EQUALS`, `ORG_AS_RANGE` or a bound of it) as `$1`, already in
-/// `args`.
+/// named by `org_condition` (`ORG_EQUALS`, or `org_page_condition` for a page) as `$1`, already
+/// in `args`.
 fn membership_filter_sql(
     org_condition: &str,
     filter: &MembershipFilter,
@@ -1350,10 +1360,12 @@ impl<C: Conn> Session for SqlSession<C> {
         org: OrganizationId,
         page: Page,
     ) -> CoreResult<Vec<Identity>> {
+        // Read from the `(org_id, id)` index, as a page of memberships.
         let mut args = vec![Arg::Uuid(org.0)];
-        let tail = page_sql("i.id", page, 2, &mut args);
+        let tail = org_page_tail("i.org_id", "i.id", page, 2, &mut args);
+        let condition = org_page_condition("i.org_id", page);
         self.all(
-            &format!("{IDENTITY_SELECT} WHERE i.org_id = $1{tail}"),
+            &format!("{IDENTITY_SELECT}{condition}{tail}"),
             args,
             identity_row,
         )
@@ -1703,14 +1715,8 @@ impl<C: Conn> Session for SqlSession<C> {
         org: OrganizationId,
         page: Page,
     ) -> CoreResult<Vec<AuditEvent>> {
-        let mut args = vec![Arg::Uuid(org.0)];
-        let tail = page_sql("id", page, 2, &mut args);
-        self.all(
-            &format!("SELECT {AUDIT_COLS} FROM audit_events WHERE org_id = $1{tail}"),
-            args,
-            audit_row,
-        )
-        .await
+        let (sql, args) = list_audit_events_statement(org, page);
+        self.all(&sql, args, audit_row).await
     }
 }
 

@@ -365,9 +365,10 @@ mod tests {
     }
 
     /// An in-memory database at the current schema, with `orgs` organizations of `per_org`
-    /// invitations each, their rows interleaved in id order (as organizations that grow at the
-    /// same time are), and its statistics gathered. Returns the organizations and, for each,
-    /// its memberships' ids in order.
+    /// invitations each, and an audit event for each, their rows interleaved in id order (as
+    /// organizations that grow at the same time are), and its statistics gathered. Returns the
+    /// organizations and, for each, its memberships' ids in order (the events' ids are the
+    /// same).
     fn seeded(orgs: usize, per_org: usize) -> (Connection, Vec<(Uuid, Vec<Uuid>)>) {
         let conn = Connection::open_in_memory().unwrap();
         for m in MIGRATIONS {
@@ -406,6 +407,13 @@ mod tests {
                     ],
                 )
                 .unwrap();
+                conn.execute(
+                    "INSERT INTO audit_events (id, org_id, actor_kind, actor_id, action, \
+                     target_kind, target_id, details, created_at) \
+                     VALUES (?1, ?2, 'user', 'u', 'membership.added', 'membership', 'm', '{}', 0)",
+                    rusqlite::params![id.as_bytes(), org.as_bytes()],
+                )
+                .unwrap();
                 ids.push(id);
             }
         }
@@ -426,9 +434,9 @@ mod tests {
     }
 
     #[test]
-    fn a_page_of_memberships_walks_its_organizations_index_from_where_it_starts() {
+    fn a_page_of_an_organizations_rows_walks_its_index_from_where_it_starts() {
         use roster_core::model::{MembershipFilter, Page};
-        use roster_store_sql::list_memberships_statement;
+        use roster_store_sql::{list_audit_events_statement, list_memberships_statement};
 
         let (conn, seeded) = seeded(3, 2000);
         let (org, ids) = &seeded[1];
@@ -459,16 +467,27 @@ mod tests {
                 "(org_id>? AND (org_id,id)<(?,?))",
             ),
         ] {
-            let steps = plan(&conn, list_memberships_statement(org, &any, page));
-            let walk = format!("SEARCH m USING INDEX memberships_org_id {bounded_by}");
-            assert!(
-                steps.iter().any(|s| s == &walk),
-                "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
-            );
-            assert!(
-                !steps.iter().any(|s| s.contains("TEMP B-TREE")),
-                "{what}: no sort, the index gives the order; the plan: {steps:#?}"
-            );
+            for (statement, index) in [
+                (
+                    list_memberships_statement(org, &any, page),
+                    "m USING INDEX memberships_org_id",
+                ),
+                (
+                    list_audit_events_statement(org, page),
+                    "audit_events USING INDEX audit_events_org",
+                ),
+            ] {
+                let steps = plan(&conn, statement);
+                let walk = format!("SEARCH {index} {bounded_by}");
+                assert!(
+                    steps.iter().any(|s| s == &walk),
+                    "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
+                );
+                assert!(
+                    !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                    "{what}: no sort, the index gives the order; the plan: {steps:#?}"
+                );
+            }
         }
     }
 
