@@ -596,9 +596,12 @@ async fn a_slug_names_the_organization_that_has_it_now(app: TestApp) {
         app.membership_ids(&org).await.contains(&in_org),
         "not from the one it named before"
     );
-    assert!(
-        !app.audited(&other, "membership.removed").await.is_empty()
-            && app.audited(&org, "membership.removed").await == vec![first.membership_id.clone()],
+    assert_eq!(
+        (
+            app.audited(&other, "membership.removed").await,
+            app.audited(&org, "membership.removed").await
+        ),
+        (vec![in_other.clone()], vec![first.membership_id.clone()]),
         "each removal recorded in its own organization"
     );
 
