@@ -220,7 +220,7 @@ async fn org_parts(
 async fn drive<F, Fut>(n: usize, c: usize, work: F) -> Run
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: Future<Output = bool> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let work = Arc::new(work);
@@ -275,7 +275,7 @@ async fn gather(
 async fn drive_open<F, Fut>(n: usize, c: usize, rate: u32, work: F) -> Run
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: Future<Output = bool> + Send,
 {
     let (arrive, arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let started = Instant::now();

@@ -334,7 +334,6 @@ async fn context_scenario(app: &TestApp, one_by_one: bool) {
     let by_user = |m: &crate::harness::Member| MemberRef::User(UserId(m.user_id.parse().unwrap()));
     let with_context = |targets| RemovalRequest {
         include_context: true,
-        org_slug: None,
         ..request(&admin, targets)
     };
     let mut requests = vec![

@@ -128,6 +128,16 @@ struct Queue {
     filled: Arc<Notify>,
 }
 
+impl Queue {
+    /// Leaves no hold behind: nothing awaited, nobody else seen, no count to wake at. Before a
+    /// hold starts and however it ends, so that one hold's state never ends the next early.
+    fn end_hold(&mut self) {
+        self.wake_at = 0;
+        self.awaited.clear();
+        self.stranger = false;
+    }
+}
+
 /// The requests waiting for each organization. An organization has an entry exactly while a
 /// worker task serves it, so a request either joins a running worker's queue or starts one.
 #[derive(Default)]
@@ -323,8 +333,7 @@ impl Roster {
             let Some(queue) = queues.get_mut(&org) else {
                 return Held::Free;
             };
-            queue.stranger = false;
-            queue.awaited.clear();
+            queue.end_hold();
             if let Some(clients) = clients {
                 // Those back already (during the worker's yield) are not awaited.
                 queue.awaited.extend(clients);
@@ -359,9 +368,7 @@ impl Roster {
                 match queue.waiting.len() {
                     _ if back(queue) => {
                         // Nothing awaited any more (it may be, when a full batch ended it).
-                        queue.wake_at = 0;
-                        queue.awaited.clear();
-                        queue.stranger = false;
+                        queue.end_hold();
                         return if first_queued.is_some() {
                             Held::Waited
                         } else {
@@ -369,9 +376,7 @@ impl Roster {
                         };
                     }
                     _ if queue.stranger => {
-                        queue.stranger = false;
-                        queue.awaited.clear();
-                        queue.wake_at = 0;
+                        queue.end_hold();
                         return Held::RanOut;
                     }
                     0 => {
@@ -392,10 +397,8 @@ impl Roster {
             if ran_out {
                 let mut queues = self.queues.lock();
                 let back = queues.get_mut(&org).is_none_or(|queue| {
-                    queue.wake_at = 0;
                     let back = back(queue);
-                    queue.awaited.clear();
-                    queue.stranger = false;
+                    queue.end_hold();
                     back
                 });
                 return if back { Held::Waited } else { Held::RanOut };

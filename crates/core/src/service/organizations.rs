@@ -126,12 +126,15 @@ impl Roster {
         })
     }
 
-    /// The id of the organization a slug names, for no caller in particular, read now: a
-    /// dialect that addresses organizations by slug names a removal's organization by it
-    /// (`remove_in_organization_named`), and the removal then verifies the caller and checks
-    /// its access in its own transaction. Whether a slug exists must not reach a caller before
-    /// that check (`None` and a refused removal have to be answered alike).
-    pub async fn organization_id_by_slug(&self, slug: &str) -> CoreResult<Option<OrganizationId>> {
+    /// The id of the organization a slug names, for no caller in particular, read now (and
+    /// kept): how `remove_in_organization_named` names a removal's organization, whose
+    /// transaction then verifies the caller and checks its access. Whether a slug exists must
+    /// not reach a caller before that check (`None` and a refused removal have to be answered
+    /// alike).
+    pub(super) async fn organization_id_by_slug(
+        &self,
+        slug: &str,
+    ) -> CoreResult<Option<OrganizationId>> {
         let mut s = self.store.read().await?;
         let id = s.organization_by_slug(slug).await?.map(|org| org.id);
         if let Some(id) = id {
