@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "member_count",
         sql: include_str!("../migrations/0002_member_count.sql"),
     },
+    Migration {
+        version: 3,
+        name: "page_indexes",
+        sql: include_str!("../migrations/0003_page_indexes.sql"),
+    },
 ];
 
 /// A fixed key for `pg_advisory_xact_lock`, so that two nodes starting at once migrate one

@@ -1,8 +1,7 @@
-//! The plans PostgreSQL chooses for roster's largest lists, pinned: a page of an organization's
-//! memberships or audit events walks the organization's `(org_id, id)` index from where the
-//! page starts, at any depth, in the generic plan that a prepared statement ends up with (the
-//! one that once walked the primary key through other organizations' rows:
-//! `org_page_condition` in `roster-store-sql`).
+//! The plans PostgreSQL chooses for roster's lists, pinned: a page of an organization's (or a
+//! project's) rows walks its `(parent, id)` index from where the page starts, at any depth, in
+//! the generic plan that a prepared statement ends up with (the one that once walked the primary
+//! key through other organizations' rows: `parent_page_condition` in `roster-store-sql`).
 //!
 //! It needs the PostgreSQL server the API tests use (`ROSTER_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and fails if it is not there.
@@ -10,7 +9,7 @@
 use roster_core::OrganizationId;
 use roster_core::model::{MembershipFilter, Page};
 use roster_store_postgres::PostgresStore;
-use roster_store_sql::{Arg, list_audit_events_statement, list_memberships_statement};
+use roster_store_sql::{Arg, PagedList, list_memberships_statement, list_page_statement};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
@@ -52,18 +51,47 @@ async fn generic_plan(conn: &mut PgConnection, (sql, args): (String, Vec<Arg>)) 
         .join("\n")
 }
 
-/// Three organizations of 20,000 invitations and as many audit events each, made one after the
+/// The rows of an organization, one per id of `$2`, in each list paged by id (its first row's id
+/// `($2)[1]` is also its first project's), the organization `$1` and its one role made first.
+const ROWS: [&str; 9] = [
+    "INSERT INTO memberships (id, org_id, invite_email, role_id, status, is_active, \
+         public_metadata, private_metadata, created_at, updated_at) \
+     SELECT id, $1, id || '@example.com', (SELECT id FROM roles WHERE org_id = $1), 'invited', \
+         TRUE, '{}', '{}', 0, 0 \
+     FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO audit_events (id, org_id, actor_kind, actor_id, action, target_kind, \
+         target_id, details, created_at) \
+     SELECT id, $1, 'user', 'u', 'membership.added', 'membership', id::text, '{}', 0 \
+     FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO users (id, email, email_normalized, created_at, updated_at) \
+     SELECT id, id || '@example.com', id || '@example.com', 0, 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) \
+     SELECT id, $1, 'i', (SELECT id FROM roles WHERE org_id = $1), 0, 0 \
+     FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO projects (id, org_id, name, slug, created_at, updated_at) \
+     SELECT id, $1, 'P', id::text, 0, 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO passwords (id, org_id, user_id, name, secret_hash, created_at) \
+     SELECT id, $1, id, 'p', '\\x00'::bytea, 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO project_memberships (id, org_id, project_id, user_id, role, created_at, \
+         updated_at) \
+     SELECT id, $1, ($2::uuid[])[1], id, 'member', 0, 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO identity_project_memberships (id, org_id, project_id, identity_id, role, \
+         created_at, updated_at) \
+     SELECT id, $1, ($2::uuid[])[1], id, 'member', 0, 0 FROM UNNEST($2::uuid[]) AS id",
+    "ANALYZE",
+];
+
+/// Three organizations of 20,000 rows in each list paged by id (`ROWS`), made one after the
 /// other (so each one's rows follow the last one's in id order, ids being time-ordered as
 /// roster makes them), and the statistics gathered; then the plans of pages of the last one:
-/// (what, plan).
+/// (what, index, plan).
 async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
     let store = PostgresStore::connect(url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let mut conn = PgConnection::connect(url).await.unwrap();
     let mut last = None;
     for o in 0..3 {
-        let (org, role) = (Uuid::now_v7(), Uuid::now_v7());
-        let ids: Vec<Uuid> = (0..20_000).map(|_| Uuid::now_v7()).collect();
+        let org = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO organizations (id, name, slug, created_at, updated_at) \
              VALUES ($1, 'Org', $2, 0, 0)",
@@ -77,38 +105,28 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
             "INSERT INTO roles (id, org_id, role_key, name, permissions, built_in, created_at, \
              updated_at) VALUES ($1, $2, 'member', 'Member', '[]', TRUE, 0, 0)",
         )
-        .bind(role)
+        .bind(Uuid::now_v7())
         .bind(org)
         .execute(&mut conn)
         .await
         .unwrap();
-        sqlx::query(
-            "INSERT INTO memberships (id, org_id, invite_email, role_id, status, is_active, \
-                 public_metadata, private_metadata, created_at, updated_at) \
-             SELECT id, $1, id || '@example.com', $2, 'invited', TRUE, '{}', '{}', 0, 0 \
-             FROM UNNEST($3::uuid[]) AS id",
-        )
-        .bind(org)
-        .bind(role)
-        .bind(&ids)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO audit_events (id, org_id, actor_kind, actor_id, action, target_kind, \
-                 target_id, details, created_at) \
-             SELECT id, $1, 'user', 'u', 'membership.added', 'membership', id::text, '{}', 0 \
-             FROM UNNEST($2::uuid[]) AS id",
-        )
-        .bind(org)
-        .bind(&ids)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+        let ids: Vec<Uuid> = (0..20_000).map(|_| Uuid::now_v7()).collect();
+        for sql in &ROWS[..ROWS.len() - 1] {
+            sqlx::query(sql)
+                .bind(org)
+                .bind(&ids)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         last = Some((org, ids));
     }
-    sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(ROWS[ROWS.len() - 1])
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let (org, ids) = last.unwrap();
+    let project = ids[0];
     let deep = ids[15_000];
     let page = |after: Option<Uuid>, descending| Page {
         after,
@@ -124,12 +142,27 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
         ("deep page", page(Some(deep), false)),
         ("deep page, newest first", page(Some(deep), true)),
     ] {
-        let org = OrganizationId(org);
-        let statement = list_memberships_statement(org, &any, page);
+        let statement = list_memberships_statement(OrganizationId(org), &any, page);
         let plan = generic_plan(&mut conn, statement).await;
         plans.push((what, "memberships_org_id on memberships m", plan));
-        let plan = generic_plan(&mut conn, list_audit_events_statement(org, page)).await;
-        plans.push((what, "audit_events_org on audit_events", plan));
+        for list in PagedList::ALL {
+            let (parent, index) = match list {
+                PagedList::AuditEvents => (org, "audit_events_org on audit_events"),
+                PagedList::Identities => (org, "identities_org on identities i"),
+                PagedList::Projects => (org, "projects_org_id on projects"),
+                PagedList::Passwords => (org, "passwords_org_id on passwords"),
+                PagedList::ProjectMemberships => (
+                    project,
+                    "project_memberships_project_id on project_memberships",
+                ),
+                PagedList::IdentityProjectMemberships => (
+                    project,
+                    "identity_project_memberships_project_id on identity_project_memberships",
+                ),
+            };
+            let statement = list_page_statement(list, parent, page);
+            plans.push((what, index, generic_plan(&mut conn, statement).await));
+        }
     }
     plans
 }
@@ -165,7 +198,7 @@ impl Drop for Scratch {
 }
 
 #[tokio::test]
-async fn a_page_of_an_organizations_rows_walks_its_index_in_the_generic_plan() {
+async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
     let admin_url = admin_url();
     let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
         panic!(
@@ -186,11 +219,18 @@ async fn a_page_of_an_organizations_rows_walks_its_index_in_the_generic_plan() {
     for (what, index, plan) in plans(&url).await {
         assert!(
             plan.contains(&format!("using {index}")),
-            "{what}: walks the organization's (org_id, id) index ({index}); the plan:\n{plan}"
+            "{what}: walks the parent's (parent, id) index ({index}); the plan:\n{plan}"
         );
+        let table = index
+            .split(" on ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
         assert!(
-            !plan.contains("_pkey") && !plan.contains("Sort"),
-            "{what}: neither the primary key nor a sort; the plan:\n{plan}"
+            !plan.contains(&format!("using {table}_pkey")) && !plan.contains("Sort"),
+            "{what}: neither the primary key of {table} nor a sort; the plan:\n{plan}"
         );
     }
     drop(scratch);

@@ -12,4 +12,4 @@ mod session;
 
 pub use conn::{Arg, Conn, SqlRow, constraint_error};
 pub use migrations::Migration;
-pub use session::{SqlSession, list_audit_events_statement, list_memberships_statement};
+pub use session::{PagedList, SqlSession, list_memberships_statement, list_page_statement};

@@ -117,7 +117,7 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
 
 /// `page_sql`, ordered first by the `leading` column (whose value is argument `$n`), and the
 /// cursor compared as the row `(leading, col)`: a page of an organization's rows, read from
-/// the `(org_id, id)` index (see `org_page_condition`).
+/// the `(org_id, id)` index (see `parent_page_condition`).
 fn page_sql_after(
     leading: Option<(&str, usize)>,
     col: &str,
@@ -224,7 +224,7 @@ const ORG_EQUALS: &str = " WHERE m.org_id = $1";
 
 /// The statement that reads a page of an organization's memberships, and its arguments
 /// (`Session::list_memberships`). Public so that each store's tests can read its plan: a page
-/// must walk the `(org_id, id)` index from where it starts, at any depth (`org_page_condition`).
+/// must walk the `(org_id, id)` index from where it starts, at any depth (`parent_page_condition`).
 pub fn list_memberships_statement(
     org: OrganizationId,
     filter: &MembershipFilter,
@@ -233,31 +233,79 @@ pub fn list_memberships_statement(
     let mut args = vec![Arg::Uuid(org.0)];
     let mut sql = format!(
         "{MEMBERSHIP_SELECT}{}",
-        membership_filter_sql(&org_page_condition("m.org_id", page), filter, &mut args)
+        membership_filter_sql(&parent_page_condition("m.org_id", page), filter, &mut args)
     );
     let next = args.len() + 1;
-    sql.push_str(&org_page_tail("m.org_id", "m.id", page, next, &mut args));
+    sql.push_str(&parent_page_tail("m.org_id", "m.id", page, next, &mut args));
     (sql, args)
 }
 
-/// The statement that reads a page of an organization's audit events, and its arguments
-/// (`Session::list_audit_events`); public for the plan tests, as `list_memberships_statement`.
-pub fn list_audit_events_statement(org: OrganizationId, page: Page) -> (String, Vec<Arg>) {
-    let mut args = vec![Arg::Uuid(org.0)];
-    let tail = org_page_tail("org_id", "id", page, 2, &mut args);
-    let condition = org_page_condition("org_id", page);
-    (
-        format!("SELECT {AUDIT_COLS} FROM audit_events{condition}{tail}"),
-        args,
-    )
+/// A list of one parent's rows (an organization's or a project's), paged by id and read from
+/// its `(parent, id)` index (`list_page_statement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagedList {
+    /// An organization's audit events.
+    AuditEvents,
+    /// An organization's machine identities, with their role's key.
+    Identities,
+    /// An organization's projects.
+    Projects,
+    /// An organization's passwords.
+    Passwords,
+    /// A project's user memberships.
+    ProjectMemberships,
+    /// A project's identity memberships.
+    IdentityProjectMemberships,
 }
 
-/// The `WHERE` of a page of an organization's rows (the organization `$1`, in column `org`),
-/// read from its `(org_id, id)` index. A first page names the organization as a range of one
-/// value, and is ordered by `(org_id, id)`: the order keeps `org_id`, and only that index gives
-/// it. A page after a cursor is ordered the same way and compares the row `(org_id, id)` with
-/// `($1, cursor)` (`org_page_tail`): both backends start the walk at the cursor, and it ends at
-/// the organization's last row (the bound on the other side, here).
+impl PagedList {
+    /// Every list, for the plan tests.
+    pub const ALL: [PagedList; 6] = [
+        PagedList::AuditEvents,
+        PagedList::Identities,
+        PagedList::Projects,
+        PagedList::Passwords,
+        PagedList::ProjectMemberships,
+        PagedList::IdentityProjectMemberships,
+    ];
+
+    /// The `SELECT … FROM`, and the parent's and the id's columns as it names them.
+    fn parts(self) -> (String, &'static str, &'static str) {
+        let from = |cols: &str, table: &str| format!("SELECT {cols} FROM {table}");
+        match self {
+            PagedList::AuditEvents => (from(AUDIT_COLS, "audit_events"), "org_id", "id"),
+            PagedList::Identities => (IDENTITY_SELECT.to_owned(), "i.org_id", "i.id"),
+            PagedList::Projects => (from(PROJECT_COLS, "projects"), "org_id", "id"),
+            PagedList::Passwords => (from(PASSWORD_COLS, "passwords"), "org_id", "id"),
+            PagedList::ProjectMemberships => {
+                (from(PM_COLS, "project_memberships"), "project_id", "id")
+            }
+            PagedList::IdentityProjectMemberships => (
+                from(IPM_COLS, "identity_project_memberships"),
+                "project_id",
+                "id",
+            ),
+        }
+    }
+}
+
+/// The statement that reads a page of `list`, the rows of `parent`, and its arguments. Public so
+/// that each store's tests can read its plan, as `list_memberships_statement`.
+pub fn list_page_statement(list: PagedList, parent: Uuid, page: Page) -> (String, Vec<Arg>) {
+    let (select, parent_col, id_col) = list.parts();
+    let mut args = vec![Arg::Uuid(parent)];
+    let tail = parent_page_tail(parent_col, id_col, page, 2, &mut args);
+    let condition = parent_page_condition(parent_col, page);
+    (format!("{select}{condition}{tail}"), args)
+}
+
+/// The `WHERE` of a page of a parent's rows (the parent `$1`, in column `parent`: an
+/// organization's or a project's id), read from its `(parent, id)` index; here for an
+/// organization. A first page names the organization as a range of one value, and is ordered by
+/// `(org_id, id)`: the order keeps `org_id`, and only that index gives it. A page after a cursor
+/// is ordered the same way and compares the row `(org_id, id)` with `($1, cursor)`
+/// (`parent_page_tail`): both backends start the walk at the cursor, and it ends at the
+/// organization's last row (the bound on the other side, here).
 ///
 /// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
 /// the primary key, filtering by organization. A prepared statement's generic plan did so on
@@ -269,21 +317,27 @@ pub fn list_audit_events_statement(org: OrganizationId, page: Page) -> (String, 
 /// index's second column only after an equality on its first: a deep page in a
 /// 1,000,000-member organization read the 900,000 rows before it). The plans are pinned by
 /// tests in both store crates.
-fn org_page_condition(org: &str, page: Page) -> String {
+fn parent_page_condition(parent: &str, page: Page) -> String {
     match (page.after, page.descending) {
-        (None, _) => format!(" WHERE {org} >= $1 AND {org} <= $1"),
-        (Some(_), false) => format!(" WHERE {org} <= $1"),
-        (Some(_), true) => format!(" WHERE {org} >= $1"),
+        (None, _) => format!(" WHERE {parent} >= $1 AND {parent} <= $1"),
+        (Some(_), false) => format!(" WHERE {parent} <= $1"),
+        (Some(_), true) => format!(" WHERE {parent} >= $1"),
     }
 }
 
-/// The cursor and order of a page of an organization's rows (see `org_page_condition`).
-fn org_page_tail(org: &str, id: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
-    page_sql_after(Some((org, 1)), id, page, next, args)
+/// The cursor and order of a page of a parent's rows (see `parent_page_condition`).
+fn parent_page_tail(
+    parent: &str,
+    id: &str,
+    page: Page,
+    next: usize,
+    args: &mut Vec<Arg>,
+) -> String {
+    page_sql_after(Some((parent, 1)), id, page, next, args)
 }
 
 /// The `WHERE` (and join) of a filtered membership query over `memberships m`, the organization
-/// named by `org_condition` (`ORG_EQUALS`, or `org_page_condition` for a page) as `$1`, already
+/// named by `org_condition` (`ORG_EQUALS`, or `parent_page_condition` for a page) as `$1`, already
 /// in `args`.
 fn membership_filter_sql(
     org_condition: &str,
@@ -1167,14 +1221,8 @@ impl<C: Conn> Session for SqlSession<C> {
     }
 
     async fn list_projects(&mut self, org: OrganizationId, page: Page) -> CoreResult<Vec<Project>> {
-        let mut args = vec![Arg::Uuid(org.0)];
-        let tail = page_sql("id", page, 2, &mut args);
-        self.all(
-            &format!("SELECT {PROJECT_COLS} FROM projects WHERE org_id = $1{tail}"),
-            args,
-            project_row,
-        )
-        .await
+        let (sql, args) = list_page_statement(PagedList::Projects, org.0, page);
+        self.all(&sql, args, project_row).await
     }
 
     async fn update_project(&mut self, p: &Project) -> CoreResult<()> {
@@ -1238,14 +1286,8 @@ impl<C: Conn> Session for SqlSession<C> {
         project: ProjectId,
         page: Page,
     ) -> CoreResult<Vec<ProjectMembership>> {
-        let mut args = vec![Arg::Uuid(project.0)];
-        let tail = page_sql("id", page, 2, &mut args);
-        self.all(
-            &format!("SELECT {PM_COLS} FROM project_memberships WHERE project_id = $1{tail}"),
-            args,
-            pm_row,
-        )
-        .await
+        let (sql, args) = list_page_statement(PagedList::ProjectMemberships, project.0, page);
+        self.all(&sql, args, pm_row).await
     }
 
     async fn delete_project_membership(
@@ -1360,16 +1402,8 @@ impl<C: Conn> Session for SqlSession<C> {
         org: OrganizationId,
         page: Page,
     ) -> CoreResult<Vec<Identity>> {
-        // Read from the `(org_id, id)` index, as a page of memberships.
-        let mut args = vec![Arg::Uuid(org.0)];
-        let tail = org_page_tail("i.org_id", "i.id", page, 2, &mut args);
-        let condition = org_page_condition("i.org_id", page);
-        self.all(
-            &format!("{IDENTITY_SELECT}{condition}{tail}"),
-            args,
-            identity_row,
-        )
-        .await
+        let (sql, args) = list_page_statement(PagedList::Identities, org.0, page);
+        self.all(&sql, args, identity_row).await
     }
 
     async fn update_identity(&mut self, i: &Identity) -> CoreResult<()> {
@@ -1437,16 +1471,9 @@ impl<C: Conn> Session for SqlSession<C> {
         project: ProjectId,
         page: Page,
     ) -> CoreResult<Vec<IdentityProjectMembership>> {
-        let mut args = vec![Arg::Uuid(project.0)];
-        let tail = page_sql("id", page, 2, &mut args);
-        self.all(
-            &format!(
-                "SELECT {IPM_COLS} FROM identity_project_memberships WHERE project_id = $1{tail}"
-            ),
-            args,
-            ipm_row,
-        )
-        .await
+        let (sql, args) =
+            list_page_statement(PagedList::IdentityProjectMemberships, project.0, page);
+        self.all(&sql, args, ipm_row).await
     }
 
     async fn count_identity_project_memberships(&mut self, project: ProjectId) -> CoreResult<i64> {
@@ -1665,14 +1692,8 @@ impl<C: Conn> Session for SqlSession<C> {
         org: OrganizationId,
         page: Page,
     ) -> CoreResult<Vec<Password>> {
-        let mut args = vec![Arg::Uuid(org.0)];
-        let tail = page_sql("id", page, 2, &mut args);
-        self.all(
-            &format!("SELECT {PASSWORD_COLS} FROM passwords WHERE org_id = $1{tail}"),
-            args,
-            password_row,
-        )
-        .await
+        let (sql, args) = list_page_statement(PagedList::Passwords, org.0, page);
+        self.all(&sql, args, password_row).await
     }
 
     async fn delete_password(&mut self, org: OrganizationId, id: PasswordId) -> CoreResult<()> {
@@ -1715,7 +1736,7 @@ impl<C: Conn> Session for SqlSession<C> {
         org: OrganizationId,
         page: Page,
     ) -> CoreResult<Vec<AuditEvent>> {
-        let (sql, args) = list_audit_events_statement(org, page);
+        let (sql, args) = list_page_statement(PagedList::AuditEvents, org.0, page);
         self.all(&sql, args, audit_row).await
     }
 }

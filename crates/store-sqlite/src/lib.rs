@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "member_count",
         sql: include_str!("../migrations/0002_member_count.sql"),
     },
+    Migration {
+        version: 3,
+        name: "page_indexes",
+        sql: include_str!("../migrations/0003_page_indexes.sql"),
+    },
 ];
 
 #[derive(Clone)]
@@ -364,19 +369,27 @@ mod tests {
         assert_eq!(got, ("two".to_owned(), 1, "two".to_owned()));
     }
 
+    /// One organization of those `seeded` makes: its id, its one project's, and the ids of its
+    /// rows in order.
+    struct Seeded {
+        org: Uuid,
+        project: Uuid,
+        ids: Vec<Uuid>,
+    }
+
     /// An in-memory database at the current schema, with `orgs` organizations of `per_org`
-    /// invitations each, and an audit event for each, their rows interleaved in id order (as
-    /// organizations that grow at the same time are), and its statistics gathered. Returns the
-    /// organizations and, for each, its memberships' ids in order (the events' ids are the
-    /// same).
-    fn seeded(orgs: usize, per_org: usize) -> (Connection, Vec<(Uuid, Vec<Uuid>)>) {
+    /// rows in each list paged by id (invitations, audit events, identities, projects,
+    /// passwords, and memberships of the organization's one project), their rows interleaved
+    /// in id order with the other organizations' (as organizations that grow at the same time
+    /// are), and its statistics gathered. A row of each list has the same id.
+    fn seeded(orgs: usize, per_org: usize) -> (Connection, Vec<Seeded>) {
         let conn = Connection::open_in_memory().unwrap();
         for m in MIGRATIONS {
             conn.execute_batch(m.sql).unwrap();
         }
         let mut seeded = Vec::new();
         for o in 0..orgs {
-            let (org, role) = (Uuid::now_v7(), Uuid::now_v7());
+            let (org, role, project) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
             conn.execute(
                 "INSERT INTO organizations (id, name, slug, created_at, updated_at) \
                  VALUES (?1, 'Org', ?2, 0, 0)",
@@ -389,36 +402,89 @@ mod tests {
                 rusqlite::params![role.as_bytes(), org.as_bytes()],
             )
             .unwrap();
-            seeded.push((org, role, Vec::with_capacity(per_org)));
+            conn.execute(
+                "INSERT INTO projects (id, org_id, name, slug, created_at, updated_at) \
+                 VALUES (?1, ?2, 'P', 'p', 0, 0)",
+                rusqlite::params![project.as_bytes(), org.as_bytes()],
+            )
+            .unwrap();
+            seeded.push((
+                role,
+                Seeded {
+                    org,
+                    project,
+                    ids: Vec::with_capacity(per_org),
+                },
+            ));
         }
         conn.execute_batch("BEGIN").unwrap();
         for i in 0..per_org {
-            for (org, role, ids) in &mut seeded {
+            for (role, Seeded { org, project, ids }) in &mut seeded {
                 let id = Uuid::now_v7();
+                let (id_, org_, role_, project_) = (
+                    id.as_bytes(),
+                    org.as_bytes(),
+                    role.as_bytes(),
+                    project.as_bytes(),
+                );
                 conn.execute(
                     "INSERT INTO memberships (id, org_id, invite_email, role_id, status, \
                      is_active, public_metadata, private_metadata, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, 'invited', 1, '{}', '{}', 0, 0)",
-                    rusqlite::params![
-                        id.as_bytes(),
-                        org.as_bytes(),
-                        format!("{i}@{}.example", org.simple()),
-                        role.as_bytes()
-                    ],
+                    rusqlite::params![id_, org_, format!("{i}@{}.example", org.simple()), role_],
                 )
                 .unwrap();
                 conn.execute(
                     "INSERT INTO audit_events (id, org_id, actor_kind, actor_id, action, \
                      target_kind, target_id, details, created_at) \
                      VALUES (?1, ?2, 'user', 'u', 'membership.added', 'membership', 'm', '{}', 0)",
-                    rusqlite::params![id.as_bytes(), org.as_bytes()],
+                    rusqlite::params![id_, org_],
                 )
                 .unwrap();
+                conn.execute(
+                    "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) \
+                     VALUES (?1, ?2, 'i', ?3, 0, 0)",
+                    rusqlite::params![id_, org_, role_],
+                )
+                .unwrap();
+                if i > 0 {
+                    conn.execute(
+                        "INSERT INTO projects (id, org_id, name, slug, created_at, updated_at) \
+                         VALUES (?1, ?2, 'P', ?3, 0, 0)",
+                        rusqlite::params![id_, org_, format!("p-{i}")],
+                    )
+                    .unwrap();
+                }
+                conn.execute(
+                    "INSERT INTO users (id, email, email_normalized, created_at, updated_at) \
+                     VALUES (?1, ?2, ?2, 0, 0)",
+                    rusqlite::params![id_, format!("{i}@{}.example", org.simple())],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO passwords (id, org_id, user_id, name, secret_hash, created_at) \
+                     VALUES (?1, ?2, ?1, 'p', x'00', 0)",
+                    rusqlite::params![id_, org_],
+                )
+                .unwrap();
+                for table in [
+                    "project_memberships (id, org_id, project_id, user_id",
+                    "identity_project_memberships (id, org_id, project_id, identity_id",
+                ] {
+                    conn.execute(
+                        &format!(
+                            "INSERT INTO {table}, role, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?1, 'member', 0, 0)"
+                        ),
+                        rusqlite::params![id_, org_, project_],
+                    )
+                    .unwrap();
+                }
                 ids.push(id);
             }
         }
         conn.execute_batch("COMMIT; ANALYZE").unwrap();
-        let seeded = seeded.into_iter().map(|(o, _, ids)| (o, ids)).collect();
+        let seeded = seeded.into_iter().map(|(_, s)| s).collect();
         (conn, seeded)
     }
 
@@ -434,51 +500,66 @@ mod tests {
     }
 
     #[test]
-    fn a_page_of_an_organizations_rows_walks_its_index_from_where_it_starts() {
+    fn a_page_of_a_parents_rows_walks_its_index_from_where_it_starts() {
         use roster_core::model::{MembershipFilter, Page};
-        use roster_store_sql::{list_audit_events_statement, list_memberships_statement};
+        use roster_store_sql::{PagedList, list_memberships_statement, list_page_statement};
 
         let (conn, seeded) = seeded(3, 2000);
-        let (org, ids) = &seeded[1];
-        let org = roster_core::OrganizationId(*org);
+        let Seeded { org, project, ids } = &seeded[1];
         let page = |after: Option<Uuid>, descending| Page {
             after,
             offset: 0,
             limit: 50,
             descending,
         };
-        let any = MembershipFilter::default();
         let deep = Some(ids[1500]);
-        for (what, page, bounded_by) in [
-            ("first page", page(None, false), "(org_id>? AND org_id<?)"),
-            (
-                "first page, newest first",
-                page(None, true),
-                "(org_id>? AND org_id<?)",
-            ),
-            (
-                "deep page",
-                page(deep, false),
-                "((org_id,id)>(?,?) AND org_id<?)",
-            ),
-            (
-                "deep page, newest first",
-                page(deep, true),
-                "(org_id>? AND (org_id,id)<(?,?))",
-            ),
+        for (what, page) in [
+            ("first page", page(None, false)),
+            ("first page, newest first", page(None, true)),
+            ("deep page", page(deep, false)),
+            ("deep page, newest first", page(deep, true)),
         ] {
-            for (statement, index) in [
-                (
-                    list_memberships_statement(org, &any, page),
-                    "m USING INDEX memberships_org_id",
+            let mut statements = vec![(
+                list_memberships_statement(
+                    roster_core::OrganizationId(*org),
+                    &MembershipFilter::default(),
+                    page,
                 ),
-                (
-                    list_audit_events_statement(org, page),
-                    "audit_events USING INDEX audit_events_org",
-                ),
-            ] {
+                "m USING INDEX memberships_org_id",
+                "org_id",
+            )];
+            for list in PagedList::ALL {
+                let (parent, walk, column) = match list {
+                    PagedList::AuditEvents => {
+                        (org, "audit_events USING INDEX audit_events_org", "org_id")
+                    }
+                    PagedList::Identities => (org, "i USING INDEX identities_org", "org_id"),
+                    PagedList::Projects => (org, "projects USING INDEX projects_org_id", "org_id"),
+                    PagedList::Passwords => {
+                        (org, "passwords USING INDEX passwords_org_id", "org_id")
+                    }
+                    PagedList::ProjectMemberships => (
+                        project,
+                        "project_memberships USING INDEX project_memberships_project_id",
+                        "project_id",
+                    ),
+                    PagedList::IdentityProjectMemberships => (
+                        project,
+                        "identity_project_memberships USING INDEX \
+                         identity_project_memberships_project_id",
+                        "project_id",
+                    ),
+                };
+                statements.push((list_page_statement(list, *parent, page), walk, column));
+            }
+            for (statement, walk, p) in statements {
+                let bounded_by = match (page.after, page.descending) {
+                    (None, _) => format!("({p}>? AND {p}<?)"),
+                    (Some(_), false) => format!("(({p},id)>(?,?) AND {p}<?)"),
+                    (Some(_), true) => format!("({p}>? AND ({p},id)<(?,?))"),
+                };
                 let steps = plan(&conn, statement);
-                let walk = format!("SEARCH {index} {bounded_by}");
+                let walk = format!("SEARCH {walk} {bounded_by}");
                 assert!(
                     steps.iter().any(|s| s == &walk),
                     "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"

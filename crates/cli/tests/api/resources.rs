@@ -281,20 +281,48 @@ async fn walk(app: &TestApp, list: &str, limit: usize) -> Vec<String> {
 }
 
 /// Another organization grows at the same time, so that its rows lie between and after this
-/// one's in id order: a page must hold this organization's rows only, wherever it starts.
+/// one's in id order: a page must hold this organization's (or its project's) rows only,
+/// wherever it starts. Every list paged by a cursor is walked.
 async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
     let org = app.org.clone();
     let neighbour = app.new_org("Neighbour").await;
+    let mut projects = Vec::new();
+    for o in [&org, &neighbour] {
+        projects.push(app.project_with(o, "main", &[]).await);
+    }
     for i in 0..7 {
-        for o in [&org, &neighbour] {
-            app.add_user_as_member(o, "member").await;
-            app.post(
-                &format!("/v1/organizations/{o}/identities"),
-                &app.admin,
-                json!({"name": format!("robot-{i}"), "role": "member"}),
-            )
-            .await
-            .expect(StatusCode::CREATED);
+        for (o, project) in [&org, &neighbour].into_iter().zip(&projects) {
+            let (user_id, _) = app.add_user_as_member(o, "member").await;
+            let identity = app
+                .post(
+                    &format!("/v1/organizations/{o}/identities"),
+                    &app.admin,
+                    json!({"name": format!("robot-{i}"), "role": "member"}),
+                )
+                .await
+                .expect(StatusCode::CREATED);
+            for (list, body) in [
+                (
+                    format!("/v1/projects/{project}/memberships"),
+                    json!({"user_id": user_id}),
+                ),
+                (
+                    format!("/v1/projects/{project}/identity-memberships"),
+                    json!({"identity_id": identity["id"], "role": "member"}),
+                ),
+                (
+                    format!("/v1/organizations/{o}/projects"),
+                    json!({"name": format!("project-{i}")}),
+                ),
+                (
+                    format!("/v1/organizations/{o}/passwords"),
+                    json!({"name": format!("password-{i}"), "user_id": user_id}),
+                ),
+            ] {
+                app.post(&list, &app.admin, body)
+                    .await
+                    .expect(StatusCode::CREATED);
+            }
         }
     }
     let memberships = format!("/v1/organizations/{org}/memberships");
@@ -304,10 +332,15 @@ async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted, seen, "in creation order, each once");
+    let project = &projects[0];
     for list in [
         memberships,
         format!("/v1/organizations/{org}/identities"),
         format!("/v1/organizations/{org}/audit-events"),
+        format!("/v1/organizations/{org}/projects"),
+        format!("/v1/organizations/{org}/passwords"),
+        format!("/v1/projects/{project}/memberships"),
+        format!("/v1/projects/{project}/identity-memberships"),
     ] {
         let whole = walk(&app, &list, 500).await;
         assert!(whole.len() >= 7, "{list}: {whole:?}");
