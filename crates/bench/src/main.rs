@@ -747,7 +747,7 @@ async fn bench_backend(args: &Args, target: Target) {
 
     if args.sections.iter().any(|s| s == "scale") && args.scale > 0 {
         println!(
-            "\n### {name}: removal and list latency by organization size\n\n| organization | members | removal p50 ms | removal p99 ms | first page p50 ms | deep page p50 ms |\n|---|---|---|---|---|---|"
+            "\n### {name}: removal and list latency by organization size\n\n| organization | members | removal p50 ms | removal p99 ms | first page p50 ms | deep page p50 ms | project's first page p50 ms | project's deep page p50 ms |\n|---|---|---|---|---|---|---|---|"
         );
         for size in [1_000, args.scale] {
             let org = b
@@ -801,7 +801,21 @@ async fn bench_backend(args: &Args, target: Target) {
                 .map(|_| format!("/v1/organizations/{org}/memberships?limit=50&cursor={deep}"))
                 .collect();
             let (dp50, _) = timed(deep_pages, "GET").await;
-            println!("| {size} members | {size} | {rp50:.2} | {rp99:.2} | {fp50:.2} | {dp50:.2} |");
+            // Every member is also in the organization's one project: its pages too.
+            let project_deep = members[size * 9 / 10].project_membership;
+            let project_pages = |cursor: Option<_>| {
+                (0..200)
+                    .map(|_| {
+                        let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+                        format!("/v1/projects/{project}/memberships?limit=50{cursor}")
+                    })
+                    .collect()
+            };
+            let (pfp50, _) = timed(project_pages(None), "GET").await;
+            let (pdp50, _) = timed(project_pages(Some(project_deep)), "GET").await;
+            println!(
+                "| {size} members | {size} | {rp50:.2} | {rp99:.2} | {fp50:.2} | {dp50:.2} | {pfp50:.2} | {pdp50:.2} |"
+            );
         }
     }
 

@@ -3,7 +3,9 @@
 //! the slowest part of the run). Ids are UUID v7, as roster makes them.
 
 use roster_core::Timestamp;
-use roster_core::ids::{MembershipId, OrganizationId, ProjectId, RoleId, UserId};
+use roster_core::ids::{
+    MembershipId, OrganizationId, ProjectId, ProjectMembershipId, RoleId, UserId,
+};
 use sqlx::Connection;
 use uuid::Uuid;
 
@@ -14,6 +16,8 @@ use crate::Target;
 pub struct Seeded {
     pub membership: MembershipId,
     pub user: UserId,
+    /// Its membership of the project.
+    pub project_membership: ProjectMembershipId,
 }
 
 fn literal(target: &Target, id: Uuid) -> String {
@@ -55,6 +59,7 @@ pub async fn members(
         .map(|_| Seeded {
             membership: MembershipId::new(),
             user: UserId::new(),
+            project_membership: ProjectMembershipId::new(),
         })
         .collect();
     let l = |id: Uuid| literal(target, id);
@@ -77,7 +82,7 @@ pub async fn members(
             ));
             projects.push(format!(
                 "({}, {}, {}, {}, 'member', {now}, {now})",
-                l(Uuid::now_v7()),
+                l(s.project_membership.0),
                 l(org.0),
                 l(project.0),
                 l(s.user.0)
