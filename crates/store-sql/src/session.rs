@@ -116,8 +116,8 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
 }
 
 /// `page_sql`, ordered first by the `leading` column (whose value is argument `$n`), and the
-/// cursor compared as the row `(leading, col)`: a page of an organization's rows, read from
-/// the `(org_id, id)` index (see `parent_page_condition`).
+/// cursor compared as the row `(leading, col)`: a page of a parent's rows, read from its
+/// `(parent, id)` index (see `parent_page_condition`).
 fn page_sql_after(
     leading: Option<(&str, usize)>,
     col: &str,
@@ -224,7 +224,8 @@ const ORG_EQUALS: &str = " WHERE m.org_id = $1";
 
 /// The statement that reads a page of an organization's memberships, and its arguments
 /// (`Session::list_memberships`). Public so that each store's tests can read its plan: a page
-/// must walk the `(org_id, id)` index from where it starts, at any depth (`parent_page_condition`).
+/// must walk the `(org_id, id)` index from where it starts, at any depth
+/// (`parent_page_condition`).
 pub fn list_memberships_statement(
     org: OrganizationId,
     filter: &MembershipFilter,
@@ -300,12 +301,13 @@ pub fn list_page_statement(list: PagedList, parent: Uuid, page: Page) -> (String
 }
 
 /// The `WHERE` of a page of a parent's rows (the parent `$1`, in column `parent`: an
-/// organization's or a project's id), read from its `(parent, id)` index; here for an
-/// organization. A first page names the organization as a range of one value, and is ordered by
-/// `(org_id, id)`: the order keeps `org_id`, and only that index gives it. A page after a cursor
-/// is ordered the same way and compares the row `(org_id, id)` with `($1, cursor)`
-/// (`parent_page_tail`): both backends start the walk at the cursor, and it ends at the
-/// organization's last row (the bound on the other side, here).
+/// organization's or a project's id), read from its `(parent, id)` index. Told here for an
+/// organization's rows; a project's are the same with `project_id`. A first page names the
+/// organization as a range of one value, and is ordered by `(org_id, id)`: the order keeps
+/// `org_id`, and only that index gives it. A page after a cursor is ordered the same way and
+/// compares the row `(org_id, id)` with `($1, cursor)` (`parent_page_tail`): both backends start
+/// the walk at the cursor, and it ends at the organization's last row (the bound on the other
+/// side, here).
 ///
 /// Why: with `org_id = $1` the planner drops `org_id` from the order (it is fixed), and may walk
 /// the primary key, filtering by organization. A prepared statement's generic plan did so on
@@ -315,8 +317,11 @@ pub fn list_page_statement(list: PagedList, parent: Uuid, page: Page) -> (String
 /// every later organization's rows, to the end of the table for a last page. With the range
 /// and the scalar cursor `id > $2` instead, SQLite could not start at the cursor (it uses an
 /// index's second column only after an equality on its first: a deep page in a
-/// 1,000,000-member organization read the 900,000 rows before it). The plans are pinned by
-/// tests in both store crates.
+/// 1,000,000-member organization read the 900,000 rows before it). Projects, passwords and a
+/// project's memberships had no `(parent, id)` index until migration 0003: a page of a
+/// 1,000,000-member project sorted all of its rows on SQLite (117 ms), and on PostgreSQL the
+/// first page of a project made after it walked the primary key through them (141 ms). The
+/// plans are pinned by tests in both store crates.
 fn parent_page_condition(parent: &str, page: Page) -> String {
     match (page.after, page.descending) {
         (None, _) => format!(" WHERE {parent} >= $1 AND {parent} <= $1"),
@@ -337,8 +342,8 @@ fn parent_page_tail(
 }
 
 /// The `WHERE` (and join) of a filtered membership query over `memberships m`, the organization
-/// named by `org_condition` (`ORG_EQUALS`, or `parent_page_condition` for a page) as `$1`, already
-/// in `args`.
+/// named by `org_condition` (`ORG_EQUALS`, or `parent_page_condition` for a page) as `$1`,
+/// already in `args`.
 fn membership_filter_sql(
     org_condition: &str,
     filter: &MembershipFilter,
