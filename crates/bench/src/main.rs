@@ -15,6 +15,11 @@
 mod client;
 mod seed;
 
+/// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
+/// this process, run the core as the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
