@@ -15,11 +15,6 @@
 mod client;
 mod seed;
 
-/// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
-/// this process, run the core as the server does.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -37,6 +32,11 @@ use roster_core::service::{GroupCommitStats, NewOrganization, NewProject, Remova
 use roster_core::{Actor, RequestContext, Roster};
 use serde_json::json;
 use sqlx::Connection;
+
+/// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
+/// this process, run the core as the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(about = "Benchmark roster's removal paths")]
