@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "page_indexes",
         sql: include_str!("../migrations/0003_page_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "token_page_indexes",
+        sql: include_str!("../migrations/0004_token_page_indexes.sql"),
+    },
 ];
 
 /// A fixed key for `pg_advisory_xact_lock`, so that two nodes starting at once migrate one

@@ -1,15 +1,18 @@
-//! The plans PostgreSQL chooses for roster's lists, pinned: a page of an organization's (or a
-//! project's) rows walks its `(parent, id)` index from where the page starts, at any depth, in
-//! the generic plan that a prepared statement ends up with (the one that once walked the primary
-//! key through other organizations' rows: `parent_page_condition` in `roster-store-sql`).
+//! The plans PostgreSQL chooses for roster's lists, pinned: a page of an organization's or a
+//! project's rows walks its `(parent, id)` index (a page of tokens, its `(parent, kind, id)`
+//! index) from where the page starts, at any depth, in the generic plan that a prepared
+//! statement ends up with (the one that once walked the primary key through other
+//! organizations' rows: `parent_page_condition` in `roster-store-sql`).
 //!
 //! It needs the PostgreSQL server the API tests use (`ROSTER_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and fails if it is not there.
 
-use roster_core::OrganizationId;
-use roster_core::model::{MembershipFilter, Page};
+use roster_core::model::{MembershipFilter, Page, TokenKind};
+use roster_core::{OrganizationId, UserId};
 use roster_store_postgres::PostgresStore;
-use roster_store_sql::{Arg, PagedList, list_memberships_statement, list_page_statement};
+use roster_store_sql::{
+    Arg, PagedList, list_memberships_statement, list_page_statement, list_tokens_statement,
+};
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
@@ -52,8 +55,10 @@ async fn generic_plan(conn: &mut PgConnection, (sql, args): (String, Vec<Arg>)) 
 }
 
 /// The rows of an organization, one per id of `$2`, in each list paged by id (its first row's id
-/// `($2)[1]` is also its first project's), the organization `$1` and its one role made first.
-const ROWS: [&str; 9] = [
+/// `($2)[1]` is also its first project's and its first user's), the organization `$1` and its
+/// one role made first. Tokens of three kinds: a service token of the organization, an
+/// identity's token in it, and a personal token of its first user.
+const ROWS: [&str; 12] = [
     "INSERT INTO memberships (id, org_id, invite_email, role_id, status, is_active, \
          public_metadata, private_metadata, created_at, updated_at) \
      SELECT id, $1, id || '@example.com', (SELECT id FROM roles WHERE org_id = $1), 'invited', \
@@ -78,6 +83,16 @@ const ROWS: [&str; 9] = [
     "INSERT INTO identity_project_memberships (id, org_id, project_id, identity_id, role, \
          created_at, updated_at) \
      SELECT id, $1, ($2::uuid[])[1], id, 'member', 0, 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO tokens (id, kind, org_id, created_by, name, secret_hash, permissions, \
+         created_at) \
+     SELECT id, 'service', $1, id, 't', '\\x00'::bytea, '[]', 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO tokens (id, kind, org_id, identity_id, name, secret_hash, permissions, \
+         created_at) \
+     SELECT gen_random_uuid(), 'identity', $1, id, 't', '\\x00'::bytea, '[]', 0 \
+     FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO tokens (id, kind, user_id, name, secret_hash, permissions, created_at) \
+     SELECT gen_random_uuid(), 'user', ($2::uuid[])[1], 't', '\\x00'::bytea, '[]', 0 \
+     FROM UNNEST($2::uuid[]) AS id WHERE $1::uuid IS NOT NULL",
     "ANALYZE",
 ];
 
@@ -163,6 +178,13 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
             let statement = list_page_statement(list, parent, page);
             plans.push((what, index, generic_plan(&mut conn, statement).await));
         }
+        let (holder, owner) = (Some(OrganizationId(org)), Some(UserId(ids[0])));
+        let statement = list_tokens_statement(TokenKind::Service, holder, None, page);
+        let plan = generic_plan(&mut conn, statement).await;
+        plans.push((what, "tokens_org_kind_id on tokens", plan));
+        let statement = list_tokens_statement(TokenKind::User, None, owner, page);
+        let plan = generic_plan(&mut conn, statement).await;
+        plans.push((what, "tokens_user_kind_id on tokens", plan));
     }
     plans
 }
@@ -219,7 +241,7 @@ async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
     for (what, index, plan) in plans(&url).await {
         assert!(
             plan.contains(&format!("using {index}")),
-            "{what}: walks the parent's (parent, id) index ({index}); the plan:\n{plan}"
+            "{what}: walks its parent's index ({index}); the plan:\n{plan}"
         );
         let table = index
             .split(" on ")

@@ -300,6 +300,31 @@ pub fn list_page_statement(list: PagedList, parent: Uuid, page: Page) -> (String
     (format!("{select}{condition}{tail}"), args)
 }
 
+/// The statement that reads a page of tokens of one kind, of an organization or a user, and its
+/// arguments (`Session::list_tokens`); public for the plan tests, as `list_memberships_statement`.
+/// With both named by equality, the `(org_id, kind, id)` and `(user_id, kind, id)` indexes
+/// (migration 0004) give the order and start at the cursor, on both backends.
+pub fn list_tokens_statement(
+    kind: TokenKind,
+    org: Option<OrganizationId>,
+    user: Option<UserId>,
+    page: Page,
+) -> (String, Vec<Arg>) {
+    let mut args = vec![Arg::Text(kind.as_str().to_owned())];
+    let mut sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE kind = $1");
+    if let Some(o) = org {
+        args.push(Arg::Uuid(o.0));
+        sql.push_str(&format!(" AND org_id = ${}", args.len()));
+    }
+    if let Some(u) = user {
+        args.push(Arg::Uuid(u.0));
+        sql.push_str(&format!(" AND user_id = ${}", args.len()));
+    }
+    let next = args.len() + 1;
+    sql.push_str(&page_sql("id", page, next, &mut args));
+    (sql, args)
+}
+
 /// The `WHERE` of a page of a parent's rows (the parent `$1`, in column `parent`: an
 /// organization's or a project's id), read from its `(parent, id)` index. Told here for an
 /// organization's rows; a project's are the same with `project_id`. A first page names the
@@ -1603,18 +1628,7 @@ impl<C: Conn> Session for SqlSession<C> {
         user: Option<UserId>,
         page: Page,
     ) -> CoreResult<Vec<Token>> {
-        let mut args = vec![Arg::Text(kind.as_str().to_owned())];
-        let mut sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE kind = $1");
-        if let Some(o) = org {
-            args.push(Arg::Uuid(o.0));
-            sql.push_str(&format!(" AND org_id = ${}", args.len()));
-        }
-        if let Some(u) = user {
-            args.push(Arg::Uuid(u.0));
-            sql.push_str(&format!(" AND user_id = ${}", args.len()));
-        }
-        let next = args.len() + 1;
-        sql.push_str(&page_sql("id", page, next, &mut args));
+        let (sql, args) = list_tokens_statement(kind, org, user, page);
         self.all(&sql, args, token_row).await
     }
 

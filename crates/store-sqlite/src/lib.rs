@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "page_indexes",
         sql: include_str!("../migrations/0003_page_indexes.sql"),
     },
+    Migration {
+        version: 4,
+        name: "token_page_indexes",
+        sql: include_str!("../migrations/0004_token_page_indexes.sql"),
+    },
 ];
 
 #[derive(Clone)]
@@ -379,7 +384,8 @@ mod tests {
 
     /// An in-memory database at the current schema, with `orgs` organizations of `per_org`
     /// rows in each list paged by id (invitations, audit events, identities, projects,
-    /// passwords, and memberships of the organization's one project), their rows interleaved
+    /// passwords, memberships of the organization's one project, service tokens, and personal
+    /// tokens of its first user, beside as many tokens of another kind), their rows interleaved
     /// in id order with the other organizations' (as organizations that grow at the same time
     /// are), and its statistics gathered. A row of each list has the same id.
     fn seeded(orgs: usize, per_org: usize) -> (Connection, Vec<Seeded>) {
@@ -480,6 +486,22 @@ mod tests {
                     )
                     .unwrap();
                 }
+                // Tokens of three kinds: a service token of the organization, an identity's
+                // token in it, and a personal token of the organization's first user.
+                let owner = *ids.first().unwrap_or(&id);
+                for (token, kind, org, user, identity) in [
+                    (id, "service", Some(org_), None, None),
+                    (Uuid::now_v7(), "identity", Some(org_), None, Some(id_)),
+                    (Uuid::now_v7(), "user", None, Some(owner.as_bytes()), None),
+                ] {
+                    conn.execute(
+                        "INSERT INTO tokens (id, kind, org_id, user_id, identity_id, created_by, \
+                         name, secret_hash, permissions, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 't', x'00', '[]', 0)",
+                        rusqlite::params![token.as_bytes(), kind, org, user, identity, id_],
+                    )
+                    .unwrap();
+                }
                 ids.push(id);
             }
         }
@@ -560,6 +582,57 @@ mod tests {
                 };
                 let steps = plan(&conn, statement);
                 let walk = format!("SEARCH {walk} {bounded_by}");
+                assert!(
+                    steps.iter().any(|s| s == &walk),
+                    "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
+                );
+                assert!(
+                    !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+                    "{what}: no sort, the index gives the order; the plan: {steps:#?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_of_tokens_walks_the_index_of_their_parent_and_kind_from_where_it_starts() {
+        use roster_core::model::{Page, TokenKind};
+        use roster_core::{OrganizationId, UserId};
+        use roster_store_sql::list_tokens_statement;
+
+        let (conn, seeded) = seeded(3, 2000);
+        let Seeded { org, ids, .. } = &seeded[1];
+        let (org, owner) = (Some(OrganizationId(*org)), Some(UserId(ids[0])));
+        // The service tokens' ids are the rows' ids; a personal token's cursor need only lie
+        // among them for the plan.
+        let deep = Some(ids[1500]);
+        for (what, after, descending, bound) in [
+            ("first page", None, false, ""),
+            ("first page, newest first", None, true, ""),
+            ("deep page", deep, false, " AND id>?"),
+            ("deep page, newest first", deep, true, " AND id<?"),
+        ] {
+            let page = Page {
+                after,
+                offset: 0,
+                limit: 50,
+                descending,
+            };
+            for (statement, walk) in [
+                (
+                    list_tokens_statement(TokenKind::Service, org, None, page),
+                    format!(
+                        "SEARCH tokens USING INDEX tokens_org_kind_id (org_id=? AND kind=?{bound})"
+                    ),
+                ),
+                (
+                    list_tokens_statement(TokenKind::User, None, owner, page),
+                    format!(
+                        "SEARCH tokens USING INDEX tokens_user_kind_id (user_id=? AND kind=?{bound})"
+                    ),
+                ),
+            ] {
+                let steps = plan(&conn, statement);
                 assert!(
                     steps.iter().any(|s| s == &walk),
                     "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"

@@ -287,11 +287,13 @@ async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
     let org = app.org.clone();
     let neighbour = app.new_org("Neighbour").await;
     let mut projects = Vec::new();
+    let mut owners = Vec::new();
     for o in [&org, &neighbour] {
         projects.push(app.project_with(o, "main", &[]).await);
+        owners.push(app.add_user_as_member(o, "member").await.0);
     }
     for i in 0..7 {
-        for (o, project) in [&org, &neighbour].into_iter().zip(&projects) {
+        for ((o, project), owner) in [&org, &neighbour].into_iter().zip(&projects).zip(&owners) {
             let (user_id, _) = app.add_user_as_member(o, "member").await;
             let identity = app
                 .post(
@@ -318,6 +320,14 @@ async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
                     format!("/v1/organizations/{o}/passwords"),
                     json!({"name": format!("password-{i}"), "user_id": user_id}),
                 ),
+                (
+                    format!("/v1/organizations/{o}/service-tokens"),
+                    json!({"name": format!("service-{i}"), "permissions": []}),
+                ),
+                (
+                    format!("/v1/users/{owner}/tokens"),
+                    json!({"name": format!("token-{i}")}),
+                ),
             ] {
                 app.post(&list, &app.admin, body)
                     .await
@@ -327,7 +337,8 @@ async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
     }
     let memberships = format!("/v1/organizations/{org}/memberships");
     let seen = walk(&app, &memberships, 3).await;
-    assert_eq!(seen.len(), 8);
+    // The app's owner, the tokens' owner and the seven added in turn.
+    assert_eq!(seen.len(), 9);
     let mut sorted = seen.clone();
     sorted.sort();
     sorted.dedup();
@@ -341,6 +352,8 @@ async fn lists_walk_every_member_once_by_keyset_cursor(app: TestApp) {
         format!("/v1/organizations/{org}/passwords"),
         format!("/v1/projects/{project}/memberships"),
         format!("/v1/projects/{project}/identity-memberships"),
+        format!("/v1/organizations/{org}/service-tokens"),
+        format!("/v1/users/{}/tokens", owners[0]),
     ] {
         let whole = walk(&app, &list, 500).await;
         assert!(whole.len() >= 7, "{list}: {whole:?}");
