@@ -387,7 +387,8 @@ mod tests {
     /// passwords, memberships of the organization's one project, service tokens, and personal
     /// tokens of its first user, beside as many tokens of another kind), their rows interleaved
     /// in id order with the other organizations' (as organizations that grow at the same time
-    /// are), and its statistics gathered. A row of each list has the same id.
+    /// are), and its statistics gathered. The i-th row of each list has the i-th of `ids`, but
+    /// for the organization's one project (made first) and the tokens of the other kinds.
     fn seeded(orgs: usize, per_org: usize) -> (Connection, Vec<Seeded>) {
         let conn = Connection::open_in_memory().unwrap();
         for m in MIGRATIONS {
