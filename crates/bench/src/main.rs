@@ -798,26 +798,21 @@ async fn bench_backend(args: &Args, target: Target) {
                 .map(|m| format!("/v1/organizations/{org}/memberships/{}", m.membership))
                 .collect();
             let (rp50, rp99) = timed(removals, "DELETE").await;
-            let first = (0..200)
-                .map(|_| format!("/v1/organizations/{org}/memberships?limit=50"))
-                .collect();
-            let (fp50, _) = timed(first, "GET").await;
-            let deep_pages = (0..200)
-                .map(|_| format!("/v1/organizations/{org}/memberships?limit=50&cursor={deep}"))
-                .collect();
-            let (dp50, _) = timed(deep_pages, "GET").await;
-            // Every member is also in the organization's one project: its pages too.
-            let project_deep = members[size * 9 / 10].project_membership;
-            let project_pages = |cursor: Option<_>| {
+            // 200 requests for a page of 50 of `list`, from its start or after `cursor`.
+            let pages = |list: String, cursor: Option<String>| {
+                let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
                 (0..200)
-                    .map(|_| {
-                        let cursor = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
-                        format!("/v1/projects/{project}/memberships?limit=50{cursor}")
-                    })
+                    .map(|_| format!("{list}?limit=50{cursor}"))
                     .collect()
             };
-            let (pfp50, _) = timed(project_pages(None), "GET").await;
-            let (pdp50, _) = timed(project_pages(Some(project_deep)), "GET").await;
+            let memberships = format!("/v1/organizations/{org}/memberships");
+            let (fp50, _) = timed(pages(memberships.clone(), None), "GET").await;
+            let (dp50, _) = timed(pages(memberships, Some(deep.to_string())), "GET").await;
+            // Every member is also in the organization's one project: its pages too.
+            let project_deep = members[size * 9 / 10].project_membership.to_string();
+            let project_memberships = format!("/v1/projects/{project}/memberships");
+            let (pfp50, _) = timed(pages(project_memberships.clone(), None), "GET").await;
+            let (pdp50, _) = timed(pages(project_memberships, Some(project_deep)), "GET").await;
             println!(
                 "| {size} members | {size} | {rp50:.2} | {rp99:.2} | {fp50:.2} | {dp50:.2} | {pfp50:.2} | {pdp50:.2} |"
             );

@@ -115,11 +115,11 @@ fn page_sql(col: &str, page: Page, next: usize, args: &mut Vec<Arg>) -> String {
     page_sql_after(None, col, page, next, args)
 }
 
-/// `page_sql`, ordered first by the `leading` column (whose value is argument `$n`), and the
-/// cursor compared as the row `(leading, col)`: a page of a parent's rows, read from its
+/// `page_sql`, ordered first by the `leading` column (the parent, whose value is always `$1`),
+/// and the cursor compared as the row `(leading, col)`: a page of a parent's rows, read from its
 /// `(parent, id)` index (see `parent_page_condition`).
 fn page_sql_after(
-    leading: Option<(&str, usize)>,
+    leading: Option<&str>,
     col: &str,
     page: Page,
     next: usize,
@@ -133,12 +133,12 @@ fn page_sql_after(
     let mut sql = String::new();
     if let Some(after) = page.after {
         match leading {
-            Some((lead, n)) => sql.push_str(&format!(" AND ({lead}, {col}) {cmp} (${n}, ${next})")),
+            Some(lead) => sql.push_str(&format!(" AND ({lead}, {col}) {cmp} ($1, ${next})")),
             None => sql.push_str(&format!(" AND {col} {cmp} ${next}")),
         }
         args.push(Arg::Uuid(after));
     }
-    let leading = leading.map_or(String::new(), |(c, _)| format!("{c} {order}, "));
+    let leading = leading.map_or(String::new(), |c| format!("{c} {order}, "));
     sql.push_str(&format!(
         " ORDER BY {leading}{col} {order} LIMIT {}",
         page.limit
@@ -363,7 +363,7 @@ fn parent_page_tail(
     next: usize,
     args: &mut Vec<Arg>,
 ) -> String {
-    page_sql_after(Some((parent, 1)), id, page, next, args)
+    page_sql_after(Some(parent), id, page, next, args)
 }
 
 /// The `WHERE` (and join) of a filtered membership query over `memberships m`, the organization

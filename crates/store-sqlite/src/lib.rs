@@ -522,26 +522,44 @@ mod tests {
         steps
     }
 
-    #[test]
-    fn a_page_of_a_parents_rows_walks_its_index_from_where_it_starts() {
-        use roster_core::model::{MembershipFilter, Page};
-        use roster_store_sql::{PagedList, list_memberships_statement, list_page_statement};
-
-        let (conn, seeded) = seeded(3, 2000);
-        let Seeded { org, project, ids } = &seeded[1];
-        let page = |after: Option<Uuid>, descending| Page {
+    /// A first page and a page after `deep`, each oldest and newest first, of 50: (what, page).
+    fn pages(deep: Uuid) -> [(&'static str, roster_core::model::Page); 4] {
+        let page = |after, descending| roster_core::model::Page {
             after,
             offset: 0,
             limit: 50,
             descending,
         };
-        let deep = Some(ids[1500]);
-        for (what, page) in [
+        [
             ("first page", page(None, false)),
             ("first page, newest first", page(None, true)),
-            ("deep page", page(deep, false)),
-            ("deep page, newest first", page(deep, true)),
-        ] {
+            ("deep page", page(Some(deep), false)),
+            ("deep page, newest first", page(Some(deep), true)),
+        ]
+    }
+
+    /// Asserts that the plan of `statement` has the step `walk` (a search of an index, bounded
+    /// where the page starts) and sorts nothing.
+    fn assert_walks(conn: &Connection, what: &str, statement: (String, Vec<Arg>), walk: &str) {
+        let steps = plan(conn, statement);
+        assert!(
+            steps.iter().any(|s| s == walk),
+            "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{what}: no sort, the index gives the order; the plan: {steps:#?}"
+        );
+    }
+
+    #[test]
+    fn a_page_of_a_parents_rows_walks_its_index_from_where_it_starts() {
+        use roster_core::model::MembershipFilter;
+        use roster_store_sql::{PagedList, list_memberships_statement, list_page_statement};
+
+        let (conn, seeded) = seeded(3, 2000);
+        let Seeded { org, project, ids } = &seeded[1];
+        for (what, page) in pages(ids[1500]) {
             let mut statements = vec![(
                 list_memberships_statement(
                     roster_core::OrganizationId(*org),
@@ -581,15 +599,11 @@ mod tests {
                     (Some(_), false) => format!("(({p},id)>(?,?) AND {p}<?)"),
                     (Some(_), true) => format!("({p}>? AND ({p},id)<(?,?))"),
                 };
-                let steps = plan(&conn, statement);
-                let walk = format!("SEARCH {walk} {bounded_by}");
-                assert!(
-                    steps.iter().any(|s| s == &walk),
-                    "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
-                );
-                assert!(
-                    !steps.iter().any(|s| s.contains("TEMP B-TREE")),
-                    "{what}: no sort, the index gives the order; the plan: {steps:#?}"
+                assert_walks(
+                    &conn,
+                    what,
+                    statement,
+                    &format!("SEARCH {walk} {bounded_by}"),
                 );
             }
         }
@@ -597,7 +611,7 @@ mod tests {
 
     #[test]
     fn a_page_of_tokens_walks_the_index_of_their_parent_and_kind_from_where_it_starts() {
-        use roster_core::model::{Page, TokenKind};
+        use roster_core::model::TokenKind;
         use roster_core::{OrganizationId, UserId};
         use roster_store_sql::list_tokens_statement;
 
@@ -606,18 +620,11 @@ mod tests {
         let (org, owner) = (Some(OrganizationId(*org)), Some(UserId(ids[0])));
         // The service tokens' ids are the rows' ids; a personal token's cursor need only lie
         // among them for the plan.
-        let deep = Some(ids[1500]);
-        for (what, after, descending, bound) in [
-            ("first page", None, false, ""),
-            ("first page, newest first", None, true, ""),
-            ("deep page", deep, false, " AND id>?"),
-            ("deep page, newest first", deep, true, " AND id<?"),
-        ] {
-            let page = Page {
-                after,
-                offset: 0,
-                limit: 50,
-                descending,
+        for (what, page) in pages(ids[1500]) {
+            let bound = match (page.after, page.descending) {
+                (None, _) => "",
+                (Some(_), false) => " AND id>?",
+                (Some(_), true) => " AND id<?",
             };
             for (statement, walk) in [
                 (
@@ -633,15 +640,7 @@ mod tests {
                     ),
                 ),
             ] {
-                let steps = plan(&conn, statement);
-                assert!(
-                    steps.iter().any(|s| s == &walk),
-                    "{what}: the walk starts where the page does ({walk}); the plan: {steps:#?}"
-                );
-                assert!(
-                    !steps.iter().any(|s| s.contains("TEMP B-TREE")),
-                    "{what}: no sort, the index gives the order; the plan: {steps:#?}"
-                );
+                assert_walks(&conn, what, statement, &walk);
             }
         }
     }

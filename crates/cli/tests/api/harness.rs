@@ -270,15 +270,23 @@ impl TestApp {
         let user_id = self
             .new_user(&format!("{}@example.com", uuid::Uuid::now_v7().simple()))
             .await;
-        let m = self
-            .post(
-                &format!("/v1/organizations/{org}/memberships"),
-                &self.admin,
-                json!({"user_id": user_id, "role": role}),
-            )
-            .await
-            .expect(StatusCode::CREATED);
-        (user_id, m["id"].as_str().unwrap().to_owned())
+        let membership_id = self.make_member(org, &user_id, role).await;
+        (user_id, membership_id)
+    }
+
+    /// The existing user `user_id` made a member of `org` with `role` (through the admin key):
+    /// the membership's id.
+    pub async fn make_member(&self, org: &str, user_id: &str, role: &str) -> String {
+        self.post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &self.admin,
+            json!({"user_id": user_id, "role": role}),
+        )
+        .await
+        .expect(StatusCode::CREATED)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// `n` new users made members of `org` with `role` (no tokens): their membership ids.

@@ -563,24 +563,8 @@ async fn a_slug_names_the_organization_that_has_it_now(app: TestApp) {
 
     let other = app.new_org("Other").await;
     rename(other.clone(), slug.clone()).await;
-    app.post(
-        &format!("/v1/organizations/{other}/memberships"),
-        &app.admin,
-        json!({"user_id": app.owner.user_id, "role": "admin"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
-    let in_other = app
-        .post(
-            &format!("/v1/organizations/{other}/memberships"),
-            &app.admin,
-            json!({"user_id": both, "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.make_member(&other, &app.owner.user_id, "admin").await;
+    let in_other = app.make_member(&other, &both, "member").await;
 
     spec(
         MEMBER,

@@ -523,13 +523,7 @@ async fn an_identity_token_removes_members_as_itself(app: TestApp) {
 async fn a_deleted_user_leaves_every_organization_but_not_as_a_last_admin(app: TestApp) {
     let other = app.new_org("Second").await;
     let user = app.add_member(&app.org, "member").await;
-    app.post(
-        &format!("/v1/organizations/{other}/memberships"),
-        &app.admin,
-        json!({"user_id": user.user_id, "role": "admin"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    app.make_member(&other, &user.user_id, "admin").await;
     let res = app
         .delete(&format!("/v1/users/{}", user.user_id), &app.admin)
         .await;
