@@ -513,28 +513,31 @@ fn direct_work(
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
             let caller = Caller::presenting(Credentials::Token(presented)).unwrap();
             let roster = &bb.roster;
-            let (target, include_context) = match unit {
-                Unit::Membership => (MemberRef::Membership(m.membership), false),
-                Unit::UserWithContext => (MemberRef::User(m.user), true),
-                Unit::SlugAndUser => (MemberRef::User(m.user), false),
+            // Each concurrent caller is a client, as each connection is over HTTP.
+            let ctx = RequestContext {
+                request_id: None,
+                client: Some(w as u64),
             };
-            let request = RemovalRequest {
-                caller,
-                targets: vec![target],
-                options: RemovalOptions::default(),
-                // Each concurrent caller is a client, as each connection is over HTTP.
-                ctx: RequestContext {
-                    request_id: None,
-                    client: Some(w as u64),
-                },
-                include_context,
-                org_slug: None,
-            };
+            let membership = vec![MemberRef::Membership(m.membership)];
+            let options = RemovalOptions::default();
             // Every mount queues its removal with the token as presented; PlanetScale names
-            // its organization by slug.
+            // its organization by slug, with its own rules.
             match unit {
-                Unit::SlugAndUser => roster.remove_in_organization_named(&bb.slug, request).await,
-                Unit::Membership | Unit::UserWithContext => roster.remove(bb.org, request).await,
+                Unit::Membership => {
+                    let request = RemovalRequest::new(caller, membership, options, ctx);
+                    roster.remove(bb.org, request).await
+                }
+                Unit::UserWithContext => {
+                    let user = vec![MemberRef::User(m.user)];
+                    let mut request = RemovalRequest::new(caller, user, options, ctx);
+                    request.include_context = true;
+                    roster.remove(bb.org, request).await
+                }
+                Unit::SlugAndUser => {
+                    let request =
+                        roster_dialect_planetscale::removal_of(caller, m.user, options, ctx);
+                    roster.remove_in_organization_named(&bb.slug, request).await
+                }
             }
             .is_ok()
         })

@@ -18,6 +18,7 @@ use axum::routing::get;
 use roster_http::Mount;
 
 pub use error::PlanetScaleError;
+pub use members::removal_of;
 
 mod extract {
     //! This mount's extractors, rendering every rejection in PlanetScale's envelope.

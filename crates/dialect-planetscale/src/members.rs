@@ -3,10 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use roster_core::CoreError;
+use roster_core::RequestContext;
+use roster_core::auth::Caller;
 use roster_core::ids::UserId;
 use roster_core::model::{MemberRef, MembershipFilter, RemovalOptions};
-use roster_core::service::MembershipPatch;
+use roster_core::service::{MembershipPatch, OwnMembership, RemovalRequest};
 use roster_http::AppState;
 use roster_http::request_id::context;
 use serde_json::Value;
@@ -94,13 +95,10 @@ pub async fn update(
 /// The seed `remove_organization_member`: 204. Removing yourself is leaving (refused for your
 /// only organization, and with credential flags); removing another member needs admin rights.
 ///
-/// The common case, an admin removing someone else, runs as the other mounts' removals do: the
-/// token verified and the access checked in the removal's shared transaction, and the slug
-/// checked there too (`Roster::remove_in_organization_named`), so the request joins its batch
-/// without a read before it. Whatever that refuses wrote nothing, and is answered by the path
-/// every other case takes, which reads who the caller is first: a removal of oneself is leaving
-/// there, and its refusals are rendered as this mount renders them for that caller (a service
-/// token lacking an access gets 404).
+/// It runs as the other mounts' removals do: the token verified and the access checked in the
+/// removal's shared transaction, and the slug checked there too
+/// (`Roster::remove_in_organization_named`), so the request joins its batch without a read
+/// before it. PlanetScale's own rules are the request's (`removal_of`).
 pub async fn remove(
     State(s): State<AppState>,
     caller: Presented,
@@ -117,34 +115,31 @@ pub async fn remove(
             delete_service_tokens: query.delete_service_tokens.unwrap_or(false)
                 || body.delete_service_tokens.unwrap_or(false),
         };
-        Ok((org, id, options))
+        // An id that is no user's names nobody, as a slug naming nothing does: the same 404,
+        // after the token is verified.
+        Ok((org, user_id(&id)?, options))
     })();
-    let (slug, id, options) = caller.checked(&s, parsed).await?;
-    if let Ok(target) = user_id(&id) {
-        let removal = Presented(caller.0.clone()).removal(vec![MemberRef::User(target)], options);
-        match s.roster.remove_in_organization_named(&slug, removal).await {
-            Ok(_) => return Ok(StatusCode::NO_CONTENT),
-            // A bad token is a 401 on either path, and a fault is not a refusal to retry.
-            Err(e @ (CoreError::Unauthenticated(_) | CoreError::Internal(_))) => {
-                return Err(e.into());
-            }
-            Err(_refused) => {}
-        }
-    }
-    let a = caller.0.authenticate(s.roster.store()).await?;
-    let err = PlanetScaleError::for_actor(&a);
-    let org = organization(&s, &a, &slug).await?;
-    let target = user_id(&id)?;
-    if a.user_id() == Some(target) {
-        s.roster
-            .leave_organization(&a, org.id, options, true, &context())
-            .await
-            .map_err(&err)?;
-    } else {
-        s.roster
-            .remove_memberships(&a, org.id, &[MemberRef::User(target)], options, &context())
-            .await
-            .map_err(&err)?;
-    }
+    let (slug, target, options) = caller.checked(&s, parsed).await?;
+    let removal = removal_of(caller.0, target, options, context());
+    s.roster
+        .remove_in_organization_named(&slug, removal)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A removal of `user` with PlanetScale's rules: removing yourself is leaving, refused for your
+/// only organization, and a service token lacking an access is told the organization is not
+/// there (see the module's error table). roster-bench's direct unit builds the same request.
+pub fn removal_of(
+    caller: Caller,
+    user: UserId,
+    options: RemovalOptions,
+    ctx: RequestContext,
+) -> RemovalRequest {
+    let mut request = RemovalRequest::new(caller, vec![MemberRef::User(user)], options, ctx);
+    request.own_membership = OwnMembership::Leaves {
+        refuse_only_organization: true,
+    };
+    request.forbidden_to_service_tokens_is_not_found = true;
+    request
 }

@@ -244,14 +244,12 @@ macro_rules! extractors {
                 targets: Vec<::roster_core::model::MemberRef>,
                 options: ::roster_core::model::RemovalOptions,
             ) -> ::roster_core::service::RemovalRequest {
-                ::roster_core::service::RemovalRequest {
-                    caller: self.0,
+                ::roster_core::service::RemovalRequest::new(
+                    self.0,
                     targets,
                     options,
-                    ctx: $crate::request_id::context(),
-                    include_context: false,
-                    org_slug: None,
-                }
+                    $crate::request_id::context(),
+                )
             }
         }
 

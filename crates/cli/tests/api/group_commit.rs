@@ -10,7 +10,7 @@ use roster::Database;
 use roster_core::auth::Caller;
 use roster_core::auth::authenticate;
 use roster_core::secrets::{Credentials, PresentedToken};
-use roster_core::service::RemovalRequest;
+use roster_core::service::{OwnMembership, RemovalRequest};
 use roster_core::{
     Actor, CoreError, MemberRef, MembershipId, OrganizationId, Removal, RemovalOptions,
     RequestContext, Roster, Rule, UserId,
@@ -30,14 +30,12 @@ fn membership(id: &str) -> MemberRef {
 }
 
 fn request(actor: &Actor, targets: Vec<MemberRef>) -> RemovalRequest {
-    RemovalRequest {
-        caller: Caller::Authenticated(actor.clone()),
+    RemovalRequest::new(
+        Caller::Authenticated(actor.clone()),
         targets,
-        options: RemovalOptions::default(),
-        ctx: RequestContext::default(),
-        include_context: false,
-        org_slug: None,
-    }
+        RemovalOptions::default(),
+        RequestContext::default(),
+    )
 }
 
 /// Makes every audit write about `target_id` fail: a removal of that target then fails at its
@@ -224,14 +222,12 @@ async fn removals_by_token_in_a_missing_organization_are_all_not_found(app: Test
 
 fn presenting(token: &str, targets: Vec<MemberRef>) -> RemovalRequest {
     let presented = PresentedToken::parse_bearer(token).expect("a roster token");
-    RemovalRequest {
-        caller: Caller::presenting(Credentials::Token(presented)).unwrap(),
+    RemovalRequest::new(
+        Caller::presenting(Credentials::Token(presented)).unwrap(),
         targets,
-        options: RemovalOptions::default(),
-        ctx: RequestContext::default(),
-        include_context: false,
-        org_slug: None,
-    }
+        RemovalOptions::default(),
+        RequestContext::default(),
+    )
 }
 
 async fn token_claims_sharing_one_commit_are_verified_each_on_its_own(app: TestApp) {
@@ -496,6 +492,139 @@ async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(a
     assert_eq!(project_members["data"].as_array().unwrap().len(), 0);
 }
 
+/// A request that may be its caller leaving (`OwnMembership::Leaves`, PlanetScale's rule)
+/// shares the batch like any removal: leaving needs no permission beyond membership and is
+/// recorded as leaving, an only organization is kept, and naming oneself without the option, or
+/// among others, is still refused. Once decided together, once request by request.
+async fn members_leaving_share_one_commit_with_removals_by_others(app: TestApp) {
+    for one_by_one in [false, true] {
+        leaving_scenario(&app, one_by_one).await;
+    }
+}
+
+async fn leaving_scenario(app: &TestApp, one_by_one: bool) {
+    let org = app.org.clone();
+    let elsewhere = app.new_org(&format!("Elsewhere {one_by_one}")).await;
+    // not_leaving is an admin: it may remove members, but not itself without the option.
+    let [
+        by_user,
+        by_id,
+        only_here,
+        not_leaving,
+        among_others,
+        removed,
+    ] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "admin").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    for m in [&by_user, &by_id, &not_leaving, &among_others] {
+        app.make_member(&elsewhere, &m.user_id, "member").await;
+    }
+    let admin = actor(app, &app.admin).await;
+    let user = |m: &crate::harness::Member| MemberRef::User(UserId(m.user_id.parse().unwrap()));
+    let leaving = |caller: &Actor, targets| {
+        let mut r = request(caller, targets);
+        r.own_membership = OwnMembership::Leaves {
+            refuse_only_organization: true,
+        };
+        r
+    };
+    let by_user_actor = actor(app, &by_user.token).await;
+    let mut requests = vec![
+        leaving(&by_user_actor, vec![user(&by_user)]),
+        leaving(
+            &actor(app, &by_id.token).await,
+            vec![membership(&by_id.membership_id)],
+        ),
+        leaving(&actor(app, &only_here.token).await, vec![user(&only_here)]),
+        request(
+            &actor(app, &not_leaving.token).await,
+            vec![user(&not_leaving)],
+        ),
+        leaving(
+            &actor(app, &among_others.token).await,
+            vec![user(&among_others), user(&removed)],
+        ),
+        // by_user has left: it no longer sees the organization.
+        leaving(&by_user_actor, vec![user(&removed)]),
+        request(&admin, vec![user(&removed)]),
+    ];
+    if one_by_one {
+        let mut flagged = request(&admin, vec![MemberRef::User(UserId::new())]);
+        flagged.options.delete_passwords = true;
+        requests.push(flagged);
+    }
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let outcomes = roster.remove_memberships_together(org_id, &requests).await;
+    assert_eq!(roster.group_commit_stats().restarts, 0, "{outcomes:?}");
+
+    let removed_by = |i: usize| -> Vec<String> {
+        match &outcomes[i] {
+            Ok(r) => r.removed.iter().map(|m| m.id.to_string()).collect(),
+            Err(e) => panic!("request {i} was refused: {e:?}"),
+        }
+    };
+    assert_eq!(removed_by(0), [by_user.membership_id.as_str()]);
+    assert_eq!(removed_by(1), [by_id.membership_id.as_str()]);
+    let rule = |i: usize| match &outcomes[i] {
+        Err(CoreError::RuleViolated { rule, .. }) => *rule,
+        other => panic!("request {i}: {other:?}"),
+    };
+    assert_eq!(rule(2), Rule::OnlyOrganization);
+    assert_eq!(
+        rule(3),
+        Rule::SelfRemoval,
+        "naming oneself without the option"
+    );
+    assert!(
+        matches!(outcomes[4], Err(CoreError::Forbidden { .. })),
+        "naming oneself among others is a removal, which a member may not make: {:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(
+            outcomes[5],
+            Err(CoreError::NotFound {
+                kind: "organization",
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[5]
+    );
+    assert_eq!(removed_by(6), [removed.membership_id.as_str()]);
+
+    let left: HashSet<String> = app.membership_ids(&org).await.into_iter().collect();
+    for gone in [&by_user, &by_id, &removed] {
+        assert!(!left.contains(&gone.membership_id));
+    }
+    for kept in [&only_here, &not_leaving, &among_others] {
+        assert!(left.contains(&kept.membership_id));
+    }
+    // Of this scenario's memberships, those audited as leaving and as removed.
+    let (left_events, removed_events) = (
+        app.audited(&org, "membership.left").await,
+        app.audited(&org, "membership.removed").await,
+    );
+    let ours = |events: &[String]| -> Vec<String> {
+        [&by_user, &by_id, &removed]
+            .into_iter()
+            .map(|m| m.membership_id.clone())
+            .filter(|id| events.contains(id))
+            .collect()
+    };
+    assert_eq!(
+        ours(&left_events),
+        [by_user.membership_id.as_str(), by_id.membership_id.as_str()]
+    );
+    assert_eq!(ours(&removed_events), [removed.membership_id.as_str()]);
+}
+
 const MEMBERS: usize = 24;
 const STRANGERS: usize = 8;
 
@@ -717,4 +846,5 @@ on_both_backends!(
     token_claims_sharing_one_commit_are_verified_each_on_its_own,
     removals_wanting_context_sharing_one_commit_each_see_the_count_after_their_own,
     plain_removals_sharing_one_commit_are_decided_as_if_one_after_another,
+    members_leaving_share_one_commit_with_removals_by_others,
 );

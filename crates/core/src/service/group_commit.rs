@@ -88,6 +88,48 @@ pub struct RemovalRequest {
     /// batch's lock, so that an id read from the slug earlier, or kept from another request,
     /// is safe to use (`Roster::remove_in_organization_named`).
     pub org_slug: Option<String>,
+    /// What naming the caller's own membership means.
+    pub own_membership: OwnMembership,
+    /// Answer a service token that lacks a permission the removal needs as if the organization
+    /// were not there (not found), instead of forbidden: PlanetScale shows a token nothing its
+    /// accesses do not cover. Decided in the batch, where the token is verified.
+    pub forbidden_to_service_tokens_is_not_found: bool,
+}
+
+impl RemovalRequest {
+    /// A removal of `targets` by `caller`, with the defaults: no context, the organization
+    /// named by id, the caller's own membership refused, a lacking permission forbidden.
+    pub fn new(
+        caller: Caller,
+        targets: Vec<MemberRef>,
+        options: RemovalOptions,
+        ctx: RequestContext,
+    ) -> Self {
+        RemovalRequest {
+            caller,
+            targets,
+            options,
+            ctx,
+            include_context: false,
+            org_slug: None,
+            own_membership: OwnMembership::Refused,
+            forbidden_to_service_tokens_is_not_found: false,
+        }
+    }
+}
+
+/// What a removal request naming the caller's own membership means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OwnMembership {
+    /// Refused (`Rule::SelfRemoval`): leaving is a request of its own
+    /// (`Roster::leave_organization`).
+    #[default]
+    Refused,
+    /// A request whose one target is the caller's own membership is the caller leaving, with
+    /// `leave_organization`'s rules and audit action, and needs no permission beyond being a
+    /// member (PlanetScale: removing yourself is leaving). Naming it among others is still
+    /// refused.
+    Leaves { refuse_only_organization: bool },
 }
 
 struct Waiting {

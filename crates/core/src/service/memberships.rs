@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
-use super::group_commit::{RemovalRequest, SHARED_COMMIT_MAX_TARGETS};
+use super::group_commit::{OwnMembership, RemovalRequest, SHARED_COMMIT_MAX_TARGETS};
 use super::{RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult, Rule};
 use crate::ids::*;
 use crate::model::*;
-use crate::permissions::{Actor, Permission};
+use crate::permissions::{Actor, Permission, Principal};
 use crate::store::Session;
 use crate::timestamp::Timestamp;
 
@@ -48,6 +48,10 @@ pub struct MemberInContext {
 }
 
 const LAST_ADMIN: &str = "an organization must keep at least one active admin";
+
+/// The audit actions of a removal by someone else and of a member leaving.
+const REMOVED: &str = "membership.removed";
+const LEFT: &str = "membership.left";
 
 impl Roster {
     pub async fn add_membership(
@@ -380,18 +384,9 @@ impl Roster {
         options: RemovalOptions,
         ctx: &RequestContext,
     ) -> CoreResult<Removal> {
-        self.remove(
-            org,
-            RemovalRequest {
-                caller: Caller::Authenticated(actor.clone()),
-                targets: targets.to_vec(),
-                options,
-                ctx: ctx.clone(),
-                include_context: false,
-                org_slug: None,
-            },
-        )
-        .await
+        let caller = Caller::Authenticated(actor.clone());
+        let request = RemovalRequest::new(caller, targets.to_vec(), options, ctx.clone());
+        self.remove(org, request).await
     }
 
     /// Runs one removal request (see `remove_memberships`); the caller may still be a token
@@ -426,8 +421,8 @@ impl Roster {
     /// The slug's id is taken from what was last read of it, when anything was, so that the
     /// request queues at once; the batch's transaction refuses it as not found unless the slug
     /// still names that organization, and then the id is read again and the removal tried once
-    /// more. A slug naming nothing: not found (after nothing was read of the caller: the
-    /// caller decides how to answer it).
+    /// more. A slug naming nothing: not found, once the caller is verified (a bad token is
+    /// refused as such whatever the slug names).
     pub async fn remove_in_organization_named(
         &self,
         slug: &str,
@@ -450,7 +445,10 @@ impl Roster {
             // Read again to the same id: the refusal stands (the caller may not see it).
             Some(org) if Some(org) == kept => Err(CoreError::not_found("organization", slug)),
             Some(org) => self.remove(org, request).await,
-            None => Err(CoreError::not_found("organization", slug)),
+            None => {
+                request.caller.authenticate(&*self.store).await?;
+                Err(CoreError::not_found("organization", slug))
+            }
         }
     }
 
@@ -479,19 +477,10 @@ impl Roster {
             .membership_by_user(org, user)
             .await?
             .ok_or_else(|| CoreError::not_found("organization", org))?;
-        if options.delete_passwords || options.delete_service_tokens {
-            return Err(CoreError::rule(
-                Rule::CredentialFlagsOnSelf,
-                "delete_passwords and delete_service_tokens are only available when removing other members",
-                Some(user.to_string()),
-            ));
-        }
-        if refuse_only_organization && tx.organizations_of_user(user).await?.len() <= 1 {
-            return Err(CoreError::rule(
-                Rule::OnlyOrganization,
-                "you cannot leave your only organization",
-                Some(user.to_string()),
-            ));
+        if let Some(refusal) =
+            leave_refusal(&mut *tx, user, options, refuse_only_organization).await?
+        {
+            return Err(refusal);
         }
         let removal = remove_in(
             &mut *tx,
@@ -501,7 +490,7 @@ impl Roster {
             Audit {
                 ctx,
                 actor,
-                action: "membership.left",
+                action: LEFT,
             },
         )
         .await?;
@@ -510,10 +499,55 @@ impl Roster {
     }
 }
 
+/// The refusal of `user` leaving with `options`, if the rules refuse it: credential deletion is
+/// for removing others, and with `refuse_only_organization` (PlanetScale's rule) nobody leaves
+/// their only organization. The last-admin guard is the removal's own, checked after these.
+async fn leave_refusal(
+    tx: &mut dyn Session,
+    user: UserId,
+    options: RemovalOptions,
+    refuse_only_organization: bool,
+) -> CoreResult<Option<CoreError>> {
+    if options.delete_passwords || options.delete_service_tokens {
+        return Ok(Some(CoreError::rule(
+            Rule::CredentialFlagsOnSelf,
+            "delete_passwords and delete_service_tokens are only available when removing other members",
+            Some(user.to_string()),
+        )));
+    }
+    if refuse_only_organization && tx.organizations_of_user(user).await?.len() <= 1 {
+        return Ok(Some(CoreError::rule(
+            Rule::OnlyOrganization,
+            "you cannot leave your only organization",
+            Some(user.to_string()),
+        )));
+    }
+    Ok(None)
+}
+
+/// Whether `request` by `actor` may be the caller leaving (`OwnMembership::Leaves`): a user
+/// caller and one target, not another user. It is, if the target is the caller's own
+/// membership. Returns the target, the caller, and whether their only organization is kept.
+fn may_be_leaving(actor: &Actor, request: &RemovalRequest) -> Option<(MemberRef, UserId, bool)> {
+    let OwnMembership::Leaves {
+        refuse_only_organization,
+    } = request.own_membership
+    else {
+        return None;
+    };
+    let me = actor.user_id()?;
+    match request.targets.as_slice() {
+        [MemberRef::User(other)] if *other != me => None,
+        [target] => Some((*target, me, refuse_only_organization)),
+        _ => None,
+    }
+}
+
 /// One removal request, inside a transaction holding the organization's lock: the actor's
-/// permission, the targets, the self-removal rule, then the shared unit of work. The caller
-/// commits. Every refusal is decided from reads before the first write (group commit relies on
-/// it): a write can only fail as a conflict or an internal error.
+/// permission, the targets, the self-removal rule, then the shared unit of work; or, for a
+/// caller leaving (`OwnMembership::Leaves`), the rules of leaving and the unit of work. The
+/// caller commits. Every refusal is decided from reads before the first write (group commit
+/// relies on it): a write can only fail as a conflict or an internal error.
 pub(super) async fn remove_one(
     tx: &mut dyn Session,
     org: OrganizationId,
@@ -523,8 +557,29 @@ pub(super) async fn remove_one(
     let held = crate::auth::permissions_in(tx, actor, org)
         .await?
         .ok_or_else(|| CoreError::not_found("organization", org))?;
-    if let Some(refusal) = lacking(held, request) {
+    let leaving = match may_be_leaving(actor, request) {
+        Some((target, me, refuse_only_organization)) => match target {
+            MemberRef::Membership(id) => tx.membership(org, id).await?,
+            MemberRef::User(user) => tx.membership_by_user(org, user).await?,
+        }
+        .filter(|m| m.user_id == Some(me))
+        .map(|own| (own, me, refuse_only_organization)),
+        None => None,
+    };
+    if let Some(refusal) = lacking(held, actor, org, request, leaving.is_some()) {
         return Err(refusal);
+    }
+    if let Some((own, me, refuse_only_organization)) = leaving {
+        let refusal = leave_refusal(tx, me, request.options, refuse_only_organization).await?;
+        if let Some(refusal) = refusal {
+            return Err(refusal);
+        }
+        let audit = Audit {
+            ctx: &request.ctx,
+            actor,
+            action: LEFT,
+        };
+        return remove_in(tx, org, vec![own].into(), request.options, audit).await;
     }
     let members = resolve_many(tx, org, &request.targets).await?;
     if let Some(refusal) = self_removal(actor, members.ids_and_users()) {
@@ -538,7 +593,7 @@ pub(super) async fn remove_one(
         Audit {
             ctx: &request.ctx,
             actor,
-            action: "membership.removed",
+            action: REMOVED,
         },
     )
     .await
@@ -645,19 +700,40 @@ pub(super) async fn context_for(
 
 /// The refusal of a caller who holds `held` and may not make `request`. What the context shows
 /// is checked first: a caller who may not read the members learns nothing from the order of
-/// refusals.
-fn lacking(held: crate::permissions::PermissionSet, request: &RemovalRequest) -> Option<CoreError> {
+/// refusals. A caller `leaving` needs no permission to remove. A service token is told the
+/// organization is not there where the request asks so
+/// (`RemovalRequest::forbidden_to_service_tokens_is_not_found`).
+fn lacking(
+    held: crate::permissions::PermissionSet,
+    actor: &Actor,
+    org: OrganizationId,
+    request: &RemovalRequest,
+    leaving: bool,
+) -> Option<CoreError> {
     let reads: &[Permission] = if request.include_context {
         &[Permission::MembersRead, Permission::OrganizationRead]
     } else {
         &[]
     };
+    let removes: &[Permission] = if leaving {
+        &[]
+    } else {
+        &[Permission::MembersDelete]
+    };
     reads
         .iter()
-        .chain(&[Permission::MembersDelete])
+        .chain(removes)
         .find(|p| !held.contains(**p))
-        .map(|p| CoreError::Forbidden {
-            permission: p.key(),
+        .map(|p| {
+            let concealed = request.forbidden_to_service_tokens_is_not_found
+                && matches!(actor.principal, Principal::ServiceToken { .. });
+            if concealed {
+                CoreError::not_found("organization", org)
+            } else {
+                CoreError::Forbidden {
+                    permission: p.key(),
+                }
+            }
         })
 }
 
@@ -696,8 +772,9 @@ pub(super) fn is_plain(r: &RemovalRequest) -> bool {
 /// arrival order, from reads made before any write, and is the one it would have had run alone
 /// after the requests before it: a membership an earlier request removed is not found, a caller
 /// whose own membership an earlier request removed no longer sees the organization, the
-/// last-admin guard counts the admins removed so far. Then the accepted removals are written
-/// together: the project memberships (returning their users, so each request gets its own
+/// last-admin guard counts the admins removed so far; a caller leaving (`OwnMembership::Leaves`)
+/// needs no permission to remove but is held to the rules of leaving. Then the accepted
+/// removals are written together: the project memberships (returning their users, so each request gets its own
 /// cascade count), the memberships, the audit events. Requests that want context get it from
 /// reads made once for the batch, before the writes: the member count is the one read less what
 /// the batch removed up to and including the request. An `Err` means a read or a write failed:
@@ -737,7 +814,17 @@ pub(super) async fn remove_plain_together(
         HashMap::new();
     let (mut removed_ids, mut removed_users) = (HashSet::new(), HashSet::new());
     let mut active_admins: Option<i64> = None;
-    let mut plans: Vec<CoreResult<(Actor, Vec<Membership>)>> = Vec::with_capacity(requests.len());
+    // What a target names, unless an earlier request of the batch removed it.
+    let find = |t: &MemberRef, removed_ids: &HashSet<MembershipId>| {
+        match t {
+            MemberRef::Membership(id) => by_id.get(id),
+            MemberRef::User(u) => by_user.get(u),
+        }
+        .filter(|m| !removed_ids.contains(&m.id))
+    };
+    // Each accepted request's caller, memberships and audit action.
+    let mut plans: Vec<CoreResult<(Actor, Vec<Membership>, &str)>> =
+        Vec::with_capacity(requests.len());
     for (r, actor) in requests.iter().zip(actors) {
         let actor = match actor {
             Ok(actor) => actor,
@@ -759,19 +846,17 @@ pub(super) async fn remove_plain_together(
             plans.push(Err(CoreError::not_found("organization", org)));
             continue;
         };
-        if let Some(refusal) = lacking(held, r) {
+        let leaving = may_be_leaving(&actor, r).filter(|(target, me, _)| {
+            find(target, &removed_ids).is_some_and(|m| m.user_id == Some(*me))
+        });
+        if let Some(refusal) = lacking(held, &actor, org, r, leaving.is_some()) {
             plans.push(Err(refusal));
             continue;
         }
         let mut members: Vec<Membership> = Vec::with_capacity(r.targets.len());
         let mut missing = None;
         for t in &r.targets {
-            let found = match t {
-                MemberRef::Membership(id) => by_id.get(id),
-                MemberRef::User(u) => by_user.get(u),
-            }
-            .filter(|m| !removed_ids.contains(&m.id));
-            match found {
+            match find(t, &removed_ids) {
                 Some(m) if !members.iter().any(|seen| seen.id == m.id) => members.push(m.clone()),
                 Some(_) => {}
                 None => {
@@ -780,9 +865,15 @@ pub(super) async fn remove_plain_together(
                 }
             }
         }
-        let ids_and_users = members.iter().map(|m| (m.id, m.user_id));
-        if let Some(e) = missing.or_else(|| self_removal(&actor, ids_and_users)) {
-            plans.push(Err(e));
+        let refusal = match (missing, leaving) {
+            (Some(missing), _) => Some(missing),
+            (None, Some((_, me, refuse_only_organization))) => {
+                leave_refusal(tx, me, r.options, refuse_only_organization).await?
+            }
+            (None, None) => self_removal(&actor, members.iter().map(|m| (m.id, m.user_id))),
+        };
+        if let Some(refusal) = refusal {
+            plans.push(Err(refusal));
             continue;
         }
         let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
@@ -801,7 +892,8 @@ pub(super) async fn remove_plain_together(
         }
         removed_ids.extend(members.iter().map(|m| m.id));
         removed_users.extend(members.iter().filter_map(|m| m.user_id));
-        plans.push(Ok((actor, members)));
+        let action = if leaving.is_some() { LEFT } else { REMOVED };
+        plans.push(Ok((actor, members, action)));
     }
 
     let wants_context = requests
@@ -814,7 +906,7 @@ pub(super) async fn remove_plain_together(
             .zip(&plans)
             .filter(|(r, _)| r.include_context)
             .filter_map(|(_, plan)| plan.as_ref().ok())
-            .flat_map(|(_, members)| members.iter().filter_map(|m| m.user_id))
+            .flat_map(|(_, members, _)| members.iter().filter_map(|m| m.user_id))
             .collect();
         Some(SharedContext::read(tx, org, &users, 0).await?)
     } else {
@@ -831,10 +923,10 @@ pub(super) async fn remove_plain_together(
             .iter()
             .zip(&plans)
             .filter_map(|(r, plan)| Some((r, plan.as_ref().ok()?)))
-            .flat_map(|(r, (actor, members))| {
-                members.iter().map(move |m| {
-                    removal_event(&r.ctx, actor, org, "membership.removed", m, r.options)
-                })
+            .flat_map(|(r, (actor, members, action))| {
+                members
+                    .iter()
+                    .map(move |m| removal_event(&r.ctx, actor, org, action, m, r.options))
             })
             .collect();
         for u in tx
@@ -849,7 +941,7 @@ pub(super) async fn remove_plain_together(
         .iter()
         .zip(plans)
         .map(|(r, plan)| {
-            plan.map(|(_, removed)| {
+            plan.map(|(_, removed, _)| {
                 removed_so_far += removed.len() as i64;
                 let context = shared
                     .as_ref()

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
-pub use group_commit::{GroupCommitStats, RemovalRequest};
+pub use group_commit::{GroupCommitStats, OwnMembership, RemovalRequest};
 pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MAX_BULK_REMOVAL, MemberInContext, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};
