@@ -70,7 +70,7 @@ struct Args {
         value_delimiter = ',',
         default_value = "direct,single,bulk,scale"
     )]
-    /// (`open`, the open-loop section, runs only when named.)
+    /// (`open`, the open-loop section, and `floor`, HTTP alone, run only when named.)
     sections: Vec<String>,
     /// Open-loop section: the removals/s offered, each rate run for `--requests` removals
     /// arriving at random (Poisson) times whether or not earlier ones have been answered.
@@ -690,6 +690,41 @@ async fn bench_backend(args: &Args, target: Target) {
             "\n{name}: server peak RSS after the single-removal runs: {:.1} MiB",
             server.peak_rss_mib()
         );
+    }
+
+    if args.sections.iter().any(|s| s == "floor") {
+        // Closed loop, c clients: a removal's cycle is its batch plus the cohort's turnaround
+        // (answers written, read, next requests sent, read and parsed). In-process the
+        // turnaround is nil, so the direct figure is c / batch. The turnaround can be no
+        // shorter than the time these two cores take to serve c requests that do no work:
+        // c / (this rate). Hence the ceiling the HTTP figure can reach as a share of the
+        // direct one: batch / (batch + turnaround) = 1 / (1 + direct / this rate).
+        println!(
+            "\n### {name}: HTTP alone (`GET /healthz`, no work) and the ceiling it puts on the ratio\n\n{}",
+            HEADER.replace("removals/s", "requests/s")
+        );
+        for &c in &args.concurrency {
+            let conns = connections(&server.addr, c).await;
+            let run = drive(requests(c), c, move |w, _| {
+                let conns = conns.clone();
+                async move {
+                    let mut conn = conns[w].lock().await;
+                    matches!(conn.send("GET", "/healthz", "", None).await, Ok(200))
+                }
+            })
+            .await;
+            let ceiling = direct_at
+                .get(&(Unit::Membership, c))
+                .map(|direct| {
+                    let ceiling = 1.0 / (1.0 + direct / run.rps());
+                    format!(" (ceiling of native's ratio to direct: {ceiling:.2}×)")
+                })
+                .unwrap_or_default();
+            println!(
+                "{}",
+                run.row(&format!("GET /healthz, {c} connections{ceiling}"))
+            );
+        }
     }
 
     if args.sections.iter().any(|s| s == "open") {
