@@ -7,7 +7,9 @@
 //! large organization against a small one, the server's peak RSS and its time to ready. On
 //! request (`--sections open`) it also offers removals at fixed rates whatever the answers
 //! (an open loop, arrivals at random), over HTTP and directly, for the latency at a given load
-//! rather than the most a fixed number of waiting clients gets through.
+//! rather than the most a fixed number of waiting clients gets through; and (`--sections floor`)
+//! HTTP alone, a request that does no work over the same connections, for the ceiling the
+//! machine's own HTTP turnaround puts on the HTTP figure's ratio to the direct one.
 //!
 //! A benchmark, not a test: it asserts nothing, it reports. Build roster first:
 //! `cargo build --release -p roster && cargo run --release -p roster-bench -- --help`.
