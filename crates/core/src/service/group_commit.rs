@@ -31,7 +31,10 @@
 //! Once one is, the hold lasts at most a batch's fixed cost (beginning, locking and committing,
 //! measured on the last batch; never over `MAX_HOLD`): what a request saves by joining this
 //! batch rather than paying for the next one, so a hold never costs the waiting requests more
-//! than it can save them. A hold that runs out is not tried for the next batch, and each one
+//! than it can save them. Nor longer than twice what the worker's recent holds took from their
+//! first request queued to their end (a moving average, never under `MIN_HOLD_BOUND`): a cohort
+//! that comes back comes back within about that, so a hold that waits longer waits for clients
+//! that have nothing to send (under open-loop load, say); one that runs out raises the average. A hold that runs out is not tried for the next batch, and each one
 //! that runs out in a row skips twice as many (up to `MAX_SKIP`) until a hold keeps requests
 //! waiting and is worth it: requests that do not come back as a cohort (independent clients
 //! arriving at their own times) lose little to holds, which for them are only a wait.
@@ -306,7 +309,7 @@ impl Roster {
             tokio::task::yield_now().await;
             let fixed = Duration::from_nanos(self.queues.fixed_nanos.load(Ordering::Relaxed));
             if let Some(bound) = cohort.hold(fixed) {
-                let held = self
+                let (held, waited) = self
                     .hold_for(
                         org,
                         cohort.answered,
@@ -315,7 +318,7 @@ impl Roster {
                         &mut timer,
                     )
                     .await;
-                cohort.held(held);
+                cohort.held(held, waited);
                 self.queues.holds.fetch_add(1, Ordering::Relaxed);
                 if held == Held::RanOut {
                     self.queues.holds_run_out.fetch_add(1, Ordering::Relaxed);
@@ -361,7 +364,8 @@ impl Roster {
     /// Waits until each of `clients` has a request queued for `org` or, without clients,
     /// until `wanted` requests are; returns whether they were, and whether any request waited
     /// for the others. While none is queued the wait delays no one, and lasts up to
-    /// `MAX_HOLD`; from the moment one is queued, at most `bound` more.
+    /// `MAX_HOLD`; from the moment one is queued, at most `bound` more. Also returns how long
+    /// the hold lasted from then, unless another client's request ended it.
     async fn hold_for(
         &self,
         org: OrganizationId,
@@ -369,11 +373,11 @@ impl Roster {
         clients: Option<&HashSet<u64>>,
         bound: Duration,
         timer: &mut FineTimer,
-    ) -> Held {
+    ) -> (Held, Option<Duration>) {
         let filled = {
             let mut queues = self.queues.lock();
             let Some(queue) = queues.get_mut(&org) else {
-                return Held::Free;
+                return (Held::Free, None);
             };
             queue.end_hold();
             if let Some(clients) = clients {
@@ -405,21 +409,20 @@ impl Roster {
             let until = {
                 let mut queues = self.queues.lock();
                 let Some(queue) = queues.get_mut(&org) else {
-                    return Held::Free;
+                    return (Held::Free, None);
                 };
                 match queue.waiting.len() {
                     _ if back(queue) => {
                         // Nothing awaited any more (it may be, when a full batch ended it).
                         queue.end_hold();
-                        return if first_queued.is_some() {
-                            Held::Waited
-                        } else {
-                            Held::Free
+                        return match first_queued {
+                            Some(first) => (Held::Waited, Some(first.elapsed())),
+                            None => (Held::Free, None),
                         };
                     }
                     _ if queue.stranger => {
                         queue.end_hold();
-                        return Held::RanOut;
+                        return (Held::RanOut, None);
                     }
                     0 => {
                         queue.wake_at = 1;
@@ -443,7 +446,12 @@ impl Roster {
                     queue.end_hold();
                     back
                 });
-                return if back { Held::Waited } else { Held::RanOut };
+                let waited = first_queued.map(|first| first.elapsed());
+                return if back {
+                    (Held::Waited, waited)
+                } else {
+                    (Held::RanOut, waited)
+                };
             }
         }
     }
@@ -626,7 +634,13 @@ struct Cohort {
     /// How many batches the next hold that runs out makes the worker take without one: 1 after
     /// a hold that kept requests waiting and was worth it, doubled by each that runs out.
     backoff: u32,
+    /// How long recent holds lasted from their first request queued (a moving average, `None`
+    /// before the first): a cohort that comes back comes back within about this.
+    cohort_wait: Option<Duration>,
 }
+
+/// The least a hold lasts once a request is queued, however quickly recent cohorts came back.
+const MIN_HOLD_BOUND: Duration = Duration::from_micros(50);
 
 /// The most batches taken without a hold after holds that ran out: under load that does not
 /// come back as a cohort, a hold is tried about once in this many batches.
@@ -648,7 +662,8 @@ enum Held {
 impl Cohort {
     /// Whether to hold the next batch, and for how long at most once a request is waiting:
     /// a batch's fixed cost (`fixed`), since holding longer than a commit takes costs the
-    /// waiting requests more than a batch of their own would.
+    /// waiting requests more than a batch of their own would; and twice as long as recent
+    /// cohorts took to come back.
     fn hold(&mut self, fixed: Duration) -> Option<Duration> {
         if self.answered == 0 {
             return None;
@@ -657,13 +672,25 @@ impl Cohort {
             self.skip -= 1;
             return None;
         }
-        Some(fixed.min(MAX_HOLD))
+        let bound = fixed.min(MAX_HOLD);
+        Some(match self.cohort_wait {
+            Some(cohort_wait) => bound.min((cohort_wait * 2).max(MIN_HOLD_BOUND)),
+            None => bound,
+        })
     }
 
     /// Holds that run out in a row are a load that does not come back as a cohort (clients
     /// independent of each other, arriving at their own times), for which a hold is only a
     /// wait: each one skips twice as many batches as the one before, until a hold is worth it.
-    fn held(&mut self, held: Held) {
+    /// `waited`: how long the hold lasted from its first request queued, if one was and the
+    /// hold ended by the cohort's return or its bound (not by another client's request).
+    fn held(&mut self, held: Held, waited: Option<Duration>) {
+        if let Some(w) = waited {
+            self.cohort_wait = Some(match self.cohort_wait {
+                Some(s) => (s * 3 + w) / 4,
+                None => w,
+            });
+        }
         match held {
             Held::Free => {}
             Held::Waited => self.backoff = 0,
@@ -711,7 +738,7 @@ mod tests {
             .filter(|_| {
                 let hold = cohort.hold(FIXED).is_some();
                 if hold {
-                    cohort.held(held);
+                    cohort.held(held, None);
                 }
                 hold
             })
@@ -740,7 +767,7 @@ mod tests {
             .map(|_| {
                 let hold = cohort.hold(FIXED).is_some();
                 if hold {
-                    cohort.held(Held::RanOut);
+                    cohort.held(Held::RanOut, None);
                 }
                 hold
             })
@@ -751,22 +778,53 @@ mod tests {
         assert_eq!(holds_among(&mut cohort, 33 * 10, Held::RanOut), 10);
         // A hold that was worth it restores holding before every batch, after the skip running.
         while cohort.hold(FIXED).is_none() {}
-        cohort.held(Held::Waited);
+        cohort.held(Held::Waited, None);
         assert_eq!(holds_among(&mut cohort, 50, Held::Waited), 50);
         // From there a hold that runs out skips one batch, the next one two…
-        cohort.held(Held::RanOut);
+        cohort.held(Held::RanOut, None);
         assert_eq!(cohort.hold(FIXED), None);
         assert!(cohort.hold(FIXED).is_some());
-        cohort.held(Held::RanOut);
+        cohort.held(Held::RanOut, None);
         assert_eq!([cohort.hold(FIXED), cohort.hold(FIXED)], [None, None]);
         // …and a hold that cost nobody a wait says nothing either way: the next that runs out
         // skips four.
         assert!(cohort.hold(FIXED).is_some());
-        cohort.held(Held::Free);
+        cohort.held(Held::Free, None);
         assert!(cohort.hold(FIXED).is_some());
-        cohort.held(Held::RanOut);
+        cohort.held(Held::RanOut, None);
         assert_eq!(holds_among(&mut cohort, 4, Held::RanOut), 0);
         assert!(cohort.hold(FIXED).is_some());
+    }
+
+    #[test]
+    fn a_hold_lasts_about_twice_as_long_as_recent_cohorts_took_to_come_back() {
+        let mut cohort = Cohort {
+            answered: 8,
+            ..Cohort::default()
+        };
+        let us = Duration::from_micros;
+        assert_eq!(cohort.hold(FIXED), Some(FIXED), "nothing known yet");
+        cohort.held(Held::Waited, Some(us(60)));
+        assert_eq!(cohort.hold(FIXED), Some(us(120)));
+        // A moving average: a slower return moves it a quarter of the way.
+        cohort.held(Held::Waited, Some(us(100)));
+        assert_eq!(cohort.hold(FIXED), Some(us(140)));
+        // Never beyond the fixed cost, never under the least bound.
+        cohort.held(Held::Waited, Some(us(2000)));
+        assert_eq!(cohort.hold(FIXED), Some(FIXED));
+        for _ in 0..40 {
+            cohort.held(Held::Waited, Some(us(1)));
+        }
+        assert_eq!(cohort.hold(FIXED), Some(MIN_HOLD_BOUND));
+        // A hold that ran out at its bound raises the bound of the next (after its skip).
+        let mut cohort = Cohort {
+            answered: 8,
+            ..Cohort::default()
+        };
+        cohort.held(Held::Waited, Some(us(60)));
+        cohort.held(Held::RanOut, Some(us(120)));
+        assert_eq!(cohort.hold(FIXED), None, "skipped after running out");
+        assert_eq!(cohort.hold(FIXED), Some(us(150)));
     }
 
     #[test]
