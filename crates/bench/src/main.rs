@@ -11,6 +11,9 @@
 //! HTTP alone, a request that does no work over the same connections, for the ceiling the
 //! machine's own HTTP turnaround puts on the HTTP figure's ratio to the direct one.
 //!
+//! With `--server` and `--database` it drives a `roster serve` already running (on another
+//! machine, say) instead of starting one, seeding that server's database directly.
+//!
 //! A benchmark, not a test: it asserts nothing, it reports. Build roster first:
 //! `cargo build --release -p roster && cargo run --release -p roster-bench -- --help`.
 
@@ -52,6 +55,17 @@ struct Args {
     /// The roster binary to start.
     #[arg(long, default_value = "target/release/roster")]
     roster: PathBuf,
+    /// Drive a `roster serve` already running at this address (host:port) instead of starting
+    /// one, for example on another machine so that the load does not share its cores.
+    /// `--database` must name the database it serves: the benchmark seeds members straight
+    /// into it, in an organization of its own each run. The server's RSS and start-up time are
+    /// then not measured.
+    #[arg(long, requires = "database")]
+    server: Option<String>,
+    /// With `--server`: the running server's database, `sqlite://PATH` or `postgres://…`.
+    /// `--backend` is then ignored.
+    #[arg(long, requires = "server")]
+    database: Option<String>,
     /// Removals per single-removal run (at least 20 per connection).
     #[arg(long, default_value_t = 2000)]
     requests: usize,
@@ -98,6 +112,17 @@ pub enum Target {
 }
 
 impl Target {
+    /// The target a database URL names, as `roster serve --database` takes it.
+    fn parse(url: &str) -> Target {
+        match url.strip_prefix("sqlite://") {
+            Some(path) => Target::Sqlite(PathBuf::from(path)),
+            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Target::Postgres(url.to_owned())
+            }
+            None => panic!("--database {url}: expected sqlite://PATH or postgres://…"),
+        }
+    }
+
     fn url(&self) -> String {
         match self {
             Target::Sqlite(p) => format!("sqlite://{}", p.display()),
@@ -162,13 +187,14 @@ struct Bench {
 }
 
 impl Bench {
-    async fn setup(target: Target) -> Bench {
+    /// A new organization named `org_name` in `target`, with an instance admin key.
+    async fn setup(target: Target, org_name: &str) -> Bench {
         let store = roster::open_store(&roster::Database::parse(&target.url()).unwrap())
             .await
             .unwrap();
         let roster = Roster::new(store);
         let boot = roster
-            .bootstrap("Bench", "bench@example.com")
+            .bootstrap(org_name, "bench@example.com")
             .await
             .unwrap();
         let token = boot.admin_key.bearer();
@@ -400,13 +426,22 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
     }
 }
 
+/// The server driven: started here (`child`), or already running (`--server`).
 struct Server {
-    child: Child,
+    child: Option<Child>,
     addr: String,
-    ready: Duration,
+    ready: Option<Duration>,
 }
 
 impl Server {
+    fn running(addr: &str) -> Server {
+        Server {
+            child: None,
+            addr: addr.to_owned(),
+            ready: None,
+        }
+    }
+
     fn start(bin: &PathBuf, target: &Target) -> Server {
         let started = Instant::now();
         let mut child = Command::new(bin)
@@ -435,29 +470,43 @@ impl Server {
                 break line[at + 8..].split_whitespace().next().unwrap().to_owned();
             }
         };
-        let ready = started.elapsed();
+        let ready = Some(started.elapsed());
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr, ready }
+        Server {
+            child: Some(child),
+            addr,
+            ready,
+        }
     }
 
-    /// Peak resident memory so far (VmHWM), in MiB.
-    fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+    /// Peak resident memory so far (VmHWM) of a server started here, in MiB.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let child = self.child.as_ref()?;
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+            .map(|kb| kb / 1024.0)
+    }
+
+    /// "NAME: server peak RSS WHEN: N MiB", for a server started here.
+    fn print_peak_rss(&self, name: &str, when: &str) {
+        if let Some(mib) = self.peak_rss_mib() {
+            println!("\n{name}: server peak RSS {when}: {mib:.1} MiB");
+        }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -606,7 +655,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 async fn bench_backend(args: &Args, target: Target) {
     let name = target.name();
-    let b = Arc::new(Bench::setup(target).await);
+    // A running server's database may have been benchmarked before: a name of its own.
+    let org_name = match &args.server {
+        Some(_) => format!("Bench {}", uuid::Uuid::now_v7().simple()),
+        None => "Bench".to_owned(),
+    };
+    let b = Arc::new(Bench::setup(target, &org_name).await);
     let requests = |c: usize| args.requests.max(20 * c);
     let mut direct_at = std::collections::HashMap::new();
 
@@ -632,11 +686,16 @@ async fn bench_backend(args: &Args, target: Target) {
         }
     }
 
-    let server = Server::start(&args.roster, &b.target);
-    println!(
-        "\n{name}: `roster serve` ready {:.0} ms after start (migrations included)",
-        server.ready.as_secs_f64() * 1000.0
-    );
+    let server = match &args.server {
+        Some(addr) => Server::running(addr),
+        None => Server::start(&args.roster, &b.target),
+    };
+    if let Some(ready) = server.ready {
+        println!(
+            "\n{name}: `roster serve` ready {:.0} ms after start (migrations included)",
+            ready.as_secs_f64() * 1000.0
+        );
+    }
     let auth = format!("Bearer {}", b.token);
 
     if args.sections.iter().any(|s| s == "single") {
@@ -688,10 +747,7 @@ async fn bench_backend(args: &Args, target: Target) {
                 );
             }
         }
-        println!(
-            "\n{name}: server peak RSS after the single-removal runs: {:.1} MiB",
-            server.peak_rss_mib()
-        );
+        server.print_peak_rss(name, "after the single-removal runs");
     }
 
     if args.sections.iter().any(|s| s == "floor") {
@@ -800,7 +856,7 @@ async fn bench_backend(args: &Args, target: Target) {
                 .create_organization(
                     Some(&b.admin),
                     NewOrganization {
-                        name: format!("Scale {size}"),
+                        name: format!("Scale {size} {}", b.slug),
                         ..Default::default()
                     },
                     &RequestContext::default(),
@@ -859,15 +915,16 @@ async fn bench_backend(args: &Args, target: Target) {
         }
     }
 
-    println!(
-        "\n{name}: server peak RSS at the end: {:.1} MiB",
-        server.peak_rss_mib()
-    );
+    server.print_peak_rss(name, "at the end");
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(url) = &args.database {
+        bench_backend(&args, Target::parse(url)).await;
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("roster-bench-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     if matches!(args.backend.as_str(), "sqlite" | "both") {
