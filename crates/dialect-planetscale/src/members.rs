@@ -129,7 +129,7 @@ pub async fn remove(
 
 /// A removal of `user` with PlanetScale's rules: removing yourself is leaving, refused for your
 /// only organization, and a service token lacking an access is told the organization is not
-/// there (see the module's error table). roster-bench's direct unit builds the same request.
+/// there (the table in `error.rs`). roster-bench's direct unit builds the same request.
 pub fn removal_of(
     caller: Caller,
     user: UserId,

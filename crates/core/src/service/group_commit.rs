@@ -1,7 +1,8 @@
 //! Group commit for removals. Concurrent removals in one organization run together: one
 //! transaction, one organization lock and one commit (one fsync) for the lot, the requests kept
-//! apart so that a refused or failed request is undone alone and never affects the others. Requests are served in arrival order, each seeing the ones before it, so every
-//! outcome is the one the same requests would have had one after another.
+//! apart so that a refused or failed request is undone alone and never affects the others. Requests
+//! are served in arrival order, each seeing the ones before it, so every outcome is the one the
+//! same requests would have had one after another.
 //!
 //! Savepoints cost two statements per request, so a batch first runs without them: a refused
 //! request (not found, forbidden, a rule) is refused before it writes anything, so there is
@@ -34,10 +35,11 @@
 //! than it can save them. Nor longer than twice what the worker's recent holds took from their
 //! first request queued to their end (a moving average, never under `MIN_HOLD_BOUND`): a cohort
 //! that comes back comes back within about that, so a hold that waits longer waits for clients
-//! that have nothing to send (under open-loop load, say); one that runs out raises the average. A hold that runs out is not tried for the next batch, and each one
-//! that runs out in a row skips twice as many (up to `MAX_SKIP`) until a hold keeps requests
-//! waiting and is worth it: requests that do not come back as a cohort (independent clients
-//! arriving at their own times) lose little to holds, which for them are only a wait.
+//! that have nothing to send (under open-loop load, say); one that runs out raises the average.
+//! A hold that runs out is not tried for the next batch, and each one that runs out in a row
+//! skips twice as many (up to `MAX_SKIP`) until a hold keeps requests waiting and is worth it:
+//! requests that do not come back as a cohort (independent clients arriving at their own
+//! times) lose little to holds, which for them are only a wait.
 //!
 //! Batches run on a task of their own, so a client that goes away while waiting cancels nothing
 //! that other requests depend on.
