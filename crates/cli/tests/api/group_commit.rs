@@ -379,6 +379,28 @@ async fn context_scenario(app: &TestApp, one_by_one: bool) {
     assert_eq!(app.membership_ids(&org).await.len() as i64, before - 3);
 }
 
+/// `requests` run as one batch in `org`, which must not have started over (no request failed
+/// after a write).
+async fn one_batch_never_restarted(
+    app: &TestApp,
+    org: &str,
+    requests: &[RemovalRequest],
+) -> Vec<Result<Removal, CoreError>> {
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let outcomes = roster.remove_memberships_together(org_id, requests).await;
+    assert_eq!(roster.group_commit_stats().restarts, 0, "{outcomes:?}");
+    outcomes
+}
+
+/// The memberships the `i`th of `outcomes` removed; it must not have been refused.
+fn removed_by(outcomes: &[Result<Removal, CoreError>], i: usize) -> Vec<String> {
+    match &outcomes[i] {
+        Ok(r) => r.removed.iter().map(|m| m.id.to_string()).collect(),
+        Err(e) => panic!("request {i} was refused: {e:?}"),
+    }
+}
+
 /// The same kinds of outcome as above without any failure, so that the batch is decided in
 /// memory and written with one statement per table (it must not start over).
 async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(app: TestApp) {
@@ -416,17 +438,8 @@ async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(a
             ],
         ),
     ];
-    let roster = Roster::new(app.store.clone());
-    let org_id = OrganizationId(org.parse().unwrap());
-    let outcomes = roster.remove_memberships_together(org_id, &requests).await;
-    assert_eq!(roster.group_commit_stats().restarts, 0, "{outcomes:?}");
-
-    let removed = |i: usize| -> Vec<String> {
-        match &outcomes[i] {
-            Ok(r) => r.removed.iter().map(|m| m.id.to_string()).collect(),
-            Err(e) => panic!("request {i} was refused: {e:?}"),
-        }
-    };
+    let outcomes = one_batch_never_restarted(&app, &org, &requests).await;
+    let removed = |i: usize| removed_by(&outcomes, i);
     let refused = |i: usize| {
         outcomes[i]
             .as_ref()
@@ -558,17 +571,8 @@ async fn leaving_scenario(app: &TestApp, one_by_one: bool) {
         flagged.options.delete_passwords = true;
         requests.push(flagged);
     }
-    let roster = Roster::new(app.store.clone());
-    let org_id = OrganizationId(org.parse().unwrap());
-    let outcomes = roster.remove_memberships_together(org_id, &requests).await;
-    assert_eq!(roster.group_commit_stats().restarts, 0, "{outcomes:?}");
-
-    let removed_by = |i: usize| -> Vec<String> {
-        match &outcomes[i] {
-            Ok(r) => r.removed.iter().map(|m| m.id.to_string()).collect(),
-            Err(e) => panic!("request {i} was refused: {e:?}"),
-        }
-    };
+    let outcomes = one_batch_never_restarted(app, &org, &requests).await;
+    let removed_by = |i: usize| removed_by(&outcomes, i);
     assert_eq!(removed_by(0), [by_user.membership_id.as_str()]);
     assert_eq!(removed_by(1), [by_id.membership_id.as_str()]);
     let rule = |i: usize| match &outcomes[i] {
