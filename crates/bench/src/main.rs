@@ -762,6 +762,14 @@ async fn bench_backend(args: &Args, target: Target) {
             HEADER.replace("removals/s", "requests/s")
         );
         for &c in &args.concurrency {
+            // With several rounds, against a direct run just before, as the single section
+            // pairs its rows: the machine's speed drifts between sections.
+            let direct = if args.rounds > 1 {
+                let run = direct_run(&b, Unit::Membership, c, requests(c)).await;
+                Some(run.rps())
+            } else {
+                direct_at.get(&(Unit::Membership, c)).copied()
+            };
             let conns = connections(&server.addr, c).await;
             let run = drive(requests(c), c, move |w, _| {
                 let conns = conns.clone();
@@ -771,11 +779,10 @@ async fn bench_backend(args: &Args, target: Target) {
                 }
             })
             .await;
-            let ceiling = direct_at
-                .get(&(Unit::Membership, c))
+            let ceiling = direct
                 .map(|direct| {
                     let ceiling = 1.0 / (1.0 + direct / run.rps());
-                    format!(" (ceiling of native's ratio to direct: {ceiling:.2}×)")
+                    format!(" (direct {direct:.0}/s: ceiling of native's ratio {ceiling:.2}×)")
                 })
                 .unwrap_or_default();
             println!(
