@@ -114,12 +114,9 @@ pub enum Target {
 impl Target {
     /// The target a database URL names, as `roster serve --database` takes it.
     fn parse(url: &str) -> Target {
-        match url.strip_prefix("sqlite://") {
-            Some(path) => Target::Sqlite(PathBuf::from(path)),
-            None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Target::Postgres(url.to_owned())
-            }
-            None => panic!("--database {url}: expected sqlite://PATH or postgres://…"),
+        match roster::Database::parse(url).unwrap_or_else(|e| panic!("--database {url}: {e}")) {
+            roster::Database::Sqlite(path) => Target::Sqlite(path),
+            roster::Database::Postgres(url) => Target::Postgres(url),
         }
     }
 

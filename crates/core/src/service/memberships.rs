@@ -477,23 +477,12 @@ impl Roster {
             .membership_by_user(org, user)
             .await?
             .ok_or_else(|| CoreError::not_found("organization", org))?;
-        if let Some(refusal) =
-            leave_refusal(&mut *tx, user, options, refuse_only_organization).await?
-        {
-            return Err(refusal);
-        }
-        let removal = remove_in(
-            &mut *tx,
-            org,
-            vec![own].into(),
+        let leaving = Leaving {
+            own,
             options,
-            Audit {
-                ctx,
-                actor,
-                action: LEFT,
-            },
-        )
-        .await?;
+            refuse_only_organization,
+        };
+        let removal = leave_in(&mut *tx, org, actor, leaving, ctx).await?;
         tx.commit().await?;
         Ok(removal)
     }
@@ -523,6 +512,42 @@ async fn leave_refusal(
         )));
     }
     Ok(None)
+}
+
+/// A member leaving: its own membership, and how (`leave_refusal`).
+struct Leaving {
+    own: Membership,
+    options: RemovalOptions,
+    refuse_only_organization: bool,
+}
+
+/// `actor` leaving `org`, whose lock the transaction holds: the rules of leaving, then the
+/// shared unit of work, audited as leaving (`leave_organization`, and `remove_one` for a request
+/// that is its caller leaving).
+async fn leave_in(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    actor: &Actor,
+    leaving: Leaving,
+    ctx: &RequestContext,
+) -> CoreResult<Removal> {
+    let Leaving {
+        own,
+        options,
+        refuse_only_organization,
+    } = leaving;
+    let user = own
+        .user_id
+        .ok_or_else(|| CoreError::internal("a membership that leaves has no user"))?;
+    if let Some(refusal) = leave_refusal(tx, user, options, refuse_only_organization).await? {
+        return Err(refusal);
+    }
+    let audit = Audit {
+        ctx,
+        actor,
+        action: LEFT,
+    };
+    remove_in(tx, org, vec![own].into(), options, audit).await
 }
 
 /// Whether `request` by `actor` may be the caller leaving (`OwnMembership::Leaves`): a user
@@ -558,28 +583,21 @@ pub(super) async fn remove_one(
         .await?
         .ok_or_else(|| CoreError::not_found("organization", org))?;
     let leaving = match may_be_leaving(actor, request) {
-        Some((target, me, refuse_only_organization)) => match target {
-            MemberRef::Membership(id) => tx.membership(org, id).await?,
-            MemberRef::User(user) => tx.membership_by_user(org, user).await?,
-        }
-        .filter(|m| m.user_id == Some(me))
-        .map(|own| (own, me, refuse_only_organization)),
+        Some((target, me, refuse_only_organization)) => find_one(tx, org, target)
+            .await?
+            .filter(|m| m.user_id == Some(me))
+            .map(|own| Leaving {
+                own,
+                options: request.options,
+                refuse_only_organization,
+            }),
         None => None,
     };
     if let Some(refusal) = lacking(held, actor, org, request, leaving.is_some()) {
         return Err(refusal);
     }
-    if let Some((own, me, refuse_only_organization)) = leaving {
-        let refusal = leave_refusal(tx, me, request.options, refuse_only_organization).await?;
-        if let Some(refusal) = refusal {
-            return Err(refusal);
-        }
-        let audit = Audit {
-            ctx: &request.ctx,
-            actor,
-            action: LEFT,
-        };
-        return remove_in(tx, org, vec![own].into(), request.options, audit).await;
+    if let Some(leaving) = leaving {
+        return leave_in(tx, org, actor, leaving, &request.ctx).await;
     }
     let members = resolve_many(tx, org, &request.targets).await?;
     if let Some(refusal) = self_removal(actor, members.ids_and_users()) {
@@ -1061,16 +1079,26 @@ pub(super) async fn role_by_key(
         .ok_or_else(|| CoreError::invalid("role", format!("the organization has no role `{key}`")))
 }
 
+/// The membership of `org` a target names, if any.
+async fn find_one(
+    s: &mut dyn Session,
+    org: OrganizationId,
+    target: MemberRef,
+) -> CoreResult<Option<Membership>> {
+    match target {
+        MemberRef::Membership(id) => s.membership(org, id).await,
+        MemberRef::User(user) => s.membership_by_user(org, user).await,
+    }
+}
+
 async fn resolve_one(
     s: &mut dyn Session,
     org: OrganizationId,
     target: MemberRef,
 ) -> CoreResult<Membership> {
-    match target {
-        MemberRef::Membership(id) => s.membership(org, id).await?,
-        MemberRef::User(user) => s.membership_by_user(org, user).await?,
-    }
-    .ok_or_else(|| no_such_member(target))
+    find_one(s, org, target)
+        .await?
+        .ok_or_else(|| no_such_member(target))
 }
 
 /// The not-found error for a target that names no membership of the organization.
