@@ -15,6 +15,7 @@ use roster_core::{
     Actor, CoreError, MemberRef, MembershipId, OrganizationId, Removal, RemovalOptions,
     RequestContext, Roster, Rule, UserId,
 };
+use sqlx::Connection;
 
 use crate::harness::{TestApp, with_wrong_secret};
 
@@ -774,6 +775,67 @@ async fn a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it(app: Test
     );
 }
 
+/// Where the store allows it (PostgreSQL), the worker begins the next batch's transaction
+/// while it holds the batch for its cohort (`Store::begins_without_locking`). A requester that
+/// comes back is served in that transaction; when none does, the worker idles out and the
+/// transaction it began is rolled back, not left open holding a connection.
+async fn a_transaction_begun_during_a_hold_is_used_or_rolled_back(app: TestApp) {
+    let org = app.org.clone();
+    let [a, b, c] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let admin = actor(&app, &app.admin).await;
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let from = |client: u64, m: &crate::harness::Member| {
+        let mut r = request(&admin, vec![membership(&m.membership_id)]);
+        r.ctx.client = Some(client);
+        roster.remove(org_id, r)
+    };
+    // Client 1 is answered, and the worker holds for it; client 1 comes back within the hold.
+    from(1, &a).await.expect("client 1's first removal");
+    let second = from(1, &b).await.expect("client 1's second removal");
+    let removed: Vec<String> = second.removed.ids().map(|id| id.to_string()).collect();
+    assert_eq!(removed, [b.membership_id.as_str()]);
+    // Nobody comes back now: the worker idles out after `MAX_HOLD`.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    if let Database::Postgres(url) = &app.database {
+        let mut watcher = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut open = -1i64;
+        // A connection goes back to the pool (its rollback sent) on a task of its own.
+        for _ in 0..100 {
+            open = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if open == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            open, 0,
+            "a transaction begun for a batch that never came is still open"
+        );
+    }
+    // Whatever was begun and not used, the next removal (another client's) gets the database.
+    let third = tokio::time::timeout(std::time::Duration::from_secs(5), from(2, &c))
+        .await
+        .expect("a removal after the idle worker is not kept waiting")
+        .expect("client 2's removal");
+    assert_eq!(third.removed.ids().count(), 1);
+    let stats = roster.group_commit_stats();
+    assert_eq!(stats.requests, 3, "{stats:?}");
+    assert!(stats.holds >= 1, "{stats:?}");
+    let left = app.membership_ids(&org).await;
+    assert!(![&a, &b, &c].iter().any(|m| left.contains(&m.membership_id)));
+}
+
 /// A counter of the app's `/metrics`.
 async fn counter(app: &TestApp, name: &str) -> u64 {
     let metrics = app.call("GET", "/metrics", None, None).await;
@@ -840,6 +902,7 @@ async fn over_http_a_hold_is_for_the_connections_it_answered(app: TestApp) {
 }
 
 on_both_backends!(
+    a_transaction_begun_during_a_hold_is_used_or_rolled_back,
     over_http_a_hold_is_for_the_connections_it_answered,
     a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it,
     a_hold_whose_requesters_do_not_come_back_runs_out_and_serves_what_did,

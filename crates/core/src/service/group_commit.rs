@@ -41,6 +41,12 @@
 //! requests that do not come back as a cohort (independent clients arriving at their own
 //! times) lose little to holds, which for them are only a wait.
 //!
+//! Where a transaction just begun holds no lock (`Store::begins_without_locking`: PostgreSQL,
+//! not SQLite, whose `BEGIN IMMEDIATE` takes the database's write lock), the worker begins the
+//! next batch's transaction while it holds, so that its beginning (a round trip) is off the
+//! waiting requests' path; it counts in the batch's fixed cost all the same. If no batch
+//! follows, the transaction is dropped, and so rolled back.
+//!
 //! Batches run on a task of their own, so a client that goes away while waiting cancels nothing
 //! that other requests depend on.
 //!
@@ -62,7 +68,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrganizationId, TokenId};
 use crate::model::{MemberRef, Removal, RemovalOptions, Token};
 use crate::permissions::Actor;
-use crate::store::Session;
+use crate::store::{Session, Store};
 
 /// Requests naming more targets than this run in a transaction of their own: a large bulk
 /// removal gains nothing from sharing a commit, and would hold up the small ones.
@@ -310,16 +316,24 @@ impl Roster {
             // sent its next one, joins this batch instead of waiting a whole batch for the next.
             tokio::task::yield_now().await;
             let fixed = Duration::from_nanos(self.queues.fixed_nanos.load(Ordering::Relaxed));
+            // A transaction begun during the hold, where the store allows (see the module's
+            // doc); dropped, and so rolled back, if no batch follows.
+            let mut begun = None;
             if let Some(bound) = cohort.hold(fixed) {
-                let (held, waited) = self
-                    .hold_for(
-                        org,
-                        cohort.answered,
-                        cohort.clients.as_ref(),
-                        bound,
-                        &mut timer,
-                    )
-                    .await;
+                let hold = self.hold_for(
+                    org,
+                    cohort.answered,
+                    cohort.clients.as_ref(),
+                    bound,
+                    &mut timer,
+                );
+                let (held, waited) = if self.store.begins_without_locking() {
+                    let (hold, ahead) = tokio::join!(hold, Begun::begin(&*self.store));
+                    begun = ahead;
+                    hold
+                } else {
+                    hold.await
+                };
                 cohort.held(held, waited);
                 self.queues.holds.fetch_add(1, Ordering::Relaxed);
                 if held == Held::RanOut {
@@ -347,7 +361,10 @@ impl Roster {
             self.queues
                 .requests
                 .fetch_add(requests.len() as u64, Ordering::Relaxed);
-            let outcomes = self.remove_memberships_together(org, &requests).await;
+            let outcomes = match self.run_together(org, &requests, begun).await {
+                Ok(outcomes) => outcomes,
+                Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+            };
             // Counted before the replies go out: a requester answered may be back at once.
             let still_waiting = self.queues.lock().get(&org).map_or(0, |q| q.waiting.len());
             cohort.answered = (requests.len() + still_waiting).min(MAX_BATCH);
@@ -469,20 +486,22 @@ impl Roster {
         org: OrganizationId,
         requests: &[RemovalRequest],
     ) -> Vec<CoreResult<Removal>> {
-        match self.run_together(org, requests).await {
+        match self.run_together(org, requests, None).await {
             Ok(outcomes) => outcomes,
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
+    /// `remove_memberships_together`, in `begun` if the worker has begun the transaction.
     async fn run_together(
         &self,
         org: OrganizationId,
         requests: &[RemovalRequest],
+        begun: Option<Begun>,
     ) -> CoreResult<Vec<CoreResult<Removal>>> {
         if requests.len() == 1 {
             return Ok(self
-                .run_batch(org, requests, Isolation::Alone)
+                .run_batch(org, requests, Isolation::Alone, begun)
                 .await?
                 .unwrap_or_default());
         }
@@ -491,13 +510,13 @@ impl Roster {
         } else {
             Isolation::Optimistic
         };
-        if let Some(outcomes) = self.run_batch(org, requests, first).await? {
+        if let Some(outcomes) = self.run_batch(org, requests, first, begun).await? {
             return Ok(outcomes);
         }
         // Something failed after the batch may have begun to write: start over, a savepoint each.
         self.queues.restarts.fetch_add(1, Ordering::Relaxed);
         Ok(self
-            .run_batch(org, requests, Isolation::Savepoints)
+            .run_batch(org, requests, Isolation::Savepoints, None)
             .await?
             .unwrap_or_default())
     }
@@ -508,9 +527,13 @@ impl Roster {
         org: OrganizationId,
         requests: &[RemovalRequest],
         isolation: Isolation,
+        begun: Option<Begun>,
     ) -> CoreResult<Option<Vec<CoreResult<Removal>>>> {
         let opening = Instant::now();
-        let mut tx = self.store.begin().await?;
+        let (mut tx, begun_in) = match begun {
+            Some(Begun { tx, took }) => (tx, took),
+            None => (self.store.begin().await?, Duration::ZERO),
+        };
         // The batch's tokens are read as its organization is locked (in one statement where the
         // backend can). The callers are verified before the lock's outcome is looked at, so
         // that a bad token is a 401 even where the organization does not exist.
@@ -519,7 +542,8 @@ impl Roster {
             .filter_map(|r| r.caller.claim().map(|c| c.id))
             .collect();
         let (slug, tokens) = tx.lock_organization_reading_tokens(org, &claims).await?;
-        let opened = opening.elapsed();
+        // The batch's fixed cost counts its beginning, wherever that happened.
+        let opened = begun_in + opening.elapsed();
         let tokens: HashMap<TokenId, Token> = tokens.into_iter().map(|t| (t.id, t)).collect();
         let actors: Vec<CoreResult<Actor>> = requests
             .iter()
@@ -647,6 +671,25 @@ const MIN_HOLD_BOUND: Duration = Duration::from_micros(50);
 /// The most batches taken without a hold after holds that ran out: under load that does not
 /// come back as a cohort, a hold is tried about once in this many batches.
 const MAX_SKIP: u32 = 32;
+
+/// A transaction the worker began before taking its batch, and what beginning it took.
+struct Begun {
+    tx: Box<dyn Session>,
+    took: Duration,
+}
+
+impl Begun {
+    /// `None` if the store fails to begin: the batch then begins on its own, and meets the
+    /// failure there if it lasts.
+    async fn begin(store: &dyn Store) -> Option<Begun> {
+        let beginning = Instant::now();
+        let tx = store.begin().await.ok()?;
+        Some(Begun {
+            tx,
+            took: beginning.elapsed(),
+        })
+    }
+}
 
 /// How a hold ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
