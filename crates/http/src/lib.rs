@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use roster_core::Roster;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 /// The largest request body any mount accepts, but for bulk removals.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -85,6 +85,14 @@ pub async fn serve(
     // handler stack (`app` already gave the state, so that copy resolves nothing): about 40 KiB
     // a connection, 11 MiB of the server's memory at 256 connections. With the peer's address
     // each request knows its connection (`request_id::context`, for group commit's holds).
+    //
+    // Nagle's algorithm off: an answer written in parts (a streamed bulk removal's) would
+    // otherwise hold each part back until the client acknowledged the one before, and a
+    // client delaying its acknowledgements stalls the answer. A socket that refuses the
+    // option is served as it is.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |conn: &mut TcpStream| {
+        let _ = conn.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
