@@ -379,8 +379,10 @@ async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client:
     Arc::new(conns)
 }
 
-/// ", n per commit, t ms a batch": how many removals shared each group-commit transaction on
-/// average between two readings of the counters, and how long each batch took.
+/// ", n per commit, t ms a batch, u ms between batches": how many removals shared each
+/// group-commit transaction on average between two readings of the counters, how long each
+/// batch took, and how long its worker then waited for the next one (in a closed loop, for
+/// the requesters it answered to come back: the part of each cycle outside the core).
 fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     let transactions = after.transactions - before.transactions;
     if transactions == 0 {
@@ -390,10 +392,17 @@ fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     let busy = after.busy.saturating_sub(before.busy);
     let holds = after.holds - before.holds;
     let run_out = after.holds_run_out - before.holds_run_out;
+    let followed = after.followed - before.followed;
+    let between = after.between.saturating_sub(before.between);
     format!(
-        ", {:.1} per commit, {:.2} ms a batch, {:.0}% held, {:.0}% of holds ran out",
+        ", {:.1} per commit, {:.2} ms a batch, {:.2} ms between batches, {:.0}% held, {:.0}% of holds ran out",
         requests as f64 / transactions as f64,
         busy.as_secs_f64() * 1000.0 / transactions as f64,
+        if followed == 0 {
+            0.0
+        } else {
+            between.as_secs_f64() * 1000.0 / followed as f64
+        },
         100.0 * holds as f64 / transactions as f64,
         if holds == 0 {
             0.0
@@ -420,6 +429,8 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
         busy: Duration::from_secs_f64(value("roster_removal_batch_seconds_total ")),
         holds: value("roster_removal_batch_holds_total ") as u64,
         holds_run_out: value("roster_removal_batch_holds_run_out_total ") as u64,
+        followed: value("roster_removal_batches_followed_total ") as u64,
+        between: Duration::from_secs_f64(value("roster_removal_between_batches_seconds_total ")),
     }
 }
 

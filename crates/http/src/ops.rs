@@ -73,12 +73,23 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          # HELP roster_removal_batch_holds_run_out_total Holds that ran out before those \
          requesters were back, or that another client's request ended.\n\
          # TYPE roster_removal_batch_holds_run_out_total counter\n\
-         roster_removal_batch_holds_run_out_total {}\n",
+         roster_removal_batch_holds_run_out_total {}\n\
+         # HELP roster_removal_batches_followed_total Removal batches that followed another \
+         of the same worker, without its idling out in between.\n\
+         # TYPE roster_removal_batches_followed_total counter\n\
+         roster_removal_batches_followed_total {}\n\
+         # HELP roster_removal_between_batches_seconds_total Time from a batch's last reply to \
+         the worker's next batch, for batches that followed another (divided by them: how long \
+         the requesters answered take to come back).\n\
+         # TYPE roster_removal_between_batches_seconds_total counter\n\
+         roster_removal_between_batches_seconds_total {}\n",
         stats.transactions,
         stats.requests,
         stats.restarts,
         stats.busy.as_secs_f64(),
         stats.holds,
-        stats.holds_run_out
+        stats.holds_run_out,
+        stats.followed,
+        stats.between.as_secs_f64()
     )
 }

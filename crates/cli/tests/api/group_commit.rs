@@ -836,6 +836,66 @@ async fn a_transaction_begun_during_a_hold_is_used_or_rolled_back(app: TestApp) 
     assert!(![&a, &b, &c].iter().any(|m| left.contains(&m.membership_id)));
 }
 
+/// A worker that goes from one batch to the next without idling out counts the time between
+/// them (from the last reply to the next batch): more removals than one batch takes (64) give
+/// at least two batches of one worker, and `/metrics` shows the same counters.
+async fn the_time_between_a_workers_batches_is_counted(app: TestApp) {
+    let org = app.org.clone();
+    let mut members = Vec::new();
+    for _ in 0..70 {
+        members.push(app.add_user_as_member(&org, "member").await.1);
+    }
+    let admin = actor(&app, &app.admin).await;
+    let roster = Roster::new(app.store.clone());
+    let org_id = OrganizationId(org.parse().unwrap());
+    let tasks: Vec<_> = members
+        .iter()
+        .map(|m| {
+            let (roster, r) = (roster.clone(), request(&admin, vec![membership(m)]));
+            tokio::spawn(async move { roster.remove(org_id, r).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("each removal");
+    }
+    let stats = roster.group_commit_stats();
+    assert!(stats.transactions >= 2, "{stats:?}");
+    assert!(
+        stats.followed >= 1 && stats.followed < stats.transactions,
+        "a worker's batches after its first are counted, its first is not: {stats:?}"
+    );
+    assert!(stats.between > std::time::Duration::ZERO, "{stats:?}");
+
+    // The app's own roster (the one behind its router) publishes its counters the same way.
+    let before = counter(&app, "roster_removal_batches_followed_total ").await;
+    let [a, b] = [
+        app.add_user_as_member(&org, "member").await.1,
+        app.add_user_as_member(&org, "member").await.1,
+    ];
+    let [path_a, path_b] = [a, b].map(|m| format!("/v1/organizations/{org}/memberships/{m}"));
+    let (ra, rb) = tokio::join!(
+        app.delete(&path_a, &app.admin),
+        app.delete(&path_b, &app.admin)
+    );
+    ra.expect(StatusCode::OK);
+    rb.expect(StatusCode::OK);
+    let after = counter(&app, "roster_removal_batches_followed_total ").await;
+    let transactions = counter(&app, "roster_removal_shared_transactions_total ").await;
+    assert!(
+        after >= before && after < transactions,
+        "{before} {after} {transactions}"
+    );
+    let between = app.call("GET", "/metrics", None, None).await;
+    assert!(
+        between
+            .body
+            .as_str()
+            .unwrap_or_default()
+            .contains("\nroster_removal_between_batches_seconds_total "),
+        "the time between batches is published"
+    );
+}
+
 /// A counter of the app's `/metrics`.
 async fn counter(app: &TestApp, name: &str) -> u64 {
     let metrics = app.call("GET", "/metrics", None, None).await;
@@ -902,6 +962,7 @@ async fn over_http_a_hold_is_for_the_connections_it_answered(app: TestApp) {
 }
 
 on_both_backends!(
+    the_time_between_a_workers_batches_is_counted,
     a_transaction_begun_during_a_hold_is_used_or_rolled_back,
     over_http_a_hold_is_for_the_connections_it_answered,
     a_hold_is_for_the_clients_it_answered_and_anyone_else_ends_it,

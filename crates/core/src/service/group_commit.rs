@@ -163,6 +163,13 @@ pub struct GroupCommitStats {
     /// Batches held for their cohort, and how many of those holds ran out before it was back.
     pub holds: u64,
     pub holds_run_out: u64,
+    /// Batches that followed another of the same worker (one that did not idle out in
+    /// between), and the time from that batch's last reply to taking this one, summed. Under a
+    /// closed loop (each client sending its next removal once answered) it is how long the
+    /// requesters answered take to come back: the round trip outside the core, which the batch
+    /// time does not show.
+    pub followed: u64,
+    pub between: Duration,
 }
 
 /// One organization's waiting requests.
@@ -202,6 +209,8 @@ pub(super) struct Queues {
     busy_nanos: AtomicU64,
     holds: AtomicU64,
     holds_run_out: AtomicU64,
+    followed: AtomicU64,
+    between_nanos: AtomicU64,
     /// What the last committed batch spent beginning, locking and committing, whatever its
     /// size: what a request saves by joining a batch rather than starting the next one, and
     /// so the longest a hold makes a queued request wait (see `Cohort`).
@@ -244,6 +253,8 @@ impl Roster {
             busy: Duration::from_nanos(self.queues.busy_nanos.load(Ordering::Relaxed)),
             holds: self.queues.holds.load(Ordering::Relaxed),
             holds_run_out: self.queues.holds_run_out.load(Ordering::Relaxed),
+            followed: self.queues.followed.load(Ordering::Relaxed),
+            between: Duration::from_nanos(self.queues.between_nanos.load(Ordering::Relaxed)),
         }
     }
 
@@ -310,6 +321,8 @@ impl Roster {
         };
         let mut cohort = Cohort::default();
         let mut timer = FineTimer::new();
+        // When the worker's last batch sent its last reply.
+        let mut replied: Option<Instant> = None;
         loop {
             // Before each batch, let this thread's other tasks run and the runtime poll for I/O:
             // a request whose bytes have arrived, or whose client was just answered and has
@@ -355,6 +368,13 @@ impl Roster {
                 }
             };
             let started = Instant::now();
+            if let Some(replied) = replied {
+                self.queues.followed.fetch_add(1, Ordering::Relaxed);
+                let between = nanos(started.duration_since(replied));
+                self.queues
+                    .between_nanos
+                    .fetch_add(between, Ordering::Relaxed);
+            }
             let (requests, replies): (Vec<_>, Vec<_>) =
                 batch.into_iter().map(|w| (w.request, w.reply)).unzip();
             self.queues.transactions.fetch_add(1, Ordering::Relaxed);
@@ -375,7 +395,9 @@ impl Roster {
                 // the commit come a moment before it left.
                 let _ = reply.send(outcome);
             }
-            let busy = nanos(started.elapsed());
+            let done = Instant::now();
+            replied = Some(done);
+            let busy = nanos(done.duration_since(started));
             self.queues.busy_nanos.fetch_add(busy, Ordering::Relaxed);
         }
     }
