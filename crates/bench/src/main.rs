@@ -431,6 +431,9 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
         holds_run_out: value("roster_removal_batch_holds_run_out_total ") as u64,
         followed: value("roster_removal_batches_followed_total ") as u64,
         between: Duration::from_secs_f64(value("roster_removal_between_batches_seconds_total ")),
+        begun_ahead: value("roster_removal_transactions_begun_during_holds_total ") as u64,
+        begun_ahead_unused: value("roster_removal_transactions_begun_during_holds_unused_total ")
+            as u64,
     }
 }
 

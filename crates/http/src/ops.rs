@@ -82,7 +82,15 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          the worker's next batch, for batches that followed another (divided by them: how long \
          the requesters answered take to come back).\n\
          # TYPE roster_removal_between_batches_seconds_total counter\n\
-         roster_removal_between_batches_seconds_total {}\n",
+         roster_removal_between_batches_seconds_total {}\n\
+         # HELP roster_removal_transactions_begun_during_holds_total Removal batches' \
+         transactions begun while their worker held for the requesters it had answered.\n\
+         # TYPE roster_removal_transactions_begun_during_holds_total counter\n\
+         roster_removal_transactions_begun_during_holds_total {}\n\
+         # HELP roster_removal_transactions_begun_during_holds_unused_total Of those, the ones \
+         rolled back unused because no batch followed.\n\
+         # TYPE roster_removal_transactions_begun_during_holds_unused_total counter\n\
+         roster_removal_transactions_begun_during_holds_unused_total {}\n",
         stats.transactions,
         stats.requests,
         stats.restarts,
@@ -90,6 +98,8 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
         stats.holds,
         stats.holds_run_out,
         stats.followed,
-        stats.between.as_secs_f64()
+        stats.between.as_secs_f64(),
+        stats.begun_ahead,
+        stats.begun_ahead_unused
     )
 }

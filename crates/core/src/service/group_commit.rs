@@ -42,10 +42,12 @@
 //! times) lose little to holds, which for them are only a wait.
 //!
 //! Where a transaction just begun holds no lock (`Store::begins_without_locking`: PostgreSQL,
-//! not SQLite, whose `BEGIN IMMEDIATE` takes the database's write lock), the worker begins the
-//! next batch's transaction while it holds, so that its beginning (a round trip) is off the
-//! waiting requests' path; it counts in the batch's fixed cost all the same. If no batch
-//! follows, the transaction is dropped, and so rolled back.
+//! not SQLite, whose `BEGIN IMMEDIATE` takes the database's write lock), a worker whose last
+//! hold saw its cohort come back begins the next batch's transaction while it holds, so that
+//! its beginning (a round trip) is off the waiting requests' path; it counts in the batch's
+//! fixed cost all the same. If no batch follows, the transaction is dropped, and so rolled
+//! back. A worker's first hold begins nothing: in an organization with little traffic a
+//! request is rarely followed within the hold.
 //!
 //! Batches run on a task of their own, so a client that goes away while waiting cancels nothing
 //! that other requests depend on.
@@ -170,6 +172,10 @@ pub struct GroupCommitStats {
     /// time does not show.
     pub followed: u64,
     pub between: Duration,
+    /// Transactions begun during a hold (`Store::begins_without_locking`), and those of them
+    /// rolled back unused because no batch followed.
+    pub begun_ahead: u64,
+    pub begun_ahead_unused: u64,
 }
 
 /// One organization's waiting requests.
@@ -211,6 +217,8 @@ pub(super) struct Queues {
     holds_run_out: AtomicU64,
     followed: AtomicU64,
     between_nanos: AtomicU64,
+    begun_ahead: AtomicU64,
+    begun_ahead_unused: AtomicU64,
     /// What the last committed batch spent beginning, locking and committing, whatever its
     /// size: what a request saves by joining a batch rather than starting the next one, and
     /// so the longest a hold makes a queued request wait (see `Cohort`).
@@ -255,6 +263,8 @@ impl Roster {
             holds_run_out: self.queues.holds_run_out.load(Ordering::Relaxed),
             followed: self.queues.followed.load(Ordering::Relaxed),
             between: Duration::from_nanos(self.queues.between_nanos.load(Ordering::Relaxed)),
+            begun_ahead: self.queues.begun_ahead.load(Ordering::Relaxed),
+            begun_ahead_unused: self.queues.begun_ahead_unused.load(Ordering::Relaxed),
         }
     }
 
@@ -340,8 +350,12 @@ impl Roster {
                     bound,
                     &mut timer,
                 );
-                let (held, waited) = if self.store.begins_without_locking() {
+                let (held, waited) = if cohort.begins_ahead() && self.store.begins_without_locking()
+                {
                     let (hold, ahead) = tokio::join!(hold, Begun::begin(&*self.store));
+                    if ahead.is_some() {
+                        self.queues.begun_ahead.fetch_add(1, Ordering::Relaxed);
+                    }
                     begun = ahead;
                     hold
                 } else {
@@ -363,6 +377,11 @@ impl Roster {
                     _ => {
                         queues.remove(&org);
                         guard.finished = true;
+                        if begun.is_some() {
+                            self.queues
+                                .begun_ahead_unused
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
                         return;
                     }
                 }
@@ -685,6 +704,8 @@ struct Cohort {
     /// How long recent holds lasted from their first request queued (a moving average, `None`
     /// before the first): a cohort that comes back comes back within about this.
     cohort_wait: Option<Duration>,
+    /// The last hold ended with its cohort back (not run out, nor ended by another client).
+    came_back: bool,
 }
 
 /// The least a hold lasts once a request is queued, however quickly recent cohorts came back.
@@ -746,6 +767,16 @@ impl Cohort {
         })
     }
 
+    /// Whether to begin the next batch's transaction during this hold (where the store
+    /// allows): only after a hold its cohort came back for. A worker's first hold, and one after
+    /// a hold that ran out, begin nothing: the transaction would mostly be rolled back unused
+    /// when the worker idles out, and a request that nobody follows (the usual case in an
+    /// organization with little traffic) would pay a `BEGIN`, a `ROLLBACK` and a connection kept
+    /// from the pool for the hold.
+    fn begins_ahead(&self) -> bool {
+        self.came_back
+    }
+
     /// Holds that run out in a row are a load that does not come back as a cohort (clients
     /// independent of each other, arriving at their own times), for which a hold is only a
     /// wait: each one skips twice as many batches as the one before, until a hold is worth it.
@@ -758,6 +789,7 @@ impl Cohort {
                 None => w,
             });
         }
+        self.came_back = held != Held::RanOut;
         match held {
             Held::Free => {}
             Held::Waited => self.backoff = 0,
@@ -821,6 +853,26 @@ mod tests {
         assert_eq!(holds_among(&mut cohort, 100, Held::Waited), 100);
         assert_eq!(holds_among(&mut cohort, 100, Held::Free), 100);
         assert_eq!(cohort.hold(FIXED), Some(FIXED), "bounded by the fixed cost");
+    }
+
+    #[test]
+    fn a_transaction_is_begun_during_a_hold_only_after_a_hold_its_cohort_came_back_for() {
+        let mut cohort = Cohort {
+            answered: 1,
+            ..Cohort::default()
+        };
+        assert!(
+            !cohort.begins_ahead(),
+            "a worker's first hold begins nothing"
+        );
+        cohort.held(Held::Free, None);
+        assert!(cohort.begins_ahead());
+        cohort.held(Held::Waited, Some(Duration::from_micros(100)));
+        assert!(cohort.begins_ahead());
+        cohort.held(Held::RanOut, None);
+        assert!(!cohort.begins_ahead(), "nor one after a hold that ran out");
+        cohort.held(Held::Waited, None);
+        assert!(cohort.begins_ahead());
     }
 
     #[test]
