@@ -388,6 +388,8 @@ fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     if transactions == 0 {
         return String::new();
     }
+    // `total / n`, or 0 where there were none to divide among.
+    let per = |total: f64, n: u64| if n == 0 { 0.0 } else { total / n as f64 };
     let requests = after.requests - before.requests;
     let busy = after.busy.saturating_sub(before.busy);
     let holds = after.holds - before.holds;
@@ -396,19 +398,11 @@ fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     let between = after.between.saturating_sub(before.between);
     format!(
         ", {:.1} per commit, {:.2} ms a batch, {:.2} ms between batches, {:.0}% held, {:.0}% of holds ran out",
-        requests as f64 / transactions as f64,
-        busy.as_secs_f64() * 1000.0 / transactions as f64,
-        if followed == 0 {
-            0.0
-        } else {
-            between.as_secs_f64() * 1000.0 / followed as f64
-        },
-        100.0 * holds as f64 / transactions as f64,
-        if holds == 0 {
-            0.0
-        } else {
-            100.0 * run_out as f64 / holds as f64
-        }
+        per(requests as f64, transactions),
+        per(busy.as_secs_f64() * 1000.0, transactions),
+        per(between.as_secs_f64() * 1000.0, followed),
+        per(100.0 * holds as f64, transactions),
+        per(100.0 * run_out as f64, holds),
     )
 }
 

@@ -400,10 +400,7 @@ impl Roster {
             self.queues
                 .requests
                 .fetch_add(requests.len() as u64, Ordering::Relaxed);
-            let outcomes = match self.run_together(org, &requests, begun).await {
-                Ok(outcomes) => outcomes,
-                Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
-            };
+            let outcomes = self.outcomes_together(org, &requests, begun).await;
             // Counted before the replies go out: a requester answered may be back at once.
             let still_waiting = self.queues.lock().get(&org).map_or(0, |q| q.waiting.len());
             cohort.answered = (requests.len() + still_waiting).min(MAX_BATCH);
@@ -527,13 +524,23 @@ impl Roster {
         org: OrganizationId,
         requests: &[RemovalRequest],
     ) -> Vec<CoreResult<Removal>> {
-        match self.run_together(org, requests, None).await {
+        self.outcomes_together(org, requests, None).await
+    }
+
+    /// `remove_memberships_together`, in `begun` if the worker has begun the transaction.
+    async fn outcomes_together(
+        &self,
+        org: OrganizationId,
+        requests: &[RemovalRequest],
+        begun: Option<Begun>,
+    ) -> Vec<CoreResult<Removal>> {
+        match self.run_together(org, requests, begun).await {
             Ok(outcomes) => outcomes,
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
-    /// `remove_memberships_together`, in `begun` if the worker has begun the transaction.
+    /// `outcomes_together`, failing as a whole if the transaction itself fails.
     async fn run_together(
         &self,
         org: OrganizationId,
