@@ -16,7 +16,7 @@ async fn every_native_operation_survives_fuzzing_and_matches_its_document(app: T
     assert!(
         venv().is_file(),
         "schemathesis is not installed: python3 -m venv crates/cli/tests/schemathesis/.venv && \
-         crates/cli/tests/schemathesis/.venv/bin/pip install -r crates/cli/tests/schemathesis/requirements.txt (.ci/run does)"
+         crates/cli/tests/schemathesis/.venv/bin/pip install -r crates/cli/tests/schemathesis/requirements.txt (./test does)"
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -55,4 +55,4 @@ async fn every_native_operation_survives_fuzzing_and_matches_its_document(app: T
     assert!(stdout.contains(" passed"), "{stdout}");
 }
 
-on_both_backends!(every_native_operation_survives_fuzzing_and_matches_its_document);
+on_both_backends!(needs_tool; every_native_operation_survives_fuzzing_and_matches_its_document);

@@ -8,15 +8,15 @@ use crate::harness::{Resp, TestApp};
 use crate::schema::assert_matches;
 
 const SINGLE: (&str, &str) = (
-    "infisical-delete-org-membership.yaml",
+    "infisical-delete-org-membership.json",
     "/api/v2/organizations/{organizationId}/memberships/{membershipId}",
 );
 const BULK: (&str, &str) = (
-    "infisical-bulk-delete-org-memberships.yaml",
+    "infisical-bulk-delete-org-memberships.json",
     "/api/v2/organizations/{organizationId}/memberships",
 );
 const IDENTITY: (&str, &str) = (
-    "infisical-delete-project-identity-membership.yaml",
+    "infisical-delete-project-identity-membership.json",
     "/api/v1/projects/{projectId}/identity-memberships/{identityId}",
 );
 

@@ -7,10 +7,20 @@ mod schema;
 mod snapshot;
 
 /// Generates `sqlite::NAME` and `postgres::NAME` tests for each scenario `async fn NAME(app)`.
+/// `on_both_backends!(needs_tool; NAME, …)` marks them ignored: they drive roster with a tool
+/// from a package registry (Clerk's SDK, schemathesis, an OpenAPI validator), which `./test`
+/// installs and runs with `--include-ignored`; a plain `cargo test` lists them as ignored.
 macro_rules! on_both_backends {
+    (needs_tool; $($name:ident),* $(,)?) => {
+        on_both_backends!(@tests [ignore = "needs a pinned test tool: run ./test"]; $($name),*);
+    };
     ($($name:ident),* $(,)?) => {
+        on_both_backends!(@tests [cfg(all())]; $($name),*);
+    };
+    (@tests $attr:tt; $($name:ident),*) => {
         mod sqlite {
             $(
+                #$attr
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(crate::harness::TestApp::sqlite().await).await
@@ -19,6 +29,7 @@ macro_rules! on_both_backends {
         }
         mod postgres {
             $(
+                #$attr
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(crate::harness::TestApp::postgres().await).await

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use crate::harness::{Member, Resp, TestApp, with_wrong_secret};
 use crate::schema::{document, response, validate};
 
-const SPEC: &str = "vendors/planetscale-openapi.yaml";
-const SEED: &str = "seeds/openapi/planetscale-remove-organization-member.yaml";
+const SPEC: &str = "planetscale-openapi.json";
+const SEED: &str = "planetscale-remove-organization-member.json";
 
 /// Asserts a status the spec declares for the operation, and the body's shape: the spec's
 /// schema for a success, `{"code", "message"}` for an error, nothing for a 204.

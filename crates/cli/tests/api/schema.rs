@@ -1,5 +1,5 @@
 //! Checks JSON against the response schemas of the vendor OpenAPI documents in
-//! `../shared/seeds/openapi/`. It understands the OpenAPI 3.0 schema keywords those documents
+//! `tests/specs/` (their sources are in the README there). It understands the OpenAPI 3.0 schema keywords those documents
 //! use and panics on any other, so that a schema it cannot read never passes by default.
 
 use std::collections::HashMap;
@@ -8,24 +8,24 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
-/// A document of `../shared/` by its path there (`seeds/openapi/…`, `vendors/…`), parsed once
-/// per test run (the PlanetScale spec is 2.4 MB of YAML).
+/// A document of `tests/specs/` by its file name, parsed once per test run (the PlanetScale
+/// spec is 2.4 MB).
 pub fn document(relative: &str) -> &'static Value {
     static CACHE: OnceLock<Mutex<HashMap<String, &'static Value>>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
     cache.entry(relative.to_owned()).or_insert_with(|| {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared")
+            .join("tests/specs")
             .join(relative);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         Box::leak(Box::new(
-            serde_yaml::from_str(&text).expect("the document is YAML"),
+            serde_json::from_str(&text).expect("the document is JSON"),
         ))
     })
 }
 
-/// The declared `status` response of `method path` in a document of `../shared/`.
+/// The declared `status` response of `method path` in a document of `tests/specs/`.
 pub fn response(relative: &str, path: &str, method: &str, status: u16) -> &'static Value {
     let response = &document(relative)["paths"][path][method]["responses"][status.to_string()];
     assert!(
@@ -37,9 +37,7 @@ pub fn response(relative: &str, path: &str, method: &str, status: u16) -> &'stat
 
 /// The JSON schema of `method path`'s `status` response in a seed document.
 pub fn response_schema(file: &str, path: &str, method: &str, status: u16) -> Value {
-    response(&format!("seeds/openapi/{file}"), path, method, status)["content"]["application/json"]
-        ["schema"]
-        .clone()
+    response(file, path, method, status)["content"]["application/json"]["schema"].clone()
 }
 
 /// Validates `value` against `schema`; on failure, says where and why.
@@ -164,7 +162,7 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
 #[test]
 fn the_schema_checker_refuses_what_the_seed_forbids() {
     let schema = response_schema(
-        "infisical-delete-org-membership.yaml",
+        "infisical-delete-org-membership.json",
         "/api/v2/organizations/{organizationId}/memberships/{membershipId}",
         "delete",
         200,
@@ -192,7 +190,7 @@ fn the_schema_checker_refuses_what_the_seed_forbids() {
     bad_time["membership"]["createdAt"] = Value::String("yesterday".into());
     assert!(validate(&schema, &bad_time).is_err(), "format: date-time");
     let err = response_schema(
-        "infisical-delete-org-membership.yaml",
+        "infisical-delete-org-membership.json",
         "/api/v2/organizations/{organizationId}/memberships/{membershipId}",
         "delete",
         404,
