@@ -10,6 +10,7 @@ use std::sync::Arc;
 use roster_core::error::CoreResult;
 use roster_core::{CoreError, Roster, Store};
 use roster_store_postgres::PostgresStore;
+use roster_store_sql::Migration;
 use roster_store_sqlite::SqliteStore;
 
 pub const DEFAULT_DATABASE: &str = "sqlite://roster.db";
@@ -50,18 +51,42 @@ impl Database {
 
 /// Opens and migrates the store.
 pub async fn open_store(db: &Database) -> CoreResult<Arc<dyn Store>> {
+    Ok(open_and_migrate(db).await?.0)
+}
+
+/// Opens and migrates the store; also returns the migrations this call applied.
+pub async fn open_and_migrate(db: &Database) -> CoreResult<(Arc<dyn Store>, Vec<Migration>)> {
     Ok(match db {
         Database::Sqlite(path) => {
             let store = SqliteStore::open(path, 8).await?;
-            store.migrate().await?;
-            Arc::new(store)
+            let applied = store.migrate().await?;
+            (Arc::new(store), applied)
         }
         Database::Postgres(url) => {
             let store = PostgresStore::connect(url, 32).await?;
-            store.migrate().await?;
-            Arc::new(store)
+            let applied = store.migrate().await?;
+            (Arc::new(store), applied)
         }
     })
+}
+
+/// What `roster migrate` says: each migration it applied, or that there was none to apply.
+pub fn migration_report(backend: &str, applied: &[Migration]) -> String {
+    match applied {
+        [] => format!("{backend}: no pending migrations; the database is up to date"),
+        _ => {
+            let names: Vec<String> = applied
+                .iter()
+                .map(|m| format!("  {:04} {}", m.version, m.name))
+                .collect();
+            format!(
+                "{backend}: applied {} migration{}:\n{}",
+                applied.len(),
+                if applied.len() == 1 { "" } else { "s" },
+                names.join("\n")
+            )
+        }
+    }
 }
 
 /// The whole HTTP application over a store: native API, operational endpoints, and (as they

@@ -157,8 +157,20 @@ impl Write for LineWriter<'_> {
     }
 }
 
+/// The log filter from `RUST_LOG`. Unset, empty or blank means `info`, as does a filter that
+/// does not parse: an empty filter would silence everything, the `roster listening` line too.
+pub fn filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    rust_log
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"))
+}
+
 #[cfg(test)]
 mod tests {
+    use tracing_subscriber::filter::LevelFilter;
+
     use super::*;
 
     /// An output that keeps what it is given, and counts the writes.
@@ -229,5 +241,20 @@ mod tests {
         let (bytes, writes) = &*kept.0.lock().unwrap();
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 20_000);
         assert!(*writes < 1_000, "{writes} writes for 20,000 lines");
+    }
+
+    #[test]
+    fn an_empty_or_unset_rust_log_logs_at_info() {
+        for unset in [None, Some(""), Some("  ")] {
+            assert_eq!(
+                filter(unset).max_level_hint(),
+                Some(LevelFilter::INFO),
+                "{unset:?}"
+            );
+        }
+        assert_eq!(
+            filter(Some("debug")).max_level_hint(),
+            Some(LevelFilter::DEBUG)
+        );
     }
 }

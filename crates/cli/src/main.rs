@@ -3,7 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use roster::{DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_for, open_store, shutdown_signal};
+use roster::{
+    DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_for, open_and_migrate, open_store,
+    shutdown_signal,
+};
 use roster_core::{Roster, Store};
 use serde_json::json;
 
@@ -48,8 +51,10 @@ enum Command {
     /// Create the first user, an organization with that user as admin, and an instance admin
     /// key; prints them as one JSON object (the key's secret is shown only here).
     Bootstrap {
+        /// The first organization's name (its slug is derived from it).
         #[arg(long)]
         org: String,
+        /// The first user's email; they become the organization's admin.
         #[arg(long)]
         email: String,
         #[command(flatten)]
@@ -57,6 +62,7 @@ enum Command {
     },
     /// Create another instance admin key; prints it as JSON (shown only here).
     AdminKey {
+        /// A name to tell this key from others by.
         #[arg(long, default_value = "admin key")]
         name: String,
         #[command(flatten)]
@@ -69,9 +75,9 @@ async fn main() -> ExitCode {
     // Lines reach stderr from a thread of their own (`roster::log`), not from the request path.
     let (log, log_guard) = roster::log::buffered(std::io::stderr());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(roster::log::filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+        ))
         .with_writer(log)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -95,15 +101,18 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Serve { listen, db } => {
             let started = std::time::Instant::now();
-            let store = store(&db).await?;
+            let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
+            for m in applied {
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+            }
             let backend = store.backend();
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(address = %listener.local_addr()?, backend, ready_ms = started.elapsed().as_millis() as u64, "roster listening");
             roster_http::serve(listener, app_for(store), shutdown_signal()).await?;
         }
         Command::Migrate { db } => {
-            let store = store(&db).await?;
-            tracing::info!(backend = store.backend(), "database is up to date");
+            let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
+            println!("{}", roster::migration_report(store.backend(), &applied));
         }
         Command::Bootstrap { org, email, db } => {
             let roster = Roster::new(store(&db).await?);

@@ -89,6 +89,11 @@ pub enum CoreError {
         id: Option<String>,
     },
 
+    /// The database cannot be reached (refused, unknown, timed out): says what is wrong, for
+    /// the operator; clients are told only that the service is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+
     /// Anything else: logged with its cause, shown to clients only as a request id.
     #[error("internal error: {0}")]
     Internal(String),

@@ -169,6 +169,15 @@ impl From<CoreError> for ClerkError {
                 message.clone(),
                 message,
             ),
+            CoreError::Unavailable(cause) => {
+                roster_http::log_unavailable(&cause);
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Service unavailable",
+                    "The service is temporarily unavailable. Please try again later.",
+                )
+            }
             CoreError::Internal(cause) => {
                 roster_http::log_internal_error(&cause);
                 Self::new(
@@ -185,7 +194,7 @@ impl From<CoreError> for ClerkError {
 impl From<Rejection> for ClerkError {
     fn from(r: Rejection) -> Self {
         match r {
-            Rejection::PayloadTooLarge => Self::new(
+            Rejection::PayloadTooLarge { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request_body_too_large",
                 "request body too large",

@@ -96,6 +96,14 @@ impl From<CoreError> for InfisicalError {
                 err.details = Some(json!({"rule": rule.code(), "id": id}));
                 err
             }
+            CoreError::Unavailable(cause) => {
+                roster_http::log_unavailable(&cause);
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The service is temporarily unavailable",
+                )
+            }
             CoreError::Internal(cause) => {
                 roster_http::log_internal_error(&cause);
                 Self::new(
@@ -111,7 +119,7 @@ impl From<CoreError> for InfisicalError {
 impl From<Rejection> for InfisicalError {
     fn from(r: Rejection) -> Self {
         match r {
-            Rejection::PayloadTooLarge => Self::new(
+            Rejection::PayloadTooLarge { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PayloadTooLarge",
                 r.message(),

@@ -14,9 +14,8 @@ mod org_memberships;
 mod wire;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get};
-use roster_http::{MAX_BULK_BODY_BYTES, Mount};
+use roster_http::Mount;
 
 pub use error::InfisicalError;
 
@@ -34,9 +33,9 @@ pub fn mount() -> Mount {
     let router = Router::new()
         .route(
             "/api/v2/organizations/{organization_id}/memberships",
-            get(org_memberships::list)
-                .delete(org_memberships::bulk_remove)
-                .layer(DefaultBodyLimit::max(MAX_BULK_BODY_BYTES)),
+            roster_http::bulk_body_limit(
+                get(org_memberships::list).delete(org_memberships::bulk_remove),
+            ),
         )
         .route(
             "/api/v2/organizations/{organization_id}/memberships/{membership_id}",

@@ -78,6 +78,14 @@ impl From<CoreError> for PlanetScaleError {
                     _ => Self::unprocessable(message),
                 }
             }
+            CoreError::Unavailable(cause) => {
+                roster_http::log_unavailable(&cause);
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Service Unavailable",
+                )
+            }
             CoreError::Internal(cause) => {
                 roster_http::log_internal_error(&cause);
                 Self::new(
@@ -93,7 +101,7 @@ impl From<CoreError> for PlanetScaleError {
 impl From<Rejection> for PlanetScaleError {
     fn from(r: Rejection) -> Self {
         match r {
-            Rejection::PayloadTooLarge => Self::new(
+            Rejection::PayloadTooLarge { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 r.message(),

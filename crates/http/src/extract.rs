@@ -12,8 +12,8 @@ pub enum Rejection {
     InvalidBody(String),
     /// A body was sent without `Content-Type: application/json`.
     UnsupportedMediaType,
-    /// Larger than `MAX_BODY_BYTES`.
-    PayloadTooLarge,
+    /// Larger than the route's limit, in bytes.
+    PayloadTooLarge { limit: usize },
     /// A path parameter that does not parse.
     InvalidPath(String),
     /// A query string that does not parse.
@@ -27,10 +27,10 @@ impl Rejection {
             Rejection::UnsupportedMediaType => {
                 "the request body must be JSON (Content-Type: application/json)".into()
             }
-            Rejection::PayloadTooLarge => {
+            Rejection::PayloadTooLarge { limit } => {
                 format!(
-                    "the request body is larger than the limit of {} bytes",
-                    crate::MAX_BODY_BYTES
+                    "the request body is larger than the limit of {} MiB ({limit} bytes)",
+                    limit / (1024 * 1024)
                 )
             }
             Rejection::InvalidPath(m) => format!("invalid path: {m}"),
@@ -80,7 +80,42 @@ pub fn json_body<T: DeserializeOwned>(
     if !is_json(headers) {
         return Err(Rejection::UnsupportedMediaType);
     }
-    serde_json::from_slice(bytes).map_err(|e| Rejection::InvalidBody(e.to_string()))
+    // serde reads a struct from a JSON array too, field by position (`["a@example.com", null]`
+    // would create a user): every body is an object, whatever the type behind it.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Rejection::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| Rejection::InvalidBody(without_type_names(&e.to_string())))
+}
+
+/// A serde message with the Rust type names it carries ("expected struct CreateUser") said
+/// in JSON's terms: the wire contract names fields, never the types behind them.
+fn without_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = ["struct ", "enum "]
+        .iter()
+        .filter_map(|k| rest.find(k).map(|i| (i, *k)))
+        .min()
+    {
+        let (i, keyword) = at;
+        out.push_str(&rest[..i]);
+        let after = &rest[i + keyword.len()..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        out.push_str(if keyword == "struct " {
+            "an object"
+        } else {
+            "one of the allowed values"
+        });
+        rest = &after[name_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads a request's body as JSON (see `json_body`); both body extractors of `extractors!`.
@@ -101,6 +136,10 @@ pub async fn read_json<T: DeserializeOwned>(
 pub async fn read_body(req: axum::extract::Request) -> Result<(HeaderMap, Vec<u8>), Rejection> {
     use axum::RequestExt;
     use http_body_util::BodyExt;
+    let limit = req
+        .extensions()
+        .get::<crate::BodyLimit>()
+        .map_or(crate::MAX_BODY_BYTES, |l| l.0);
     let (parts, mut body) = req.with_limited_body().into_parts();
     let announced = parts
         .headers
@@ -112,7 +151,7 @@ pub async fn read_body(req: axum::extract::Request) -> Result<(HeaderMap, Vec<u8
     // shorter than it claims leaves pages of the buffer unwritten, which are never resident.
     let mut bytes = Vec::with_capacity(announced.min(crate::MAX_BULK_BODY_BYTES));
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| body_error(&e))?;
+        let frame = frame.map_err(|e| body_error(&e, limit))?;
         if let Some(data) = frame.data_ref() {
             bytes.extend_from_slice(data);
         }
@@ -120,12 +159,12 @@ pub async fn read_body(req: axum::extract::Request) -> Result<(HeaderMap, Vec<u8
     Ok((parts.headers, bytes))
 }
 
-/// A body that could not be read: over the route's limit, or cut short.
-fn body_error(e: &axum::Error) -> Rejection {
+/// A body that could not be read: over the route's `limit`, or cut short.
+fn body_error(e: &axum::Error, limit: usize) -> Rejection {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {
-            return Rejection::PayloadTooLarge;
+            return Rejection::PayloadTooLarge { limit };
         }
         cause = c.source();
     }
@@ -315,16 +354,58 @@ mod tests {
     #[tokio::test]
     async fn a_body_that_arrives_in_parts_is_read_whole() {
         let ids: Vec<String> = (0..20_000).map(|i| format!("id-{i}")).collect();
-        let json = serde_json::to_string(&ids).unwrap();
-        let read: Vec<String> = read_json(request(&json, 7), false).await.unwrap();
-        assert_eq!(read, ids);
+        let json = serde_json::json!({ "ids": ids }).to_string();
+        let read: serde_json::Value = read_json(request(&json, 7), false).await.unwrap();
+        assert_eq!(read["ids"], serde_json::json!(ids));
+    }
+
+    #[tokio::test]
+    async fn only_a_json_object_is_a_body() {
+        #[derive(serde::Deserialize, Debug)]
+        #[expect(dead_code, reason = "only parsed")]
+        struct CreateThing {
+            email: String,
+            name: Option<String>,
+        }
+        for body in [r#"["a@example.com", null]"#, "[]", " 5", r#""text""#] {
+            let read = read_json::<CreateThing>(request(body, 1), false).await;
+            match read {
+                Err(Rejection::InvalidBody(m)) => {
+                    assert_eq!(m, "the body must be a JSON object", "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let read = read_json::<CreateThing>(request(r#"{"email": 5}"#, 1), false).await;
+        assert!(matches!(read, Err(Rejection::InvalidBody(_))), "{read:?}");
+    }
+
+    #[test]
+    fn parse_errors_never_name_a_rust_type() {
+        assert_eq!(
+            without_type_names(
+                "invalid type: integer `5`, expected struct RemoveOptions at line 1"
+            ),
+            "invalid type: integer `5`, expected an object at line 1"
+        );
+        assert_eq!(
+            without_type_names("expected enum Format or struct Kind_2"),
+            "expected one of the allowed values or an object"
+        );
+        assert_eq!(
+            without_type_names("missing field `email`"),
+            "missing field `email`"
+        );
     }
 
     #[tokio::test]
     async fn a_body_over_the_limit_is_refused_as_too_large_even_in_parts() {
         // No `DefaultBodyLimit` on the request: the framework's default of 2 MiB applies.
-        let json = serde_json::to_string(&"x".repeat(3 * 1024 * 1024)).unwrap();
-        let read = read_json::<String>(request(&json, 5), false).await;
-        assert!(matches!(read, Err(Rejection::PayloadTooLarge)), "{read:?}");
+        let json = serde_json::json!({ "x": "x".repeat(3 * 1024 * 1024) }).to_string();
+        let read = read_json::<serde_json::Value>(request(&json, 5), false).await;
+        assert!(
+            matches!(read, Err(Rejection::PayloadTooLarge { .. })),
+            "{read:?}"
+        );
     }
 }

@@ -27,6 +27,20 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The largest body of a bulk removal: room for `MAX_BULK_REMOVAL` (100,000) quoted UUIDs.
 pub const MAX_BULK_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// The body limit a route applies, as a request extension, so that a refusal states it. Set
+/// beside the route's `DefaultBodyLimit` by `bulk_body_limit`; absent, `MAX_BODY_BYTES` applied.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit(pub usize);
+
+/// A bulk route's larger body limit, and the note of it that a 413 reads.
+pub fn bulk_body_limit<S: Clone + Send + Sync + 'static>(
+    route: axum::routing::MethodRouter<S>,
+) -> axum::routing::MethodRouter<S> {
+    route
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BULK_BODY_BYTES))
+        .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(MAX_BULK_BODY_BYTES)))
+}
+
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -72,6 +86,11 @@ pub fn app(state: AppState, mounts: Vec<Mount>) -> Router {
 /// the request id the client was given). Every mount's error renderer calls this.
 pub fn log_internal_error(cause: &str) {
     tracing::error!(%cause, "internal error");
+}
+
+/// Logs, under the request's span, why the database could not be reached for it.
+pub fn log_unavailable(cause: &str) {
+    tracing::warn!(%cause, "database unavailable");
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.

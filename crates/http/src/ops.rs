@@ -30,11 +30,17 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             StatusCode::OK,
             axum::Json(json!({"status": "ready", "database": state.roster.store().backend()})),
         ),
+        // The reason is the operator's (`cannot connect to PostgreSQL at …: connection
+        // refused`), as `roster serve` says it at start-up; it names no secret.
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"status": "unavailable"})),
+                axum::Json(json!({
+                    "status": "unavailable",
+                    "database": state.roster.store().backend(),
+                    "reason": e.to_string(),
+                })),
             )
         }
     }

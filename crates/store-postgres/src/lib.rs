@@ -13,7 +13,7 @@ use roster_store_sql::{Arg, Conn, Migration, SqlRow, SqlSession, constraint_erro
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query::Query;
-use sqlx::{Executor, PgConnection, PgPool, Postgres, Row as _, Transaction};
+use sqlx::{Connection as _, Executor, PgConnection, PgPool, Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
 /// The schema, version by version (the same versions and names as the SQLite list).
@@ -40,6 +40,52 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// How long the first connection may take before start-up gives up.
+const FIRST_CONNECTION: Duration = Duration::from_secs(10);
+
+/// The server and database a URL names, as an error message starts.
+fn server(options: &PgConnectOptions) -> String {
+    format!(
+        "PostgreSQL at {}:{} (database \"{}\", user \"{}\")",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(options.get_username()),
+        options.get_username()
+    )
+}
+
+/// How long a readiness check waits for a pooled connection before it asks the server why.
+const PING_WAIT: Duration = Duration::from_secs(3);
+
+/// One connection made and closed, or why it could not be made.
+async fn first_connection(options: &PgConnectOptions) -> CoreResult<()> {
+    match tokio::time::timeout(FIRST_CONNECTION, PgConnection::connect_with(options)).await {
+        Ok(Ok(conn)) => conn.close().await.map_err(db_error),
+        Ok(Err(e)) => Err(unreachable(options, &e)),
+        Err(_) => Err(CoreError::Unavailable(format!(
+            "{}: no answer within {} s",
+            server(options),
+            FIRST_CONNECTION.as_secs()
+        ))),
+    }
+}
+
+/// Why a connection could not be made, in the operator's terms.
+fn unreachable(options: &PgConnectOptions, e: &sqlx::Error) -> CoreError {
+    let why = match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is the server running, on that port?)".to_owned()
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("3D000") => "the database does not exist (create it first)".to_owned(),
+            Some("28P01" | "28000") => format!("authentication failed: {}", db.message()),
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    };
+    CoreError::Unavailable(format!("cannot connect to {}: {why}", server(options)))
+}
+
 /// A fixed key for `pg_advisory_xact_lock`, so that two nodes starting at once migrate one
 /// after the other.
 const MIGRATION_LOCK: i64 = 0x726f_7374_6572;
@@ -51,11 +97,15 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects (without migrating). `max_connections` bounds the pool; requests beyond it
-    /// queue for up to 30 s rather than fail.
+    /// queue for up to 30 s rather than fail. One connection is made first, so that a server
+    /// that refuses, lacks the database or rejects the user is said at once, in those words.
     pub async fn connect(url: &str, max_connections: u32) -> CoreResult<Self> {
         let options: PgConnectOptions = url
-            .parse()
-            .map_err(|e| CoreError::invalid("database", format!("bad PostgreSQL URL: {e}")))?;
+            .parse::<PgConnectOptions>()
+            .map_err(|e| CoreError::invalid("database", format!("bad PostgreSQL URL: {e}")))?
+            // Notices ("relation … already exists, skipping") are for a console, not a log.
+            .options([("client_min_messages", "warning")]);
+        first_connection(&options).await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
@@ -70,7 +120,7 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
-    pub async fn migrate(&self) -> CoreResult<Vec<i64>> {
+    pub async fn migrate(&self) -> CoreResult<Vec<roster_store_sql::Migration>> {
         let mut tx = PgConn::Tx(self.pool.begin().await.map_err(db_error)?);
         tx.execute(
             "SELECT pg_advisory_xact_lock($1)",
@@ -99,12 +149,25 @@ impl Store for PostgresStore {
         ))))
     }
 
+    /// `SELECT 1` on a pooled connection. If it cannot be had or used (the pool retries a
+    /// server that is down until its 30 s run out), one direct connection says why, in the
+    /// words start-up uses.
     async fn ping(&self) -> CoreResult<()> {
-        self.pool
-            .execute("SELECT 1")
-            .await
-            .map(drop)
-            .map_err(db_error)
+        let pinged = match tokio::time::timeout(PING_WAIT, self.pool.acquire()).await {
+            Ok(Ok(mut conn)) => conn.execute("SELECT 1").await.map(drop).map_err(db_error),
+            Ok(Err(e)) => Err(db_error(e)),
+            Err(_) => Err(CoreError::Unavailable(format!(
+                "no pooled connection within {} s",
+                PING_WAIT.as_secs()
+            ))),
+        };
+        match pinged {
+            Err(CoreError::Unavailable(why)) => Err(first_connection(&self.pool.connect_options())
+                .await
+                .err()
+                .unwrap_or(CoreError::Unavailable(why))),
+            other => other,
+        }
     }
 
     fn backend(&self) -> &'static str {
@@ -154,8 +217,22 @@ pub fn db_error(e: sqlx::Error) -> CoreError {
     {
         return mapped;
     }
-    if let sqlx::Error::PoolTimedOut = e {
-        return CoreError::internal("timed out waiting for a database connection");
+    if let sqlx::Error::Database(db) = &e
+        && db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+    {
+        // Connection exceptions and an administrator's shutdown: the server, not the request.
+        return CoreError::Unavailable(format!("postgres: {e}"));
+    }
+    match e {
+        sqlx::Error::PoolTimedOut => {
+            return CoreError::Unavailable("timed out waiting for a database connection".into());
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => {
+            return CoreError::Unavailable(format!("postgres: {e}"));
+        }
+        _ => {}
     }
     CoreError::internal(format!("postgres: {e}"))
 }

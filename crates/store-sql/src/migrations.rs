@@ -13,9 +13,9 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Applies the pending migrations of `list` in one transaction `tx`; returns the versions
-/// applied. A database migrated by a newer roster is refused rather than misread.
-pub async fn apply<C: Conn>(mut tx: C, list: &[Migration]) -> CoreResult<Vec<i64>> {
+/// Applies the pending migrations of `list` in one transaction `tx`; returns those applied.
+/// A database migrated by a newer roster is refused rather than misread.
+pub async fn apply<C: Conn>(mut tx: C, list: &[Migration]) -> CoreResult<Vec<Migration>> {
     tx.execute_script(
         "CREATE TABLE IF NOT EXISTS roster_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -47,7 +47,7 @@ pub async fn apply<C: Conn>(mut tx: C, list: &[Migration]) -> CoreResult<Vec<i64
             ],
         )
         .await?;
-        done.push(m.version);
+        done.push(*m);
     }
     tx.commit().await?;
     Ok(done)

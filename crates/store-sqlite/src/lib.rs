@@ -71,7 +71,12 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn open(path: &Path, flags: OpenFlags) -> CoreResult<Connection> {
-    let conn = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        CoreError::Unavailable(format!(
+            "cannot open the SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(db_error)?;
     conn.set_prepared_statement_cache_capacity(256);
@@ -112,7 +117,7 @@ impl SqliteStore {
         })
     }
 
-    pub async fn migrate(&self) -> CoreResult<Vec<i64>> {
+    pub async fn migrate(&self) -> CoreResult<Vec<roster_store_sql::Migration>> {
         roster_store_sql::migrations::apply(self.transaction().await?, MIGRATIONS).await
     }
 

@@ -200,21 +200,8 @@ async fn the_binary_bootstraps_serves_and_stops_cleanly_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_bootstraps_serves_and_stops_cleanly_on_postgres() {
-    let admin_url = crate::harness::postgres_url();
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin_url}: {e}"));
-    let name = format!("roster_bin_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let (url, _dropped) = fresh_postgres("roster_bin").await;
     exercise(&url).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
 }
 
 #[test]
@@ -222,4 +209,152 @@ fn a_database_url_of_an_unknown_kind_is_a_clear_error() {
     let out = roster(&["migrate"], "mysql://localhost/roster");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
+}
+
+/// A fresh PostgreSQL database for one binary test, dropped when the returned guard is.
+async fn fresh_postgres(prefix: &str) -> (String, impl Drop) {
+    struct Dropped(String, String);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            let (admin_url, name) = (self.0.clone(), self.1.clone());
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
+                            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                            let _ = sqlx::query(&drop).execute(&mut c).await;
+                        }
+                    })
+            })
+            .join();
+        }
+    }
+    let admin_url = crate::harness::postgres_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin_url}: {e}"));
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    (url, Dropped(admin_url, name))
+}
+
+fn says_what_it_migrated(database: &str) {
+    let first = roster(&["migrate"], database);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr),
+    );
+    assert!(first.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("applied") && stdout.contains("0001 initial"),
+        "a new database is told what was applied: {stdout}"
+    );
+    let again = roster(&["migrate"], database);
+    let again_out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success());
+    assert!(
+        again_out.contains("no pending migrations") && !again_out.contains("applied"),
+        "{again_out}"
+    );
+    let boot = roster(
+        &[
+            "bootstrap",
+            "--org",
+            "Initech",
+            "--email",
+            "peter@example.com",
+        ],
+        database,
+    );
+    let boot_log = String::from_utf8_lossy(&boot.stderr);
+    assert!(boot.status.success(), "{boot_log}");
+    assert!(
+        !boot_log.to_lowercase().contains("notice") && !boot_log.contains("already exists"),
+        "a driver notice reached the log: {boot_log}"
+    );
+}
+
+#[test]
+fn migrate_says_what_it_applied_and_then_that_nothing_is_pending_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("roster-mig-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    says_what_it_migrated(&format!("sqlite://{}/roster.db", dir.display()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_says_what_it_applied_and_then_that_nothing_is_pending_on_postgres() {
+    let (url, _dropped) = fresh_postgres("roster_mig").await;
+    tokio::task::spawn_blocking(move || says_what_it_migrated(&url))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_at_start_up() {
+    let missing_dir = std::env::temp_dir()
+        .join(format!("roster-none-{}", uuid::Uuid::now_v7().simple()))
+        .join("roster.db");
+    let pg = crate::harness::postgres_url();
+    let base = pg.rsplit_once('/').unwrap().0;
+    for (database, says) in [
+        (
+            "postgres://postgres@127.0.0.1:1/roster".to_owned(),
+            "connection refused",
+        ),
+        (
+            format!("{base}/roster_no_such_database"),
+            "database does not exist",
+        ),
+        (
+            format!("sqlite://{}", missing_dir.display()),
+            "cannot open the SQLite database",
+        ),
+    ] {
+        for command in ["serve", "migrate"] {
+            let args: &[&str] = match command {
+                "serve" => &["serve", "--listen", "127.0.0.1:0"],
+                _ => &["migrate"],
+            };
+            let out = roster(args, &database);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success(),
+                "{command} on {database} exits non-zero"
+            );
+            assert!(
+                stderr.contains(says) && !stderr.contains("internal error"),
+                "{command} on {database}: {stderr}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_says_why_the_database_went_away_while_serving() {
+    let app = crate::harness::TestApp::postgres().await;
+    assert_eq!(app.get("/readyz", "none").await.status, 200);
+    let roster::Database::Postgres(url) = &app.database else {
+        unreachable!("a PostgreSQL app")
+    };
+    let (admin_url, name) = (
+        crate::harness::postgres_url(),
+        url.rsplit_once('/').unwrap().1,
+    );
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let ready = app.get("/readyz", "none").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let reason = ready.body["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("database does not exist"), "{}", ready.body);
 }

@@ -186,6 +186,14 @@ async fn bodies_that_are_not_json_or_too_large_are_refused(app: TestApp) {
         (res.status, res.code()),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
     );
+    assert!(
+        res.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 1 MiB (1048576 bytes)"),
+        "{}",
+        res.body
+    );
     let users = app
         .get("/v1/users", &app.admin)
         .await
@@ -222,7 +230,67 @@ async fn bulk_removal_is_capped_at_one_hundred_thousand_ids(app: TestApp) {
     assert_eq!(app.memberships(&org).await.len(), 1);
 }
 
+/// The bulk route takes up to 8 MiB; a larger body is told that limit, not the 1 MiB of the
+/// other routes.
+async fn a_bulk_removal_over_its_limit_is_told_the_limit_that_applied(app: TestApp) {
+    let org = app.org.clone();
+    let path = format!("/v1/organizations/{org}/memberships/bulk-remove");
+    let over = json!({"membership_ids": ["0193a3f4-0000-7000-8000-000000000000"], "pad": "x".repeat(9_000_000)});
+    let res = app.post(&path, &app.owner.token, over).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.body);
+    assert!(
+        res.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 8 MiB (8388608 bytes)"),
+        "{}",
+        res.body
+    );
+    let under = json!({"membership_ids": ["0193a3f4-0000-7000-8000-000000000000"], "pad": "x".repeat(7_000_000)});
+    let res = app.post(&path, &app.owner.token, under).await;
+    assert_ne!(
+        res.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "7 MB is under the limit"
+    );
+    assert_eq!(app.memberships(&org).await.len(), 1);
+}
+
+/// A JSON array is no body, even where serde would read it field by field, and the message
+/// names no Rust type.
+async fn only_json_objects_are_bodies(app: TestApp) {
+    for body in [
+        json!(["arr@example.com", null, null, null, null]),
+        json!([]),
+    ] {
+        let res = app.post("/v1/users", &app.admin, body.clone()).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}: {}", res.body);
+        let message = res.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("JSON object"), "{message}");
+        assert!(!message.contains("struct"), "{message}");
+    }
+    let res = app
+        .post(
+            &format!("/v1/organizations/{}/memberships/bulk-remove", app.org),
+            &app.owner.token,
+            json!({"membership_ids": ["0193a3f4-0000-7000-8000-000000000000"], "delete_passwords": {"a": 1}}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    let users = app
+        .get("/v1/users", &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        users["data"].as_array().unwrap().len(),
+        1,
+        "no user was created"
+    );
+}
+
 on_both_backends!(
+    a_bulk_removal_over_its_limit_is_told_the_limit_that_applied,
+    only_json_objects_are_bodies,
     malformed_input_is_refused_in_the_envelope_and_changes_nothing,
     bodies_that_are_not_json_or_too_large_are_refused,
     bulk_removal_is_capped_at_one_hundred_thousand_ids,

@@ -829,7 +829,10 @@ enum Isolation {
 /// refusal (not found, forbidden, a rule) from reads, before its first write; a write can only
 /// fail as a conflict or an internal error.
 fn may_have_written(e: &CoreError) -> bool {
-    matches!(e, CoreError::Internal(_) | CoreError::Conflict { .. })
+    matches!(
+        e,
+        CoreError::Internal(_) | CoreError::Unavailable(_) | CoreError::Conflict { .. }
+    )
 }
 
 #[cfg(test)]

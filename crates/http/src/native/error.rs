@@ -68,6 +68,14 @@ impl From<CoreError> for ApiError {
                     None => err,
                 }
             }
+            CoreError::Unavailable(cause) => {
+                crate::log_unavailable(&cause);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is unavailable: its database cannot be reached; try again later",
+                )
+            }
             CoreError::Internal(cause) => {
                 // Logged once, here, with its cause; the client sees only the request id.
                 crate::log_internal_error(&cause);
@@ -85,12 +93,12 @@ impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         let status = match r {
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         };
         let code = match r {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
-            Rejection::PayloadTooLarge => "payload_too_large",
+            Rejection::PayloadTooLarge { .. } => "payload_too_large",
             _ => "invalid_input",
         };
         ApiError::new(status, code, r.message())

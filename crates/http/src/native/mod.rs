@@ -16,7 +16,6 @@ pub mod wire;
 use std::str::FromStr;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use roster_core::CoreError;
 use serde::Serialize;
@@ -101,7 +100,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/organizations/{organization_id}/memberships/bulk-remove",
-            post(memberships::bulk_remove).layer(DefaultBodyLimit::max(crate::MAX_BULK_BODY_BYTES)),
+            crate::bulk_body_limit(post(memberships::bulk_remove)),
         )
         .route(
             "/v1/organizations/{organization_id}/memberships/{membership_id}",
