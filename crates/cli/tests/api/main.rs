@@ -48,6 +48,8 @@ mod group_commit;
 mod infisical;
 mod input;
 mod member_count;
+mod openapi;
 mod planetscale;
 mod removal;
 mod resources;
+mod tenant;

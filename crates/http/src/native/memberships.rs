@@ -16,26 +16,32 @@ use crate::AppState;
 use crate::request_id::context;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MembershipQuery {
+    /// At most this many items (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only memberships holding this role key.
     pub role: Option<String>,
     /// Only this user's membership.
     pub user_id: Option<String>,
+    /// Only the membership of the user with this email address (case-insensitive).
+    pub email: Option<String>,
     /// Only members whose email or name contains this text (case-insensitive).
     pub q: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{organization_id}/memberships", tag = "memberships",
-    params(("organization_id" = String, Path), MembershipQuery), responses((status = 200, body = List<MembershipOut>), Errors))]
+    params(("organization_id" = String, Path), MembershipQuery), responses((status = 200, body = List<MemberOut>), Errors))]
 pub async fn list(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path(org): Path<String>,
     Query(q): Query<MembershipQuery>,
-) -> Result<Json<List<MembershipOut>>, ApiError> {
+) -> Result<Json<List<MemberOut>>, ApiError> {
     let page = PageQuery {
         limit: q.limit,
         cursor: q.cursor,
@@ -50,13 +56,13 @@ pub async fn list(
             .transpose()?
             .into_iter()
             .collect(),
-        emails: Vec::new(),
+        emails: q.email.into_iter().collect(),
         query: q.q,
         users_only: false,
     };
     Ok(Json(List::from_paged(
         s.roster
-            .list_memberships(&a, parse(&org)?, &filter, page)
+            .list_members(&a, parse(&org)?, &filter, page)
             .await?,
         Into::into,
     )))

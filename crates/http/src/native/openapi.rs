@@ -27,7 +27,7 @@ use super::*;
         credentials::delete_password,
     ),
     components(schemas(ErrorEnvelope, ErrorBody)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &UniqueOperationIds),
     security(("bearer" = [])),
 )]
 struct NativeApi;
@@ -49,6 +49,71 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Operation ids are the handlers' names, which repeat across resources (`list`, `delete`); a
+/// repeated one gets the literal segments of its path (`list_organizations_memberships`), so
+/// that every id is unique, as generated clients need.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut seen = std::collections::HashMap::<String, usize>::new();
+        for item in openapi.paths.paths.values() {
+            for op in operations(item) {
+                *seen
+                    .entry(op.operation_id.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let literals: Vec<&str> = path
+                .split('/')
+                .filter(|s| !s.is_empty() && *s != "v1" && !s.starts_with('{'))
+                .collect();
+            for op in operations_mut(item) {
+                let id = op.operation_id.clone().unwrap_or_default();
+                if seen.get(&id).copied().unwrap_or_default() > 1 {
+                    op.operation_id =
+                        Some(format!("{id}_{}", literals.join("_").replace('-', "_")));
+                }
+            }
+        }
+    }
+}
+
+fn operations(
+    item: &utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &utoipa::openapi::path::Operation> {
+    [
+        &item.get,
+        &item.put,
+        &item.post,
+        &item.delete,
+        &item.options,
+        &item.head,
+        &item.patch,
+        &item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -37,9 +37,11 @@ impl<T> List<T> {
 
 /// `?limit=&cursor=` of every list.
 #[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// At most this many items (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -276,6 +278,32 @@ impl From<Membership> for MembershipOut {
             private_metadata: Value::Object(m.private_metadata),
             created_at: time(m.created_at),
             updated_at: time(m.updated_at),
+        }
+    }
+}
+
+/// A membership in a list, with its user's email and name (the invited address and no name
+/// while it is an invitation), so that a leaver is found by email in one request.
+#[derive(Serialize, ToSchema)]
+pub struct MemberOut {
+    #[serde(flatten)]
+    pub membership: MembershipOut,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+impl From<MemberView> for MemberOut {
+    fn from(v: MemberView) -> Self {
+        let (email, first_name, last_name) = match v.user {
+            Some(u) => (Some(u.email), u.first_name, u.last_name),
+            None => (v.membership.invite_email.clone(), None, None),
+        };
+        MemberOut {
+            membership: v.membership.into(),
+            email,
+            first_name,
+            last_name,
         }
     }
 }
