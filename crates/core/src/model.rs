@@ -4,11 +4,19 @@
 use serde_json::{Map, Value};
 
 use crate::ids::*;
-use crate::permissions::PermissionSet;
+use crate::permissions::{Permission, PermissionSet};
 use crate::timestamp::Timestamp;
 
 /// A JSON object of free-form metadata.
 pub type Metadata = Map<String, Value>;
+
+/// Private metadata is for admins and backends, as in Clerk: those who may change what it
+/// describes. Anyone else gets the object without it (an empty object, never an error).
+fn private_metadata_as_seen(held: PermissionSet, writes: Permission, private: &mut Metadata) {
+    if !held.contains(writes) {
+        private.clear();
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Organization {
@@ -23,6 +31,18 @@ pub struct Organization {
     pub created_by: Option<UserId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Organization {
+    /// The organization as a caller holding `held` may see it (`private_metadata_as_seen`).
+    pub fn as_seen_with(mut self, held: PermissionSet) -> Self {
+        private_metadata_as_seen(
+            held,
+            Permission::OrganizationWrite,
+            &mut self.private_metadata,
+        );
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -106,6 +126,12 @@ pub struct Membership {
 }
 
 impl Membership {
+    /// The membership as a caller holding `held` may see it (`private_metadata_as_seen`).
+    pub fn as_seen_with(mut self, held: PermissionSet) -> Self {
+        private_metadata_as_seen(held, Permission::MembersWrite, &mut self.private_metadata);
+        self
+    }
+
     /// Counts towards "the organization keeps at least one active admin".
     pub fn is_active_admin(&self) -> bool {
         Membership::counts_as_active_admin(

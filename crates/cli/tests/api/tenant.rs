@@ -70,4 +70,72 @@ async fn the_membership_list_shows_email_and_name_and_filters_by_email(app: Test
     assert!(none["data"].as_array().unwrap().is_empty());
 }
 
-on_both_backends!(the_membership_list_shows_email_and_name_and_filters_by_email);
+/// A plain member reads the organization and its memberships without their private metadata;
+/// an admin, and the instance admin key, read it.
+async fn plain_members_never_see_private_metadata(app: TestApp) {
+    let org = app.org.clone();
+    let secret = json!({"salary_band": "C", "notes": "on notice"});
+    app.patch(
+        &format!("/v1/organizations/{org}"),
+        &app.admin,
+        json!({"private_metadata": secret, "public_metadata": {"plan": "team"}}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let member = app.add_member(&org, "member").await;
+    app.patch(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            member.membership_id
+        ),
+        &app.admin,
+        json!({"private_metadata": secret}),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let as_member = |path: String| {
+        let app = &app;
+        let token = member.token.clone();
+        async move { app.get(&path, &token).await.expect(StatusCode::OK) }
+    };
+    let seen = as_member(format!("/v1/organizations/{org}")).await;
+    assert_eq!(seen["private_metadata"], json!({}), "{seen}");
+    assert_eq!(seen["public_metadata"], json!({"plan": "team"}));
+    let listed = as_member("/v1/organizations".to_owned()).await;
+    assert_eq!(listed["data"][0]["private_metadata"], json!({}), "{listed}");
+    let one = as_member(format!(
+        "/v1/organizations/{org}/memberships/{}",
+        member.membership_id
+    ))
+    .await;
+    assert_eq!(one["private_metadata"], json!({}), "{one}");
+    let all = as_member(format!("/v1/organizations/{org}/memberships")).await;
+    for m in all["data"].as_array().unwrap() {
+        assert_eq!(m["private_metadata"], json!({}), "{m}");
+    }
+
+    for token in [&app.owner.token, &app.admin] {
+        let org_seen = app
+            .get(&format!("/v1/organizations/{org}"), token)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(org_seen["private_metadata"], secret);
+        let one = app
+            .get(
+                &format!(
+                    "/v1/organizations/{org}/memberships/{}",
+                    member.membership_id
+                ),
+                token,
+            )
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(one["private_metadata"], secret);
+    }
+}
+
+on_both_backends!(
+    the_membership_list_shows_email_and_name_and_filters_by_email,
+    plain_members_never_see_private_metadata,
+);

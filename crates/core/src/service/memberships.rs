@@ -200,8 +200,10 @@ impl Roster {
         org: OrganizationId,
         target: MemberRef,
     ) -> CoreResult<Membership> {
-        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
-        resolve_one(&mut *s, org, target).await
+        let (mut s, held) = self
+            .read_holding(actor, org, Permission::MembersRead)
+            .await?;
+        Ok(resolve_one(&mut *s, org, target).await?.as_seen_with(held))
     }
 
     /// One membership with its user.
@@ -211,8 +213,10 @@ impl Roster {
         org: OrganizationId,
         target: MemberRef,
     ) -> CoreResult<MemberView> {
-        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
-        let membership = resolve_one(&mut *s, org, target).await?;
+        let (mut s, held) = self
+            .read_holding(actor, org, Permission::MembersRead)
+            .await?;
+        let membership = resolve_one(&mut *s, org, target).await?.as_seen_with(held);
         let user = match membership.user_id {
             Some(u) => s.user(u).await?,
             None => None,
@@ -239,13 +243,13 @@ impl Roster {
                 permission: Permission::OrganizationRead.key(),
             });
         }
-        let membership = resolve_one(&mut *s, org, target).await?;
+        let membership = resolve_one(&mut *s, org, target).await?.as_seen_with(held);
         let user = match membership.user_id {
             Some(u) => s.user(u).await?,
             None => None,
         };
         Ok(MemberInContext {
-            organization,
+            organization: organization.as_seen_with(held),
             member: MemberView { membership, user },
             roles: s.list_roles(org).await?,
         })
@@ -270,7 +274,9 @@ impl Roster {
         filter: &MembershipFilter,
         page: Page,
     ) -> CoreResult<Paged<MemberView>> {
-        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        let (mut s, held) = self
+            .read_holding(actor, org, Permission::MembersRead)
+            .await?;
         let rows = paged(
             s.list_memberships(org, filter, probe(page)?).await?,
             page,
@@ -293,7 +299,7 @@ impl Roster {
                 .map(|m| {
                     let user = m.user_id.and_then(|u| users.get(&u).cloned());
                     MemberView {
-                        membership: m,
+                        membership: m.as_seen_with(held),
                         user,
                     }
                 })
@@ -309,8 +315,11 @@ impl Roster {
         filter: &MembershipFilter,
         page: Page,
     ) -> CoreResult<Paged<Membership>> {
-        let mut s = self.read_in(actor, org, Permission::MembersRead).await?;
+        let (mut s, held) = self
+            .read_holding(actor, org, Permission::MembersRead)
+            .await?;
         let rows = s.list_memberships(org, filter, probe(page)?).await?;
+        let rows = rows.into_iter().map(|m| m.as_seen_with(held)).collect();
         Ok(paged(rows, page, |m| m.id.0))
     }
 

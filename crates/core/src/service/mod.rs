@@ -83,12 +83,22 @@ impl Roster {
         org: OrganizationId,
         permission: Permission,
     ) -> CoreResult<Box<dyn Session>> {
+        Ok(self.read_holding(actor, org, permission).await?.0)
+    }
+
+    /// `read_in`, and everything the actor holds in `org` (what it may see of what it reads).
+    async fn read_holding(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        permission: Permission,
+    ) -> CoreResult<(Box<dyn Session>, PermissionSet)> {
         let mut s = self.store.read().await?;
         if actor.principal == Principal::InstanceAdmin && s.organization(org).await?.is_none() {
             return Err(CoreError::not_found("organization", org));
         }
-        auth::require(&mut *s, actor, org, permission).await?;
-        Ok(s)
+        let held = auth::require(&mut *s, actor, org, permission).await?;
+        Ok((s, held))
     }
 
     /// A write transaction holding `org`'s lock, in which `actor` holds `permission`.

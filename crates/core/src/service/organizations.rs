@@ -101,12 +101,13 @@ impl Roster {
         actor: &Actor,
         id: OrganizationId,
     ) -> CoreResult<Organization> {
-        let mut s = self
-            .read_in(actor, id, Permission::OrganizationRead)
+        let (mut s, held) = self
+            .read_holding(actor, id, Permission::OrganizationRead)
             .await?;
-        s.organization(id)
+        Ok(s.organization(id)
             .await?
-            .ok_or_else(|| CoreError::not_found("organization", id))
+            .ok_or_else(|| CoreError::not_found("organization", id))?
+            .as_seen_with(held))
     }
 
     pub async fn organization_by_slug(
@@ -156,7 +157,7 @@ impl Roster {
             .await?
             .ok_or_else(|| CoreError::not_found("organization", slug))?;
         match crate::auth::permissions_in(&mut *s, actor, org.id).await? {
-            Some(_) => Ok(org),
+            Some(held) => Ok(org.as_seen_with(held)),
             None => Err(CoreError::not_found("organization", slug)),
         }
     }
@@ -179,7 +180,14 @@ impl Roster {
         let rows = s
             .list_organizations(&visible_to(actor, query), probe(page)?)
             .await?;
-        Ok(paged(rows, page, |o| o.id.0))
+        let mut paged = paged(rows, page, |o| o.id.0);
+        let mut seen = Vec::with_capacity(paged.items.len());
+        for org in paged.items {
+            let held = crate::auth::permissions_in(&mut *s, actor, org.id).await?;
+            seen.push(org.as_seen_with(held.unwrap_or_default()));
+        }
+        paged.items = seen;
+        Ok(paged)
     }
 
     /// How many organizations the actor can see (matching `query`).
