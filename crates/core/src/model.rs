@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::permissions::{Permission, PermissionSet};
 use crate::timestamp::Timestamp;
@@ -360,6 +361,33 @@ impl MetadataUpdate {
             MetadataUpdate::Merge(m) => merge(current, m),
         }
     }
+
+    /// `apply`, refused (and `current` left as it was) if the result is over
+    /// `MAX_METADATA_BYTES`.
+    pub fn apply_within_limit(self, field: &'static str, current: &mut Metadata) -> CoreResult<()> {
+        let mut next = current.clone();
+        self.apply(&mut next);
+        *current = within_metadata_limit(field, next)?;
+        Ok(())
+    }
+}
+
+/// The most one metadata object may take, as compact JSON: Clerk's limit per field. Metadata
+/// comes back in every list answer, so an unbounded one makes every page heavy.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// `metadata` as it is, if its JSON is at most `MAX_METADATA_BYTES`; else a 400 naming `field`.
+pub fn within_metadata_limit(field: &'static str, metadata: Metadata) -> CoreResult<Metadata> {
+    let size = serde_json::to_vec(&metadata).map_or(usize::MAX, |json| json.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(CoreError::invalid(
+            field,
+            format!(
+                "{field} is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES} bytes (8 KiB)"
+            ),
+        ));
+    }
+    Ok(metadata)
 }
 
 fn merge(into: &mut Metadata, patch: Metadata) {

@@ -135,7 +135,64 @@ async fn plain_members_never_see_private_metadata(app: TestApp) {
     }
 }
 
+/// Metadata is capped at 8 KiB of JSON per field, on creation and on update, with a 400 naming
+/// the field; nothing is written.
+async fn metadata_over_eight_kibibytes_is_refused_and_changes_nothing(app: TestApp) {
+    let org = app.org.clone();
+    let big = json!({"blob": "x".repeat(900_000)});
+    let just_over = json!({"blob": "x".repeat(8 * 1024)});
+    let fits = json!({"blob": "x".repeat(8 * 1024 - 20)});
+    for (field, value) in [("public_metadata", &big), ("private_metadata", &just_over)] {
+        let res = app
+            .patch(
+                &format!("/v1/organizations/{org}"),
+                &app.admin,
+                json!({ field: value }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert_eq!(res.body["error"]["details"]["field"], field);
+        let res = app
+            .post(
+                "/v1/organizations",
+                &app.admin,
+                json!({"name": "Heavy", "created_by": app.owner.user_id, field: value}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    }
+    let member = app.add_member(&org, "member").await;
+    let path = format!(
+        "/v1/organizations/{org}/memberships/{}",
+        member.membership_id
+    );
+    let res = app
+        .patch(&path, &app.admin, json!({"public_metadata": big}))
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+
+    let seen = app
+        .get(&format!("/v1/organizations/{org}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(seen["public_metadata"], json!({}), "nothing was written");
+    assert_eq!(seen["private_metadata"], json!({}));
+    let listed = app
+        .get("/v1/organizations", &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        1,
+        "no organization was created"
+    );
+    app.patch(&path, &app.admin, json!({"public_metadata": fits}))
+        .await
+        .expect(StatusCode::OK);
+}
+
 on_both_backends!(
+    metadata_over_eight_kibibytes_is_refused_and_changes_nothing,
     the_membership_list_shows_email_and_name_and_filters_by_email,
     plain_members_never_see_private_metadata,
 );

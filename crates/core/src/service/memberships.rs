@@ -117,8 +117,8 @@ impl Roster {
             last_login_auth_method: None,
             last_login_time: None,
             project_favorites: None,
-            public_metadata: input.public_metadata,
-            private_metadata: input.private_metadata,
+            public_metadata: within_metadata_limit("public_metadata", input.public_metadata)?,
+            private_metadata: within_metadata_limit("private_metadata", input.private_metadata)?,
             created_at: now,
             updated_at: now,
         };
@@ -351,10 +351,10 @@ impl Roster {
             m.is_active = active;
         }
         if let Some(md) = patch.public_metadata {
-            md.apply(&mut m.public_metadata);
+            md.apply_within_limit("public_metadata", &mut m.public_metadata)?;
         }
         if let Some(md) = patch.private_metadata {
-            md.apply(&mut m.private_metadata);
+            md.apply_within_limit("private_metadata", &mut m.private_metadata)?;
         }
         if before.is_active_admin()
             && !m.is_active_admin()

@@ -230,10 +230,10 @@ impl Roster {
             org.admin_delete_enabled = v;
         }
         if let Some(md) = patch.public_metadata {
-            md.apply(&mut org.public_metadata);
+            md.apply_within_limit("public_metadata", &mut org.public_metadata)?;
         }
         if let Some(md) = patch.private_metadata {
-            md.apply(&mut org.private_metadata);
+            md.apply_within_limit("private_metadata", &mut org.private_metadata)?;
         }
         org.updated_at = Timestamp::now();
         tx.update_organization(&org).await?;
@@ -329,8 +329,8 @@ pub(super) async fn create_organization_in(
         slug,
         max_allowed_memberships: quota(input.max_allowed_memberships.unwrap_or(0))?,
         admin_delete_enabled: input.admin_delete_enabled.unwrap_or(true),
-        public_metadata: input.public_metadata,
-        private_metadata: input.private_metadata,
+        public_metadata: within_metadata_limit("public_metadata", input.public_metadata)?,
+        private_metadata: within_metadata_limit("private_metadata", input.private_metadata)?,
         created_by: creator,
         created_at: now,
         updated_at: now,
