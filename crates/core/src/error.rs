@@ -65,6 +65,16 @@ pub enum CoreError {
     #[error("{kind} {id} not found")]
     NotFound { kind: &'static str, id: String },
 
+    /// Targets of one request of several that name nothing (a bulk removal): the first
+    /// `MAX_NAMED_NOT_FOUND` of them, in request order, and how many there are, so that a list
+    /// is cleaned in one round trip.
+    #[error("{count} {kind}s not found: {}", ids.join(", "))]
+    NotFoundAmong {
+        kind: &'static str,
+        ids: Vec<String>,
+        count: usize,
+    },
+
     /// A uniqueness clash: a slug taken, a user already a member.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -135,3 +145,6 @@ impl CoreError {
 }
 
 pub type CoreResult<T> = Result<T, CoreError>;
+
+/// The most ids a `NotFoundAmong` names; its `count` says how many there were.
+pub const MAX_NAMED_NOT_FOUND: usize = 100;

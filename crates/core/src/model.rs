@@ -413,7 +413,7 @@ pub struct RemovalOptions {
 
 /// How a removal names its target: by membership id (native, Infisical) or by user id
 /// (Clerk, PlanetScale).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemberRef {
     Membership(MembershipId),
     User(UserId),

@@ -93,7 +93,9 @@ impl ClerkError {
 impl From<CoreError> for ClerkError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::NotFound { kind, .. } => Self::not_found(kind),
+            CoreError::NotFound { kind, .. } | CoreError::NotFoundAmong { kind, .. } => {
+                Self::not_found(kind)
+            }
             CoreError::Conflict {
                 code: "already_a_member",
                 ..

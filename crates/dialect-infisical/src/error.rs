@@ -65,6 +65,12 @@ impl From<CoreError> for InfisicalError {
                 "NotFound",
                 format!("{} with ID {id} not found", capitalized(kind)),
             ),
+            // Infisical's bulk removal names the first id it cannot find; so does this one.
+            CoreError::NotFoundAmong { kind, ids, .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("{} with ID {} not found", capitalized(kind), ids[0]),
+            ),
             CoreError::Conflict { message, .. } => {
                 Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
             }

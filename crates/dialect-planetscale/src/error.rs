@@ -57,7 +57,7 @@ impl PlanetScaleError {
 impl From<CoreError> for PlanetScaleError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::NotFound { .. } => Self::not_found(),
+            CoreError::NotFound { .. } | CoreError::NotFoundAmong { .. } => Self::not_found(),
             CoreError::Conflict { message, .. } => Self::unprocessable(message),
             CoreError::InvalidInput { message, .. } => Self::unprocessable(message),
             CoreError::Unauthenticated(reason) => {

@@ -210,6 +210,30 @@ async fn bulk_removal_is_all_or_nothing_and_names_the_offending_id(app: TestApp)
         assert_eq!(app.memberships(&org).await, before, "nothing was removed");
     }
 
+    // Every id that names nothing is named at once (up to 100, with the count), in request
+    // order, so that a leavers' list is cleaned in one round trip.
+    let mut batch = ids.clone();
+    batch.insert(0, foreign.clone());
+    batch.push(unknown.clone());
+    batch.push(foreign.clone());
+    let res = app
+        .post(&path, &app.owner.token, json!({"membership_ids": batch}))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    assert_eq!(
+        res.body["error"]["details"]["ids"],
+        json!([foreign, unknown])
+    );
+    assert_eq!(res.body["error"]["details"]["count"], 2);
+    let many: Vec<String> = (0..150).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let res = app
+        .post(&path, &app.owner.token, json!({"membership_ids": many}))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    assert_eq!(res.body["error"]["details"]["ids"], json!(many[..100]));
+    assert_eq!(res.body["error"]["details"]["count"], 150);
+    assert_eq!(app.memberships(&org).await, before, "nothing was removed");
+
     let mut batch = ids.clone();
     batch.push(app.owner.membership_id.clone());
     let res = app

@@ -1118,8 +1118,25 @@ fn no_such_member(target: MemberRef) -> CoreError {
     }
 }
 
-/// Resolves every target in request order, dropping duplicates; the first that is not a
-/// membership of `org` fails the whole request, named in the error.
+/// Every target of a request of several that names no membership, in one error (the first
+/// `MAX_NAMED_NOT_FOUND`, and the count).
+fn none_such_among(missing: &[MemberRef]) -> CoreError {
+    CoreError::NotFoundAmong {
+        kind: "membership",
+        ids: missing
+            .iter()
+            .take(crate::error::MAX_NAMED_NOT_FOUND)
+            .map(|t| match t {
+                MemberRef::Membership(id) => id.to_string(),
+                MemberRef::User(user) => user.to_string(),
+            })
+            .collect(),
+        count: missing.len(),
+    }
+}
+
+/// Resolves every target in request order, dropping duplicates. Any target that is not a
+/// membership of `org` fails the whole request; the error names them all (up to a cap).
 async fn resolve_many(
     s: &mut dyn Session,
     org: OrganizationId,
@@ -1164,6 +1181,7 @@ async fn resolve_many(
     );
     let mut taken = vec![false; found.len()];
     let mut order: Vec<u32> = Vec::with_capacity(targets.len());
+    let (mut missing, mut missing_seen) = (Vec::new(), HashSet::new());
     for t in targets {
         let at = match t {
             MemberRef::Membership(id) => by_id.find(id, |i| found.id_at(i)),
@@ -1174,13 +1192,21 @@ async fn resolve_many(
                     .find(&found.id_at(at), |i| found.id_at(i))
                     .unwrap_or(at)
             }),
-        }
-        .ok_or_else(|| no_such_member(*t))?;
-        if !std::mem::replace(&mut taken[at], true) {
-            order.push(at as u32);
+        };
+        match at {
+            Some(at) if !std::mem::replace(&mut taken[at], true) => order.push(at as u32),
+            Some(_) => {}
+            None if missing_seen.insert(*t) => missing.push(*t),
+            None => {}
         }
     }
     drop((by_id, by_user, taken));
+    if let Some(first) = missing.first() {
+        return Err(match targets.len() {
+            1 => no_such_member(*first),
+            _ => none_such_among(&missing),
+        });
+    }
     found.arrange(&order);
     Ok(found)
 }

@@ -43,6 +43,15 @@ impl From<CoreError> for ApiError {
                 format!("{kind} {id} not found"),
             )
             .with_details(json!({"resource": kind, "id": id})),
+            CoreError::NotFoundAmong { kind, ids, count } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "{count} of the {kind}s named were not found: {}",
+                    ids.join(", ")
+                ),
+            )
+            .with_details(json!({"resource": kind, "id": ids[0], "ids": ids, "count": count})),
             CoreError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
