@@ -153,6 +153,15 @@ async fn exercise(database: &str) {
     assert_eq!(status, 400, "no body: {body}");
     let (status, _) = http(&addr, "GET", "/readyz", "none").await;
     assert_eq!(status, 200);
+    let members = format!("/v1/organizations/{org}/memberships");
+    let (status, _) = http(
+        &addr,
+        "GET",
+        &format!("{members}?email=leaver-7%40example.com"),
+        &format!("Bearer {token}"),
+    )
+    .await;
+    assert_eq!(status, 200);
     let (status, _) = http(
         &addr,
         "GET",
@@ -183,6 +192,14 @@ async fn exercise(database: &str) {
     assert!(status.success(), "a clean exit on SIGTERM");
     let log = log.join().unwrap();
     assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        log.contains(&format!("path={members}")),
+        "a request's lines carry its path: {log}"
+    );
+    assert!(
+        !log.contains("leaver-7"),
+        "the query string was logged: {log}"
+    );
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "a secret reached the log");
     }
