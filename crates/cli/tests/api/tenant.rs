@@ -191,7 +191,55 @@ async fn metadata_over_eight_kibibytes_is_refused_and_changes_nothing(app: TestA
         .expect(StatusCode::OK);
 }
 
+/// Only the invited user accepts an invitation. Anyone else who can see the organization is
+/// told so (409), not that the invitation does not exist; a stranger still learns nothing.
+async fn an_invitation_is_accepted_only_by_its_invitee_and_others_are_told_why(app: TestApp) {
+    let org = app.org.clone();
+    let invitation = app
+        .post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &app.admin,
+            json!({"email": "Dora@example.com"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let accept = format!(
+        "/v1/organizations/{org}/memberships/{}/accept",
+        invitation["id"].as_str().unwrap()
+    );
+    let colleague = app.add_member(&org, "admin").await;
+    for token in [&app.admin, &colleague.token] {
+        let res = app.post(&accept, token, json!({})).await;
+        assert_eq!(
+            (res.status, res.code()),
+            (StatusCode::CONFLICT, "not_the_invitee"),
+            "{}",
+            res.body
+        );
+    }
+    let stranger = app.new_user("stranger@example.com").await;
+    let stranger_token = app.token_for(&stranger).await;
+    let res = app.post(&accept, &stranger_token, json!({})).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+
+    let dora = app.new_user("dora@example.com").await;
+    let dora_token = app.token_for(&dora).await;
+    let accepted = app
+        .post(&accept, &dora_token, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(accepted["user_id"], dora.as_str());
+    let res = app.post(&accept, &app.admin, json!({})).await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::CONFLICT, "not_an_invitation"),
+        "{}",
+        res.body
+    );
+}
+
 on_both_backends!(
+    an_invitation_is_accepted_only_by_its_invitee_and_others_are_told_why,
     metadata_over_eight_kibibytes_is_refused_and_changes_nothing,
     the_membership_list_shows_email_and_name_and_filters_by_email,
     plain_members_never_see_private_metadata,

@@ -149,28 +149,33 @@ impl Roster {
         id: MembershipId,
         ctx: &RequestContext,
     ) -> CoreResult<Membership> {
-        let user_id = actor
-            .user_id()
-            .ok_or_else(|| CoreError::not_found("membership", id))?;
         let mut tx = self.store.begin().await?;
         if !tx.lock_organization(org).await? {
             return Err(CoreError::not_found("membership", id));
         }
-        let user = tx
-            .user(user_id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("membership", id))?;
         let mut m = tx
             .membership(org, id)
             .await?
             .ok_or_else(|| CoreError::not_found("membership", id))?;
+        let caller = match actor.user_id() {
+            Some(u) => tx.user(u).await?,
+            None => None,
+        };
         let addressed_to_caller = m.status == MembershipStatus::Invited
             && m.invite_email
                 .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(&user.email));
-        if !addressed_to_caller {
-            return Err(CoreError::not_found("membership", id));
-        }
+                .zip(caller.as_ref())
+                .is_some_and(|(e, user)| e.eq_ignore_ascii_case(&user.email));
+        let Some(user_id) = caller.filter(|_| addressed_to_caller).map(|u| u.id) else {
+            // Someone who can see the organization is told what is true; anyone else learns
+            // nothing of it.
+            return Err(
+                match crate::auth::permissions_in(&mut *tx, actor, org).await? {
+                    Some(_) => not_the_invitee(&m),
+                    None => CoreError::not_found("membership", id),
+                },
+            );
+        };
         if tx.membership_by_user(org, user_id).await?.is_some() {
             return Err(CoreError::conflict(
                 "already_a_member",
@@ -1108,6 +1113,23 @@ async fn resolve_one(
     find_one(s, org, target)
         .await?
         .ok_or_else(|| no_such_member(target))
+}
+
+/// Why a caller who can see an invitation may not accept it.
+fn not_the_invitee(m: &Membership) -> CoreError {
+    match m.status {
+        MembershipStatus::Accepted => CoreError::conflict(
+            "not_an_invitation",
+            format!(
+                "membership {} is not a pending invitation: it was accepted",
+                m.id
+            ),
+        ),
+        MembershipStatus::Invited => CoreError::conflict(
+            "not_the_invitee",
+            "only the user the invitation is addressed to can accept it, with a token of their own",
+        ),
+    }
 }
 
 /// The not-found error for a target that names no membership of the organization.
