@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "token_page_indexes",
         sql: include_str!("../migrations/0004_token_page_indexes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "one_pending_invitation",
+        sql: include_str!("../migrations/0005_one_pending_invitation.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

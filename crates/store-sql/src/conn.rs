@@ -76,6 +76,11 @@ pub fn constraint_error(constraint_or_message: &str) -> Option<CoreError> {
             "already_a_member",
             "the user is already a member of this organization",
         ))
+    } else if pick(&["memberships_pending_invitation_key"]) {
+        Some(CoreError::conflict(
+            "already_invited",
+            "this address already has a pending invitation to the organization",
+        ))
     } else if pick(&["roles_org_key_key", "roles.org_id, roles.key"]) {
         Some(CoreError::conflict(
             "role_key_taken",

@@ -238,7 +238,83 @@ async fn an_invitation_is_accepted_only_by_its_invitee_and_others_are_told_why(a
     );
 }
 
+/// One pending invitation per address and organization, whatever the case; an address whose
+/// user is already a member is refused; concurrent invitations cannot race past the rule.
+async fn an_address_has_at_most_one_pending_invitation(app: TestApp) {
+    let org = app.org.clone();
+    let invite = |email: &'static str| {
+        let app = &app;
+        let org = org.clone();
+        async move {
+            app.post(
+                &format!("/v1/organizations/{org}/memberships"),
+                &app.admin,
+                json!({ "email": email }),
+            )
+            .await
+        }
+    };
+    invite("erin@example.com").await.expect(StatusCode::CREATED);
+    let again = invite("ERIN@example.com").await;
+    assert_eq!(
+        (again.status, again.code()),
+        (StatusCode::CONFLICT, "already_invited"),
+        "{}",
+        again.body
+    );
+    let bob = app.new_user("bob@example.com").await;
+    app.make_member(&org, &bob, "member").await;
+    let member = invite("BOB@example.com").await;
+    assert_eq!(
+        (member.status, member.code()),
+        (StatusCode::CONFLICT, "already_a_member"),
+        "{}",
+        member.body
+    );
+
+    let app = std::sync::Arc::new(app);
+    let racing: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, org) = (app.clone(), org.clone());
+            tokio::spawn(async move {
+                app.post(
+                    &format!("/v1/organizations/{org}/memberships"),
+                    &app.admin,
+                    json!({"email": "frank@example.com"}),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in racing {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT)
+    );
+    let pending: Vec<_> = app
+        .memberships(&org)
+        .await
+        .into_iter()
+        .filter(|m| m["status"] == "invited")
+        .collect();
+    assert_eq!(pending.len(), 2, "erin and frank, once each: {pending:?}");
+}
+
 on_both_backends!(
+    an_address_has_at_most_one_pending_invitation,
     an_invitation_is_accepted_only_by_its_invitee_and_others_are_told_why,
     metadata_over_eight_kibibytes_is_refused_and_changes_nothing,
     the_membership_list_shows_email_and_name_and_filters_by_email,

@@ -83,6 +83,16 @@ impl Roster {
             }
             (None, Some(email)) => {
                 let email = validate::email("email", &email)?;
+                // A second pending invitation to the same address is refused by the store's
+                // unique index (`already_invited`), which concurrent requests cannot race.
+                if let Some(user) = tx.user_by_email(&email).await?
+                    && tx.membership_by_user(org, user.id).await?.is_some()
+                {
+                    return Err(CoreError::conflict(
+                        "already_a_member",
+                        format!("{email} is already a member of this organization"),
+                    ));
+                }
                 (None, Some(email), MembershipStatus::Invited)
             }
             _ => {
