@@ -7,6 +7,7 @@ use roster::{
     DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_for, open_and_migrate, open_store,
     shutdown_signal,
 };
+use roster_core::model::Page;
 use roster_core::{Roster, Store};
 use serde_json::json;
 
@@ -29,7 +30,7 @@ struct Cli {
 #[derive(clap::Args)]
 struct DatabaseArg {
     /// sqlite://PATH (default sqlite://roster.db) or postgres://USER@HOST/DB
-    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE)]
+    #[arg(long, env = "ROSTER_DATABASE_URL", default_value = DEFAULT_DATABASE, global = true)]
     database: String,
 }
 
@@ -60,13 +61,27 @@ enum Command {
         #[command(flatten)]
         db: DatabaseArg,
     },
-    /// Create another instance admin key; prints it as JSON (shown only here).
+    /// Create another instance admin key and print it as JSON (its secret is shown only
+    /// here); `list` and `revoke` manage the existing ones.
     AdminKey {
-        /// A name to tell this key from others by.
+        #[command(subcommand)]
+        action: Option<AdminKeyAction>,
+        /// A name to tell the new key from others by.
         #[arg(long, default_value = "admin key")]
         name: String,
         #[command(flatten)]
         db: DatabaseArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminKeyAction {
+    /// List the instance admin keys as JSON, one a line (never their secrets).
+    List,
+    /// Revoke an instance admin key at once (audited); requests with it fail from then on.
+    Revoke {
+        /// The key's id (`token_id`), as bootstrap, admin-key and list print it.
+        id: String,
     },
 }
 
@@ -128,13 +143,44 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             });
             println!("{out}");
         }
-        Command::AdminKey { name, db } => {
+        Command::AdminKey { action, name, db } => {
             let roster = Roster::new(store(&db).await?);
-            let k = roster.create_admin_key(&name).await?;
-            println!(
-                "{}",
-                json!({"token": k.bearer(), "token_id": k.token.id, "token_secret": k.secret.expose()})
-            );
+            match action {
+                None => {
+                    let k = roster.create_admin_key(&name).await?;
+                    println!(
+                        "{}",
+                        json!({"token": k.bearer(), "token_id": k.token.id, "token_secret": k.secret.expose()})
+                    );
+                }
+                Some(AdminKeyAction::List) => {
+                    let mut page = Page {
+                        after: None,
+                        offset: 0,
+                        limit: 500,
+                        descending: false,
+                    };
+                    loop {
+                        let keys = roster.list_admin_keys(None, page).await?;
+                        for k in &keys.items {
+                            println!(
+                                "{}",
+                                json!({"token_id": k.id, "name": k.name, "created_at": k.created_at.to_rfc3339()})
+                            );
+                        }
+                        match keys.next_after {
+                            Some(after) => page.after = Some(after),
+                            None => break,
+                        }
+                    }
+                }
+                Some(AdminKeyAction::Revoke { id }) => {
+                    let key = roster
+                        .revoke_admin_key(None, id.parse()?, &Default::default())
+                        .await?;
+                    println!("{}", json!({"revoked": key.id, "name": key.name}));
+                }
+            }
         }
     }
     Ok(())

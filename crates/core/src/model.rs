@@ -246,6 +246,8 @@ pub struct Token {
     pub identity_id: Option<IdentityId>,
     /// Who created it (the actor a service token acts on behalf of).
     pub created_by: Option<UserId>,
+    /// The instance admin key that created it, when one did.
+    pub created_by_key: Option<TokenId>,
     pub name: String,
     pub secret_hash: Vec<u8>,
     /// A service token's explicit accesses.

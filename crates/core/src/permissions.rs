@@ -154,6 +154,11 @@ impl Actor {
         }
     }
 
+    /// The instance admin key this actor calls with, if it is one.
+    pub fn admin_key(&self) -> Option<TokenId> {
+        (self.principal == Principal::InstanceAdmin).then_some(self.token_id)
+    }
+
     /// (kind, id) as written to audit events.
     pub fn audit_ref(&self) -> (&'static str, String) {
         match &self.principal {

@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "one_pending_invitation",
         sql: include_str!("../migrations/0005_one_pending_invitation.sql"),
     },
+    Migration {
+        version: 6,
+        name: "token_created_by_key",
+        sql: include_str!("../migrations/0006_token_created_by_key.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

@@ -41,9 +41,9 @@ const PM_COLS: &str = "id, org_id, project_id, user_id, role, created_at, update
 const IDENTITY_SELECT: &str = "SELECT i.id, i.org_id, i.name, i.role_id, r.role_key, i.created_at, i.updated_at \
      FROM identities i JOIN roles r ON r.id = i.role_id";
 const IPM_COLS: &str = "id, org_id, project_id, identity_id, role, created_at, updated_at";
-const TOKEN_COLS: &str = "id, kind, org_id, user_id, identity_id, created_by, name, secret_hash, permissions, expires_at, created_at";
+const TOKEN_COLS: &str = "id, kind, org_id, user_id, identity_id, created_by, name, secret_hash, permissions, expires_at, created_at, created_by_key";
 /// How many columns `TOKEN_COLS` names.
-const TOKEN_COLUMNS: usize = 11;
+const TOKEN_COLUMNS: usize = 12;
 const PASSWORD_COLS: &str = "id, org_id, user_id, name, secret_hash, created_at";
 const AUDIT_COLS: &str = "id, org_id, actor_kind, actor_id, action, target_kind, target_id, request_id, details, created_at";
 
@@ -603,6 +603,7 @@ fn token_row(r: &impl SqlRow) -> CoreResult<Token> {
         permissions: PermissionSet::from_storage(&r.text(8)?),
         expires_at: r.opt_int(9)?.map(Timestamp),
         created_at: Timestamp(r.int(10)?),
+        created_by_key: r.opt_uuid(11)?.map(TokenId),
     })
 }
 
@@ -1555,7 +1556,7 @@ impl<C: Conn> Session for SqlSession<C> {
     async fn insert_token(&mut self, t: &Token) -> CoreResult<()> {
         self.0
             .execute(
-                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
+                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
                 vec![
                     Arg::Uuid(t.id.0),
                     Arg::Text(t.kind.as_str().to_owned()),
@@ -1568,6 +1569,7 @@ impl<C: Conn> Session for SqlSession<C> {
                     Arg::Text(t.permissions.to_storage()),
                     opt_ts(t.expires_at),
                     ts(t.created_at),
+                    Arg::OptUuid(t.created_by_key.map(|k| k.0)),
                 ],
             )
             .await

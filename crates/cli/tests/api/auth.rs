@@ -100,7 +100,7 @@ async fn a_token_of_one_organization_gets_not_found_for_another_by_any_path(app:
         )
         .await
         .expect(StatusCode::CREATED);
-    let service = service["token_value"].as_str().unwrap().to_owned();
+    let service = service["token"].as_str().unwrap().to_owned();
     let missing = uuid::Uuid::now_v7().to_string();
     let before = app.memberships(&other).await;
 
@@ -218,7 +218,7 @@ async fn secrets_are_shown_once_and_stored_only_as_hashes(app: TestApp) {
         .await
         .expect(StatusCode::CREATED);
     let secret = created["token_secret"].as_str().unwrap().to_owned();
-    assert!(created["token_value"].as_str().unwrap().ends_with(&secret));
+    assert!(created["token"].as_str().unwrap().ends_with(&secret));
     let pw = app
         .post(
             &format!("/v1/organizations/{}/passwords", app.org),
@@ -305,7 +305,7 @@ async fn a_service_token_acts_only_within_its_accesses(app: TestApp) {
         )
         .await
         .expect(StatusCode::CREATED);
-    let reader = reader["token_value"].as_str().unwrap();
+    let reader = reader["token"].as_str().unwrap();
     app.get(&format!("/v1/organizations/{org}/memberships"), reader)
         .await
         .expect(StatusCode::OK);
@@ -485,7 +485,7 @@ async fn a_revoked_token_removes_nobody(app: TestApp) {
         )
         .await
         .expect(StatusCode::CREATED);
-    let token = created["token_value"].as_str().unwrap();
+    let token = created["token"].as_str().unwrap();
     let id = created["id"].as_str().unwrap();
     app.delete(&format!("/v1/users/{owner}/tokens/{id}"), &app.admin)
         .await
@@ -510,7 +510,86 @@ async fn a_revoked_token_removes_nobody(app: TestApp) {
     );
 }
 
+/// Instance admin keys are listed (without secrets) and revoked by an instance admin; a
+/// revoked key fails at its next request; a token an admin key mints names that key.
+async fn admin_keys_are_listed_and_revoked_and_name_what_they_mint(app: TestApp) {
+    let second = roster_core::Roster::new(app.store.clone())
+        .create_admin_key("leaked")
+        .await
+        .unwrap();
+    let second_bearer = second.bearer();
+    let listed = app
+        .get("/v1/admin-keys", &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+    assert!(ids.contains(&second.token.id.to_string().as_str()));
+    assert!(!listed.to_string().contains(second.secret.expose()));
+
+    let minted = app
+        .post(
+            &format!("/v1/users/{}/tokens", app.owner.user_id),
+            &second_bearer,
+            json!({"name": "laptop"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(minted["created_by_key"], second.token.id.to_string());
+    assert_eq!(
+        minted["token"], minted["token_value"],
+        "one secret, two names"
+    );
+
+    let member = app.add_member(&app.org, "admin").await;
+    let res = app.get("/v1/admin-keys", &member.token).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    let res = app
+        .delete(
+            &format!("/v1/admin-keys/{}", second.token.id),
+            &member.token,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+
+    let revoked = app
+        .delete(&format!("/v1/admin-keys/{}", second.token.id), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(revoked["name"], "leaked");
+    let res = app.get("/v1/organizations", &second_bearer).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.body);
+    let res = app
+        .delete(&format!("/v1/admin-keys/{}", second.token.id), &app.admin)
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    let res = app
+        .delete(
+            &format!("/v1/admin-keys/{}", member_token_id(&member.token)),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::NOT_FOUND,
+        "a user token is no admin key: {}",
+        res.body
+    );
+}
+
+/// The id part of a bearer token `rst_<id>_<secret>`.
+fn member_token_id(token: &str) -> String {
+    let (id, _) = token.trim_start_matches("rst_").split_once('_').unwrap();
+    uuid::Uuid::parse_str(id).map_or_else(|_| id.to_owned(), |u| u.to_string())
+}
+
 on_both_backends!(
+    admin_keys_are_listed_and_revoked_and_name_what_they_mint,
     missing_or_bad_credentials_get_401_in_the_envelope,
     the_same_key_authenticates_in_planetscale_form,
     a_member_without_the_permission_gets_403_and_nothing_changes,

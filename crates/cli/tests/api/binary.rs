@@ -296,6 +296,49 @@ fn says_what_it_migrated(database: &str) {
         !boot_log.to_lowercase().contains("notice") && !boot_log.contains("already exists"),
         "a driver notice reached the log: {boot_log}"
     );
+
+    // Admin keys: listed (never their secrets) and revoked from the command line.
+    let boot: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let second: Value =
+        serde_json::from_slice(&roster(&["admin-key", "--name", "ci"], database).stdout).unwrap();
+    let listed = |db: &str| {
+        let out = roster(&["admin-key", "list"], db);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let before = listed(database);
+    for key in [&boot, &second] {
+        assert!(
+            before.contains(key["token_id"].as_str().unwrap()),
+            "{before}"
+        );
+        assert!(
+            !before.contains(key["token_secret"].as_str().unwrap()),
+            "{before}"
+        );
+    }
+    let revoked = roster(
+        &["admin-key", "revoke", second["token_id"].as_str().unwrap()],
+        database,
+    );
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let after = listed(database);
+    assert!(
+        after.contains(boot["token_id"].as_str().unwrap()),
+        "{after}"
+    );
+    assert!(
+        !after.contains(second["token_id"].as_str().unwrap()),
+        "{after}"
+    );
 }
 
 #[test]

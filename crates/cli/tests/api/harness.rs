@@ -251,7 +251,7 @@ impl TestApp {
             )
             .await
             .expect(StatusCode::CREATED);
-        b["token_value"].as_str().unwrap().to_owned()
+        b["token"].as_str().unwrap().to_owned()
     }
 
     /// A new user who is a member of `org` with `role`, with a token.

@@ -90,7 +90,7 @@ async fn project_with_identity(app: &TestApp) -> (String, String, String) {
         )
         .await
         .expect(StatusCode::CREATED);
-    (pid, iid, t["token_value"].as_str().unwrap().to_owned())
+    (pid, iid, t["token"].as_str().unwrap().to_owned())
 }
 
 async fn deleting_a_membership_returns_it_with_every_seed_field_and_real_values(app: TestApp) {

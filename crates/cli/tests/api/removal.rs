@@ -437,7 +437,7 @@ async fn removing_an_identity_from_a_project_removes_only_that_membership(app: T
         )
         .await
         .expect(StatusCode::CREATED);
-    let token = token["token_value"].as_str().unwrap();
+    let token = token["token"].as_str().unwrap();
 
     let res = app
         .delete(
@@ -515,7 +515,7 @@ async fn an_identity_token_removes_members_as_itself(app: TestApp) {
             "/v1/organizations/{org}/memberships/{}",
             member.membership_id
         ),
-        token["token_value"].as_str().unwrap(),
+        token["token"].as_str().unwrap(),
     )
     .await
     .expect(StatusCode::OK);

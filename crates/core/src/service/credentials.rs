@@ -53,7 +53,8 @@ pub struct Bootstrap {
     pub admin_key: CreatedToken,
 }
 
-fn new_token(kind: TokenKind, name: String) -> (Token, PlainSecret) {
+/// A new token of `kind`, its secret, and (when an admin key creates it) which key did.
+fn new_token(kind: TokenKind, name: String, by: Option<&Actor>) -> (Token, PlainSecret) {
     let secret = PlainSecret::generate();
     let token = Token {
         id: TokenId::new(),
@@ -62,6 +63,7 @@ fn new_token(kind: TokenKind, name: String) -> (Token, PlainSecret) {
         user_id: None,
         identity_id: None,
         created_by: None,
+        created_by_key: by.and_then(Actor::admin_key),
         name,
         secret_hash: secret.hash(),
         permissions: PermissionSet::EMPTY,
@@ -69,6 +71,16 @@ fn new_token(kind: TokenKind, name: String) -> (Token, PlainSecret) {
         created_at: Timestamp::now(),
     };
     (token, secret)
+}
+
+/// Admin keys are the instance's: only an instance admin (or the CLI, `None`) manages them.
+fn only_instance_admins(actor: Option<&Actor>, permission: &'static str) -> CoreResult<()> {
+    match actor {
+        Some(a) if a.principal != Principal::InstanceAdmin => {
+            Err(CoreError::Forbidden { permission })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A service token of `org`; any other token, or none, is "not found".
@@ -137,7 +149,7 @@ impl Roster {
             .membership_by_user(org.id, user.id)
             .await?
             .ok_or_else(|| CoreError::internal("bootstrap membership missing"))?;
-        let (token, secret) = new_token(TokenKind::InstanceAdmin, "bootstrap".into());
+        let (token, secret) = new_token(TokenKind::InstanceAdmin, "bootstrap".into(), None);
         tx.insert_token(&token).await?;
         tx.insert_audit_events(&[
             audit_event(
@@ -169,7 +181,11 @@ impl Roster {
 
     /// A new instance admin key (CLI only: there is no HTTP route that mints one).
     pub async fn create_admin_key(&self, name: &str) -> CoreResult<CreatedToken> {
-        let (token, secret) = new_token(TokenKind::InstanceAdmin, validate::name("name", name)?);
+        let (token, secret) = new_token(
+            TokenKind::InstanceAdmin,
+            validate::name("name", name)?,
+            None,
+        );
         let mut tx = self.store.begin().await?;
         tx.insert_token(&token).await?;
         tx.insert_audit_events(&[audit_event(
@@ -185,6 +201,49 @@ impl Roster {
         Ok(CreatedToken { token, secret })
     }
 
+    /// The instance admin keys (never their secrets), for an instance admin over HTTP or for
+    /// the CLI (`None`: it holds the database already).
+    pub async fn list_admin_keys(
+        &self,
+        actor: Option<&Actor>,
+        page: Page,
+    ) -> CoreResult<Paged<Token>> {
+        only_instance_admins(actor, "admin_keys:read")?;
+        let mut s = self.store.read().await?;
+        let rows = s
+            .list_tokens(TokenKind::InstanceAdmin, None, None, probe(page)?)
+            .await?;
+        Ok(paged(rows, page, |t| t.id.0))
+    }
+
+    /// Revokes an instance admin key at once (a leaked one, say), audited. A key may revoke
+    /// itself; the CLI can always mint another.
+    pub async fn revoke_admin_key(
+        &self,
+        actor: Option<&Actor>,
+        id: TokenId,
+        ctx: &RequestContext,
+    ) -> CoreResult<Token> {
+        only_instance_admins(actor, "admin_keys:write")?;
+        let mut tx = self.store.begin().await?;
+        let key = match tx.token(id).await? {
+            Some(t) if t.kind == TokenKind::InstanceAdmin => t,
+            _ => return Err(CoreError::not_found("admin key", id)),
+        };
+        tx.delete_token(id).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            actor,
+            None,
+            "admin_key.revoked",
+            ("token", id.to_string()),
+            json!({"name": key.name}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
     /// A token for a user: created by the user themselves or by an instance admin.
     pub async fn create_user_token(
         &self,
@@ -197,7 +256,8 @@ impl Roster {
         if actor.principal != Principal::InstanceAdmin && actor.user_id() != Some(user) {
             return Err(CoreError::not_found("user", user));
         }
-        let (mut token, secret) = new_token(TokenKind::User, validate::name("name", name)?);
+        let (mut token, secret) =
+            new_token(TokenKind::User, validate::name("name", name)?, Some(actor));
         token.user_id = Some(user);
         token.created_by = actor.user_id();
         token.expires_at = expiry(ttl)?;
@@ -233,7 +293,11 @@ impl Roster {
         tx.identity(identity)
             .await?
             .ok_or_else(|| CoreError::not_found("identity", identity))?;
-        let (mut token, secret) = new_token(TokenKind::Identity, validate::name("name", name)?);
+        let (mut token, secret) = new_token(
+            TokenKind::Identity,
+            validate::name("name", name)?,
+            Some(actor),
+        );
         token.organization_id = Some(org);
         token.identity_id = Some(identity);
         token.created_by = actor.user_id();
@@ -266,7 +330,7 @@ impl Roster {
         refuse_escalation(held, permissions)?;
         let name = validate::optional_text("name", input.name)?
             .unwrap_or_else(|| "service token".to_owned());
-        let (mut token, secret) = new_token(TokenKind::Service, name);
+        let (mut token, secret) = new_token(TokenKind::Service, name, Some(actor));
         token.organization_id = Some(org);
         token.created_by = match &actor.principal {
             Principal::ServiceToken { created_by, .. } => *created_by,

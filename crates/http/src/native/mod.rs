@@ -2,6 +2,7 @@
 //! cursors for lists, errors in `{"error": {"code", "message", "request_id", "details"?}}`.
 //! Handlers parse, call the core, render: no SQL and no permission logic here.
 
+mod admin_keys;
 mod credentials;
 pub mod error;
 pub mod extract;
@@ -140,6 +141,8 @@ pub fn router() -> Router<AppState> {
             "/v1/organizations/{organization_id}/passwords/{password_id}",
             delete(credentials::delete_password),
         )
+        .route("/v1/admin-keys", get(admin_keys::list))
+        .route("/v1/admin-keys/{token_id}", delete(admin_keys::revoke))
         .route("/v1/users", get(users::list).post(users::create))
         .route(
             "/v1/users/{user_id}",

@@ -17,6 +17,7 @@ use super::*;
         memberships::bulk_remove, memberships::accept, memberships::leave,
         users::list, users::create, users::get, users::update, users::delete,
         users::list_tokens, users::create_token, users::delete_token,
+        admin_keys::list, admin_keys::revoke,
         projects::list, projects::create, projects::get, projects::update, projects::delete,
         projects::list_members, projects::add_member, projects::remove_member,
         projects::list_identities, projects::add_identity, projects::get_identity, projects::remove_identity,

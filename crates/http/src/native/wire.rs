@@ -549,6 +549,8 @@ pub struct TokenOut {
     pub user_id: Option<String>,
     pub identity_id: Option<String>,
     pub created_by: Option<String>,
+    /// The instance admin key that created it, when one did.
+    pub created_by_key: Option<String>,
     pub permissions: Vec<&'static str>,
     pub expires_at: Option<String>,
     pub created_at: String,
@@ -564,6 +566,7 @@ impl From<Token> for TokenOut {
             user_id: t.user_id.map(|u| u.to_string()),
             identity_id: t.identity_id.map(|i| i.to_string()),
             created_by: t.created_by.map(|u| u.to_string()),
+            created_by_key: t.created_by_key.map(|k| k.to_string()),
             permissions: if t.kind == TokenKind::Service {
                 t.permissions.keys()
             } else {
@@ -580,7 +583,12 @@ impl From<Token> for TokenOut {
 pub struct CreatedTokenOut {
     #[serde(flatten)]
     pub token: TokenOut,
-    /// `Authorization: Bearer <token>`.
+    /// `Authorization: Bearer <token>`: the name `roster bootstrap` and `roster admin-key`
+    /// print it under too.
+    #[serde(rename = "token")]
+    pub bearer: String,
+    /// The same as `token`, under its earlier name.
+    #[schema(deprecated)]
     pub token_value: String,
     /// With the id, `Authorization: <id>:<token_secret>`.
     pub token_secret: String,
@@ -588,11 +596,12 @@ pub struct CreatedTokenOut {
 
 impl From<roster_core::service::CreatedToken> for CreatedTokenOut {
     fn from(c: roster_core::service::CreatedToken) -> Self {
-        let token_value = c.bearer();
+        let bearer = c.bearer();
         let token_secret = c.secret.expose().to_owned();
         CreatedTokenOut {
             token: c.token.into(),
-            token_value,
+            token_value: bearer.clone(),
+            bearer,
             token_secret,
         }
     }
