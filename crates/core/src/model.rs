@@ -281,6 +281,18 @@ pub struct AuditEvent {
     pub created_at: Timestamp,
 }
 
+/// Which audit events a list shows (every field: any). Each names one value exactly; the time
+/// range is `since` inclusive to `until` exclusive.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    /// The actor's id as events record it (a user's, an identity's, or a token's id).
+    pub actor_id: Option<String>,
+    pub target_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
 /// A page of rows in id order (which follows creation order): after the keyset cursor `after`
 /// (the native API's way, equally fast at any depth), or skipping `offset` rows (for vendor
 /// dialects whose clients page by offset), at most `limit`.

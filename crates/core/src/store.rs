@@ -302,9 +302,12 @@ pub trait Session: Send {
 
     // Audit
     async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> CoreResult<()>;
+    /// A page of one organization's audit events, or (`None`) of every event of the instance,
+    /// those of no organization included.
     async fn list_audit_events(
         &mut self,
-        org: OrganizationId,
+        org: Option<OrganizationId>,
+        filter: &AuditFilter,
         page: Page,
     ) -> CoreResult<Vec<AuditEvent>>;
 }

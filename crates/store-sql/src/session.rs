@@ -300,6 +300,47 @@ pub fn list_page_statement(list: PagedList, parent: Uuid, page: Page) -> (String
     (format!("{select}{condition}{tail}"), args)
 }
 
+/// The statement that reads a page of audit events, of one organization (read from its
+/// `(org_id, id)` index as `list_page_statement` reads it: with no filter, the same statement)
+/// or of the whole instance (in id order), with `filter`'s conditions.
+pub fn list_audit_events_statement(
+    org: Option<OrganizationId>,
+    filter: &AuditFilter,
+    page: Page,
+) -> (String, Vec<Arg>) {
+    let (select, parent, id) = PagedList::AuditEvents.parts();
+    let mut args = Vec::new();
+    let mut sql = match org {
+        Some(o) => {
+            args.push(Arg::Uuid(o.0));
+            format!("{select}{}", parent_page_condition(parent, page))
+        }
+        None => format!("{select} WHERE 1 = 1"),
+    };
+    let mut equal = |column: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            args.push(Arg::Text(v.clone()));
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+    };
+    equal("action", &filter.action);
+    equal("actor_id", &filter.actor_id);
+    equal("target_id", &filter.target_id);
+    for (compare, at) in [(">=", filter.since), ("<", filter.until)] {
+        if let Some(t) = at {
+            args.push(ts(t));
+            sql.push_str(&format!(" AND created_at {compare} ${}", args.len()));
+        }
+    }
+    let next = args.len() + 1;
+    let tail = match org {
+        Some(_) => parent_page_tail(parent, id, page, next, &mut args),
+        None => page_sql(id, page, next, &mut args),
+    };
+    sql.push_str(&tail);
+    (sql, args)
+}
+
 /// The statement that reads a page of tokens of one kind, of an organization or a user, and its
 /// arguments (`Session::list_tokens`); public for the plan tests, as `list_memberships_statement`.
 /// With both named by equality, the `(org_id, kind, id)` and `(user_id, kind, id)` indexes
@@ -1754,10 +1795,11 @@ impl<C: Conn> Session for SqlSession<C> {
 
     async fn list_audit_events(
         &mut self,
-        org: OrganizationId,
+        org: Option<OrganizationId>,
+        filter: &AuditFilter,
         page: Page,
     ) -> CoreResult<Vec<AuditEvent>> {
-        let (sql, args) = list_page_statement(PagedList::AuditEvents, org.0, page);
+        let (sql, args) = list_audit_events_statement(org, filter, page);
         self.all(&sql, args, audit_row).await
     }
 }

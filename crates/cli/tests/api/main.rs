@@ -39,6 +39,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod audit;
 mod auth;
 mod binary;
 mod clerk;

@@ -81,15 +81,27 @@ fn every_operation_has_an_id_of_its_own() {
 }
 
 /// A value of the parameter's kind, so that the query parses.
-fn sample(param: &Value) -> &'static str {
+fn sample(param: &Value) -> String {
     let name = param["name"].as_str().unwrap();
-    if param["schema"]["type"] == "integer" {
+    let schema = &param["schema"];
+    let any_of = schema["oneOf"].as_array().into_iter().flatten();
+    if let Some(first) = schema["enum"]
+        .as_array()
+        .or_else(|| any_of.filter_map(|s| s["enum"].as_array()).next())
+        .and_then(|e| e.first())
+    {
+        return first.as_str().unwrap().to_owned();
+    }
+    if schema["format"] == "date-time" {
+        "2026-01-01T00:00:00Z"
+    } else if schema["type"] == "integer" {
         "1"
     } else if name == "cursor" || name.ends_with("_id") {
         "0193a3f4-0000-7000-8000-000000000000"
     } else {
         "x"
     }
+    .to_owned()
 }
 
 /// Each query parameter the document declares is taken by the route it is declared on (the

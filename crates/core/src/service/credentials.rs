@@ -577,10 +577,25 @@ impl Roster {
         &self,
         actor: &Actor,
         org: OrganizationId,
+        filter: &AuditFilter,
         page: Page,
     ) -> CoreResult<Paged<AuditEvent>> {
         let mut s = self.read_in(actor, org, Permission::AuditRead).await?;
-        let rows = s.list_audit_events(org, probe(page)?).await?;
+        let rows = s.list_audit_events(Some(org), filter, probe(page)?).await?;
+        Ok(paged(rows, page, |e| e.id.0))
+    }
+
+    /// Every audit event of the instance, those of no organization (users, their tokens, admin
+    /// keys) included: for instance admins only.
+    pub async fn list_instance_audit_events(
+        &self,
+        actor: &Actor,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> CoreResult<Paged<AuditEvent>> {
+        only_instance_admins(Some(actor), "audit:read")?;
+        let mut s = self.store.read().await?;
+        let rows = s.list_audit_events(None, filter, probe(page)?).await?;
         Ok(paged(rows, page, |e| e.id.0))
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::json;
 
 use super::group_commit::{OwnMembership, RemovalRequest, SHARED_COMMIT_MAX_TARGETS};
-use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use super::{Changes, RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult, Rule};
 use crate::ids::*;
@@ -144,7 +144,8 @@ impl Roster {
             Some(org),
             action,
             ("membership", membership.id.to_string()),
-            json!({"user_id": user_id, "role": membership.role_key}),
+            json!({"user_id": user_id, "invite_email": membership.invite_email,
+                   "role": membership.role_key}),
         )])
         .await?;
         tx.commit().await?;
@@ -389,8 +390,20 @@ impl Roster {
             Some(org),
             "membership.updated",
             ("membership", m.id.to_string()),
-            json!({"role": {"from": before.role_key, "to": m.role_key},
-                   "is_active": {"from": before.is_active, "to": m.is_active}}),
+            Changes::default()
+                .field("role", &before.role_key, &m.role_key)
+                .field("is_active", &before.is_active, &m.is_active)
+                .metadata(
+                    "public_metadata",
+                    &before.public_metadata,
+                    &m.public_metadata,
+                )
+                .metadata(
+                    "private_metadata",
+                    &before.private_metadata,
+                    &m.private_metadata,
+                )
+                .into_details(),
         )])
         .await?;
         tx.commit().await?;

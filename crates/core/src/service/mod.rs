@@ -117,6 +117,39 @@ impl Roster {
     }
 }
 
+/// What an update changed, for its audit event: `{"field": {"from": …, "to": …}}` for each
+/// field whose value differs, and `{"changed": true}` alone for metadata (whose values, private
+/// ones above all, stay out of the audit trail). Unchanged fields are not named.
+#[derive(Default)]
+struct Changes(serde_json::Map<String, Value>);
+
+impl Changes {
+    fn field<T: serde::Serialize + PartialEq>(mut self, name: &str, from: &T, to: &T) -> Self {
+        if from != to {
+            self.0
+                .insert(name.to_owned(), serde_json::json!({"from": from, "to": to}));
+        }
+        self
+    }
+
+    fn metadata(
+        mut self,
+        name: &str,
+        from: &crate::model::Metadata,
+        to: &crate::model::Metadata,
+    ) -> Self {
+        if from != to {
+            self.0
+                .insert(name.to_owned(), serde_json::json!({"changed": true}));
+        }
+        self
+    }
+
+    fn into_details(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
 /// Builds an audit event for `actor` acting on a target.
 fn audit_event(
     ctx: &RequestContext,

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use super::{Changes, RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
@@ -213,10 +213,11 @@ impl Roster {
         let (mut tx, _) = self
             .write_in(actor, id, Permission::OrganizationWrite)
             .await?;
-        let mut org = tx
+        let before = tx
             .organization(id)
             .await?
             .ok_or_else(|| CoreError::not_found("organization", id))?;
+        let mut org = before.clone();
         if let Some(name) = patch.name {
             org.name = validate::name("name", &name)?;
         }
@@ -243,7 +244,30 @@ impl Roster {
             Some(id),
             "organization.updated",
             ("organization", id.to_string()),
-            json!({}),
+            Changes::default()
+                .field("name", &before.name, &org.name)
+                .field("slug", &before.slug, &org.slug)
+                .field(
+                    "max_allowed_memberships",
+                    &before.max_allowed_memberships,
+                    &org.max_allowed_memberships,
+                )
+                .field(
+                    "admin_delete_enabled",
+                    &before.admin_delete_enabled,
+                    &org.admin_delete_enabled,
+                )
+                .metadata(
+                    "public_metadata",
+                    &before.public_metadata,
+                    &org.public_metadata,
+                )
+                .metadata(
+                    "private_metadata",
+                    &before.private_metadata,
+                    &org.private_metadata,
+                )
+                .into_details(),
         )])
         .await?;
         tx.commit().await?;

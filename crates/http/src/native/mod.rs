@@ -141,6 +141,10 @@ pub fn router() -> Router<AppState> {
             "/v1/organizations/{organization_id}/passwords/{password_id}",
             delete(credentials::delete_password),
         )
+        .route(
+            "/v1/audit-events",
+            get(organizations::instance_audit_events),
+        )
         .route("/v1/admin-keys", get(admin_keys::list))
         .route("/v1/admin-keys/{token_id}", delete(admin_keys::revoke))
         .route("/v1/users", get(users::list).post(users::create))

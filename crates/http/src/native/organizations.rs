@@ -188,17 +188,37 @@ pub async fn delete_role(
     ))
 }
 
+/// The organization's audit log, oldest first unless `order=desc`, filtered as asked.
 #[utoipa::path(get, path = "/v1/organizations/{organization_id}/audit-events", tag = "audit",
-    params(("organization_id" = String, Path), PageQuery), responses((status = 200, body = List<AuditEventOut>), Errors))]
+    params(("organization_id" = String, Path), AuditQuery), responses((status = 200, body = List<AuditEventOut>), Errors))]
 pub async fn audit_events(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path(org): Path<String>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<AuditQuery>,
 ) -> Result<Json<List<AuditEventOut>>, ApiError> {
+    let (page, filter) = q.parse()?;
     Ok(Json(List::from_paged(
         s.roster
-            .list_audit_events(&a, parse(&org)?, q.page()?)
+            .list_audit_events(&a, parse(&org)?, &filter, page)
+            .await?,
+        Into::into,
+    )))
+}
+
+/// Every audit event of the instance (organizations', and those of users, their tokens and
+/// admin keys, which belong to none): instance admins only.
+#[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
+    params(AuditQuery), responses((status = 200, body = List<AuditEventOut>), Errors))]
+pub async fn instance_audit_events(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<List<AuditEventOut>>, ApiError> {
+    let (page, filter) = q.parse()?;
+    Ok(Json(List::from_paged(
+        s.roster
+            .list_instance_audit_events(&a, &filter, page)
             .await?,
         Into::into,
     )))

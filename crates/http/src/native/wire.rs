@@ -675,6 +675,69 @@ pub struct AuditEventOut {
     pub created_at: String,
 }
 
+/// `?limit=&cursor=&order=` and the filters of an audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// At most this many events (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (in the same order).
+    pub cursor: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(inline)]
+    pub order: Option<Order>,
+    /// Only events of this action (`membership.removed`, …).
+    pub action: Option<String>,
+    /// Only events by this actor (the `actor_id` events carry).
+    pub actor_id: Option<String>,
+    /// Only events about this target (the `target_id` events carry).
+    pub target_id: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub until: Option<String>,
+}
+
+/// The order of a page: oldest first or newest first.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+impl AuditQuery {
+    /// The page and the filter this query asks for.
+    pub fn parse(self) -> Result<(Page, AuditFilter), CoreError> {
+        let mut page = PageQuery {
+            limit: self.limit,
+            cursor: self.cursor,
+        }
+        .page()?;
+        page.descending = matches!(self.order, Some(Order::Desc));
+        let time = |field: &'static str, v: Option<String>| {
+            v.map(|v| {
+                Timestamp::parse_rfc3339(&v).ok_or_else(|| {
+                    CoreError::invalid(field, format!("{field} must be an RFC 3339 time"))
+                })
+            })
+            .transpose()
+        };
+        let filter = AuditFilter {
+            action: self.action,
+            actor_id: self.actor_id,
+            target_id: self.target_id,
+            since: time("since", self.since)?,
+            until: time("until", self.until)?,
+        };
+        Ok((page, filter))
+    }
+}
+
 impl From<AuditEvent> for AuditEventOut {
     fn from(e: AuditEvent) -> Self {
         AuditEventOut {
