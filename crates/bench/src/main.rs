@@ -869,6 +869,8 @@ async fn bench_backend(args: &Args, target: Target) {
                     Some(&b.admin),
                     NewOrganization {
                         name: format!("Scale {size} {}", b.slug),
+                        // Its members are seeded straight into the store, admins included.
+                        may_start_without_admin: true,
                         ..Default::default()
                     },
                     &RequestContext::default(),

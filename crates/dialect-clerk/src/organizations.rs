@@ -64,6 +64,10 @@ pub async fn create(State(s): State<AppState>, Auth(a): Auth, mut f: Form) -> Re
             .string("created_by")?
             .map(|u| user_param("created_by", &u))
             .transpose()?,
+        // QUIRK(clerk): `created_by` is optional in Clerk's API (clerk-bapi 2026-05-12, POST
+        // /organizations: only `name` is required), and an organization made without it has
+        // no member. Kept so that Clerk clients work unchanged; the native API refuses it.
+        may_start_without_admin: true,
     };
     f.finish()?;
     let org = s

@@ -322,9 +322,37 @@ impl TestApp {
     }
 
     /// A new organization with no members (through the admin key).
-    pub async fn new_org(&self, name: &str) -> String {
+    /// A new organization with no member at all, for tests that need its admins to be only
+    /// those they add. Only Clerk's contract allows one (QUIRK(clerk): `created_by` optional),
+    /// so it is made through the Clerk mount.
+    pub async fn empty_org(&self, name: &str) -> String {
         let b = self
-            .post("/v1/organizations", &self.admin, json!({"name": name}))
+            .post(
+                "/clerk/v1/organizations",
+                &self.admin,
+                json!({"name": name}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        roster_dialect_clerk::ids::decode("org", b["id"].as_str().unwrap())
+            .unwrap()
+            .to_string()
+    }
+
+    /// A new organization (through the admin key) whose first admin is a new user of its own.
+    pub async fn new_org(&self, name: &str) -> String {
+        let first_admin = self
+            .new_user(&format!(
+                "first-admin-{}@example.com",
+                uuid::Uuid::now_v7().simple()
+            ))
+            .await;
+        let b = self
+            .post(
+                "/v1/organizations",
+                &self.admin,
+                json!({"name": name, "created_by": first_admin}),
+            )
             .await
             .expect(StatusCode::CREATED);
         b["id"].as_str().unwrap().to_owned()

@@ -28,7 +28,7 @@ async fn assert_count(app: &TestApp, org: &str, expected: usize, after: &str) {
 }
 
 async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp) {
-    let org = app.new_org("Counted").await;
+    let org = app.empty_org("Counted").await;
     assert_count(&app, &org, 0, "creating the organization").await;
     let admin = app.add_member(&org, "admin").await;
     let [b, c, d] = [
@@ -206,7 +206,7 @@ async fn a_postgres_database_from_before_the_member_count_gets_it_filled_in() {
 /// The store's one read of an organization with its count and roles (what Clerk's removal
 /// answer shows) must give what its three reads give one by one.
 async fn the_organization_in_context_is_what_its_three_reads_give(app: TestApp) {
-    let org = app.new_org("In context").await;
+    let org = app.empty_org("In context").await;
     app.add_member(&org, "member").await;
     app.add_member(&org, "admin").await;
     app.post(

@@ -281,7 +281,7 @@ async fn bulk_removal_is_all_or_nothing_and_names_the_offending_id(app: TestApp)
 }
 
 async fn bulk_removal_of_every_admin_is_refused(app: TestApp) {
-    let org = app.new_org("Admins").await;
+    let org = app.empty_org("Admins").await;
     let a = app.add_member(&org, "admin").await;
     let b = app.add_member(&org, "admin").await;
     let res = app
@@ -545,7 +545,7 @@ async fn an_identity_token_removes_members_as_itself(app: TestApp) {
 }
 
 async fn a_deleted_user_leaves_every_organization_but_not_as_a_last_admin(app: TestApp) {
-    let other = app.new_org("Second").await;
+    let other = app.empty_org("Second").await;
     let user = app.add_member(&app.org, "member").await;
     app.make_member(&other, &user.user_id, "admin").await;
     let res = app
@@ -618,7 +618,7 @@ async fn a_bulk_removal_answered_in_parts_lists_every_removed_member_in_order(ap
 /// thousand than its first is read twice, and must still be removed, answered and recorded
 /// once, where it was first named.
 async fn a_membership_named_twice_a_thousand_ids_apart_is_removed_once(app: TestApp) {
-    let org = app.new_org("Named twice").await;
+    let org = app.empty_org("Named twice").await;
     let ids = app.add_users_as_members(&org, "member", 1_005).await;
     let mut named = ids.clone();
     named.extend([ids[0].clone(), ids[3].clone(), ids[1_004].clone()]);

@@ -313,7 +313,54 @@ async fn an_address_has_at_most_one_pending_invitation(app: TestApp) {
     assert_eq!(pending.len(), 2, "erin and frank, once each: {pending:?}");
 }
 
+/// An organization starts with an admin: an admin key must name its first admin, who is then
+/// its one active admin. Clerk's contract alone allows none (QUIRK(clerk)).
+async fn an_organization_is_created_with_its_first_admin(app: TestApp) {
+    let res = app
+        .post("/v1/organizations", &app.admin, json!({"name": "Initech"}))
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert_eq!(res.body["error"]["details"]["field"], "created_by");
+    let listed = app
+        .get("/v1/organizations", &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
+
+    let peter = app.new_user("peter@example.com").await;
+    let org = app
+        .post(
+            "/v1/organizations",
+            &app.admin,
+            json!({"name": "Initech", "created_by": peter}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let members = app.memberships(org["id"].as_str().unwrap()).await;
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        (members[0]["user_id"].as_str(), members[0]["role"].as_str()),
+        (Some(peter.as_str()), Some("admin"))
+    );
+
+    // QUIRK(clerk): Clerk's POST /organizations takes `created_by` as optional.
+    let clerk = app
+        .post(
+            "/clerk/v1/organizations",
+            &app.admin,
+            json!({"name": "Hooli"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(clerk["name"], "Hooli");
+}
+
 on_both_backends!(
+    an_organization_is_created_with_its_first_admin,
     an_address_has_at_most_one_pending_invitation,
     an_invitation_is_accepted_only_by_its_invitee_and_others_are_told_why,
     metadata_over_eight_kibibytes_is_refused_and_changes_nothing,

@@ -19,9 +19,13 @@ pub struct NewOrganization {
     pub admin_delete_enabled: Option<bool>,
     pub public_metadata: Metadata,
     pub private_metadata: Metadata,
-    /// The user who becomes its first admin. An instance admin may name one; a user creating
-    /// an organization is always its creator.
+    /// The user who becomes its first admin. An instance admin names one; a user creating an
+    /// organization is always its creator.
     pub created_by: Option<UserId>,
+    /// Whether it may be created with no admin at all (`created_by` absent), which only a
+    /// vendor's contract asks for (Clerk's). Such an organization has no member: only instance
+    /// admin keys can act in it, until one adds an admin.
+    pub may_start_without_admin: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -80,6 +84,14 @@ impl Roster {
                 });
             }
         };
+        // An organization always keeps an active admin; it starts with one.
+        if creator.is_none() && !input.may_start_without_admin {
+            return Err(CoreError::invalid(
+                "created_by",
+                "an organization starts with an admin: give created_by, the id of the user who \
+                 becomes its first admin",
+            ));
+        }
         let mut tx = self.store.begin().await?;
         let org = create_organization_in(&mut *tx, input, creator).await?;
         tx.insert_audit_events(&[audit_event(

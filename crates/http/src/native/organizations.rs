@@ -42,6 +42,7 @@ pub async fn create(
         public_metadata: b.public_metadata.unwrap_or_default(),
         private_metadata: b.private_metadata.unwrap_or_default(),
         created_by: b.created_by.as_deref().map(parse::<UserId>).transpose()?,
+        may_start_without_admin: false,
     };
     let org = s
         .roster

@@ -115,8 +115,8 @@ pub struct CreateOrganization {
     pub public_metadata: Option<Metadata>,
     #[schema(value_type = Option<Object>)]
     pub private_metadata: Option<Metadata>,
-    /// The user who becomes the first admin (instance admin keys only; a user is always the
-    /// creator of what they create).
+    /// The user who becomes the first admin: required with an instance admin key (an
+    /// organization always has an admin); a user is always the creator of what they create.
     pub created_by: Option<String>,
 }
 
