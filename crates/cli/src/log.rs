@@ -5,7 +5,7 @@
 //!
 //! Why: written straight to stderr, the access log line was one `write` system call per request
 //! on an async worker thread, about 15% of a removal's throughput over HTTP on two cores
-//! (`docs/benchmarks.md`, fifth session). Nothing is dropped: if stderr stops taking lines and
+//! (measured when this landed; see its commit). Nothing is dropped: if stderr stops taking lines and
 //! the buffer reaches `MAX_BUFFERED`, writers wait, as they did on stderr itself.
 //!
 //! Depends on nothing of roster's.

@@ -16,7 +16,7 @@ use serde_json::json;
 /// about a tenth of the server's CPU in a profile at 8 connections. In paired runs mimalloc
 /// served 13–38% more removals a second at 64 connections and 21–54% more at 256 (up to 20%
 /// more at 8), for 10–15 MiB more peak RSS. Its v2 line: v3 gave the same figures with a few MiB
-/// more RSS (docs/benchmarks.md, twelfth session).
+/// more RSS (measured when this landed; see its commit).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,7 +1,7 @@
 //! The memberships a removal removed, as it holds them until its answer is written: packed, so
 //! that a bulk removal of 100,000 members holds about 64 bytes a member instead of a whole
 //! `Membership` each (264 bytes, and a heap string for its role key). That was most of the
-//! server's memory at the peak of such a request (`docs/benchmarks.md`, sixth session).
+//! server's memory at the peak of such a request (measured when this landed; see its commit).
 //!
 //! Model code only: no store, no HTTP.
 

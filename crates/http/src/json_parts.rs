@@ -4,8 +4,8 @@
 //!
 //! Why: a 100,000-member bulk removal's answer is about 40 MiB of JSON. Serialized in one go it
 //! sat in a buffer that doubled as it grew, beside a vector of every item's wire form, and the
-//! server's peak memory was several times its size under load (`docs/benchmarks.md`, fifth
-//! session). An answer of one part or less is sent whole, with its `Content-Length`.
+//! server's peak memory was several times its size under load (measured when this
+//! landed; see its commit). An answer of one part or less is sent whole, with its `Content-Length`.
 //!
 //! Knows no route and no dialect: a handler gives the text before the array, the items, how to
 //! render one, and the text after.

@@ -379,7 +379,7 @@ pub fn list_tokens_statement(
 /// the primary key, filtering by organization. A prepared statement's generic plan did so on
 /// PostgreSQL: a first page walked from the lowest id, through every row and dead row of the
 /// organizations before this one (after many removals it took 1–6 ms instead of 0.1;
-/// `docs/benchmarks.md`, seventh session), and a page after a cursor from the cursor, through
+/// measured when this landed; see its commit), and a page after a cursor from the cursor, through
 /// every later organization's rows, to the end of the table for a last page. With the range
 /// and the scalar cursor `id > $2` instead, SQLite could not start at the cursor (it uses an
 /// index's second column only after an equality on its first: a deep page in a
