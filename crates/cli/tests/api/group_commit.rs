@@ -974,7 +974,68 @@ async fn over_http_a_hold_is_for_the_connections_it_answered(app: TestApp) {
     assert!(![&a, &b].iter().any(|m| left.contains(&m.membership_id)));
 }
 
+/// A request naming several memberships, some of which name nothing, is told every one of
+/// them, whether it runs alone or decided together with others in one batch.
+async fn every_missing_target_is_named_alone_and_in_a_shared_batch(app: TestApp) {
+    let org = app.org.clone();
+    let [a, b] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let (gone, never) = (MembershipId::new(), MembershipId::new());
+    let admin = actor(&app, &app.admin).await;
+    let several = || {
+        request(
+            &admin,
+            vec![
+                MemberRef::Membership(gone),
+                membership(&a.membership_id),
+                MemberRef::Membership(never),
+                MemberRef::Membership(gone),
+            ],
+        )
+    };
+    let named = |outcome: &Result<Removal, CoreError>| match outcome {
+        Err(CoreError::NotFoundAmong { ids, count, .. }) => (ids.clone(), *count),
+        other => panic!("{other:?}"),
+    };
+    let expected = (vec![gone.to_string(), never.to_string()], 2);
+    let org_id = OrganizationId(org.parse().unwrap());
+    let roster = Roster::new(app.store.clone());
+    let alone = roster
+        .remove_memberships_together(org_id, &[several()])
+        .await;
+    assert_eq!(named(&alone[0]), expected);
+    let together = roster
+        .remove_memberships_together(
+            org_id,
+            &[
+                several(),
+                request(&admin, vec![membership(&b.membership_id)]),
+            ],
+        )
+        .await;
+    assert_eq!(named(&together[0]), expected);
+    assert!(together[1].is_ok(), "{:?}", together[1]);
+    let single = roster
+        .remove_memberships_together(
+            org_id,
+            &[
+                request(&admin, vec![MemberRef::Membership(never)]),
+                request(&admin, vec![MemberRef::Membership(gone)]),
+            ],
+        )
+        .await;
+    assert!(
+        matches!(single[0], Err(CoreError::NotFound { .. })),
+        "one target: a plain not found: {:?}",
+        single[0]
+    );
+    assert_eq!(app.memberships(&org).await.len(), 2, "the owner and a");
+}
+
 on_both_backends!(
+    every_missing_target_is_named_alone_and_in_a_shared_batch,
     the_time_between_a_workers_batches_is_counted,
     a_transaction_begun_during_a_hold_is_used_or_rolled_back,
     over_http_a_hold_is_for_the_connections_it_answered,

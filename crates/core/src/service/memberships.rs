@@ -909,17 +909,17 @@ pub(super) async fn remove_plain_together(
             continue;
         }
         let mut members: Vec<Membership> = Vec::with_capacity(r.targets.len());
-        let mut missing = None;
+        // At most `SHARED_COMMIT_MAX_TARGETS` targets: a scan for duplicates is cheap.
+        let mut missing: Vec<MemberRef> = Vec::new();
         for t in &r.targets {
             match find(t, &removed_ids) {
                 Some(m) if !members.iter().any(|seen| seen.id == m.id) => members.push(m.clone()),
                 Some(_) => {}
-                None => {
-                    missing = Some(no_such_member(*t));
-                    break;
-                }
+                None if !missing.contains(t) => missing.push(*t),
+                None => {}
             }
         }
+        let missing = (!missing.is_empty()).then(|| none_such(&r.targets, &missing));
         let refusal = match (missing, leaving) {
             (Some(missing), _) => Some(missing),
             (None, Some((_, me, refuse_only_organization))) => {
@@ -1163,9 +1163,14 @@ fn no_such_member(target: MemberRef) -> CoreError {
     }
 }
 
-/// Every target of a request of several that names no membership, in one error (the first
-/// `MAX_NAMED_NOT_FOUND`, and the count).
-fn none_such_among(missing: &[MemberRef]) -> CoreError {
+/// The refusal of a request whose `missing` targets (in request order, each once) name no
+/// membership: one target's not found, or for a request naming several every such target in
+/// one error (the first `MAX_NAMED_NOT_FOUND`, and the count), so that a list is cleaned in
+/// one round trip. Both the batched and the one-by-one path answer through it.
+fn none_such(targets: &[MemberRef], missing: &[MemberRef]) -> CoreError {
+    if let ([_], [only]) = (targets, missing) {
+        return no_such_member(*only);
+    }
     CoreError::NotFoundAmong {
         kind: "membership",
         ids: missing
@@ -1246,11 +1251,8 @@ async fn resolve_many(
         }
     }
     drop((by_id, by_user, taken));
-    if let Some(first) = missing.first() {
-        return Err(match targets.len() {
-            1 => no_such_member(*first),
-            _ => none_such_among(&missing),
-        });
+    if !missing.is_empty() {
+        return Err(none_such(targets, &missing));
     }
     found.arrange(&order);
     Ok(found)
