@@ -52,5 +52,6 @@ mod member_count;
 mod openapi;
 mod planetscale;
 mod removal;
+mod removal_equivalence;
 mod resources;
 mod tenant;
