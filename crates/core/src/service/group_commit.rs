@@ -11,7 +11,7 @@
 //!
 //! A batch of plain removals (no credential deletion) goes further: one read of
 //! every target, every outcome decided in memory in arrival order, then one statement per table
-//! for all the accepted ones (`memberships::remove_plain_together`). On PostgreSQL, where each
+//! for all the accepted ones (`removal::remove_plain_together`). On PostgreSQL, where each
 //! statement is a round trip on the batch's one connection, that makes a batch's cost nearly
 //! independent of its size.
 //!
@@ -62,13 +62,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, oneshot};
 
+use super::Roster;
 use super::fine_sleep::FineTimer;
-use super::memberships::{context_for, is_plain, remove_one, remove_plain_together};
-use super::{RequestContext, Roster};
+use super::removal::{RemovalRequest, context_for, is_plain, remove_one, remove_plain_together};
 use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::{OrganizationId, TokenId};
-use crate::model::{MemberRef, Removal, RemovalOptions, Token};
+use crate::model::{Removal, Token};
 use crate::permissions::Actor;
 use crate::store::{Session, Store};
 
@@ -83,67 +83,6 @@ const MAX_BATCH: usize = 64;
 /// The longest a worker holds a batch for its cohort: an idle worker then ends, and a hold with
 /// requests waiting never lasts longer (see the module's doc).
 const MAX_HOLD: Duration = Duration::from_millis(1);
-
-/// One removal request.
-#[derive(Clone, Debug)]
-pub struct RemovalRequest {
-    /// Who asks. A token claim is verified inside the batch's transaction, with one read for
-    /// the tokens of the whole batch.
-    pub caller: Caller,
-    pub targets: Vec<MemberRef>,
-    pub options: RemovalOptions,
-    pub ctx: RequestContext,
-    /// Also return the organization after the removal, the removed members' users and the
-    /// roles (`Removal::context`); the caller must then also be allowed to read them.
-    pub include_context: bool,
-    /// The slug the caller named the organization by, where it named it so: the removal is
-    /// then refused as not found unless the slug still names the organization under the
-    /// batch's lock, so that an id read from the slug earlier, or kept from another request,
-    /// is safe to use (`Roster::remove_in_organization_named`).
-    pub org_slug: Option<String>,
-    /// What naming the caller's own membership means.
-    pub own_membership: OwnMembership,
-    /// Answer a service token that lacks a permission the removal needs as if the organization
-    /// were not there (not found), instead of forbidden: PlanetScale shows a token nothing its
-    /// accesses do not cover. Decided in the batch, where the token is verified.
-    pub forbidden_to_service_tokens_is_not_found: bool,
-}
-
-impl RemovalRequest {
-    /// A removal of `targets` by `caller`, with the defaults: no context, the organization
-    /// named by id, the caller's own membership refused, a lacking permission forbidden.
-    pub fn new(
-        caller: Caller,
-        targets: Vec<MemberRef>,
-        options: RemovalOptions,
-        ctx: RequestContext,
-    ) -> Self {
-        RemovalRequest {
-            caller,
-            targets,
-            options,
-            ctx,
-            include_context: false,
-            org_slug: None,
-            own_membership: OwnMembership::Refused,
-            forbidden_to_service_tokens_is_not_found: false,
-        }
-    }
-}
-
-/// What a removal request naming the caller's own membership means.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OwnMembership {
-    /// Refused (`Rule::SelfRemoval`): leaving is a request of its own
-    /// (`Roster::leave_organization`).
-    #[default]
-    Refused,
-    /// A request whose one target is the caller's own membership is the caller leaving, with
-    /// `leave_organization`'s rules and audit action, and needs no permission beyond being a
-    /// member (PlanetScale: removing yourself is leaving). Naming it among others is still
-    /// refused.
-    Leaves { refuse_only_organization: bool },
-}
 
 struct Waiting {
     request: RemovalRequest,

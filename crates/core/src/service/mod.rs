@@ -10,6 +10,7 @@ mod identities;
 mod memberships;
 mod organizations;
 mod projects;
+mod removal;
 mod roles;
 mod users;
 pub mod validate;
@@ -19,11 +20,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
-pub use group_commit::{GroupCommitStats, OwnMembership, RemovalRequest};
+pub use group_commit::GroupCommitStats;
 pub use identities::{IdentityPatch, NewIdentity};
-pub use memberships::{MAX_BULK_REMOVAL, MemberInContext, MembershipPatch, NewMembership};
+pub use memberships::{MemberInContext, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};
 pub use projects::{NewProject, ProjectPatch};
+pub use removal::{MAX_BULK_REMOVAL, OwnMembership, RemovalRequest};
 pub use roles::{NewRole, RolePatch};
 pub use users::{NewUser, UserPatch};
 

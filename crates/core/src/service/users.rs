@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::memberships::{Audit, remove_in};
+use super::removal::{Audit, remove_in};
 use super::{RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;

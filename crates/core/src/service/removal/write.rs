@@ -1,0 +1,104 @@
+//! The unit of work every removal ends in, inside a transaction holding the organization's
+//! lock: the last-admin guard, the cascade (project memberships; on request passwords and
+//! service tokens), the deletes and one audit event per removed membership. The caller
+//! commits.
+
+use serde_json::json;
+
+use crate::error::CoreResult;
+use crate::ids::*;
+use crate::model::*;
+use crate::permissions::Actor;
+use crate::removed::Removed;
+use crate::service::{RequestContext, audit_event};
+use crate::store::Session;
+
+use super::rules::last_admin;
+
+/// Who removes, and how the audit trail names it.
+pub(in crate::service) struct Audit<'a> {
+    pub ctx: &'a RequestContext,
+    pub actor: &'a Actor,
+    pub action: &'static str,
+}
+
+/// The shared removal unit of work, inside a transaction holding the organization's lock:
+/// last-admin guard, cascade, delete, one audit event per removed membership. The caller
+/// commits (after whatever else belongs to the same transaction).
+pub(in crate::service) async fn remove_in(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    members: Removed,
+    options: RemovalOptions,
+    audit: Audit<'_>,
+) -> CoreResult<Removal> {
+    let admins_removed = members.active_admins().count() as i64;
+    if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
+        return Err(last_admin(members.active_admins().next()));
+    }
+    // Allocated once: collecting the filtered users would double its way to 100,000.
+    let mut users: Vec<UserId> = Vec::with_capacity(members.len());
+    users.extend(members.user_ids());
+    let ids: Vec<MembershipId> = members.ids().collect();
+    let (mut project_memberships_removed, mut passwords_deleted, mut service_tokens_deleted) =
+        (0, 0, 0);
+    if !users.is_empty() {
+        project_memberships_removed = tx.delete_project_memberships_of_users(org, &users).await?;
+        if options.delete_passwords {
+            passwords_deleted = tx.delete_passwords_of_users(org, &users).await?;
+        }
+        if options.delete_service_tokens {
+            service_tokens_deleted = tx.delete_service_tokens_created_by(org, &users).await?;
+        }
+    }
+    if !ids.is_empty() {
+        tx.delete_memberships(org, &ids).await?;
+    }
+    drop((users, ids));
+    // The events are built a part at a time, each just before it is written: all the events of
+    // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
+    let mut to_record = members.iter();
+    loop {
+        let events: Vec<AuditEvent> = to_record
+            .by_ref()
+            .take(EVENTS_AT_A_TIME)
+            .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, &m, options))
+            .collect();
+        if events.is_empty() {
+            break;
+        }
+        tx.insert_audit_events(&events).await?;
+    }
+    drop(to_record);
+    Ok(Removal {
+        removed: members,
+        project_memberships_removed,
+        passwords_deleted,
+        service_tokens_deleted,
+        context: None,
+    })
+}
+
+/// Audit events a large removal builds at a time: as many as the store writes in a few
+/// statements.
+pub(in crate::service) const EVENTS_AT_A_TIME: usize = 500;
+
+pub(in crate::service) fn removal_event(
+    ctx: &RequestContext,
+    actor: &Actor,
+    org: OrganizationId,
+    action: &str,
+    m: &Membership,
+    options: RemovalOptions,
+) -> AuditEvent {
+    audit_event(
+        ctx,
+        Some(actor),
+        Some(org),
+        action,
+        ("membership", m.id.to_string()),
+        json!({"user_id": m.user_id, "invite_email": m.invite_email, "role": m.role_key,
+               "delete_passwords": options.delete_passwords,
+               "delete_service_tokens": options.delete_service_tokens}),
+    )
+}
