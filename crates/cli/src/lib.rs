@@ -89,12 +89,13 @@ pub fn migration_report(backend: &str, applied: &[Migration]) -> String {
     }
 }
 
-/// The whole HTTP application over a store: native API, operational endpoints, and (as they
-/// land) the vendor dialects.
+/// The whole HTTP application over a store: the native API, the operational endpoints and the
+/// vendor dialects.
 pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
     let state = roster_http::AppState::new(Roster::new(store));
     roster_http::app(
         state,
+        roster_native::router(),
         vec![
             roster_dialect_infisical::mount(),
             roster_dialect_clerk::mount(),

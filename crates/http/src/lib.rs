@@ -1,15 +1,15 @@
-//! roster's HTTP layer: the application state, the middleware every mount shares (request id,
-//! tracing, body limit, metrics), the native `/v1` API, the operational endpoints, and the
-//! place where vendor dialects are mounted.
+//! roster's HTTP kit: the application state, the middleware every surface shares (request id,
+//! tracing, body limit, metrics), the extractors each surface instantiates with its own error
+//! type (`extractors!`), authentication from headers, the operational endpoints, and the
+//! place where the surfaces (the native API, the vendor dialects) are put together.
 //!
 //! It depends on the core and axum, never on a store crate (the binary hands it a `Roster`)
-//! and never on a dialect (dialects are handed in as routers by the binary).
+//! and never on a surface (each is handed in as a router by the binary).
 
 pub mod auth;
 pub mod extract;
 pub mod json_parts;
 pub mod metrics;
-pub mod native;
 pub mod ops;
 pub mod request_id;
 
@@ -65,10 +65,11 @@ pub struct Mount {
     pub router: Router<AppState>,
 }
 
-/// The whole application: native API, operational endpoints and the given dialect mounts,
-/// wrapped in the shared middleware.
-pub fn app(state: AppState, mounts: Vec<Mount>) -> Router {
-    let mut router = native::router().merge(ops::router());
+/// The whole application, wrapped in the shared middleware: `base` (the native API, whose
+/// fallbacks answer every path no mount takes), the operational endpoints, and the given
+/// mounts under their prefixes.
+pub fn app(state: AppState, base: Router<AppState>, mounts: Vec<Mount>) -> Router {
+    let mut router = base.merge(ops::router());
     for m in mounts {
         router = router.nest(m.prefix, m.router);
     }

@@ -1,5 +1,4 @@
-//! Operational endpoints: liveness, readiness (the database answers), metrics, and the native
-//! API's OpenAPI document.
+//! Operational endpoints: liveness, readiness (the database answers) and metrics.
 
 use axum::Router;
 use axum::extract::State;
@@ -18,10 +17,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .route(
-            "/openapi.json",
-            get(|| async { axum::Json(crate::native::openapi::document()) }),
-        )
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {

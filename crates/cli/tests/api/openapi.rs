@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::harness::TestApp;
 
 fn document() -> Value {
-    serde_json::to_value(roster_http::native::openapi::document()).unwrap()
+    serde_json::to_value(roster_native::openapi::document()).unwrap()
 }
 
 /// Every operation of the document: (path template, method, its parameters).

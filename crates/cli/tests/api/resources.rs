@@ -399,7 +399,7 @@ fn every_reference_in_the_openapi_document_resolves() {
             _ => {}
         }
     }
-    let doc = serde_json::to_value(roster_http::native::openapi::document()).unwrap();
+    let doc = serde_json::to_value(roster_native::openapi::document()).unwrap();
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(!all.is_empty());

@@ -12,8 +12,8 @@ use super::error::ApiError;
 use super::extract::{Auth, Body, OptionalBody, Path, Presented, Query};
 use super::wire::*;
 use super::{Errors, parse};
-use crate::AppState;
-use crate::request_id::context;
+use roster_http::AppState;
+use roster_http::request_id::context;
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

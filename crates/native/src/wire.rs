@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::json_parts::JsonParts;
+use roster_http::json_parts::JsonParts;
 
 fn time(t: Timestamp) -> String {
     t.to_rfc3339()
@@ -365,7 +365,7 @@ pub struct RemovalOut {
 }
 
 impl RemovalOut {
-    /// The same JSON as `RemovalOut`, written a part at a time (`crate::json_parts`): a bulk
+    /// The same JSON as `RemovalOut`, written a part at a time (`roster_http::json_parts`): a bulk
     /// removal's answer can hold 100,000 memberships.
     pub fn written_in_parts(
         r: Removal,

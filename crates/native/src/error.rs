@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use roster_core::CoreError;
 use serde_json::{Value, json};
 
-use crate::extract::Rejection;
-use crate::request_id;
+use roster_http::extract::Rejection;
+use roster_http::request_id;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -78,7 +78,7 @@ impl From<CoreError> for ApiError {
                 }
             }
             CoreError::Unavailable(cause) => {
-                crate::log_unavailable(&cause);
+                roster_http::log_unavailable(&cause);
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -87,7 +87,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Internal(cause) => {
                 // Logged once, here, with its cause; the client sees only the request id.
-                crate::log_internal_error(&cause);
+                roster_http::log_internal_error(&cause);
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

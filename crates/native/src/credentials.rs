@@ -9,8 +9,8 @@ use super::error::ApiError;
 use super::extract::{Auth, Body, Path, Query};
 use super::wire::*;
 use super::{Errors, parse};
-use crate::AppState;
-use crate::request_id::context;
+use roster_http::AppState;
+use roster_http::request_id::context;
 
 #[utoipa::path(get, path = "/v1/organizations/{organization_id}/service-tokens", tag = "tokens",
     params(("organization_id" = String, Path), PageQuery), responses((status = 200, body = List<TokenOut>), Errors))]

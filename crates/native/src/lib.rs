@@ -1,5 +1,7 @@
 //! The native API, `/v1`: roster's own resources at plural nouns, JSON in and out, keyset
-//! cursors for lists, errors in `{"error": {"code", "message", "request_id", "details"?}}`.
+//! cursors for lists, errors in `{"error": {"code", "message", "request_id", "details"?}}`,
+//! and its OpenAPI document at `/openapi.json`. A surface like the vendor dialects, built on
+//! `roster-http`'s kit; no dialect depends on it.
 //! Handlers parse, call the core, render: no SQL and no permission logic here.
 
 mod admin_keys;
@@ -22,7 +24,7 @@ use roster_core::CoreError;
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};
 
-use crate::AppState;
+use roster_http::AppState;
 
 /// Parses a path or body id into its typed form (400 naming the parameter when malformed).
 fn parse<T: FromStr<Err = CoreError>>(s: &str) -> Result<T, CoreError> {
@@ -101,7 +103,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/organizations/{organization_id}/memberships/bulk-remove",
-            crate::bulk_body_limit(post(memberships::bulk_remove)),
+            roster_http::bulk_body_limit(post(memberships::bulk_remove)),
         )
         .route(
             "/v1/organizations/{organization_id}/memberships/{membership_id}",
@@ -191,6 +193,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/identities/{identity_id}/tokens",
             post(identities::create_token),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
         )
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -8,8 +8,8 @@ use super::error::ApiError;
 use super::extract::{Auth, Path, Query};
 use super::wire::*;
 use super::{Errors, parse};
-use crate::AppState;
-use crate::request_id::context;
+use roster_http::AppState;
+use roster_http::request_id::context;
 
 /// The instance admin keys (never their secrets).
 #[utoipa::path(get, path = "/v1/admin-keys", tag = "admin keys", params(PageQuery),

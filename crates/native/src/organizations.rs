@@ -11,8 +11,8 @@ use super::error::ApiError;
 use super::extract::{Auth, Body, Path, Query};
 use super::wire::*;
 use super::{Errors, parse};
-use crate::AppState;
-use crate::request_id::context;
+use roster_http::AppState;
+use roster_http::request_id::context;
 
 #[utoipa::path(get, path = "/v1/organizations", tag = "organizations", params(PageQuery),
     responses((status = 200, body = List<OrganizationOut>), Errors))]

@@ -1,0 +1,4 @@
+//! The native API's extractors: the shared ones of `roster_http::extractors!`, rendering every
+//! rejection as an `ApiError`.
+
+roster_http::extractors!(super::error::ApiError);
