@@ -3,6 +3,10 @@
 //! (`lock_organization`), so changes to one organization's memberships are serialised and the
 //! guards the use-cases check inside it hold when the transaction commits.
 //!
+//! A session's rows are split by resource, a trait each (`OrganizationRows`, `UserRows`, …),
+//! which `Session` gathers: callers reach them all through a `dyn Session`; a store implements
+//! each in a file of its own.
+//!
 //! Implementations live in the store crates; this module knows no SQL.
 
 use async_trait::async_trait;
@@ -11,6 +15,14 @@ use crate::error::CoreResult;
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::PermissionSet;
+
+/// Every row trait, for a store's `use …::rows::*`.
+pub mod rows {
+    pub use super::{
+        AuditRows, CredentialRows, IdentityRows, MembershipRows, OrganizationRows, ProjectRows,
+        RoleRows, UserRows,
+    };
+}
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -32,42 +44,9 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// Organizations: rows, the slug lookup, the member count kept with each.
 #[async_trait]
-pub trait Session: Send {
-    async fn commit(self: Box<Self>) -> CoreResult<()>;
-
-    /// Opens a savepoint inside the write transaction: a later `rollback_to_savepoint` undoes
-    /// what was written since, and leaves the transaction usable (also after a failed
-    /// statement, which on PostgreSQL otherwise poisons the whole transaction). Savepoints are
-    /// not nested: each is released or rolled back before the next is opened.
-    async fn savepoint(&mut self) -> CoreResult<()>;
-    /// Keeps what was written since `savepoint`, as part of the transaction.
-    async fn release_savepoint(&mut self) -> CoreResult<()>;
-    /// Undoes what was written since `savepoint`, and closes it.
-    async fn rollback_to_savepoint(&mut self) -> CoreResult<()>;
-
-    /// Takes the organization's write lock for the rest of the transaction; false if the
-    /// organization does not exist.
-    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool> {
-        Ok(self.lock_organization_slug(id).await?.is_some())
-    }
-
-    /// `lock_organization`, returning the organization's slug as it is under the lock (`None`
-    /// if the organization does not exist).
-    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>>;
-
-    /// `tokens_by_ids(tokens)`, then `lock_organization_slug(id)`: how a batch of removals
-    /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
-    /// instead of two).
-    async fn lock_organization_reading_tokens(
-        &mut self,
-        id: OrganizationId,
-        tokens: &[TokenId],
-    ) -> CoreResult<(Option<String>, Vec<Token>)> {
-        read_tokens_then_lock(self, id, tokens).await
-    }
-
-    // Organizations
+pub trait OrganizationRows: Send {
     async fn insert_organization(&mut self, org: &Organization) -> CoreResult<()>;
     async fn organization(&mut self, id: OrganizationId) -> CoreResult<Option<Organization>>;
     async fn organization_by_slug(&mut self, slug: &str) -> CoreResult<Option<Organization>>;
@@ -81,21 +60,11 @@ pub trait Session: Send {
     async fn update_organization(&mut self, org: &Organization) -> CoreResult<()>;
     async fn delete_organization(&mut self, id: OrganizationId) -> CoreResult<()>;
     async fn count_memberships(&mut self, org: OrganizationId) -> CoreResult<i64>;
-    /// The organization, its member count and its roles in id order: what a renderer shows
-    /// around a membership (Clerk's removal answer). A backend that can read them in one
-    /// statement does (the SQL stores: one round trip instead of three).
-    async fn organization_in_context(
-        &mut self,
-        id: OrganizationId,
-    ) -> CoreResult<Option<(Organization, i64, Vec<Role>)>> {
-        let Some(organization) = self.organization(id).await? else {
-            return Ok(None);
-        };
-        let count = self.count_memberships(id).await?;
-        Ok(Some((organization, count, self.list_roles(id).await?)))
-    }
+}
 
-    // Users
+/// Users, and the organizations each belongs to.
+#[async_trait]
+pub trait UserRows: Send {
     async fn insert_user(&mut self, user: &User) -> CoreResult<()>;
     async fn user(&mut self, id: UserId) -> CoreResult<Option<User>>;
     async fn user_by_email(&mut self, email: &str) -> CoreResult<Option<User>>;
@@ -106,8 +75,11 @@ pub trait Session: Send {
     async fn delete_user(&mut self, id: UserId) -> CoreResult<()>;
     /// The organizations a user holds a membership in.
     async fn organizations_of_user(&mut self, user: UserId) -> CoreResult<Vec<OrganizationId>>;
+}
 
-    // Roles
+/// Each organization's roles.
+#[async_trait]
+pub trait RoleRows: Send {
     async fn insert_role(&mut self, role: &Role) -> CoreResult<()>;
     async fn role(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<Option<Role>>;
     async fn role_by_key(&mut self, org: OrganizationId, key: &str) -> CoreResult<Option<Role>>;
@@ -116,8 +88,11 @@ pub trait Session: Send {
     async fn delete_role(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<()>;
     /// Whether any membership or identity holds the role.
     async fn role_in_use(&mut self, org: OrganizationId, id: RoleId) -> CoreResult<bool>;
+}
 
-    // Organization memberships
+/// Organization memberships, and the permissions they give.
+#[async_trait]
+pub trait MembershipRows: Send {
     async fn insert_membership(&mut self, m: &Membership) -> CoreResult<()>;
     async fn membership(
         &mut self,
@@ -171,8 +146,11 @@ pub trait Session: Send {
         org: OrganizationId,
         identity: IdentityId,
     ) -> CoreResult<Option<PermissionSet>>;
+}
 
-    // Projects and project memberships
+/// Projects and their user memberships.
+#[async_trait]
+pub trait ProjectRows: Send {
     async fn insert_project(&mut self, p: &Project) -> CoreResult<()>;
     async fn project(&mut self, id: ProjectId) -> CoreResult<Option<Project>>;
     async fn list_projects(&mut self, org: OrganizationId, page: Page) -> CoreResult<Vec<Project>>;
@@ -207,22 +185,11 @@ pub trait Session: Send {
         org: OrganizationId,
         users: &[UserId],
     ) -> CoreResult<Vec<UserId>>;
-    /// The writes of a batch of removals decided together: deletes the project memberships of
-    /// `users` (returning the user of each deleted row, as
-    /// `delete_project_memberships_returning_users`), the memberships `ids`, and records
-    /// `events`. A backend that can do all three in one statement does (on PostgreSQL, one round
-    /// trip instead of three); the others do them one after another.
-    async fn remove_memberships_recording(
-        &mut self,
-        org: OrganizationId,
-        users: &[UserId],
-        ids: &[MembershipId],
-        events: &[AuditEvent],
-    ) -> CoreResult<Vec<UserId>> {
-        remove_memberships_then_record(self, org, users, ids, events).await
-    }
+}
 
-    // Machine identities
+/// Machine identities and their project memberships.
+#[async_trait]
+pub trait IdentityRows: Send {
     async fn insert_identity(&mut self, i: &Identity) -> CoreResult<()>;
     async fn identity(&mut self, id: IdentityId) -> CoreResult<Option<Identity>>;
     async fn list_identities(
@@ -256,8 +223,11 @@ pub trait Session: Send {
         &mut self,
         id: IdentityProjectMembershipId,
     ) -> CoreResult<()>;
+}
 
-    // Credentials
+/// Tokens (user, identity, service, admin keys) and passwords.
+#[async_trait]
+pub trait CredentialRows: Send {
     async fn insert_token(&mut self, t: &Token) -> CoreResult<()>;
     async fn token(&mut self, id: TokenId) -> CoreResult<Option<Token>>;
     /// The tokens among `ids` that exist, in no particular order.
@@ -299,8 +269,11 @@ pub trait Session: Send {
         org: OrganizationId,
         users: &[UserId],
     ) -> CoreResult<u64>;
+}
 
-    // Audit
+/// The audit trail.
+#[async_trait]
+pub trait AuditRows: Send {
     async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> CoreResult<()>;
     /// A page of one organization's audit events, or (`None`) of every event of the instance,
     /// those of no organization included.
@@ -310,6 +283,84 @@ pub trait Session: Send {
         filter: &AuditFilter,
         page: Page,
     ) -> CoreResult<Vec<AuditEvent>>;
+}
+
+/// A read session or a write transaction: the rows of every resource (each a trait of its
+/// own, by resource), and what belongs to the transaction itself (commit, savepoints, the
+/// organization's lock, the writes of a batch of removals across tables).
+#[async_trait]
+pub trait Session:
+    OrganizationRows
+    + UserRows
+    + RoleRows
+    + MembershipRows
+    + ProjectRows
+    + IdentityRows
+    + CredentialRows
+    + AuditRows
+    + Send
+{
+    async fn commit(self: Box<Self>) -> CoreResult<()>;
+
+    /// Opens a savepoint inside the write transaction: a later `rollback_to_savepoint` undoes
+    /// what was written since, and leaves the transaction usable (also after a failed
+    /// statement, which on PostgreSQL otherwise poisons the whole transaction). Savepoints are
+    /// not nested: each is released or rolled back before the next is opened.
+    async fn savepoint(&mut self) -> CoreResult<()>;
+    /// Keeps what was written since `savepoint`, as part of the transaction.
+    async fn release_savepoint(&mut self) -> CoreResult<()>;
+    /// Undoes what was written since `savepoint`, and closes it.
+    async fn rollback_to_savepoint(&mut self) -> CoreResult<()>;
+
+    /// Takes the organization's write lock for the rest of the transaction; false if the
+    /// organization does not exist.
+    async fn lock_organization(&mut self, id: OrganizationId) -> CoreResult<bool> {
+        Ok(self.lock_organization_slug(id).await?.is_some())
+    }
+
+    /// `lock_organization`, returning the organization's slug as it is under the lock (`None`
+    /// if the organization does not exist).
+    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>>;
+
+    /// `tokens_by_ids(tokens)`, then `lock_organization_slug(id)`: how a batch of removals
+    /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
+    /// instead of two).
+    async fn lock_organization_reading_tokens(
+        &mut self,
+        id: OrganizationId,
+        tokens: &[TokenId],
+    ) -> CoreResult<(Option<String>, Vec<Token>)> {
+        read_tokens_then_lock(self, id, tokens).await
+    }
+
+    /// The organization, its member count and its roles in id order: what a renderer shows
+    /// around a membership (Clerk's removal answer). A backend that can read them in one
+    /// statement does (the SQL stores: one round trip instead of three).
+    async fn organization_in_context(
+        &mut self,
+        id: OrganizationId,
+    ) -> CoreResult<Option<(Organization, i64, Vec<Role>)>> {
+        let Some(organization) = self.organization(id).await? else {
+            return Ok(None);
+        };
+        let count = self.count_memberships(id).await?;
+        Ok(Some((organization, count, self.list_roles(id).await?)))
+    }
+
+    /// The writes of a batch of removals decided together: deletes the project memberships of
+    /// `users` (returning the user of each deleted row, as
+    /// `delete_project_memberships_returning_users`), the memberships `ids`, and records
+    /// `events`. A backend that can do all three in one statement does (on PostgreSQL, one round
+    /// trip instead of three); the others do them one after another.
+    async fn remove_memberships_recording(
+        &mut self,
+        org: OrganizationId,
+        users: &[UserId],
+        ids: &[MembershipId],
+        events: &[AuditEvent],
+    ) -> CoreResult<Vec<UserId>> {
+        remove_memberships_then_record(self, org, users, ids, events).await
+    }
 }
 
 /// `Session::lock_organization_reading_tokens` in two statements: its default, and what a store
