@@ -19,6 +19,7 @@
 
 mod client;
 mod seed;
+mod spread;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -86,7 +87,8 @@ struct Args {
         value_delimiter = ',',
         default_value = "direct,single,bulk,scale"
     )]
-    /// (`open`, the open-loop section, and `floor`, HTTP alone, run only when named.)
+    /// (`open`, the open-loop section, `spread`, removals over many organizations, and
+    /// `floor`, HTTP alone, run only when named.)
     sections: Vec<String>,
     /// Open-loop section: the removals/s offered, each rate run for `--requests` removals
     /// arriving at random (Poisson) times whether or not earlier ones have been answered.
@@ -96,6 +98,14 @@ struct Args {
     /// arrival that finds them all busy waits, and its latency counts the wait.
     #[arg(long, default_value_t = 64)]
     open_connections: usize,
+    /// Spread section: how many organizations (20 members each) the removals are spread over.
+    #[arg(long, default_value_t = 1000)]
+    spread_orgs: usize,
+    /// Group-commit layers to turn off for this run, to measure what each buys: a comma list of
+    /// `batching`, `plain-batch`, `hold`, `begin-ahead`, for the server started
+    /// (`ROSTER_GROUP_COMMIT_OFF`) and the in-process runs alike.
+    #[arg(long, default_value = "")]
+    group_commit_off: String,
     /// Which mounts the single-removal section (and the open-loop one) drives.
     #[arg(
         long,
@@ -447,7 +457,7 @@ impl Server {
         }
     }
 
-    fn start(bin: &PathBuf, target: &Target) -> Server {
+    fn start(bin: &PathBuf, target: &Target, group_commit_off: &str) -> Server {
         let started = Instant::now();
         let mut child = Command::new(bin)
             .args([
@@ -458,6 +468,7 @@ impl Server {
                 &target.url(),
             ])
             .env("RUST_LOG", "warn,roster=info")
+            .env("ROSTER_GROUP_COMMIT_OFF", group_commit_off)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -666,6 +677,10 @@ async fn bench_backend(args: &Args, target: Target) {
         None => "Bench".to_owned(),
     };
     let b = Arc::new(Bench::setup(target, &org_name).await);
+    b.roster.set_group_commit_layers(
+        roster_core::service::GroupCommitLayers::without(&args.group_commit_off)
+            .unwrap_or_else(|e| panic!("--group-commit-off: {e}")),
+    );
     let requests = |c: usize| args.requests.max(20 * c);
     let mut direct_at = std::collections::HashMap::new();
 
@@ -693,7 +708,7 @@ async fn bench_backend(args: &Args, target: Target) {
 
     let server = match &args.server {
         Some(addr) => Server::running(addr),
-        None => Server::start(&args.roster, &b.target),
+        None => Server::start(&args.roster, &b.target, &args.group_commit_off),
     };
     if let Some(ready) = server.ready {
         println!(
@@ -795,6 +810,19 @@ async fn bench_backend(args: &Args, target: Target) {
                 run.row(&format!("GET /healthz, {c} connections{ceiling}"))
             );
         }
+    }
+
+    if args.sections.iter().any(|s| s == "spread") {
+        spread::section(
+            &b,
+            &server.addr,
+            args.spread_orgs,
+            args.requests,
+            &args.concurrency,
+            &args.open_rates,
+            args.open_connections,
+        )
+        .await;
     }
 
     if args.sections.iter().any(|s| s == "open") {

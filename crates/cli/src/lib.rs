@@ -92,7 +92,12 @@ pub fn migration_report(backend: &str, applied: &[Migration]) -> String {
 /// The whole HTTP application over a store: the native API, the operational endpoints and the
 /// vendor dialects.
 pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
-    let state = roster_http::AppState::new(Roster::new(store));
+    app_over(Roster::new(store))
+}
+
+/// `app_for`, over a `Roster` already made (`serve` sets its group-commit layers first).
+pub fn app_over(roster: Roster) -> axum::Router {
+    let state = roster_http::AppState::new(roster);
     roster_http::app(
         state,
         roster_native::router(),

@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use roster::{
-    DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_for, open_and_migrate, open_store,
+    DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_over, open_and_migrate, open_store,
     shutdown_signal,
 };
 use roster_core::model::Page;
+use roster_core::service::GroupCommitLayers;
 use roster_core::{Roster, Store};
 use serde_json::json;
 
@@ -123,7 +124,17 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let backend = store.backend();
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(address = %listener.local_addr()?, backend, ready_ms = started.elapsed().as_millis() as u64, "roster listening");
-            roster_http::serve(listener, app_for(store), shutdown_signal()).await?;
+            let roster = Roster::new(store);
+            // A measurement switch, not a setting: benchmarks turn group-commit layers off
+            // with it to see what each buys (docs/benchmarks.md).
+            if let Ok(off) = std::env::var("ROSTER_GROUP_COMMIT_OFF")
+                && !off.trim().is_empty()
+            {
+                let layers = GroupCommitLayers::without(&off)?;
+                tracing::warn!(?layers, "group-commit layers turned off for a measurement");
+                roster.set_group_commit_layers(layers);
+            }
+            roster_http::serve(listener, app_over(roster), shutdown_signal()).await?;
         }
         Command::Migrate { db } => {
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;

@@ -145,8 +145,58 @@ impl Queue {
 
 /// The requests waiting for each organization. An organization has an entry exactly while a
 /// worker task serves it, so a request either joins a running worker's queue or starts one.
+/// Which of group commit's layers run: all of them, unless a benchmark turns some off to
+/// measure what each buys (`roster serve` reads `ROSTER_GROUP_COMMIT_OFF`; docs/benchmarks.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupCommitLayers {
+    /// Small removals of one organization share a transaction at all (off: each its own).
+    pub batching: bool,
+    /// A batch of plain removals is decided in memory, one statement a table (off: request by
+    /// request, as a batch with credential deletion runs).
+    pub plain_batch: bool,
+    /// A batch is held for the requesters the previous one answered.
+    pub hold: bool,
+    /// A held batch's transaction is begun during the hold, where the store allows.
+    pub begin_ahead: bool,
+}
+
+impl Default for GroupCommitLayers {
+    fn default() -> Self {
+        GroupCommitLayers {
+            batching: true,
+            plain_batch: true,
+            hold: true,
+            begin_ahead: true,
+        }
+    }
+}
+
+impl GroupCommitLayers {
+    /// Every layer but those named in `off`, a comma-separated list of `batching`,
+    /// `plain-batch`, `hold` and `begin-ahead`.
+    pub fn without(off: &str) -> Result<Self, String> {
+        let mut layers = GroupCommitLayers::default();
+        for name in off.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "batching" => layers.batching = false,
+                "plain-batch" => layers.plain_batch = false,
+                "hold" => layers.hold = false,
+                "begin-ahead" => layers.begin_ahead = false,
+                other => {
+                    return Err(format!(
+                        "unknown group-commit layer `{other}` (batching, plain-batch, hold, begin-ahead)"
+                    ));
+                }
+            }
+        }
+        Ok(layers)
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Queues {
+    /// The layers that run (all by default).
+    pub(super) layers: std::sync::OnceLock<GroupCommitLayers>,
     waiting: Mutex<HashMap<OrganizationId, Queue>>,
     transactions: AtomicU64,
     requests: AtomicU64,
@@ -281,7 +331,8 @@ impl Roster {
             // A transaction begun during the hold, where the store allows (see the module's
             // doc); dropped, and so rolled back, if no batch follows.
             let mut begun = None;
-            if let Some(bound) = cohort.hold(fixed) {
+            let layers = self.layers();
+            if let Some(bound) = cohort.hold(fixed).filter(|_| layers.hold) {
                 let hold = self.hold_for(
                     org,
                     cohort.answered,
@@ -289,7 +340,9 @@ impl Roster {
                     bound,
                     &mut timer,
                 );
-                let (held, waited) = if cohort.begins_ahead() && self.store.begins_without_locking()
+                let (held, waited) = if layers.begin_ahead
+                    && cohort.begins_ahead()
+                    && self.store.begins_without_locking()
                 {
                     let (hold, ahead) = tokio::join!(hold, Begun::begin(&*self.store));
                     if ahead.is_some() {
@@ -452,6 +505,16 @@ impl Roster {
         }
     }
 
+    /// The group-commit layers that run (all, unless `set_group_commit_layers` said otherwise).
+    pub(super) fn layers(&self) -> GroupCommitLayers {
+        self.queues.layers.get().copied().unwrap_or_default()
+    }
+
+    /// Turns group-commit layers off, to measure what each buys; once, before any removal.
+    pub fn set_group_commit_layers(&self, layers: GroupCommitLayers) {
+        let _ = self.queues.layers.set(layers);
+    }
+
     /// Runs several removals in one organization in one transaction, in order: each request
     /// sees the ones before it (the last-admin guard counts them), a refused or failed request
     /// is undone alone (rolled back to its savepoint, or the batch started over with savepoints
@@ -492,7 +555,7 @@ impl Roster {
                 .await?
                 .unwrap_or_default());
         }
-        let first = if requests.iter().all(is_plain) {
+        let first = if self.layers().plain_batch && requests.iter().all(is_plain) {
             Isolation::Together
         } else {
             Isolation::Optimistic
@@ -893,6 +956,22 @@ mod tests {
         cohort.held(Held::RanOut, Some(us(120)));
         assert_eq!(cohort.hold(FIXED), None, "skipped after running out");
         assert_eq!(cohort.hold(FIXED), Some(us(150)));
+    }
+
+    #[test]
+    fn layers_are_turned_off_by_name_and_an_unknown_name_is_refused() {
+        assert_eq!(
+            GroupCommitLayers::without(""),
+            Ok(GroupCommitLayers::default())
+        );
+        let off = GroupCommitLayers::without("hold, begin-ahead").unwrap();
+        assert_eq!(
+            (off.batching, off.plain_batch, off.hold, off.begin_ahead),
+            (true, true, false, false)
+        );
+        let none = GroupCommitLayers::without("batching,plain-batch").unwrap();
+        assert!(!none.batching && !none.plain_batch && none.hold);
+        assert!(GroupCommitLayers::without("holds").is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
-pub use group_commit::GroupCommitStats;
+pub use group_commit::{GroupCommitLayers, GroupCommitStats};
 pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MemberInContext, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};

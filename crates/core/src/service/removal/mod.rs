@@ -130,7 +130,7 @@ impl Roster {
                 format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
             ));
         }
-        if request.targets.len() <= SHARED_COMMIT_MAX_TARGETS {
+        if request.targets.len() <= SHARED_COMMIT_MAX_TARGETS && self.layers().batching {
             return self.remove_in_shared_commit(org, request).await;
         }
         // A large request runs in a transaction of its own: a batch of one.
