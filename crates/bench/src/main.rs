@@ -102,7 +102,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     spread_orgs: usize,
     /// Group-commit layers to turn off for this run, to measure what each buys: a comma list of
-    /// `batching`, `plain-batch`, `hold`, `begin-ahead`, for the server started
+    /// `batching` and `plain-batch`, for the server started
     /// (`ROSTER_GROUP_COMMIT_OFF`) and the in-process runs alike.
     #[arg(long, default_value = "")]
     group_commit_off: String,
@@ -389,30 +389,19 @@ async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client:
     Arc::new(conns)
 }
 
-/// ", n per commit, t ms a batch, u ms between batches": how many removals shared each
-/// group-commit transaction on average between two readings of the counters, how long each
-/// batch took, and how long its worker then waited for the next one (in a closed loop, for
-/// the requesters it answered to come back: the part of each cycle outside the core).
+/// ", n per commit, t ms a batch": how many removals shared each group-commit transaction on
+/// average between two readings of the counters, and how long each batch took.
 fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
     let transactions = after.transactions - before.transactions;
     if transactions == 0 {
         return String::new();
     }
-    // `total / n`, or 0 where there were none to divide among.
-    let per = |total: f64, n: u64| if n == 0 { 0.0 } else { total / n as f64 };
     let requests = after.requests - before.requests;
     let busy = after.busy.saturating_sub(before.busy);
-    let holds = after.holds - before.holds;
-    let run_out = after.holds_run_out - before.holds_run_out;
-    let followed = after.followed - before.followed;
-    let between = after.between.saturating_sub(before.between);
     format!(
-        ", {:.1} per commit, {:.2} ms a batch, {:.2} ms between batches, {:.0}% held, {:.0}% of holds ran out",
-        per(requests as f64, transactions),
-        per(busy.as_secs_f64() * 1000.0, transactions),
-        per(between.as_secs_f64() * 1000.0, followed),
-        per(100.0 * holds as f64, transactions),
-        per(100.0 * run_out as f64, holds),
+        ", {:.1} per commit, {:.2} ms a batch",
+        requests as f64 / transactions as f64,
+        busy.as_secs_f64() * 1000.0 / transactions as f64,
     )
 }
 
@@ -431,13 +420,6 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
         requests: value("roster_removal_shared_requests_total ") as u64,
         restarts: value("roster_removal_batch_restarts_total ") as u64,
         busy: Duration::from_secs_f64(value("roster_removal_batch_seconds_total ")),
-        holds: value("roster_removal_batch_holds_total ") as u64,
-        holds_run_out: value("roster_removal_batch_holds_run_out_total ") as u64,
-        followed: value("roster_removal_batches_followed_total ") as u64,
-        between: Duration::from_secs_f64(value("roster_removal_between_batches_seconds_total ")),
-        begun_ahead: value("roster_removal_transactions_begun_during_holds_total ") as u64,
-        begun_ahead_unused: value("roster_removal_transactions_begun_during_holds_unused_total ")
-            as u64,
     }
 }
 
@@ -574,17 +556,13 @@ fn direct_work(
     members: Vec<seed::Seeded>,
 ) -> impl Fn(usize, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static {
     let (bb, members) = (b.clone(), Arc::new(members));
-    move |w, i| {
+    move |_, i| {
         let (bb, m) = (bb.clone(), members[i]);
         Box::pin(async move {
             let presented = PresentedToken::parse_bearer(&bb.token).unwrap();
             let caller = Caller::presenting(Credentials::Token(presented)).unwrap();
             let roster = &bb.roster;
-            // Each concurrent caller is a client, as each connection is over HTTP.
-            let ctx = RequestContext {
-                request_id: None,
-                client: Some(w as u64),
-            };
+            let ctx = RequestContext::default();
             let membership = vec![MemberRef::Membership(m.membership)];
             let options = RemovalOptions::default();
             // Every mount queues its removal with the token as presented; PlanetScale names

@@ -34,14 +34,6 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> CoreResult<()>;
     /// Which backend this is ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
-    /// Whether a transaction just begun, before its first statement, holds nothing another
-    /// transaction could wait for (no lock). Group commit then begins a batch's transaction
-    /// while it waits for the batch's requests, which takes the beginning (on PostgreSQL, a
-    /// round trip) off their path. False unless the backend says so: SQLite's `begin` takes the
-    /// database's write lock, which the wait must leave to other organizations' batches.
-    fn begins_without_locking(&self) -> bool {
-        false
-    }
 }
 
 /// Organizations: rows, the slug lookup, the member count kept with each.

@@ -103,8 +103,7 @@ pub async fn serve(
     // A make-service: each connection shares the router. Served as a plain `Router`, axum runs
     // `Router::with_state(())` once a connection, which copies every route table and boxed
     // handler stack (`app` already gave the state, so that copy resolves nothing): about 40 KiB
-    // a connection, 11 MiB of the server's memory at 256 connections. With the peer's address
-    // each request knows its connection (`request_id::context`, for group commit's holds).
+    // a connection, 11 MiB of the server's memory at 256 connections.
     //
     // Nagle's algorithm off: an answer written in parts (a streamed bulk removal's) would
     // otherwise hold each part back until the client acknowledged the one before, and a
@@ -113,10 +112,7 @@ pub async fn serve(
     let listener = axum::serve::ListenerExt::tap_io(listener, |conn: &mut TcpStream| {
         let _ = conn.set_nodelay(true);
     });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -66,41 +66,10 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          # HELP roster_removal_batch_seconds_total Time spent running removal batches (divided \
          by the transactions: the mean time a batch holds its organization).\n\
          # TYPE roster_removal_batch_seconds_total counter\n\
-         roster_removal_batch_seconds_total {}\n\
-         # HELP roster_removal_batch_holds_total Removal batches held for the requesters the \
-         batch before answered.\n\
-         # TYPE roster_removal_batch_holds_total counter\n\
-         roster_removal_batch_holds_total {}\n\
-         # HELP roster_removal_batch_holds_run_out_total Holds that ran out before those \
-         requesters were back, or that another client's request ended.\n\
-         # TYPE roster_removal_batch_holds_run_out_total counter\n\
-         roster_removal_batch_holds_run_out_total {}\n\
-         # HELP roster_removal_batches_followed_total Removal batches that followed another \
-         of the same worker, without its idling out in between.\n\
-         # TYPE roster_removal_batches_followed_total counter\n\
-         roster_removal_batches_followed_total {}\n\
-         # HELP roster_removal_between_batches_seconds_total Time from a batch's last reply to \
-         the worker's next batch, for batches that followed another (divided by them: how long \
-         the requesters answered take to come back).\n\
-         # TYPE roster_removal_between_batches_seconds_total counter\n\
-         roster_removal_between_batches_seconds_total {}\n\
-         # HELP roster_removal_transactions_begun_during_holds_total Removal batches' \
-         transactions begun while their worker held for the requesters it had answered.\n\
-         # TYPE roster_removal_transactions_begun_during_holds_total counter\n\
-         roster_removal_transactions_begun_during_holds_total {}\n\
-         # HELP roster_removal_transactions_begun_during_holds_unused_total Of those, the ones \
-         rolled back unused because no batch followed.\n\
-         # TYPE roster_removal_transactions_begun_during_holds_unused_total counter\n\
-         roster_removal_transactions_begun_during_holds_unused_total {}\n",
+         roster_removal_batch_seconds_total {}\n",
         stats.transactions,
         stats.requests,
         stats.restarts,
         stats.busy.as_secs_f64(),
-        stats.holds,
-        stats.holds_run_out,
-        stats.followed,
-        stats.between.as_secs_f64(),
-        stats.begun_ahead,
-        stats.begun_ahead_unused
     )
 }

@@ -2,16 +2,11 @@
 //! and plain), every response carries it back, every error body names it, and it is written
 //! into the audit events of the change. It travels in a task-local, so that error renderers,
 //! including those of framework rejections, can read it without threading it through.
-//!
-//! With it travels the key of the client's connection (`RequestContext::client`), when the
-//! server was started with the peers' addresses (`serve` does): group commit holds a batch for
-//! the connections it has just answered.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -22,7 +17,6 @@ pub const HEADER: &str = "x-request-id";
 
 struct Current {
     id: String,
-    client: Option<u64>,
 }
 
 tokio::task_local! {
@@ -39,18 +33,8 @@ pub fn context() -> RequestContext {
     CURRENT
         .try_with(|c| RequestContext {
             request_id: (!c.id.is_empty()).then(|| c.id.clone()),
-            client: c.client,
         })
         .unwrap_or_default()
-}
-
-/// A key for the connection from `peer`: a TCP connection is one peer address at a time.
-/// Only equality matters (a collision would merely make a hold wait for the wrong client).
-fn client_key(peer: SocketAddr) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    peer.hash(&mut hasher);
-    hasher.finish()
 }
 
 fn acceptable(v: &str) -> bool {
@@ -100,15 +84,8 @@ pub async fn assign(req: Request, next: Next) -> Response {
         .filter(|v| acceptable(v))
         .map(str::to_owned)
         .unwrap_or_else(new_id);
-    let client = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| client_key(*peer));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let current = Current {
-        id: id.clone(),
-        client,
-    };
+    let current = Current { id: id.clone() };
     let mut res = CURRENT.scope(current, next.run(req).instrument(span)).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, v);

@@ -183,12 +183,6 @@ impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
-
-    /// `BEGIN` takes no lock, and at the default isolation (read committed) each statement
-    /// takes its own snapshot: a transaction begun early sees what one begun later would.
-    fn begins_without_locking(&self) -> bool {
-        true
-    }
 }
 
 /// A pooled connection for reads, or a transaction for writes.

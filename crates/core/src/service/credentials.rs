@@ -114,7 +114,6 @@ impl Roster {
     pub async fn bootstrap(&self, org_name: &str, email: &str) -> CoreResult<Bootstrap> {
         let ctx = RequestContext {
             request_id: Some("bootstrap".into()),
-            client: None,
         };
         let email = validate::email("email", email)?;
         let mut tx = self.store.begin().await?;

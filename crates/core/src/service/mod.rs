@@ -4,7 +4,6 @@
 //! its audit events, and commits; any error before the commit leaves nothing behind.
 
 mod credentials;
-mod fine_sleep;
 mod group_commit;
 mod identities;
 mod memberships;
@@ -41,10 +40,6 @@ use crate::timestamp::Timestamp;
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
     pub request_id: Option<String>,
-    /// An opaque key of the client the request came from (over HTTP, its connection): requests
-    /// with one key come one after another. Group commit holds a batch for the clients it has
-    /// just answered, and only for them (`group_commit`); without a key it counts requests.
-    pub client: Option<u64>,
 }
 
 /// The service: the one entry point of every use-case.
