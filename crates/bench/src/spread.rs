@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use roster_core::RequestContext;
 use roster_core::ids::{MembershipId, OrganizationId};
 use roster_core::service::NewOrganization;
-use roster_core::{RequestContext, Roster};
 
 use crate::{
     Bench, HEADER, Xorshift, connections, drive, drive_open, group_commit_counters, mean_batch,
@@ -22,7 +22,7 @@ const MEMBERS: usize = 20;
 async fn seed_organizations(b: &Bench, orgs: usize) -> Vec<(OrganizationId, MembershipId)> {
     let mut targets = Vec::with_capacity(orgs * MEMBERS);
     for i in 0..orgs {
-        let org = create(&b.roster, b, i).await;
+        let org = create(b, i).await;
         let (org, role, project) = org_parts(&b.roster, &b.admin, org).await;
         for m in seed::members(&b.target, org, role, project, MEMBERS).await {
             targets.push((org, m.membership));
@@ -36,14 +36,15 @@ async fn seed_organizations(b: &Bench, orgs: usize) -> Vec<(OrganizationId, Memb
     targets
 }
 
-async fn create(roster: &Roster, b: &Bench, i: usize) -> OrganizationId {
+/// The `i`th organization of the section, with no member yet.
+async fn create(b: &Bench, i: usize) -> OrganizationId {
     let input = NewOrganization {
         name: format!("Spread {i} {}", b.slug),
         // Its members are seeded straight into the store.
         may_start_without_admin: true,
         ..Default::default()
     };
-    roster
+    b.roster
         .create_organization(Some(&b.admin), input, &RequestContext::default())
         .await
         .unwrap()
