@@ -91,12 +91,15 @@ pub enum CoreError {
     #[error("missing permission `{permission}`")]
     Forbidden { permission: &'static str },
 
-    /// A business rule refused the change; `id` names the offending target where there is one.
+    /// A business rule refused the change; `id` names the offending target where there is one,
+    /// and `ids` every target the rule refused where there are several (the first
+    /// `MAX_NAMED_NOT_FOUND`: a bulk removal of every admin names them all).
     #[error("{message}")]
     RuleViolated {
         rule: Rule,
         message: String,
         id: Option<String>,
+        ids: Vec<String>,
     },
 
     /// The database cannot be reached (refused, unknown, timed out): says what is wrong, for
@@ -136,6 +139,7 @@ impl CoreError {
             rule,
             message: message.into(),
             id,
+            ids: Vec::new(),
         }
     }
 

@@ -91,7 +91,9 @@ impl From<CoreError> for InfisicalError {
                     Some(json!([{"action": action, "subject": subject, "inverted": false}]));
                 err
             }
-            CoreError::RuleViolated { rule, message, id } => {
+            CoreError::RuleViolated {
+                rule, message, id, ..
+            } => {
                 let message = match rule {
                     Rule::LastAdmin => {
                         "You cannot remove the last admin of an organization".to_owned()

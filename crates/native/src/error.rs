@@ -70,11 +70,17 @@ impl From<CoreError> for ApiError {
                 format!("missing permission `{permission}`"),
             )
             .with_details(json!({"permission": permission})),
-            CoreError::RuleViolated { rule, message, id } => {
+            CoreError::RuleViolated {
+                rule,
+                message,
+                id,
+                ids,
+            } => {
                 let err = ApiError::new(StatusCode::CONFLICT, rule.code(), message);
-                match id {
-                    Some(id) => err.with_details(json!({"id": id})),
-                    None => err,
+                match (id, ids.len()) {
+                    (Some(id), 0 | 1) => err.with_details(json!({"id": id})),
+                    (Some(id), _) => err.with_details(json!({"id": id, "ids": ids})),
+                    (None, _) => err,
                 }
             }
             CoreError::Unavailable(cause) => {

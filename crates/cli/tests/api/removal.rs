@@ -295,6 +295,12 @@ async fn bulk_removal_of_every_admin_is_refused(app: TestApp) {
         (res.status, res.code()),
         (StatusCode::CONFLICT, "last_admin")
     );
+    // Every admin the removal would take is named, so the list is mended in one round trip.
+    assert_eq!(
+        res.body["error"]["details"]["ids"],
+        json!([a.membership_id, b.membership_id])
+    );
+    assert_eq!(res.body["error"]["details"]["id"], json!(a.membership_id));
     assert_eq!(app.memberships(&org).await.len(), 2);
 }
 

@@ -365,7 +365,7 @@ impl Roster {
             && !m.is_active_admin()
             && tx.count_active_admins(org).await? <= 1
         {
-            return Err(last_admin(Some(m.id)));
+            return Err(last_admin([m.id]));
         }
         m.updated_at = Timestamp::now();
         tx.update_membership(&m).await?;

@@ -114,14 +114,20 @@ pub(in crate::service) fn self_removal(
     ))
 }
 
-/// The refusal of a removal that would leave no active admin, naming the first admin it
-/// removes.
-pub(in crate::service) fn last_admin(first_admin: Option<MembershipId>) -> CoreError {
-    CoreError::rule(
-        Rule::LastAdmin,
-        LAST_ADMIN,
-        first_admin.map(|id| id.to_string()),
-    )
+/// The refusal of a removal (or demotion) that would leave no active admin, naming the active
+/// admins it removes: the first as `id`, all of them (up to `MAX_NAMED_NOT_FOUND`) as `ids`.
+pub(in crate::service) fn last_admin(admins: impl IntoIterator<Item = MembershipId>) -> CoreError {
+    let ids: Vec<String> = admins
+        .into_iter()
+        .take(crate::error::MAX_NAMED_NOT_FOUND)
+        .map(|id| id.to_string())
+        .collect();
+    CoreError::RuleViolated {
+        rule: Rule::LastAdmin,
+        message: LAST_ADMIN.to_owned(),
+        id: ids.first().cloned(),
+        ids,
+    }
 }
 
 /// Whether a request can run in `remove_plain_together`: no credential deletion.

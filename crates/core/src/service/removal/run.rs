@@ -320,8 +320,8 @@ pub(in crate::service) async fn remove_plain_together(
             };
             active_admins = Some(admins);
             if admins - admins_removed < 1 {
-                let first = members.iter().find(|m| m.is_active_admin()).map(|m| m.id);
-                plans.push(Err(last_admin(first)));
+                let admins = members.iter().filter(|m| m.is_active_admin()).map(|m| m.id);
+                plans.push(Err(last_admin(admins)));
                 continue;
             }
             active_admins = Some(admins - admins_removed);

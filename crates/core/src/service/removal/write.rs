@@ -34,7 +34,7 @@ pub(in crate::service) async fn remove_in(
 ) -> CoreResult<Removal> {
     let admins_removed = members.active_admins().count() as i64;
     if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
-        return Err(last_admin(members.active_admins().next()));
+        return Err(last_admin(members.active_admins()));
     }
     // Allocated once: collecting the filtered users would double its way to 100,000.
     let mut users: Vec<UserId> = Vec::with_capacity(members.len());
