@@ -3,8 +3,9 @@
 //! one at a time in arrival order, and leaves the same organization behind. Random
 //! organizations (roles, deactivated members, project memberships, passwords) and random
 //! requests (removals by membership or user id, of several targets, of nobody, by callers of
-//! every role, leaving, credential deletion) are run on twin organizations: as one batch, as
-//! one batch run request by request (the in-memory decision turned off), and one at a time.
+//! every role, leaving, credential deletion, asking for the context Clerk shows) are run on
+//! twin organizations: as one batch, as one batch run request by request (the in-memory
+//! decision turned off), and one at a time.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -37,6 +38,9 @@ struct Request {
     leaves: bool,
     targets: Vec<Target>,
     deletes_credentials: bool,
+    /// Also asks for what Clerk's answer shows (the organization, its member count after the
+    /// removal, the users, the roles), which needs the members and the organization readable.
+    wants_context: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -64,16 +68,20 @@ fn case() -> impl Strategy<Value = Case> {
         prop::bool::weighted(0.2),
         prop::collection::vec(target, 1..=3),
         prop::bool::weighted(0.15),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(caller, leaves, targets, deletes_credentials)| Request {
-            caller,
-            leaves: leaves && caller.is_some(),
-            targets: match (leaves, caller) {
-                (true, Some(me)) => vec![Target::User(me)],
-                _ => targets,
+        .prop_map(
+            |(caller, leaves, targets, deletes_credentials, wants_context)| Request {
+                caller,
+                leaves: leaves && caller.is_some(),
+                targets: match (leaves, caller) {
+                    (true, Some(me)) => vec![Target::User(me)],
+                    _ => targets,
+                },
+                deletes_credentials,
+                wants_context,
             },
-            deletes_credentials,
-        });
+        );
     (
         prop::collection::vec(member, OTHERS),
         prop::collection::vec(request, 1..=8),
@@ -224,6 +232,7 @@ fn requests(
                     refuse_only_organization: false,
                 };
             }
+            request.include_context = r.wants_context;
             request
         })
         .collect()
@@ -265,11 +274,16 @@ async fn observed(
         .map(|o| {
             let text = match o {
                 Ok(r) => format!(
-                    "removed {:?}, cascade {} {} {}",
+                    "removed {:?}, cascade {} {} {}, context {:?}",
                     r.removed.ids().collect::<Vec<_>>(),
                     r.project_memberships_removed,
                     r.passwords_deleted,
-                    r.service_tokens_deleted
+                    r.service_tokens_deleted,
+                    r.context.as_ref().map(|c| (
+                        c.member_count,
+                        c.users.iter().map(|u| u.id).collect::<Vec<_>>(),
+                        c.roles.len()
+                    )),
                 ),
                 Err(e) => format!("{e:?}"),
             };
