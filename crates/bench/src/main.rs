@@ -647,6 +647,19 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The rate of each direct run, by unit of work and concurrency.
+type DirectRates = std::collections::HashMap<(Unit, usize), f64>;
+
+/// What every section of one backend's run shares: the arguments, the bench's organization and
+/// admin key, the server driven, and the direct section's rates.
+struct Sections<'a> {
+    args: &'a Args,
+    b: Arc<Bench>,
+    server: Server,
+    name: &'static str,
+    direct_at: DirectRates,
+}
+
 async fn bench_backend(args: &Args, target: Target) {
     let name = target.name();
     // A running server's database may have been benchmarked before: a name of its own.
@@ -659,8 +672,7 @@ async fn bench_backend(args: &Args, target: Target) {
         roster_core::service::GroupCommitLayers::without(&args.group_commit_off)
             .unwrap_or_else(|e| panic!("--group-commit-off: {e}")),
     );
-    let requests = |c: usize| args.requests.max(20 * c);
-    let mut direct_at = std::collections::HashMap::new();
+    let wants = |section: &str| args.sections.iter().any(|s| s == section);
 
     // The units of work of the mounts measured, each once.
     let mut units: Vec<Unit> = Vec::new();
@@ -669,20 +681,11 @@ async fn bench_backend(args: &Args, target: Target) {
             units.push(Unit::of(mount));
         }
     }
-    if args.sections.iter().any(|s| s == "direct") {
-        println!("\n### {name}: single removal, direct on the core (no HTTP)\n\n{HEADER}");
-        for &unit in &units {
-            for &c in &args.concurrency {
-                let before = b.roster.group_commit_stats();
-                let run = direct_run(&b, unit, c, requests(c)).await;
-                direct_at.insert((unit, c), run.rps());
-                let after = b.roster.group_commit_stats();
-                let batch = mean_batch(before, after);
-                let label = format!("direct {}, {c} concurrent{batch}", unit.label());
-                println!("{}", run.row(&label));
-            }
-        }
-    }
+    let direct_at = if wants("direct") {
+        direct_section(args, &b, &units).await
+    } else {
+        DirectRates::new()
+    };
 
     let server = match &args.server {
         Some(addr) => Server::running(addr),
@@ -694,9 +697,61 @@ async fn bench_backend(args: &Args, target: Target) {
             ready.as_secs_f64() * 1000.0
         );
     }
-    let auth = format!("Bearer {}", b.token);
+    let sections = Sections {
+        args,
+        b,
+        server,
+        name,
+        direct_at,
+    };
+    if wants("single") {
+        sections.single().await;
+    }
+    if wants("floor") {
+        sections.floor().await;
+    }
+    if wants("spread") {
+        sections.spread().await;
+    }
+    if wants("open") {
+        sections.open().await;
+    }
+    if wants("bulk") {
+        sections.bulk().await;
+    }
+    if wants("scale") && args.scale > 0 {
+        sections.scale().await;
+    }
+    sections.server.print_peak_rss(name, "at the end");
+}
 
-    if args.sections.iter().any(|s| s == "single") {
+/// The `direct` section: single removals in-process, each mount's unit of work at each
+/// concurrency; returns each run's removals/s, for the HTTP rows' ratios.
+async fn direct_section(args: &Args, b: &Arc<Bench>, units: &[Unit]) -> DirectRates {
+    let name = b.target.name();
+    let requests = |c: usize| args.requests.max(20 * c);
+    let mut direct_at = DirectRates::new();
+    println!("\n### {name}: single removal, direct on the core (no HTTP)\n\n{HEADER}");
+    for &unit in units {
+        for &c in &args.concurrency {
+            let before = b.roster.group_commit_stats();
+            let run = direct_run(b, unit, c, requests(c)).await;
+            direct_at.insert((unit, c), run.rps());
+            let after = b.roster.group_commit_stats();
+            let batch = mean_batch(before, after);
+            let label = format!("direct {}, {c} concurrent{batch}", unit.label());
+            println!("{}", run.row(&label));
+        }
+    }
+    direct_at
+}
+
+impl Sections<'_> {
+    /// The `single` section: single removals over HTTP, by mount, each paired with a direct run when there are rounds.
+    async fn single(&self) {
+        let (args, b, server, name) = (self.args, &self.b, &self.server, self.name);
+        let requests = |c: usize| args.requests.max(20 * c);
+        let direct_at = &self.direct_at;
         println!("\n### {name}: single removal over HTTP, by mount\n\n{HEADER}");
         const MOUNTS: [&str; 4] = ["native", "infisical", "clerk", "planetscale"];
         for mount in MOUNTS
@@ -712,11 +767,11 @@ async fn bench_backend(args: &Args, target: Target) {
                 let direct_before = b.roster.group_commit_stats();
                 for _ in 0..args.rounds {
                     let direct = if args.rounds > 1 {
-                        Some(direct_run(&b, Unit::of(mount), c, requests(c)).await.rps())
+                        Some(direct_run(b, Unit::of(mount), c, requests(c)).await.rps())
                     } else {
                         direct_at.get(&(Unit::of(mount), c)).copied()
                     };
-                    let run = http_run(&b, &server.addr, mount, c, requests(c)).await;
+                    let run = http_run(b, &server.addr, mount, c, requests(c)).await;
                     if let Some(d) = direct {
                         ratios.push(run.rps() / d);
                     }
@@ -748,7 +803,11 @@ async fn bench_backend(args: &Args, target: Target) {
         server.print_peak_rss(name, "after the single-removal runs");
     }
 
-    if args.sections.iter().any(|s| s == "floor") {
+    /// The `floor` section: HTTP alone (`GET /healthz`) and the ceiling it puts on the ratio to direct.
+    async fn floor(&self) {
+        let (args, b, server, name) = (self.args, &self.b, &self.server, self.name);
+        let requests = |c: usize| args.requests.max(20 * c);
+        let direct_at = &self.direct_at;
         // Closed loop, c clients: a removal's cycle is its batch plus the cohort's turnaround
         // (answers written, read, next requests sent, read and parsed). In-process the
         // turnaround is nil, so the direct figure is c / batch. The turnaround can be no
@@ -763,7 +822,7 @@ async fn bench_backend(args: &Args, target: Target) {
             // With several rounds, against a direct run just before, as the single section
             // pairs its rows: the machine's speed drifts between sections.
             let direct = if args.rounds > 1 {
-                let run = direct_run(&b, Unit::Membership, c, requests(c)).await;
+                let run = direct_run(b, Unit::Membership, c, requests(c)).await;
                 Some(run.rps())
             } else {
                 direct_at.get(&(Unit::Membership, c)).copied()
@@ -790,9 +849,11 @@ async fn bench_backend(args: &Args, target: Target) {
         }
     }
 
-    if args.sections.iter().any(|s| s == "spread") {
+    /// The `spread` section: removals spread over many organizations (`spread`).
+    async fn spread(&self) {
+        let (args, b, server) = (self.args, &self.b, &self.server);
         spread::section(
-            &b,
+            b,
             &server.addr,
             args.spread_orgs,
             args.requests,
@@ -803,7 +864,9 @@ async fn bench_backend(args: &Args, target: Target) {
         .await;
     }
 
-    if args.sections.iter().any(|s| s == "open") {
+    /// The `open` section: single removals under open-loop load, HTTP and direct.
+    async fn open(&self) {
+        let (args, b, server, name) = (self.args, &self.b, &self.server, self.name);
         // The first mount named, against its own unit of work called directly, both served
         // by the same number of workers and offered the same arrivals.
         let mount = ["native", "infisical", "clerk", "planetscale"]
@@ -818,19 +881,22 @@ async fn bench_backend(args: &Args, target: Target) {
             let n = args.requests;
             let before = b.roster.group_commit_stats();
             let members = b.seed(n).await;
-            let run = drive_open(n, c, rate, direct_work(&b, Unit::of(mount), members)).await;
+            let run = drive_open(n, c, rate, direct_work(b, Unit::of(mount), members)).await;
             let batch = mean_batch(before, b.roster.group_commit_stats());
             println!("{}", run.row(&format!("direct, {rate}/s offered{batch}")));
             let before = group_commit_counters(&server.addr).await;
             let members = b.seed(n).await;
             let conns = connections(&server.addr, c).await;
-            let run = drive_open(n, c, rate, http_work(&b, conns, mount, members)).await;
+            let run = drive_open(n, c, rate, http_work(b, conns, mount, members)).await;
             let batch = mean_batch(before, group_commit_counters(&server.addr).await);
             println!("{}", run.row(&format!("{mount}, {rate}/s offered{batch}")));
         }
     }
 
-    if args.sections.iter().any(|s| s == "bulk") {
+    /// The `bulk` section: bulk removals of each size, native and Infisical.
+    async fn bulk(&self) {
+        let (args, b, server, name) = (self.args, &self.b, &self.server, self.name);
+        let auth = format!("Bearer {}", b.token);
         println!(
             "\n### {name}: bulk removal in one request (each member also in a project)\n\n| request | members | seconds | members/s | status |\n|---|---|---|---|---|"
         );
@@ -864,7 +930,10 @@ async fn bench_backend(args: &Args, target: Target) {
         }
     }
 
-    if args.sections.iter().any(|s| s == "scale") && args.scale > 0 {
+    /// The `scale` section: removal and page latency in a small and a large organization.
+    async fn scale(&self) {
+        let (args, b, server, name) = (self.args, &self.b, &self.server, self.name);
+        let auth = format!("Bearer {}", b.token);
         println!(
             "\n### {name}: removal and list latency by organization size\n\n| organization | members | removal p50 ms | removal p99 ms | first page p50 ms | deep page p50 ms | project's first page p50 ms | project's deep page p50 ms |\n|---|---|---|---|---|---|---|---|"
         );
@@ -934,8 +1003,6 @@ async fn bench_backend(args: &Args, target: Target) {
             );
         }
     }
-
-    server.print_peak_rss(name, "at the end");
 }
 
 #[tokio::main]
