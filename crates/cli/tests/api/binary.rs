@@ -217,7 +217,7 @@ async fn the_binary_bootstraps_serves_and_stops_cleanly_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_bootstraps_serves_and_stops_cleanly_on_postgres() {
-    let (url, _dropped) = fresh_postgres("roster_bin").await;
+    let (url, _dropped) = crate::harness::new_postgres_database("roster_bin").await;
     exercise(&url).await;
 }
 
@@ -226,40 +226,6 @@ fn a_database_url_of_an_unknown_kind_is_a_clear_error() {
     let out = roster(&["migrate"], "mysql://localhost/roster");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sqlite:// or postgres://"));
-}
-
-/// A fresh PostgreSQL database for one binary test, dropped when the returned guard is.
-async fn fresh_postgres(prefix: &str) -> (String, impl Drop) {
-    struct Dropped(String, String);
-    impl Drop for Dropped {
-        fn drop(&mut self) {
-            let (admin_url, name) = (self.0.clone(), self.1.clone());
-            let _ = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(async {
-                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin_url).await {
-                            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = sqlx::query(&drop).execute(&mut c).await;
-                        }
-                    })
-            })
-            .join();
-        }
-    }
-    let admin_url = crate::harness::postgres_url();
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is required at {admin_url}: {e}"));
-    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-    (url, Dropped(admin_url, name))
 }
 
 fn says_what_it_migrated(database: &str) {
@@ -351,7 +317,7 @@ fn migrate_says_what_it_applied_and_then_that_nothing_is_pending_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_says_what_it_applied_and_then_that_nothing_is_pending_on_postgres() {
-    let (url, _dropped) = fresh_postgres("roster_mig").await;
+    let (url, _dropped) = crate::harness::new_postgres_database("roster_mig").await;
     tokio::task::spawn_blocking(move || says_what_it_migrated(&url))
         .await
         .unwrap();

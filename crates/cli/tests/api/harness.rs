@@ -46,7 +46,8 @@ pub struct Member {
     pub token: String,
 }
 
-enum DbGuard {
+/// A database of a test's own, removed when this is dropped.
+pub enum DbGuard {
     Sqlite(PathBuf),
     Postgres { name: String, admin_url: String },
 }
@@ -108,26 +109,7 @@ impl TestApp {
     }
 
     pub async fn postgres() -> Self {
-        let admin_url = postgres_url();
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is required for the API tests and is not reachable at {admin_url}: {e}. \
-                 Start it, or set ROSTER_TEST_POSTGRES_URL."
-            )
-        });
-        let name = format!("roster_test_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        let guard = DbGuard::Postgres {
-            name: name.clone(),
-            admin_url: admin_url.clone(),
-        };
-        let url = format!(
-            "{}/{name}",
-            admin_url.rsplit_once('/').expect("URL with a database").0
-        );
+        let (url, guard) = new_postgres_database("roster_test").await;
         let db = Database::Postgres(url);
         let store = open_store(&db).await.expect("open PostgreSQL");
         Self::start(store, db, guard).await
@@ -429,6 +411,28 @@ impl TestApp {
             }
         }
     }
+}
+
+/// A new PostgreSQL database named after `prefix`: its URL, and the guard that drops it.
+/// PostgreSQL is required: a server that cannot be reached fails the test.
+pub async fn new_postgres_database(prefix: &str) -> (String, DbGuard) {
+    let admin_url = postgres_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is required for the API tests and is not reachable at {admin_url}: {e}. \
+             Start it, or set ROSTER_TEST_POSTGRES_URL."
+        )
+    });
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let url = format!(
+        "{}/{name}",
+        admin_url.rsplit_once('/').expect("URL with a database").0
+    );
+    (url, DbGuard::Postgres { name, admin_url })
 }
 
 pub fn postgres_url() -> String {
