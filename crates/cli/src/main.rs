@@ -166,10 +166,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Some(AdminKeyAction::List) => {
                     let mut page = Page {
-                        after: None,
-                        offset: 0,
                         limit: 500,
-                        descending: false,
+                        ..Page::default()
                     };
                     loop {
                         let keys = roster.list_admin_keys(None, page).await?;

@@ -369,23 +369,17 @@ mod official_sdk {
             "@clerk/backend is not installed: run `npm ci` in {} (./test does)",
             sdk_dir().display()
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = app.router.clone();
-        let server = tokio::spawn(async move { axum::serve(listener, router).await });
         let key = app.admin.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            Command::new("node")
-                .arg("lifecycle.mjs")
-                .current_dir(sdk_dir())
-                .env("CLERK_API_URL", format!("http://{addr}/clerk"))
-                .env("CLERK_SECRET_KEY", key)
-                .output()
-                .expect("run node")
-        })
-        .await
-        .unwrap();
-        server.abort();
+        let out = app
+            .run_tool_against(move |addr| {
+                let mut node = Command::new("node");
+                node.arg("lifecycle.mjs")
+                    .current_dir(sdk_dir())
+                    .env("CLERK_API_URL", format!("http://{addr}/clerk"))
+                    .env("CLERK_SECRET_KEY", key);
+                node
+            })
+            .await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

@@ -18,34 +18,29 @@ async fn every_native_operation_survives_fuzzing_and_matches_its_document(app: T
         "schemathesis is not installed: python3 -m venv crates/cli/tests/schemathesis/.venv && \
          crates/cli/tests/schemathesis/.venv/bin/pip install -r crates/cli/tests/schemathesis/requirements.txt (./test does)"
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let token = app.owner.token.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(venv())
-            .args([
-                "run",
-                "--experimental=openapi-3.1",
-                &format!("http://{addr}/openapi.json"),
-                "-H",
-                &format!("Authorization: Bearer {token}"),
-                "--checks",
-                "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
-                "--hypothesis-max-examples",
-                "20",
-                "--hypothesis-seed",
-                "1",
-                "--no-color",
-            ])
-            .env("SCHEMATHESIS_TELEMETRY", "false")
-            .output()
-            .expect("run schemathesis")
-    })
-    .await
-    .unwrap();
-    server.abort();
+    let out = app
+        .run_tool_against(move |addr| {
+            let mut schemathesis = Command::new(venv());
+            schemathesis
+                .args([
+                    "run",
+                    "--experimental=openapi-3.1",
+                    &format!("http://{addr}/openapi.json"),
+                    "-H",
+                    &format!("Authorization: Bearer {token}"),
+                    "--checks",
+                    "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
+                    "--hypothesis-max-examples",
+                    "20",
+                    "--hypothesis-seed",
+                    "1",
+                    "--no-color",
+                ])
+                .env("SCHEMATHESIS_TELEMETRY", "false");
+            schemathesis
+        })
+        .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -198,6 +198,24 @@ impl TestApp {
         self.send(req.unwrap()).await
     }
 
+    /// Serves the app on a real listener (port 0) while the command made for its address runs
+    /// to its end: how the tests drive roster with a tool nobody here wrote. The tool's output.
+    pub async fn run_tool_against(
+        &self,
+        command: impl FnOnce(std::net::SocketAddr) -> std::process::Command + Send + 'static,
+    ) -> std::process::Output {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let out =
+            tokio::task::spawn_blocking(move || command(addr).output().expect("run the tool"))
+                .await
+                .unwrap();
+        server.abort();
+        out
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.call("GET", path, Some(token), None).await
     }

@@ -80,6 +80,39 @@ fn every_operation_has_an_id_of_its_own() {
     }
 }
 
+/// Every `$ref` in the document names a schema the document defines (a generator or a fuzzer
+/// refuses the document otherwise).
+#[test]
+fn every_reference_in_the_openapi_document_resolves() {
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r.clone()),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let doc = document();
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} is not defined"
+        );
+    }
+}
+
 /// A value of the parameter's kind, so that the query parses.
 fn sample(param: &Value) -> String {
     let name = param["name"].as_str().unwrap();

@@ -291,10 +291,8 @@ async fn observed(
         })
         .collect();
     let page = Page {
-        after: None,
-        offset: 0,
         limit: 500,
-        descending: false,
+        ..Page::default()
     };
     let mut left: Vec<String> = roster
         .list_memberships(admin, twin.org, &Default::default(), page)

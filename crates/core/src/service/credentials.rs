@@ -6,7 +6,10 @@ use serde_json::json;
 
 use super::organizations::create_organization_in;
 use super::roles::refuse_escalation;
-use super::{NewOrganization, RequestContext, Roster, audit_event, paged, probe, validate};
+use super::{
+    NewOrganization, RequestContext, Roster, audit_event, may_manage_user, only_instance_admins,
+    paged, probe, validate,
+};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
@@ -71,16 +74,6 @@ fn new_token(kind: TokenKind, name: String, by: Option<&Actor>) -> (Token, Plain
         created_at: Timestamp::now(),
     };
     (token, secret)
-}
-
-/// Admin keys are the instance's: only an instance admin (or the CLI, `None`) manages them.
-fn only_instance_admins(actor: Option<&Actor>, permission: &'static str) -> CoreResult<()> {
-    match actor {
-        Some(a) if a.principal != Principal::InstanceAdmin => {
-            Err(CoreError::Forbidden { permission })
-        }
-        _ => Ok(()),
-    }
 }
 
 /// A service token of `org`; any other token, or none, is "not found".
@@ -252,9 +245,7 @@ impl Roster {
         ttl: Option<i64>,
         ctx: &RequestContext,
     ) -> CoreResult<CreatedToken> {
-        if actor.principal != Principal::InstanceAdmin && actor.user_id() != Some(user) {
-            return Err(CoreError::not_found("user", user));
-        }
+        may_manage_user(actor, user)?;
         let (mut token, secret) =
             new_token(TokenKind::User, validate::name("name", name)?, Some(actor));
         token.user_id = Some(user);
@@ -450,9 +441,7 @@ impl Roster {
         user: UserId,
         page: Page,
     ) -> CoreResult<Paged<Token>> {
-        if actor.principal != Principal::InstanceAdmin && actor.user_id() != Some(user) {
-            return Err(CoreError::not_found("user", user));
-        }
+        may_manage_user(actor, user)?;
         let mut s = self.store.read().await?;
         let rows = s
             .list_tokens(TokenKind::User, None, Some(user), probe(page)?)
@@ -467,9 +456,7 @@ impl Roster {
         id: TokenId,
         ctx: &RequestContext,
     ) -> CoreResult<Token> {
-        if actor.principal != Principal::InstanceAdmin && actor.user_id() != Some(user) {
-            return Err(CoreError::not_found("user", user));
-        }
+        may_manage_user(actor, user)?;
         let mut tx = self.store.begin().await?;
         let token = match tx.token(id).await? {
             Some(t) if t.kind == TokenKind::User && t.user_id == Some(user) => t,

@@ -30,7 +30,7 @@ pub use users::{NewUser, UserPatch};
 
 use crate::auth;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{AuditEventId, OrganizationId};
+use crate::ids::{AuditEventId, OrganizationId, UserId};
 use crate::model::{AuditEvent, Page, Paged};
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
 use crate::store::{Session, Store};
@@ -144,6 +144,28 @@ impl Changes {
 
     fn into_details(self) -> Value {
         Value::Object(self.0)
+    }
+}
+
+/// What belongs to the instance rather than to an organization (users, admin keys, the
+/// instance's audit log): only an instance admin manages it over the API (anyone else is
+/// forbidden `permission`), and the CLI (`None`), which holds the database already.
+fn only_instance_admins(actor: Option<&Actor>, permission: &'static str) -> CoreResult<()> {
+    match actor {
+        Some(a) if a.principal != Principal::InstanceAdmin => {
+            Err(CoreError::Forbidden { permission })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A user and their own tokens: an instance admin, or the user themselves; anyone else learns
+/// nothing (404).
+fn may_manage_user(actor: &Actor, id: UserId) -> CoreResult<()> {
+    if actor.principal == Principal::InstanceAdmin || actor.user_id() == Some(id) {
+        Ok(())
+    } else {
+        Err(CoreError::not_found("user", id))
     }
 }
 

@@ -5,11 +5,14 @@
 use serde_json::json;
 
 use super::removal::{Audit, remove_in};
-use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use super::{
+    RequestContext, Roster, audit_event, may_manage_user, only_instance_admins, paged, probe,
+    validate,
+};
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
-use crate::permissions::{Actor, Principal};
+use crate::permissions::Actor;
 use crate::timestamp::Timestamp;
 
 #[derive(Clone, Debug, Default)]
@@ -29,19 +32,6 @@ pub struct UserPatch {
     pub image_url: Option<Option<String>>,
 }
 
-fn is_admin(actor: &Actor) -> bool {
-    actor.principal == Principal::InstanceAdmin
-}
-
-/// An instance admin, or the user themselves; anyone else learns nothing (404).
-fn may_manage(actor: &Actor, id: UserId) -> CoreResult<()> {
-    if is_admin(actor) || actor.user_id() == Some(id) {
-        Ok(())
-    } else {
-        Err(CoreError::not_found("user", id))
-    }
-}
-
 impl Roster {
     pub async fn create_user(
         &self,
@@ -49,13 +39,7 @@ impl Roster {
         input: NewUser,
         ctx: &RequestContext,
     ) -> CoreResult<User> {
-        if let Some(a) = actor
-            && !is_admin(a)
-        {
-            return Err(CoreError::Forbidden {
-                permission: "users:create",
-            });
-        }
+        only_instance_admins(actor, "users:create")?;
         let now = Timestamp::now();
         let user = User {
             id: UserId::new(),
@@ -89,7 +73,7 @@ impl Roster {
     }
 
     pub async fn user(&self, actor: &Actor, id: UserId) -> CoreResult<User> {
-        may_manage(actor, id)?;
+        may_manage_user(actor, id)?;
         let mut s = self.store.read().await?;
         s.user(id)
             .await?
@@ -102,22 +86,14 @@ impl Roster {
         filter: &UserFilter,
         page: Page,
     ) -> CoreResult<Paged<User>> {
-        if !is_admin(actor) {
-            return Err(CoreError::Forbidden {
-                permission: "users:list",
-            });
-        }
+        only_instance_admins(Some(actor), "users:list")?;
         let mut s = self.store.read().await?;
         let rows = s.list_users(filter, probe(page)?).await?;
         Ok(paged(rows, page, |u| u.id.0))
     }
 
     pub async fn count_users(&self, actor: &Actor, filter: &UserFilter) -> CoreResult<i64> {
-        if !is_admin(actor) {
-            return Err(CoreError::Forbidden {
-                permission: "users:list",
-            });
-        }
+        only_instance_admins(Some(actor), "users:list")?;
         self.store.read().await?.count_users(filter).await
     }
 
@@ -128,7 +104,7 @@ impl Roster {
         patch: UserPatch,
         ctx: &RequestContext,
     ) -> CoreResult<User> {
-        may_manage(actor, id)?;
+        may_manage_user(actor, id)?;
         let mut tx = self.store.begin().await?;
         let mut user = tx
             .user(id)
@@ -170,7 +146,7 @@ impl Roster {
         id: UserId,
         ctx: &RequestContext,
     ) -> CoreResult<User> {
-        may_manage(actor, id)?;
+        may_manage_user(actor, id)?;
         let mut tx = self.store.begin().await?;
         let user = tx
             .user(id)
