@@ -452,12 +452,96 @@ pub use crate::removed::Removed;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Removal {
     pub removed: Removed,
-    pub project_memberships_removed: u64,
-    pub passwords_deleted: u64,
-    pub service_tokens_deleted: u64,
+    pub cascade: Cascade,
     /// What a renderer shows around the removed memberships, when the request asked for it
     /// (read in the removal's own transaction, after its writes).
     pub context: Option<RemovalContext>,
+}
+
+/// What a removal took with the memberships: the removed members' project memberships, and on
+/// request their passwords and the service tokens they created. Each part is sorted by user,
+/// so that one member's share is found without an index (`Cascade::of`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cascade {
+    pub project_memberships: Vec<CascadedProjectMembership>,
+    pub passwords: Vec<OwnedBy<PasswordId>>,
+    pub service_tokens: Vec<OwnedBy<TokenId>>,
+}
+
+/// A project membership a removal deleted with its member's membership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CascadedProjectMembership {
+    pub id: ProjectMembershipId,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
+}
+
+/// A credential a removal deleted, and the user it was deleted for (a password's owner, a
+/// service token's creator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OwnedBy<I> {
+    pub id: I,
+    pub user_id: UserId,
+}
+
+/// One member's share of a `Cascade`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CascadeOf<'a> {
+    pub project_memberships: &'a [CascadedProjectMembership],
+    pub passwords: &'a [OwnedBy<PasswordId>],
+    pub service_tokens: &'a [OwnedBy<TokenId>],
+}
+
+impl Cascade {
+    /// The cascade of rows deleted in any order, sorted by user (and id, so that it reads the
+    /// same whichever order the store deleted them in).
+    pub fn sorted(
+        mut project_memberships: Vec<CascadedProjectMembership>,
+        mut passwords: Vec<OwnedBy<PasswordId>>,
+        mut service_tokens: Vec<OwnedBy<TokenId>>,
+    ) -> Cascade {
+        project_memberships.sort_unstable_by_key(|p| (p.user_id, p.id));
+        passwords.sort_unstable_by_key(|p| (p.user_id, p.id));
+        service_tokens.sort_unstable_by_key(|t| (t.user_id, t.id));
+        Cascade {
+            project_memberships,
+            passwords,
+            service_tokens,
+        }
+    }
+
+    /// What the cascade took of `user`'s.
+    pub fn of(&self, user: UserId) -> CascadeOf<'_> {
+        CascadeOf {
+            project_memberships: users_part(&self.project_memberships, user, |p| p.user_id),
+            passwords: users_part(&self.passwords, user, |p| p.user_id),
+            service_tokens: users_part(&self.service_tokens, user, |t| t.user_id),
+        }
+    }
+
+    /// The part of the cascade that belongs to `users` (a request's share of a batch's).
+    pub fn of_users(&self, users: impl Iterator<Item = UserId>) -> Cascade {
+        let mut part = Cascade::default();
+        for user in users {
+            let of = self.of(user);
+            part.project_memberships
+                .extend_from_slice(of.project_memberships);
+            part.passwords.extend_from_slice(of.passwords);
+            part.service_tokens.extend_from_slice(of.service_tokens);
+        }
+        Cascade::sorted(
+            part.project_memberships,
+            part.passwords,
+            part.service_tokens,
+        )
+    }
+}
+
+/// The rows of `user` in `rows`, sorted by user.
+fn users_part<T>(rows: &[T], user: UserId, user_of: impl Fn(&T) -> UserId) -> &[T] {
+    let start = rows.partition_point(|r| user_of(r) < user);
+    let end = start + rows[start..].partition_point(|r| user_of(r) == user);
+    &rows[start..end]
 }
 
 /// The organization as the removal left it (its member count included), the removed members'

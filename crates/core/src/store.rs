@@ -164,19 +164,13 @@ pub trait ProjectRows: Send {
         project: ProjectId,
         id: ProjectMembershipId,
     ) -> CoreResult<()>;
-    /// The cascade of a membership removal: these users' memberships in the org's projects.
+    /// The cascade of a membership removal: these users' memberships in the org's projects,
+    /// returned as deleted.
     async fn delete_project_memberships_of_users(
         &mut self,
         org: OrganizationId,
         users: &[UserId],
-    ) -> CoreResult<u64>;
-    /// Like `delete_project_memberships_of_users`, returning the user of each deleted row (so a
-    /// removal of many requests' users at once can count each request's cascade).
-    async fn delete_project_memberships_returning_users(
-        &mut self,
-        org: OrganizationId,
-        users: &[UserId],
-    ) -> CoreResult<Vec<UserId>>;
+    ) -> CoreResult<Vec<CascadedProjectMembership>>;
 }
 
 /// Machine identities and their project memberships.
@@ -239,11 +233,12 @@ pub trait CredentialRows: Send {
         id: TokenId,
         permissions: PermissionSet,
     ) -> CoreResult<()>;
+    /// The service tokens of `org` that `users` created, returned as deleted.
     async fn delete_service_tokens_created_by(
         &mut self,
         org: OrganizationId,
         users: &[UserId],
-    ) -> CoreResult<u64>;
+    ) -> CoreResult<Vec<OwnedBy<TokenId>>>;
     async fn insert_password(&mut self, p: &Password) -> CoreResult<()>;
     async fn password(
         &mut self,
@@ -256,11 +251,12 @@ pub trait CredentialRows: Send {
         page: Page,
     ) -> CoreResult<Vec<Password>>;
     async fn delete_password(&mut self, org: OrganizationId, id: PasswordId) -> CoreResult<()>;
+    /// The passwords of `users` in `org`, returned as deleted.
     async fn delete_passwords_of_users(
         &mut self,
         org: OrganizationId,
         users: &[UserId],
-    ) -> CoreResult<u64>;
+    ) -> CoreResult<Vec<OwnedBy<PasswordId>>>;
 }
 
 /// The audit trail.
@@ -339,19 +335,16 @@ pub trait Session:
         Ok(Some((organization, count, self.list_roles(id).await?)))
     }
 
-    /// The writes of a batch of removals decided together: deletes the project memberships of
-    /// `users` (returning the user of each deleted row, as
-    /// `delete_project_memberships_returning_users`), the memberships `ids`, and records
-    /// `events`. A backend that can do all three in one statement does (on PostgreSQL, one round
-    /// trip instead of three); the others do them one after another.
-    async fn remove_memberships_recording(
+    /// The deletes of a removal: the project memberships of `users` (returned as deleted) and
+    /// the memberships `ids`. A backend that can do both in one statement does (on PostgreSQL,
+    /// one round trip instead of two); the others do them one after the other.
+    async fn remove_memberships_cascading(
         &mut self,
         org: OrganizationId,
         users: &[UserId],
         ids: &[MembershipId],
-        events: &[AuditEvent],
-    ) -> CoreResult<Vec<UserId>> {
-        remove_memberships_then_record(self, org, users, ids, events).await
+    ) -> CoreResult<Vec<CascadedProjectMembership>> {
+        remove_memberships_then_cascade(self, org, users, ids).await
     }
 }
 
@@ -370,22 +363,21 @@ pub async fn read_tokens_then_lock(
     Ok((s.lock_organization_slug(id).await?, tokens))
 }
 
-/// `Session::remove_memberships_recording` table by table: its default, and what a store that
+/// `Session::remove_memberships_cascading` table by table: its default, and what a store that
 /// does it in one statement falls back to where it cannot.
-pub async fn remove_memberships_then_record(
+pub async fn remove_memberships_then_cascade(
     s: &mut (impl Session + ?Sized),
     org: OrganizationId,
     users: &[UserId],
     ids: &[MembershipId],
-    events: &[AuditEvent],
-) -> CoreResult<Vec<UserId>> {
+) -> CoreResult<Vec<CascadedProjectMembership>> {
     let cascaded = if users.is_empty() {
         Vec::new()
     } else {
-        s.delete_project_memberships_returning_users(org, users)
-            .await?
+        s.delete_project_memberships_of_users(org, users).await?
     };
-    s.delete_memberships(org, ids).await?;
-    s.insert_audit_events(events).await?;
+    if !ids.is_empty() {
+        s.delete_memberships(org, ids).await?;
+    }
     Ok(cascaded)
 }

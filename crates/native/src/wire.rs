@@ -375,7 +375,9 @@ impl RemovalOut {
     > {
         let tail = format!(
             r#"],"project_memberships_removed":{},"passwords_deleted":{},"service_tokens_deleted":{}}}"#,
-            r.project_memberships_removed, r.passwords_deleted, r.service_tokens_deleted
+            r.cascade.project_memberships.len(),
+            r.cascade.passwords.len(),
+            r.cascade.service_tokens.len()
         );
         JsonParts::new(
             &br#"{"removed":["#[..],
@@ -390,9 +392,9 @@ impl From<Removal> for RemovalOut {
     fn from(r: Removal) -> Self {
         RemovalOut {
             removed: r.removed.into_iter().map(Into::into).collect(),
-            project_memberships_removed: r.project_memberships_removed,
-            passwords_deleted: r.passwords_deleted,
-            service_tokens_deleted: r.service_tokens_deleted,
+            project_memberships_removed: r.cascade.project_memberships.len() as u64,
+            passwords_deleted: r.cascade.passwords.len() as u64,
+            service_tokens_deleted: r.cascade.service_tokens.len() as u64,
         }
     }
 }
@@ -760,6 +762,7 @@ mod tests {
     use axum::response::IntoResponse;
 
     use super::*;
+    use roster_core::ids::*;
 
     fn member(n: u16) -> Membership {
         let at = Timestamp(1_700_000_000_000 + i64::from(n));
@@ -791,9 +794,30 @@ mod tests {
         for members in [0u16, 2, 1_100] {
             let removal = Removal {
                 removed: (0..members).map(member).collect(),
-                project_memberships_removed: 3,
-                passwords_deleted: 4,
-                service_tokens_deleted: 5,
+                cascade: Cascade {
+                    project_memberships: vec![
+                        CascadedProjectMembership {
+                            id: ProjectMembershipId::new(),
+                            project_id: ProjectId::new(),
+                            user_id: UserId::new(),
+                        };
+                        3
+                    ],
+                    passwords: vec![
+                        OwnedBy {
+                            id: PasswordId::new(),
+                            user_id: UserId::new(),
+                        };
+                        4
+                    ],
+                    service_tokens: vec![
+                        OwnedBy {
+                            id: TokenId::new(),
+                            user_id: UserId::new(),
+                        };
+                        5
+                    ],
+                },
                 context: None,
             };
             let whole = serde_json::to_value(RemovalOut::from(removal.clone())).unwrap();

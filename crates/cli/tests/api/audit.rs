@@ -215,7 +215,92 @@ async fn the_instance_log_shows_what_belongs_to_no_organization(app: TestApp) {
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
 }
 
+/// A removal's audit event names what its cascade deleted of that member's: project
+/// memberships, and the passwords and service tokens asked to go with them. Both a plain removal
+/// (decided with others in memory) and one with credential deletion (run on its own) say it.
+async fn a_removal_is_audited_with_what_its_cascade_deleted(app: TestApp) {
+    let org = app.org.clone();
+    let plain = app.add_member(&org, "member").await;
+    let purged = app.add_member(&org, "admin").await;
+    let web = app.project_with(&org, "Web", &[&plain, &purged]).await;
+    let api = app.project_with(&org, "Api", &[&purged]).await;
+    let password = app
+        .post(
+            &format!("/v1/organizations/{org}/passwords"),
+            &purged.token,
+            json!({"name": "db"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let token = app
+        .post(
+            &format!("/v1/organizations/{org}/service-tokens"),
+            &purged.token,
+            json!({"permissions": ["members:read"]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let pm_of = |pid: &str, user: &str| {
+        let app = &app;
+        let (pid, user) = (pid.to_owned(), user.to_owned());
+        async move {
+            let list = app
+                .get(&format!("/v1/projects/{pid}/memberships"), &app.admin)
+                .await
+                .expect(StatusCode::OK);
+            let pm = list["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|pm| pm["user_id"] == json!(user))
+                .unwrap()
+                .clone();
+            json!({"id": pm["id"], "project_id": pid})
+        }
+    };
+    let plain_in_web = pm_of(&web, &plain.user_id).await;
+    let mut purged_in = vec![
+        pm_of(&web, &purged.user_id).await,
+        pm_of(&api, &purged.user_id).await,
+    ];
+    purged_in.sort_by_key(|pm| pm["id"].as_str().unwrap().to_owned());
+
+    let member_path = |m: &str| format!("/v1/organizations/{org}/memberships/{m}");
+    app.delete(&member_path(&plain.membership_id), &app.owner.token)
+        .await
+        .expect(StatusCode::OK);
+    app.call(
+        "DELETE",
+        &member_path(&purged.membership_id),
+        Some(&app.owner.token),
+        Some(json!({"delete_passwords": true, "delete_service_tokens": true})),
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let cascade_of = |m: &str| {
+        let path =
+            format!("/v1/organizations/{org}/audit-events?action=membership.removed&target_id={m}");
+        let app = &app;
+        async move {
+            let events = all_events(app, &path, &app.admin).await;
+            assert_eq!(events.len(), 1, "{events:?}");
+            events[0]["details"]["cascade"].clone()
+        }
+    };
+    assert_eq!(
+        cascade_of(&plain.membership_id).await,
+        json!({"project_memberships": [plain_in_web], "passwords": [], "service_tokens": []})
+    );
+    assert_eq!(
+        cascade_of(&purged.membership_id).await,
+        json!({"project_memberships": purged_in,
+               "passwords": [password["id"]], "service_tokens": [token["id"]]})
+    );
+}
+
 on_both_backends!(
+    a_removal_is_audited_with_what_its_cascade_deleted,
     audit_events_record_what_changed,
     the_audit_log_is_filtered_and_read_in_either_order,
     the_instance_log_shows_what_belongs_to_no_organization,

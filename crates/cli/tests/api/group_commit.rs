@@ -138,7 +138,15 @@ async fn removals_sharing_one_commit_each_keep_their_own_outcome(app: TestApp) {
         removed_ids(6),
         [b.membership_id.clone(), d.membership_id.clone()]
     );
-    assert_eq!(outcomes[6].as_ref().unwrap().project_memberships_removed, 2);
+    assert_eq!(
+        outcomes[6]
+            .as_ref()
+            .unwrap()
+            .cascade
+            .project_memberships
+            .len(),
+        2
+    );
 
     let left: HashSet<String> = app.membership_ids(&org).await.into_iter().collect();
     assert_eq!(
@@ -491,8 +499,24 @@ async fn plain_removals_sharing_one_commit_are_decided_as_if_one_after_another(a
         removed(7),
         [b.membership_id.as_str(), c.membership_id.as_str()]
     );
-    assert_eq!(outcomes[7].as_ref().unwrap().project_memberships_removed, 2);
-    assert_eq!(outcomes[0].as_ref().unwrap().project_memberships_removed, 0);
+    assert_eq!(
+        outcomes[7]
+            .as_ref()
+            .unwrap()
+            .cascade
+            .project_memberships
+            .len(),
+        2
+    );
+    assert_eq!(
+        outcomes[0]
+            .as_ref()
+            .unwrap()
+            .cascade
+            .project_memberships
+            .len(),
+        0
+    );
 
     let left: HashSet<String> = app.membership_ids(&org).await.into_iter().collect();
     assert_eq!(left, HashSet::from([app.owner.membership_id.clone()]));

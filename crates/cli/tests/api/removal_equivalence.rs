@@ -276,9 +276,9 @@ async fn observed(
                 Ok(r) => format!(
                     "removed {:?}, cascade {} {} {}, context {:?}",
                     r.removed.ids().collect::<Vec<_>>(),
-                    r.project_memberships_removed,
-                    r.passwords_deleted,
-                    r.service_tokens_deleted,
+                    r.cascade.project_memberships.len(),
+                    r.cascade.passwords.len(),
+                    r.cascade.service_tokens.len(),
                     r.context.as_ref().map(|c| (
                         c.member_count,
                         c.users.iter().map(|u| u.id).collect::<Vec<_>>(),
@@ -315,7 +315,15 @@ async fn observed(
             .unwrap();
         audit.extend(events.items.into_iter().map(|e| {
             labelled(
-                format!("{} {} by {}", e.action, e.target_id, e.actor_id),
+                format!(
+                    "{} {} by {} cascading {:?}",
+                    e.action,
+                    e.target_id,
+                    e.actor_id,
+                    e.details["cascade"]["project_memberships"]
+                        .as_array()
+                        .map(Vec::len)
+                ),
                 labels,
             )
         }));

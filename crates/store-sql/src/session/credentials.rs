@@ -106,7 +106,7 @@ impl<C: Conn> CredentialRows for SqlSession<C> {
 
     async fn tokens_by_ids(&mut self, ids: &[TokenId]) -> CoreResult<Vec<Token>> {
         let head = format!("SELECT {TOKEN_COLS} FROM tokens WHERE id IN");
-        self.fetch_in(&head, &[], ids, |i| i.0, token_row).await
+        self.fetch_in(&head, &[], ids, |i| i.0, "", token_row).await
     }
 
     async fn list_tokens(
@@ -153,13 +153,19 @@ impl<C: Conn> CredentialRows for SqlSession<C> {
         &mut self,
         org: OrganizationId,
         users: &[UserId],
-    ) -> CoreResult<u64> {
-        self.execute_in(
+    ) -> CoreResult<Vec<OwnedBy<TokenId>>> {
+        self.fetch_in(
             "DELETE FROM tokens WHERE org_id = $1 AND kind = 'service' AND created_by IN",
             &[Arg::Uuid(org.0)],
             users,
             |u| u.0,
-            "",
+            " RETURNING id, created_by",
+            |r| {
+                Ok(OwnedBy {
+                    id: TokenId(r.uuid(0)?),
+                    user_id: UserId(r.uuid(1)?),
+                })
+            },
         )
         .await
     }
@@ -217,13 +223,19 @@ impl<C: Conn> CredentialRows for SqlSession<C> {
         &mut self,
         org: OrganizationId,
         users: &[UserId],
-    ) -> CoreResult<u64> {
-        self.execute_in(
+    ) -> CoreResult<Vec<OwnedBy<PasswordId>>> {
+        self.fetch_in(
             "DELETE FROM passwords WHERE org_id = $1 AND user_id IN",
             &[Arg::Uuid(org.0)],
             users,
             |u| u.0,
-            "",
+            " RETURNING id, user_id",
+            |r| {
+                Ok(OwnedBy {
+                    id: PasswordId(r.uuid(0)?),
+                    user_id: UserId(r.uuid(1)?),
+                })
+            },
         )
         .await
     }

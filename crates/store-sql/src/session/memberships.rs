@@ -208,7 +208,7 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
         ids: &[MembershipId],
     ) -> CoreResult<Vec<Membership>> {
         let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.id IN");
-        self.fetch_in(&head, &[Arg::Uuid(org.0)], ids, |i| i.0, membership_row)
+        self.fetch_in(&head, &[Arg::Uuid(org.0)], ids, |i| i.0, "", membership_row)
             .await
     }
 
@@ -218,8 +218,15 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
         users: &[UserId],
     ) -> CoreResult<Vec<Membership>> {
         let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id IN");
-        self.fetch_in(&head, &[Arg::Uuid(org.0)], users, |i| i.0, membership_row)
-            .await
+        self.fetch_in(
+            &head,
+            &[Arg::Uuid(org.0)],
+            users,
+            |i| i.0,
+            "",
+            membership_row,
+        )
+        .await
     }
 
     async fn update_membership(&mut self, m: &Membership) -> CoreResult<()> {

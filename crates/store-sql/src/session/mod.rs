@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::ids::*;
 use roster_core::model::*;
-use roster_core::store::{read_tokens_then_lock, remove_memberships_then_record};
+use roster_core::store::{read_tokens_then_lock, remove_memberships_then_cascade};
 use roster_core::{CoreError, Session, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
@@ -61,7 +61,7 @@ fn opt_ts(t: Option<Timestamp>) -> Arg {
     Arg::OptInt(t.map(|t| t.0))
 }
 
-/// The most arguments `remove_memberships_recording` puts in one statement (PostgreSQL takes
+/// The most arguments `remove_memberships_cascading` puts in one statement (PostgreSQL takes
 /// up to 65,535); a batch needing more writes table by table.
 const ONE_STATEMENT_MAX_ARGS: usize = 30_000;
 
@@ -324,20 +324,24 @@ impl<C: Conn> SqlSession<C> {
         Ok(total)
     }
 
-    /// Reads `sql_head` + `IN (…)` over `ids` (each bound as `uuid(id)`) in chunks, after the
-    /// fixed `args`, like `execute_in`.
+    /// Reads `sql_head` + `IN (…)` + `tail` over `ids` (each bound as `uuid(id)`) in chunks,
+    /// after the fixed `args`, like `execute_in` (a `DELETE … RETURNING` too).
     async fn fetch_in<I: Copy + Sync, T>(
         &mut self,
         sql_head: &str,
         args: &[Arg],
         ids: &[I],
         uuid: fn(I) -> Uuid,
+        tail: &str,
         map: impl Fn(&C::Row) -> CoreResult<T> + Copy,
     ) -> CoreResult<Vec<T>> {
         // Most callers find a row per id at most: one allocation rather than doubling.
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!("{sql_head} ({})", placeholders(args.len() + 1, chunk.len()));
+            let sql = format!(
+                "{sql_head} ({}){tail}",
+                placeholders(args.len() + 1, chunk.len())
+            );
             let mut a = Vec::with_capacity(args.len() + chunk.len());
             a.extend_from_slice(args);
             a.extend(chunk.iter().map(|i| Arg::Uuid(uuid(*i))));
@@ -405,21 +409,19 @@ impl<C: Conn> Session for SqlSession<C> {
         Ok(Some((organization, count, roles)))
     }
 
-    async fn remove_memberships_recording(
+    async fn remove_memberships_cascading(
         &mut self,
         org: OrganizationId,
         users: &[UserId],
         ids: &[MembershipId],
-        events: &[AuditEvent],
-    ) -> CoreResult<Vec<UserId>> {
-        let args_needed = 1 + users.len() + ids.len() + events.len() * AUDIT_ARGS;
+    ) -> CoreResult<Vec<CascadedProjectMembership>> {
+        let args_needed = 1 + users.len() + ids.len();
         let one_statement = C::WRITES_IN_WITH
             && !users.is_empty()
             && !ids.is_empty()
-            && !events.is_empty()
             && args_needed <= ONE_STATEMENT_MAX_ARGS;
         if !one_statement {
-            return remove_memberships_then_record(self, org, users, ids, events).await;
+            return remove_memberships_then_cascade(self, org, users, ids).await;
         }
         // Statements in `WITH` all run, to completion, whether or not the query reads them.
         let mut args = Vec::with_capacity(args_needed);
@@ -428,15 +430,12 @@ impl<C: Conn> Session for SqlSession<C> {
         args.extend(users.iter().map(|u| Arg::Uuid(u.0)));
         let id_list = placeholders(args.len() + 1, ids.len());
         args.extend(ids.iter().map(|m| Arg::Uuid(m.0)));
-        let insert = audit_insert(events, &mut args);
         let sql = format!(
-            "WITH cascaded AS (DELETE FROM project_memberships \
-               WHERE org_id = $1 AND user_id IN ({user_list}) RETURNING user_id), \
-             removed AS (DELETE FROM memberships WHERE org_id = $1 AND id IN ({id_list})), \
-             recorded AS ({insert}) \
-             SELECT user_id FROM cascaded"
+            "WITH removed AS (DELETE FROM memberships WHERE org_id = $1 AND id IN ({id_list})) \
+             DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN ({user_list}) \
+             RETURNING {CASCADED_COLS}"
         );
-        self.all(&sql, args, |r| r.uuid(0).map(UserId)).await
+        self.all(&sql, args, cascaded_row).await
     }
 
     async fn lock_organization_reading_tokens(

@@ -37,6 +37,17 @@ pub(super) fn pm_row(r: &impl SqlRow) -> CoreResult<ProjectMembership> {
     })
 }
 
+/// The columns a removal's cascade returns of each project membership it deletes.
+pub(super) const CASCADED_COLS: &str = "id, project_id, user_id";
+
+pub(super) fn cascaded_row(r: &impl SqlRow) -> CoreResult<CascadedProjectMembership> {
+    Ok(CascadedProjectMembership {
+        id: ProjectMembershipId(r.uuid(0)?),
+        project_id: ProjectId(r.uuid(1)?),
+        user_id: UserId(r.uuid(2)?),
+    })
+}
+
 #[async_trait]
 impl<C: Conn> ProjectRows for SqlSession<C> {
     async fn insert_project(&mut self, p: &Project) -> CoreResult<()> {
@@ -153,32 +164,16 @@ impl<C: Conn> ProjectRows for SqlSession<C> {
         &mut self,
         org: OrganizationId,
         users: &[UserId],
-    ) -> CoreResult<u64> {
-        self.execute_in(
+    ) -> CoreResult<Vec<CascadedProjectMembership>> {
+        let returning = format!(" RETURNING {CASCADED_COLS}");
+        self.fetch_in(
             "DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN",
             &[Arg::Uuid(org.0)],
             users,
             |u| u.0,
-            "",
+            &returning,
+            cascaded_row,
         )
         .await
-    }
-
-    async fn delete_project_memberships_returning_users(
-        &mut self,
-        org: OrganizationId,
-        users: &[UserId],
-    ) -> CoreResult<Vec<UserId>> {
-        let mut out = Vec::new();
-        for chunk in users.chunks(CHUNK) {
-            let sql = format!(
-                "DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN ({}) RETURNING user_id",
-                placeholders(2, chunk.len())
-            );
-            let mut args = vec![Arg::Uuid(org.0)];
-            args.extend(chunk.iter().map(|u| Arg::Uuid(u.0)));
-            out.extend(self.all(&sql, args, |r| r.uuid(0).map(UserId)).await?);
-        }
-        Ok(out)
     }
 }

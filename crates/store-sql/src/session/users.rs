@@ -89,7 +89,7 @@ impl<C: Conn> UserRows for SqlSession<C> {
 
     async fn users_by_ids(&mut self, ids: &[UserId]) -> CoreResult<Vec<User>> {
         let head = format!("SELECT {USER_COLS} FROM users WHERE id IN");
-        self.fetch_in(&head, &[], ids, |u| u.0, user_row).await
+        self.fetch_in(&head, &[], ids, |u| u.0, "", user_row).await
     }
 
     async fn list_users(&mut self, filter: &UserFilter, page: Page) -> CoreResult<Vec<User>> {

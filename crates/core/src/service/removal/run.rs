@@ -16,7 +16,7 @@ use crate::store::Session;
 
 use super::resolve::resolve_many;
 use super::rules::{lacking, last_admin, leave_refusal, may_be_leaving, none_such, self_removal};
-use super::write::{Audit, removal_event, remove_in};
+use super::write::{Audit, delete_removed, removal_event, remove_in};
 use super::{LEFT, REMOVED, RemovalRequest};
 
 /// A member leaving: its own membership, and how (`leave_refusal`).
@@ -210,8 +210,8 @@ pub(in crate::service) async fn context_for(
 /// whose own membership an earlier request removed no longer sees the organization, the
 /// last-admin guard counts the admins removed so far; a caller leaving (`OwnMembership::Leaves`)
 /// needs no permission to remove but is held to the rules of leaving. Then the accepted
-/// removals are written together: the project memberships (returning their users, so each request gets its own
-/// cascade count), the memberships, the audit events. Requests that want context get it from
+/// removals are written together: the project memberships (returned, so each request gets its own
+/// share of the cascade), the memberships, the audit events. Requests that want context get it from
 /// reads made once for the batch, before the writes: the member count is the one read less what
 /// the batch removed up to and including the request. An `Err` means a read or a write failed:
 /// the caller must drop the transaction (it may hold some of the writes).
@@ -259,7 +259,7 @@ pub(in crate::service) async fn remove_plain_together(
         .filter(|m| !removed_ids.contains(&m.id))
     };
     // Each accepted request's caller, memberships and audit action.
-    let mut plans: Vec<CoreResult<(Actor, Vec<Membership>, &str)>> =
+    let mut plans: Vec<CoreResult<(Actor, Vec<Membership>, &'static str)>> =
         Vec::with_capacity(requests.len());
     for (r, actor) in requests.iter().zip(actors) {
         let actor = match actor {
@@ -349,10 +349,12 @@ pub(in crate::service) async fn remove_plain_together(
         None
     };
 
-    let mut cascaded: HashMap<UserId, u64> = HashMap::new();
+    let mut cascade = Cascade::default();
     if !removed_ids.is_empty() {
         let users: Vec<UserId> = removed_users.iter().copied().collect();
         let ids: Vec<MembershipId> = removed_ids.iter().copied().collect();
+        cascade = delete_removed(tx, org, &users, &ids, RemovalOptions::default()).await?;
+        let cascade = &cascade;
         // A shared batch is small (at most `SHARED_COMMIT_MAX_TARGETS` per request): its events
         // are written in one go.
         let events: Vec<AuditEvent> = requests
@@ -360,17 +362,17 @@ pub(in crate::service) async fn remove_plain_together(
             .zip(&plans)
             .filter_map(|(r, plan)| Some((r, plan.as_ref().ok()?)))
             .flat_map(|(r, (actor, members, action))| {
+                let audit = Audit {
+                    ctx: &r.ctx,
+                    actor,
+                    action,
+                };
                 members
                     .iter()
-                    .map(move |m| removal_event(&r.ctx, actor, org, action, m, r.options))
+                    .map(move |m| removal_event(&audit, org, m, r.options, cascade))
             })
             .collect();
-        for u in tx
-            .remove_memberships_recording(org, &users, &ids, &events)
-            .await?
-        {
-            *cascaded.entry(u).or_default() += 1;
-        }
+        tx.insert_audit_events(&events).await?;
     }
     let mut removed_so_far = 0i64;
     Ok(requests
@@ -384,13 +386,8 @@ pub(in crate::service) async fn remove_plain_together(
                     .filter(|_| r.include_context)
                     .map(|s| s.context(removed.iter().filter_map(|m| m.user_id), removed_so_far));
                 Removal {
-                    project_memberships_removed: removed
-                        .iter()
-                        .filter_map(|m| cascaded.get(&m.user_id?))
-                        .sum(),
+                    cascade: cascade.of_users(removed.iter().filter_map(|m| m.user_id)),
                     removed: removed.into(),
-                    passwords_deleted: 0,
-                    service_tokens_deleted: 0,
                     context,
                 }
             })

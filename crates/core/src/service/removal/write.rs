@@ -1,9 +1,9 @@
 //! The unit of work every removal ends in, inside a transaction holding the organization's
 //! lock: the last-admin guard, the cascade (project memberships; on request passwords and
-//! service tokens), the deletes and one audit event per removed membership. The caller
-//! commits.
+//! service tokens), the deletes and one audit event per removed membership, naming what the
+//! cascade deleted of its member's. The caller commits.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::error::CoreResult;
 use crate::ids::*;
@@ -40,20 +40,7 @@ pub(in crate::service) async fn remove_in(
     let mut users: Vec<UserId> = Vec::with_capacity(members.len());
     users.extend(members.user_ids());
     let ids: Vec<MembershipId> = members.ids().collect();
-    let (mut project_memberships_removed, mut passwords_deleted, mut service_tokens_deleted) =
-        (0, 0, 0);
-    if !users.is_empty() {
-        project_memberships_removed = tx.delete_project_memberships_of_users(org, &users).await?;
-        if options.delete_passwords {
-            passwords_deleted = tx.delete_passwords_of_users(org, &users).await?;
-        }
-        if options.delete_service_tokens {
-            service_tokens_deleted = tx.delete_service_tokens_created_by(org, &users).await?;
-        }
-    }
-    if !ids.is_empty() {
-        tx.delete_memberships(org, &ids).await?;
-    }
+    let cascade = delete_removed(tx, org, &users, &ids, options).await?;
     drop((users, ids));
     // The events are built a part at a time, each just before it is written: all the events of
     // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
@@ -62,7 +49,7 @@ pub(in crate::service) async fn remove_in(
         let events: Vec<AuditEvent> = to_record
             .by_ref()
             .take(EVENTS_AT_A_TIME)
-            .map(|m| removal_event(audit.ctx, audit.actor, org, audit.action, &m, options))
+            .map(|m| removal_event(&audit, org, &m, options, &cascade))
             .collect();
         if events.is_empty() {
             break;
@@ -72,33 +59,70 @@ pub(in crate::service) async fn remove_in(
     drop(to_record);
     Ok(Removal {
         removed: members,
-        project_memberships_removed,
-        passwords_deleted,
-        service_tokens_deleted,
+        cascade,
         context: None,
     })
+}
+
+/// The deletes of a removal of the memberships `ids`, whose users are `users`: on request the
+/// users' passwords and the service tokens they created, then their project memberships and
+/// the memberships themselves. Returns what the cascade deleted.
+pub(in crate::service) async fn delete_removed(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    users: &[UserId],
+    ids: &[MembershipId],
+    options: RemovalOptions,
+) -> CoreResult<Cascade> {
+    let (mut passwords, mut service_tokens) = (Vec::new(), Vec::new());
+    if !users.is_empty() {
+        if options.delete_passwords {
+            passwords = tx.delete_passwords_of_users(org, users).await?;
+        }
+        if options.delete_service_tokens {
+            service_tokens = tx.delete_service_tokens_created_by(org, users).await?;
+        }
+    }
+    let project_memberships = tx.remove_memberships_cascading(org, users, ids).await?;
+    Ok(Cascade::sorted(
+        project_memberships,
+        passwords,
+        service_tokens,
+    ))
 }
 
 /// Audit events a large removal builds at a time: as many as the store writes in a few
 /// statements.
 pub(in crate::service) const EVENTS_AT_A_TIME: usize = 500;
 
+/// The audit event of one removed membership: who it was, what was asked, and what the
+/// cascade deleted of its member's (`cascade` holds at least that).
 pub(in crate::service) fn removal_event(
-    ctx: &RequestContext,
-    actor: &Actor,
+    audit: &Audit<'_>,
     org: OrganizationId,
-    action: &str,
     m: &Membership,
     options: RemovalOptions,
+    cascade: &Cascade,
 ) -> AuditEvent {
+    let of = m.user_id.map(|u| cascade.of(u)).unwrap_or_default();
+    let project_memberships: Vec<Value> = of
+        .project_memberships
+        .iter()
+        .map(|p| json!({"id": p.id, "project_id": p.project_id}))
+        .collect();
     audit_event(
-        ctx,
-        Some(actor),
+        audit.ctx,
+        Some(audit.actor),
         Some(org),
-        action,
+        audit.action,
         ("membership", m.id.to_string()),
         json!({"user_id": m.user_id, "invite_email": m.invite_email, "role": m.role_key,
-               "delete_passwords": options.delete_passwords,
-               "delete_service_tokens": options.delete_service_tokens}),
+        "delete_passwords": options.delete_passwords,
+        "delete_service_tokens": options.delete_service_tokens,
+        "cascade": {
+            "project_memberships": project_memberships,
+            "passwords": of.passwords.iter().map(|p| p.id).collect::<Vec<_>>(),
+            "service_tokens": of.service_tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
+        }}),
     )
 }
