@@ -101,9 +101,9 @@ struct Args {
     /// Spread section: how many organizations (20 members each) the removals are spread over.
     #[arg(long, default_value_t = 1000)]
     spread_orgs: usize,
-    /// Group-commit layers to turn off for this run, to measure what each buys: a comma list of
-    /// `batching` and `plain-batch`, for the server started
-    /// (`ROSTER_GROUP_COMMIT_OFF`) and the in-process runs alike.
+    /// Group-commit layers to turn off for this run, to measure what each buys: a comma list
+    /// (`batching`), for the server started (`ROSTER_GROUP_COMMIT_OFF`) and the in-process
+    /// runs alike.
     #[arg(long, default_value = "")]
     group_commit_off: String,
     /// Which mounts the single-removal section (and the open-loop one) drives.

@@ -119,8 +119,18 @@ impl Removed {
         self.rows[i].user_id
     }
 
+    /// The membership at `i` (`i < len()`), whole.
+    pub(crate) fn at(&self, i: usize) -> Membership {
+        unpack(&self.shapes, &self.rows[i])
+    }
+
+    /// Keeps only the memberships whose ids `keep` accepts, in order.
+    pub(crate) fn retain(&mut self, keep: impl Fn(MembershipId) -> bool) {
+        self.rows.retain(|r| keep(r.id));
+    }
+
     /// The ids of the active admins among them (see `Membership::is_active_admin`).
-    pub fn active_admins(&self) -> impl Iterator<Item = MembershipId> + '_ {
+    pub fn active_admins(&self) -> impl Iterator<Item = MembershipId> + Clone + '_ {
         self.rows.iter().filter_map(|r| {
             let s = &self.shapes[r.shape as usize];
             Membership::counts_as_active_admin(r.user_id, &s.role_key, s.status, s.is_active)

@@ -34,6 +34,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> CoreResult<()>;
     /// Which backend this is ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
+    /// How many removal batches should run at once, each over organizations of its own (group
+    /// commit's lanes). One where a single writer runs every write in turn: each batch then
+    /// takes every removal waiting, whatever its organization.
+    fn write_lanes(&self) -> usize {
+        1
+    }
 }
 
 /// Organizations: rows, the slug lookup, the member count kept with each.
@@ -274,8 +280,8 @@ pub trait AuditRows: Send {
 }
 
 /// A read session or a write transaction: the rows of every resource (each a trait of its
-/// own, by resource), and what belongs to the transaction itself (commit, savepoints, the
-/// organization's lock, the writes of a batch of removals across tables).
+/// own, by resource), and what belongs to the transaction itself (commit, the organization's
+/// lock, the writes of a batch of removals across tables).
 #[async_trait]
 pub trait Session:
     OrganizationRows
@@ -289,16 +295,6 @@ pub trait Session:
     + Send
 {
     async fn commit(self: Box<Self>) -> CoreResult<()>;
-
-    /// Opens a savepoint inside the write transaction: a later `rollback_to_savepoint` undoes
-    /// what was written since, and leaves the transaction usable (also after a failed
-    /// statement, which on PostgreSQL otherwise poisons the whole transaction). Savepoints are
-    /// not nested: each is released or rolled back before the next is opened.
-    async fn savepoint(&mut self) -> CoreResult<()>;
-    /// Keeps what was written since `savepoint`, as part of the transaction.
-    async fn release_savepoint(&mut self) -> CoreResult<()>;
-    /// Undoes what was written since `savepoint`, and closes it.
-    async fn rollback_to_savepoint(&mut self) -> CoreResult<()>;
 
     /// Takes the organization's write lock for the rest of the transaction; false if the
     /// organization does not exist.

@@ -59,8 +59,8 @@ fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String
          (divided by the transactions: the mean batch size).\n\
          # TYPE roster_removal_shared_requests_total counter\n\
          roster_removal_shared_requests_total {}\n\
-         # HELP roster_removal_batch_restarts_total Removal batches started over with a \
-         savepoint per request after a database error.\n\
+         # HELP roster_removal_batch_restarts_total Removal batches run again a request at a \
+         time, each in a transaction of its own, after a database error.\n\
          # TYPE roster_removal_batch_restarts_total counter\n\
          roster_removal_batch_restarts_total {}\n\
          # HELP roster_removal_batch_seconds_total Time spent running removal batches (divided \

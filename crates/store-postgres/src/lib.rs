@@ -183,6 +183,13 @@ impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    /// Two: measured on removals spread over 1,000 organizations (docs/benchmarks.md), one
+    /// lane left the server's connections idle while a batch waited on its round trips, four
+    /// and eight made batches too small to share a commit at 64 connections.
+    fn write_lanes(&self) -> usize {
+        2
+    }
 }
 
 /// A pooled connection for reads, or a transaction for writes.

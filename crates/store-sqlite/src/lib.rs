@@ -102,9 +102,11 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // temp_store = MEMORY: a savepoint (group commit gives each removal one) keeps the pages
-        // it may have to restore in a statement journal; in a temporary file that was ≈10% of a
-        // removal's time (profiled), in memory it is a copy. The transaction bounds its size.
+        // temp_store = MEMORY: a statement inside a transaction that may have to be undone alone
+        // (a multi-row write, a savepoint) keeps the pages it may restore in a statement
+        // journal; in a temporary file that was ≈10% of a removal's time when group commit
+        // gave each removal a savepoint (profiled), in memory it is a copy. The transaction
+        // bounds its size.
         writer
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \

@@ -792,7 +792,63 @@ async fn every_missing_target_is_named_alone_and_in_a_shared_batch(app: TestApp)
     assert_eq!(app.memberships(&org).await.len(), 2, "the owner and a");
 }
 
+/// Removals in different organizations share commits: while a transaction holds the
+/// organizations, 24 removals in 24 of them queue, and then run in at most two batches a lane
+/// (one writer, so one lane, on SQLite), each removed and audited as if alone.
+async fn removals_in_many_organizations_share_commits(app: TestApp) {
+    const ORGS: usize = 24;
+    let mut orgs = Vec::with_capacity(ORGS);
+    for i in 0..ORGS {
+        let org = app.new_org(&format!("Lane {i}")).await;
+        let member = app.add_member(&org, "member").await;
+        orgs.push((OrganizationId(org.parse().unwrap()), member));
+    }
+    let admin = actor(&app, &app.admin).await;
+    let roster = Roster::new(app.store.clone());
+    // Holds every organization (and on SQLite the one writer) until the removals have queued.
+    let mut blocker = app.store.begin().await.unwrap();
+    let mut sorted: Vec<OrganizationId> = orgs.iter().map(|(org, _)| *org).collect();
+    sorted.sort();
+    for org in &sorted {
+        assert!(blocker.lock_organization(*org).await.unwrap());
+    }
+    let removals: Vec<_> = orgs
+        .iter()
+        .map(|(org, member)| {
+            let (roster, org) = (roster.clone(), *org);
+            let r = request(&admin, vec![membership(&member.membership_id)]);
+            tokio::spawn(async move { roster.remove(org, r).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    drop(blocker);
+    for ((_, member), removal) in orgs.iter().zip(removals) {
+        let removed = removal.await.unwrap().expect("each removal is accepted");
+        let ids: Vec<String> = removed.removed.ids().map(|id| id.to_string()).collect();
+        assert_eq!(ids, std::slice::from_ref(&member.membership_id));
+    }
+    let stats = roster.group_commit_stats();
+    let lanes = app.store.write_lanes() as u64;
+    assert_eq!(stats.requests, ORGS as u64);
+    assert!(
+        stats.transactions <= 2 * lanes && stats.transactions < ORGS as u64,
+        "{} transactions for {ORGS} removals over {lanes} lanes",
+        stats.transactions
+    );
+    for (org, member) in &orgs {
+        let org = org.to_string();
+        assert!(
+            !app.membership_ids(&org)
+                .await
+                .contains(&member.membership_id)
+        );
+        let audited = app.audited(&org, "membership.removed").await;
+        assert_eq!(audited, std::slice::from_ref(&member.membership_id));
+    }
+}
+
 on_both_backends!(
+    removals_in_many_organizations_share_commits,
     every_missing_target_is_named_alone_and_in_a_shared_batch,
     removals_sharing_one_commit_each_keep_their_own_outcome,
     removals_sharing_one_commit_in_a_missing_organization_are_all_not_found,

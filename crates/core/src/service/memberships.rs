@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::removal::{last_admin, no_such_member};
+use super::removal::{leaves_no_admin, no_such_member};
 use super::{Changes, RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult, Rule};
 use crate::ids::*;
@@ -361,11 +361,11 @@ impl Roster {
         if let Some(md) = patch.private_metadata {
             md.apply_within_limit("private_metadata", &mut m.private_metadata)?;
         }
-        if before.is_active_admin()
-            && !m.is_active_admin()
-            && tx.count_active_admins(org).await? <= 1
-        {
-            return Err(last_admin([m.id]));
+        if before.is_active_admin() && !m.is_active_admin() {
+            let admins = tx.count_active_admins(org).await?;
+            if let Some(refusal) = leaves_no_admin(admins, [m.id].into_iter()) {
+                return Err(refusal);
+            }
         }
         m.updated_at = Timestamp::now();
         tx.update_membership(&m).await?;
@@ -407,26 +407,17 @@ pub(super) async fn role_by_key(
         .ok_or_else(|| CoreError::invalid("role", format!("the organization has no role `{key}`")))
 }
 
-/// The membership of `org` a target names, if any.
-pub(super) async fn find_one(
-    s: &mut dyn Session,
-    org: OrganizationId,
-    target: MemberRef,
-) -> CoreResult<Option<Membership>> {
-    match target {
-        MemberRef::Membership(id) => s.membership(org, id).await,
-        MemberRef::User(user) => s.membership_by_user(org, user).await,
-    }
-}
-
+/// The membership of `org` a target names.
 async fn resolve_one(
     s: &mut dyn Session,
     org: OrganizationId,
     target: MemberRef,
 ) -> CoreResult<Membership> {
-    find_one(s, org, target)
-        .await?
-        .ok_or_else(|| no_such_member(target))
+    match target {
+        MemberRef::Membership(id) => s.membership(org, id).await,
+        MemberRef::User(user) => s.membership_by_user(org, user).await,
+    }?
+    .ok_or_else(|| no_such_member(target))
 }
 
 /// Why a caller who can see an invitation may not accept it.

@@ -47,7 +47,11 @@ pub struct RequestContext {
 pub struct Roster {
     store: Arc<dyn Store>,
     /// Removals waiting to share a commit, by organization (`group_commit`).
-    queues: Arc<group_commit::Queues>,
+    queues: Arc<group_commit::GroupCommit<removal::RemovalBatches>>,
+    /// Removal batches run again a request at a time after a failure.
+    removal_restarts: Arc<std::sync::atomic::AtomicU64>,
+    /// The group-commit layers that run (all, unless a benchmark turns some off).
+    layers: Arc<std::sync::OnceLock<GroupCommitLayers>>,
     /// Organization ids by slug, as last read (`organizations::SlugIds`).
     slug_ids: Arc<organizations::SlugIds>,
 }
@@ -64,7 +68,9 @@ impl Roster {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Roster {
             store,
-            queues: Arc::default(),
+            queues: Arc::new(group_commit::GroupCommit::new()),
+            removal_restarts: Arc::default(),
+            layers: Arc::default(),
             slug_ids: Arc::default(),
         }
     }

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::removal::{Audit, remove_in};
+use super::removal::remove_deleted_users_membership;
 use super::{
     RequestContext, Roster, audit_event, may_manage_user, only_instance_admins, paged, probe,
     validate,
@@ -155,22 +155,10 @@ impl Roster {
         let mut orgs = tx.organizations_of_user(id).await?;
         orgs.sort();
         // The same removal as any other, in each organization, all in one transaction.
-        let audit = || Audit {
-            ctx,
-            actor,
-            action: "membership.removed",
-        };
         for org in orgs {
             tx.lock_organization(org).await?;
             if let Some(m) = tx.membership_by_user(org, id).await? {
-                remove_in(
-                    &mut *tx,
-                    org,
-                    vec![m].into(),
-                    RemovalOptions::default(),
-                    audit(),
-                )
-                .await?;
+                remove_deleted_users_membership(&mut *tx, org, m, actor, ctx).await?;
             }
         }
         tx.delete_user(id).await?;

@@ -1,6 +1,6 @@
 //! `Session` implemented once in SQL over any `Conn`, a file per resource (each implementing
 //! that resource's rows trait); here the session itself, the helpers every file shares, and
-//! what belongs to the transaction (commit, savepoints, the organization's lock, a batch of
+//! what belongs to the transaction (commit, the organization's lock, a batch of
 //! removals' writes across tables).
 
 mod audit;
@@ -355,25 +355,6 @@ impl<C: Conn> SqlSession<C> {
 impl<C: Conn> Session for SqlSession<C> {
     async fn commit(self: Box<Self>) -> CoreResult<()> {
         self.0.commit().await
-    }
-
-    async fn savepoint(&mut self) -> CoreResult<()> {
-        self.0.execute("SAVEPOINT request", vec![]).await.map(drop)
-    }
-
-    async fn release_savepoint(&mut self) -> CoreResult<()> {
-        self.0
-            .execute("RELEASE SAVEPOINT request", vec![])
-            .await
-            .map(drop)
-    }
-
-    async fn rollback_to_savepoint(&mut self) -> CoreResult<()> {
-        // ROLLBACK TO keeps the savepoint open; releasing it too closes it, as the trait says.
-        self.0
-            .execute("ROLLBACK TO SAVEPOINT request", vec![])
-            .await?;
-        self.release_savepoint().await
     }
 
     async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>> {

@@ -1,34 +1,41 @@
 //! Removal: the room where every way of removing a membership is decided and written. A
 //! removal request (`RemovalRequest`) names its caller, its targets and its options; the
-//! rules that may refuse it live in `rules` and nowhere else; `resolve` reads what a request
-//! names; `run` runs one request, or decides a whole batch of plain ones in memory, in arrival
-//! order, each as it would be alone; `write` is the unit of work every path ends in (the
-//! last-admin guard, the cascade, the deletes, the audit trail). Group commit
-//! (`super::group_commit`) schedules requests into batches and calls `run`.
+//! rules that may refuse it live in `rules` and nowhere else; `resolve` reads what requests
+//! name; `decide` is the one pure decision, from what was read to each request's outcome in
+//! arrival order; `write` writes what was accepted (the cascade, the deletes, the audit trail);
+//! `run` runs a request, or a batch of them, in one transaction through those steps. One request,
+//! a 100,000-member bulk and a batch that group commit (`super::group_commit`) gathered all take
+//! that one path.
 //!
 //! Like the rest of the core this knows no SQL and no HTTP.
 
+mod decide;
 mod resolve;
 mod rules;
 mod run;
 mod write;
 
-pub(in crate::service) use rules::{is_plain, last_admin, no_such_member};
-pub(in crate::service) use run::{context_for, remove_one, remove_plain_together};
-pub(in crate::service) use write::{Audit, remove_in};
+pub(in crate::service) use rules::{leaves_no_admin, no_such_member};
+pub(in crate::service) use run::RemovalBatches;
 
-use super::group_commit::SHARED_COMMIT_MAX_TARGETS;
+use std::sync::atomic::Ordering;
+
+use super::group_commit::{GroupCommitLayers, GroupCommitStats};
 use super::{RequestContext, Roster};
 use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
-use run::{Leaving, leave_in};
+use crate::store::Session;
 
 /// The most targets one bulk removal may name (documented in the README and the OpenAPI
 /// document): large enough for a real off-boarding, small enough for one transaction.
 pub const MAX_BULK_REMOVAL: usize = 100_000;
+
+/// Requests naming more targets than this run in a transaction of their own: a large bulk
+/// removal gains nothing from sharing a commit, and would hold up the small ones.
+const SHARED_COMMIT_MAX_TARGETS: usize = 100;
 
 /// The audit actions of a removal: by someone else, or the member leaving.
 const REMOVED: &str = "membership.removed";
@@ -115,8 +122,9 @@ impl Roster {
     /// Runs one removal request (see `remove_memberships`); the caller may still be a token
     /// claim, verified in the removal's transaction.
     ///
-    /// Small requests share their transaction and commit with the other removals in the same
-    /// organization that arrive meanwhile, each with its own outcome (see `group_commit`).
+    /// Small requests share their transaction and commit with the other removals that arrive
+    /// meanwhile (in the same organization, or in any where the store has one writer), each
+    /// with its own outcome (see `group_commit`).
     pub async fn remove(
         &self,
         org: OrganizationId,
@@ -130,14 +138,38 @@ impl Roster {
                 format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
             ));
         }
-        if request.targets.len() <= SHARED_COMMIT_MAX_TARGETS && self.layers().batching {
-            return self.remove_in_shared_commit(org, request).await;
+        let shares_commit =
+            request.targets.len() <= SHARED_COMMIT_MAX_TARGETS && self.layers().batching;
+        if shares_commit {
+            let batches = self.removal_batches();
+            let lane = batches.lane(org);
+            let queued = self.queues.submit(batches, lane, (org, request));
+            return queued.await.unwrap_or_else(|| {
+                Err(CoreError::internal(
+                    "the removal's worker stopped before answering; nothing was committed for it",
+                ))
+            });
         }
-        // A large request runs in a transaction of its own: a batch of one.
-        self.remove_memberships_together(org, std::slice::from_ref(&request))
+        self.removal_batches()
+            .run_together(&[(org, &request)])
             .await
             .pop()
             .unwrap_or_else(|| Err(CoreError::internal("a removal batch answered nothing")))
+    }
+
+    /// Runs several removals in one organization in one transaction, in order: each request
+    /// sees the ones before it (the last-admin guard counts them), a refused request changes
+    /// nothing, and one commit covers the rest (a request that deletes credentials runs in a
+    /// transaction of its own, in its place). Returns one outcome per request, in order. If the
+    /// batch fails before its commit, each request runs again alone; if the commit fails,
+    /// nothing is kept and every request gets that error.
+    pub async fn remove_memberships_together(
+        &self,
+        org: OrganizationId,
+        requests: &[RemovalRequest],
+    ) -> Vec<CoreResult<Removal>> {
+        let asking: Vec<_> = requests.iter().map(|r| (org, r)).collect();
+        self.removal_batches().run_together(&asking).await
     }
 
     /// `remove` in the organization `slug` names (PlanetScale names organizations by slug).
@@ -192,21 +224,64 @@ impl Roster {
                 "only a user can leave an organization; use a user's token",
             )
         })?;
-        let mut tx = self.store.begin().await?;
-        if !tx.lock_organization(org).await? {
-            return Err(CoreError::not_found("organization", org));
-        }
-        let own = tx
-            .membership_by_user(org, user)
-            .await?
-            .ok_or_else(|| CoreError::not_found("organization", org))?;
-        let leaving = Leaving {
-            own,
-            options,
+        let caller = Caller::Authenticated(actor.clone());
+        let mut request =
+            RemovalRequest::new(caller, vec![MemberRef::User(user)], options, ctx.clone());
+        request.own_membership = OwnMembership::Leaves {
             refuse_only_organization,
         };
-        let removal = leave_in(&mut *tx, org, actor, leaving, ctx).await?;
-        tx.commit().await?;
-        Ok(removal)
+        self.remove(org, request).await
     }
+
+    /// What runs removal batches for group commit (and for `remove_memberships_together`).
+    fn removal_batches(&self) -> RemovalBatches {
+        RemovalBatches {
+            store: self.store.clone(),
+            restarts: self.removal_restarts.clone(),
+        }
+    }
+
+    /// What group commit has done since this `Roster` was made.
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            restarts: self.removal_restarts.load(Ordering::Relaxed),
+            ..self.queues.stats()
+        }
+    }
+
+    /// The group-commit layers that run (all, unless `set_group_commit_layers` said otherwise).
+    fn layers(&self) -> GroupCommitLayers {
+        self.layers.get().copied().unwrap_or_default()
+    }
+
+    /// Turns group-commit layers off, to measure what each buys; once, before any removal.
+    pub fn set_group_commit_layers(&self, layers: GroupCommitLayers) {
+        let _ = self.layers.set(layers);
+    }
+}
+
+/// Removes the membership `m` of a user being deleted, inside the deletion's transaction
+/// (which holds the organization's lock): no permission or self-removal rule (the deletion was
+/// allowed as a whole), but the last-admin guard, the cascade and the audit trail of any
+/// removal.
+pub(in crate::service) async fn remove_deleted_users_membership(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    m: Membership,
+    actor: &Actor,
+    ctx: &RequestContext,
+) -> CoreResult<()> {
+    if m.is_active_admin() {
+        let admins = tx.count_active_admins(org).await?;
+        if let Some(refusal) = leaves_no_admin(admins, [m.id].into_iter()) {
+            return Err(refusal);
+        }
+    }
+    let plan = decide::Plan {
+        actor: actor.clone(),
+        members: vec![m].into(),
+        options: RemovalOptions::default(),
+        action: REMOVED,
+    };
+    write::write(tx, org, &[(ctx, &plan)]).await.map(drop)
 }

@@ -1,6 +1,7 @@
-//! Reading what a removal request names: every target in request order, each membership
-//! once however it is named, read a thousand at a time and packed as read, so that a
-//! 100,000-member removal never holds its memberships whole.
+//! Reading what removal requests name: the memberships every target of a batch names, read
+//! once (`Pool`), and each request's share of them (`Found`): every membership once however it
+//! is named, and for each target which one it names. Read a thousand at a time and packed as
+//! read, so that a 100,000-member removal never holds its memberships whole.
 
 use std::collections::HashSet;
 
@@ -10,79 +11,157 @@ use crate::model::*;
 use crate::removed::Removed;
 use crate::store::Session;
 
-use super::rules::none_such;
+/// What one request's targets named, as read.
+pub(in crate::service) struct Found {
+    /// The memberships named, each once, in the order the targets first name them.
+    pub members: Removed,
+    /// For each target, the position in `members` of the membership it names, if any.
+    pub named: Vec<Option<u32>>,
+}
 
-/// Resolves every target in request order, dropping duplicates. Any target that is not a
-/// membership of `org` fails the whole request; the error names them all (up to a cap).
-pub(in crate::service) async fn resolve_many(
-    s: &mut dyn Session,
-    org: OrganizationId,
-    targets: &[MemberRef],
-) -> CoreResult<Removed> {
-    let by_ids = targets
-        .iter()
-        .filter(|t| matches!(t, MemberRef::Membership(_)))
-        .count();
-    let mut ids = Vec::with_capacity(by_ids);
-    let mut users = Vec::with_capacity(targets.len() - by_ids);
-    for t in targets {
+impl Found {
+    /// The memberships still there once `gone` (removed by earlier requests of the batch) are
+    /// taken away, and the targets that name nothing then, in request order and each once.
+    pub(in crate::service) fn without(
+        mut self,
+        targets: &[MemberRef],
+        gone: &HashSet<MembershipId>,
+    ) -> (Removed, Vec<MemberRef>) {
+        let is_gone: Vec<bool> = if gone.is_empty() {
+            Vec::new()
+        } else {
+            self.members.ids().map(|id| gone.contains(&id)).collect()
+        };
+        let named_nothing = |at: &Option<u32>| match at {
+            None => true,
+            Some(at) => is_gone.get(*at as usize).copied().unwrap_or(false),
+        };
+        let (mut missing, mut seen) = (Vec::new(), HashSet::new());
+        for (t, at) in targets.iter().zip(&self.named) {
+            if named_nothing(at) && seen.insert(*t) {
+                missing.push(*t);
+            }
+        }
+        if is_gone.contains(&true) {
+            self.members.retain(|id| !gone.contains(&id));
+        }
+        (self.members, missing)
+    }
+}
+
+/// Every membership the targets of a batch name, as read, with lookups by id and by user.
+pub(in crate::service) struct Pool {
+    rows: Removed,
+    by_id: Positions,
+    by_user: Positions,
+}
+
+impl Pool {
+    /// Reads the memberships `targets` name in `org`: by id, then by user (one named both ways
+    /// is read twice), packed as each part is read. The lookups are positions sorted by key
+    /// and searched by bisection: hash maps and a set over 100,000 memberships took a fifth as
+    /// much memory as the memberships themselves. Positions fit in `u32`: at most
+    /// 2 × `MAX_BULK_REMOVAL` rows.
+    pub(in crate::service) async fn read<'a>(
+        s: &mut dyn Session,
+        org: OrganizationId,
+        targets: impl Iterator<Item = &'a MemberRef> + Clone,
+    ) -> CoreResult<Pool> {
+        let by_ids = targets
+            .clone()
+            .filter(|t| matches!(t, MemberRef::Membership(_)))
+            .count();
+        let mut ids = Vec::with_capacity(by_ids);
+        let mut users = Vec::new();
+        for t in targets {
+            match t {
+                MemberRef::Membership(id) => ids.push(*id),
+                MemberRef::User(u) => users.push(*u),
+            }
+        }
+        let mut rows = Removed::with_capacity(ids.len() + users.len());
+        for part in ids.chunks(READ_AT_A_TIME) {
+            for m in s.memberships_by_ids(org, part).await? {
+                rows.push(m);
+            }
+        }
+        drop(ids);
+        let read_by_id = rows.len();
+        for part in users.chunks(READ_AT_A_TIME) {
+            for m in s.memberships_by_users(org, part).await? {
+                rows.push(m);
+            }
+        }
+        drop(users);
+        let by_id = Positions::sorted(0..read_by_id, |i| rows.id_at(i));
+        let by_user = Positions::sorted(
+            (read_by_id..rows.len()).filter(|&i| rows.user_at(i).is_some()),
+            |i| rows.user_at(i),
+        );
+        Ok(Pool {
+            rows,
+            by_id,
+            by_user,
+        })
+    }
+
+    /// Whether any membership read is an active admin.
+    pub(in crate::service) fn has_active_admins(&self) -> bool {
+        self.rows.active_admins().next().is_some()
+    }
+
+    /// Where the membership `t` names is, if it was read. A membership also read by id is
+    /// always found at its by-id position, so that it is one membership however it is named.
+    fn position(&self, t: &MemberRef) -> Option<usize> {
+        let rows = &self.rows;
         match t {
-            MemberRef::Membership(id) => ids.push(*id),
-            MemberRef::User(u) => users.push(*u),
-        }
-    }
-    // Every membership found, by id then by user (one named both ways is read twice), packed
-    // as each part is read: a bulk removal never holds its 100,000 memberships whole. The
-    // answer is this put in request order in place. The lookups are positions sorted by key
-    // and searched by bisection: hash maps and a set over 100,000 memberships took a fifth as
-    // much memory as the memberships themselves. Positions fit in `u32`: at most
-    // 2 × `MAX_BULK_REMOVAL` rows.
-    let mut found = Removed::with_capacity(targets.len());
-    for part in ids.chunks(READ_AT_A_TIME) {
-        for m in s.memberships_by_ids(org, part).await? {
-            found.push(m);
-        }
-    }
-    drop(ids);
-    let read_by_id = found.len();
-    for part in users.chunks(READ_AT_A_TIME) {
-        for m in s.memberships_by_users(org, part).await? {
-            found.push(m);
-        }
-    }
-    drop(users);
-    let by_id = Positions::sorted(0..read_by_id, |i| found.id_at(i));
-    let by_user = Positions::sorted(
-        (read_by_id..found.len()).filter(|&i| found.user_at(i).is_some()),
-        |i| found.user_at(i),
-    );
-    let mut taken = vec![false; found.len()];
-    let mut order: Vec<u32> = Vec::with_capacity(targets.len());
-    let (mut missing, mut missing_seen) = (Vec::new(), HashSet::new());
-    for t in targets {
-        let at = match t {
-            MemberRef::Membership(id) => by_id.find(id, |i| found.id_at(i)),
-            // A membership also named by id is taken at its by-id position, so that it is
-            // removed once however it is named.
-            MemberRef::User(u) => by_user.find(&Some(*u), |i| found.user_at(i)).map(|at| {
-                by_id
-                    .find(&found.id_at(at), |i| found.id_at(i))
+            MemberRef::Membership(id) => self.by_id.find(id, |i| rows.id_at(i)),
+            MemberRef::User(u) => self.by_user.find(&Some(*u), |i| rows.user_at(i)).map(|at| {
+                self.by_id
+                    .find(&rows.id_at(at), |i| rows.id_at(i))
                     .unwrap_or(at)
             }),
-        };
-        match at {
-            Some(at) if !std::mem::replace(&mut taken[at], true) => order.push(at as u32),
-            Some(_) => {}
-            None if missing_seen.insert(*t) => missing.push(*t),
-            None => {}
         }
     }
-    drop((by_id, by_user, taken));
-    if !missing.is_empty() {
-        return Err(none_such(targets, &missing));
+
+    /// The positions of the memberships `targets` name, each once in first-named order, and
+    /// for each target the index in that order of the one it names.
+    fn order(&self, targets: &[MemberRef]) -> (Vec<u32>, Vec<Option<u32>>) {
+        // Index in `order` by position; `u32::MAX` for a position not taken yet.
+        let mut index_of = vec![u32::MAX; self.rows.len()];
+        let mut order: Vec<u32> = Vec::with_capacity(targets.len());
+        let named = targets
+            .iter()
+            .map(|t| {
+                let at = self.position(t)?;
+                if index_of[at] == u32::MAX {
+                    index_of[at] = order.len() as u32;
+                    order.push(at as u32);
+                }
+                Some(index_of[at])
+            })
+            .collect();
+        (order, named)
     }
-    found.arrange(&order);
-    Ok(found)
+
+    /// What `targets` name, copied out of the pool (one request among several).
+    pub(in crate::service) fn found_for(&self, targets: &[MemberRef]) -> Found {
+        let (order, named) = self.order(targets);
+        let members = order.iter().map(|&at| self.rows.at(at as usize)).collect();
+        Found { members, named }
+    }
+
+    /// What `targets` name, the pool rearranged in place (a request alone: a large one is
+    /// never held twice).
+    pub(in crate::service) fn into_found(self, targets: &[MemberRef]) -> Found {
+        let (order, named) = self.order(targets);
+        let Pool { mut rows, .. } = self;
+        rows.arrange(&order);
+        Found {
+            members: rows,
+            named,
+        }
+    }
 }
 
 /// Memberships a large removal reads in one go, packing them before it reads more (the SQL

@@ -1,13 +1,13 @@
 //! The rules that may refuse a removal, each decided in one function here and nowhere else:
 //! the permission it needs, self-removal, the last active admin, the rules of leaving, and
-//! what a target that names nothing is answered. Both ways of running a removal (one request,
-//! or a batch decided in memory: `super::run`) call them.
+//! what a target that names nothing is answered. Each is a pure function of what was read;
+//! `super::decide` applies them in order, and the demotion of the last admin
+//! (`update_membership`) asks `leaves_no_admin` too.
 
-use crate::error::{CoreError, CoreResult, Rule};
+use crate::error::{CoreError, Rule};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
-use crate::store::Session;
 
 use super::{OwnMembership, RemovalRequest};
 
@@ -15,37 +15,45 @@ const LAST_ADMIN: &str = "an organization must keep at least one active admin";
 
 /// The refusal of `user` leaving with `options`, if the rules refuse it: credential deletion is
 /// for removing others, and with `refuse_only_organization` (PlanetScale's rule) nobody leaves
-/// their only organization. The last-admin guard is the removal's own, checked after these.
-pub(in crate::service) async fn leave_refusal(
-    tx: &mut dyn Session,
+/// their only organization (`only_organization`: whether this one is, as read). The last-admin
+/// guard is the removal's own, checked after these.
+pub(in crate::service) fn leave_refusal(
     user: UserId,
     options: RemovalOptions,
     refuse_only_organization: bool,
-) -> CoreResult<Option<CoreError>> {
+    only_organization: bool,
+) -> Option<CoreError> {
     if options.delete_passwords || options.delete_service_tokens {
-        return Ok(Some(CoreError::rule(
+        return Some(CoreError::rule(
             Rule::CredentialFlagsOnSelf,
             "delete_passwords and delete_service_tokens are only available when removing other members",
             Some(user.to_string()),
-        )));
+        ));
     }
-    if refuse_only_organization && tx.organizations_of_user(user).await?.len() <= 1 {
-        return Ok(Some(CoreError::rule(
+    if refuse_only_organization && only_organization {
+        return Some(CoreError::rule(
             Rule::OnlyOrganization,
             "you cannot leave your only organization",
             Some(user.to_string()),
-        )));
+        ));
     }
-    Ok(None)
+    None
+}
+
+/// A caller who may be leaving: their user, and whether their only organization is kept.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::service) struct MayLeave {
+    pub user: UserId,
+    pub refuse_only_organization: bool,
 }
 
 /// Whether `request` by `actor` may be the caller leaving (`OwnMembership::Leaves`): a user
 /// caller and one target, not another user. It is, if the target is the caller's own
-/// membership. Returns the target, the caller, and whether their only organization is kept.
+/// membership.
 pub(in crate::service) fn may_be_leaving(
     actor: &Actor,
     request: &RemovalRequest,
-) -> Option<(MemberRef, UserId, bool)> {
+) -> Option<MayLeave> {
     let OwnMembership::Leaves {
         refuse_only_organization,
     } = request.own_membership
@@ -55,7 +63,10 @@ pub(in crate::service) fn may_be_leaving(
     let me = actor.user_id()?;
     match request.targets.as_slice() {
         [MemberRef::User(other)] if *other != me => None,
-        [target] => Some((*target, me, refuse_only_organization)),
+        [_] => Some(MayLeave {
+            user: me,
+            refuse_only_organization,
+        }),
         _ => None,
     }
 }
@@ -114,9 +125,19 @@ pub(in crate::service) fn self_removal(
     ))
 }
 
+/// The refusal of a removal (or demotion) of the active admins `taken` from an organization
+/// that has `active_admins` (as the change finds it), if none would be left.
+pub(in crate::service) fn leaves_no_admin(
+    active_admins: i64,
+    taken: impl Iterator<Item = MembershipId> + Clone,
+) -> Option<CoreError> {
+    let n = taken.clone().count() as i64;
+    (n > 0 && active_admins - n < 1).then(|| last_admin(taken))
+}
+
 /// The refusal of a removal (or demotion) that would leave no active admin, naming the active
 /// admins it removes: the first as `id`, all of them (up to `MAX_NAMED_NOT_FOUND`) as `ids`.
-pub(in crate::service) fn last_admin(admins: impl IntoIterator<Item = MembershipId>) -> CoreError {
+fn last_admin(admins: impl IntoIterator<Item = MembershipId>) -> CoreError {
     let ids: Vec<String> = admins
         .into_iter()
         .take(crate::error::MAX_NAMED_NOT_FOUND)
@@ -128,11 +149,6 @@ pub(in crate::service) fn last_admin(admins: impl IntoIterator<Item = Membership
         id: ids.first().cloned(),
         ids,
     }
-}
-
-/// Whether a request can run in `remove_plain_together`: no credential deletion.
-pub(in crate::service) fn is_plain(r: &RemovalRequest) -> bool {
-    r.options == RemovalOptions::default()
 }
 
 /// The refusal of a request whose `missing` targets (in request order, each once) name no

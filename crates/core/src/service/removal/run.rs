@@ -1,150 +1,339 @@
-//! Running removal requests inside a transaction holding the organization's lock: one request
-//! at a time (`remove_one`, which any request may take), or a whole batch of plain requests
-//! decided in memory in arrival order (`remove_plain_together`), each outcome the one it would
-//! have had alone after the requests before it. A property test holds the second to the first
-//! (`tests/api/removal_equivalence.rs`).
+//! Running removal requests in one transaction, whether one request or a batch of many, in one
+//! organization or several: for each organization, open it (its lock, the callers' tokens),
+//! read what the requests name, decide every outcome (`super::decide`), read the context the
+//! requests want, write what was accepted (`super::write`); then commit once. A batch that fails before its commit is run again a request at a
+//! time, each in a transaction of its own, so that a failure (a database error) is its own
+//! request's only. Group commit (`super::super::group_commit`) schedules the batches.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
-use crate::service::RequestContext;
-use crate::service::memberships::find_one;
-use crate::store::Session;
+use crate::store::{Session, Store};
 
-use super::resolve::resolve_many;
-use super::rules::{lacking, last_admin, leave_refusal, may_be_leaving, none_such, self_removal};
-use super::write::{Audit, delete_removed, removal_event, remove_in};
-use super::{LEFT, REMOVED, RemovalRequest};
+use super::RemovalRequest;
+use super::decide::{Asked, Plan, Read, decide};
+use super::resolve::Pool;
+use super::rules::may_be_leaving;
+use super::write::write;
+use crate::service::group_commit::Batches;
 
-/// A member leaving: its own membership, and how (`leave_refusal`).
-pub(in crate::service) struct Leaving {
-    pub(in crate::service) own: Membership,
-    pub(in crate::service) options: RemovalOptions,
-    pub(in crate::service) refuse_only_organization: bool,
+/// Runs removal batches on a store: what group commit schedules removals with.
+#[derive(Clone)]
+pub(in crate::service) struct RemovalBatches {
+    pub store: Arc<dyn Store>,
+    /// Batches run again a request at a time after a failure.
+    pub restarts: Arc<AtomicU64>,
 }
 
-/// `actor` leaving `org`, whose lock the transaction holds: the rules of leaving, then the
-/// shared unit of work, audited as leaving (`leave_organization`, and `remove_one` for a request
-/// that is its caller leaving).
-pub(in crate::service) async fn leave_in(
+/// A removal request and the organization it removes from.
+type Asking<'a> = (OrganizationId, &'a RemovalRequest);
+
+impl Batches for RemovalBatches {
+    /// A lane (`RemovalBatches::lane`): the organizations whose removals may share a batch.
+    type Key = usize;
+    type Work = (OrganizationId, RemovalRequest);
+    type Outcome = CoreResult<Removal>;
+
+    async fn run(&self, _lane: usize, batch: Vec<Self::Work>) -> Vec<Self::Outcome> {
+        let asking: Vec<Asking<'_>> = batch.iter().map(|(org, r)| (*org, r)).collect();
+        self.run_together(&asking).await
+    }
+}
+
+/// How one transaction over a batch ended.
+enum Ran {
+    /// Committed (or with nothing to commit): every request's outcome.
+    Done(Vec<CoreResult<Removal>>),
+    /// Failed before its commit: nothing of it was kept.
+    Undone(CoreError),
+}
+
+impl RemovalBatches {
+    /// The lane of `org`'s removals. Removals in organizations of one lane share batches, and
+    /// batches of different lanes run at once, over organizations that are never the same. A
+    /// store with one writer has one lane, so that every waiting removal, whatever its
+    /// organization, shares one commit.
+    pub(in crate::service) fn lane(&self, org: OrganizationId) -> usize {
+        let lanes = self.store.write_lanes().max(1) as u128;
+        // The low bits of a UUID v7 are random.
+        (org.0.as_u128() % lanes) as usize
+    }
+
+    /// Runs `asking` in arrival order, each outcome the one it would have had alone after the
+    /// ones before it: in one transaction, but for a request that deletes credentials, which
+    /// runs in a transaction of its own in its place (the service tokens it deletes may be a
+    /// later request's caller, verified as its transaction opens).
+    pub(in crate::service) async fn run_together(
+        &self,
+        asking: &[Asking<'_>],
+    ) -> Vec<CoreResult<Removal>> {
+        let deletes_credentials = |(_, r): &Asking<'_>| r.options != RemovalOptions::default();
+        let mut outcomes = Vec::with_capacity(asking.len());
+        let mut rest = asking;
+        while let Some(first) = rest.first() {
+            let n = if deletes_credentials(first) {
+                1
+            } else {
+                rest.iter().take_while(|a| !deletes_credentials(a)).count()
+            };
+            let (batch, after) = rest.split_at(n);
+            outcomes.extend(self.run_batch(batch).await);
+            rest = after;
+        }
+        outcomes
+    }
+
+    /// Runs `asking` in one transaction. If it fails before its commit, each request runs
+    /// again in a transaction of its own; if its commit fails, every request gets that error.
+    async fn run_batch(&self, asking: &[Asking<'_>]) -> Vec<CoreResult<Removal>> {
+        match self.run_transaction(asking).await {
+            Ok(Ran::Done(outcomes)) => return outcomes,
+            Ok(Ran::Undone(e)) if asking.len() == 1 => return vec![Err(e)],
+            Ok(Ran::Undone(_)) => {}
+            Err(e) => return asking.iter().map(|_| Err(e.clone())).collect(),
+        }
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+        let mut outcomes = Vec::with_capacity(asking.len());
+        for one in asking {
+            outcomes.push(
+                match self.run_transaction(std::slice::from_ref(one)).await {
+                    Ok(Ran::Done(mut one)) => one
+                        .pop()
+                        .unwrap_or_else(|| Err(CoreError::internal("a removal answered nothing"))),
+                    Ok(Ran::Undone(e)) | Err(e) => Err(e),
+                },
+            );
+        }
+        outcomes
+    }
+
+    /// One transaction over `asking`, organization by organization in id order (the order in
+    /// which every transaction that locks several takes their locks, so that none waits for
+    /// another in a cycle); `Err` if it could not begin or commit.
+    async fn run_transaction(&self, asking: &[Asking<'_>]) -> CoreResult<Ran> {
+        let mut tx = self.store.begin().await?;
+        let mut orgs: Vec<OrganizationId> = asking.iter().map(|(org, _)| *org).collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        let mut outcomes: Vec<Option<CoreResult<Removal>>> = asking.iter().map(|_| None).collect();
+        for org in orgs {
+            let at: Vec<usize> = (0..asking.len()).filter(|&i| asking[i].0 == org).collect();
+            let requests: Vec<&RemovalRequest> = at.iter().map(|&i| asking[i].1).collect();
+            let ran = match run_in_organization(&mut *tx, org, &requests).await {
+                Ok(ran) => ran,
+                Err(e) => return Ok(Ran::Undone(e)),
+            };
+            for (i, outcome) in at.into_iter().zip(ran) {
+                outcomes[i] = Some(outcome);
+            }
+        }
+        let outcomes: Vec<CoreResult<Removal>> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(CoreError::internal("a removal answered nothing"))))
+            .collect();
+        if outcomes.iter().any(Result::is_ok) {
+            tx.commit().await?;
+        }
+        Ok(Ran::Done(outcomes))
+    }
+}
+
+/// One organization's part of a batch: opens it, then reads, decides and writes.
+async fn run_in_organization(
     tx: &mut dyn Session,
     org: OrganizationId,
-    actor: &Actor,
-    leaving: Leaving,
-    ctx: &RequestContext,
-) -> CoreResult<Removal> {
-    let Leaving {
-        own,
-        options,
-        refuse_only_organization,
-    } = leaving;
-    let user = own
-        .user_id
-        .ok_or_else(|| CoreError::internal("a membership that leaves has no user"))?;
-    if let Some(refusal) = leave_refusal(tx, user, options, refuse_only_organization).await? {
-        return Err(refusal);
+    requests: &[&RemovalRequest],
+) -> CoreResult<Vec<CoreResult<Removal>>> {
+    let (callers, exists) = open(tx, org, requests).await?;
+    if !exists {
+        let missing = || CoreError::not_found("organization", org);
+        return Ok(callers.into_iter().map(|c| c.and(Err(missing()))).collect());
     }
-    let audit = Audit {
-        ctx,
-        actor,
-        action: LEFT,
-    };
-    remove_in(tx, org, vec![own].into(), options, audit).await
+    run_in(tx, org, requests, callers).await
 }
 
-/// One removal request, inside a transaction holding the organization's lock: the actor's
-/// permission, the targets, the self-removal rule, then the shared unit of work; or, for a
-/// caller leaving (`OwnMembership::Leaves`), the rules of leaving and the unit of work. The
-/// caller commits. Every refusal is decided from reads before the first write (group commit
-/// relies on it): a write can only fail as a conflict or an internal error.
-pub(in crate::service) async fn remove_one(
+/// Locks the organization and verifies the callers: their tokens are read with the lock (in
+/// one statement where the backend can). Returns each request's caller and whether the
+/// organization exists. The callers are verified before that is looked at, so that a bad token
+/// is refused as such even where the organization does not exist; a request that named the
+/// organization by a slug that no longer names it is not this organization's.
+async fn open(
     tx: &mut dyn Session,
     org: OrganizationId,
-    actor: &Actor,
-    request: &RemovalRequest,
-) -> CoreResult<Removal> {
-    let held = crate::auth::permissions_in(tx, actor, org)
-        .await?
-        .ok_or_else(|| CoreError::not_found("organization", org))?;
-    let leaving = match may_be_leaving(actor, request) {
-        Some((target, me, refuse_only_organization)) => find_one(tx, org, target)
-            .await?
-            .filter(|m| m.user_id == Some(me))
-            .map(|own| Leaving {
-                own,
-                options: request.options,
-                refuse_only_organization,
-            }),
-        None => None,
-    };
-    if let Some(refusal) = lacking(held, actor, org, request, leaving.is_some()) {
-        return Err(refusal);
-    }
-    if let Some(leaving) = leaving {
-        return leave_in(tx, org, actor, leaving, &request.ctx).await;
-    }
-    let members = resolve_many(tx, org, &request.targets).await?;
-    if let Some(refusal) = self_removal(actor, members.ids_and_users()) {
-        return Err(refusal);
-    }
-    remove_in(
-        tx,
-        org,
-        members,
-        request.options,
-        Audit {
-            ctx: &request.ctx,
-            actor,
-            action: REMOVED,
-        },
-    )
-    .await
+    requests: &[&RemovalRequest],
+) -> CoreResult<(Vec<CoreResult<Actor>>, bool)> {
+    let claims: Vec<TokenId> = requests
+        .iter()
+        .filter_map(|r| r.caller.claim().map(|c| c.id))
+        .collect();
+    let (slug, tokens) = tx.lock_organization_reading_tokens(org, &claims).await?;
+    let tokens: HashMap<TokenId, Token> = tokens.into_iter().map(|t| (t.id, t)).collect();
+    let callers = requests
+        .iter()
+        .map(|r| {
+            let actor = match &r.caller {
+                Caller::Authenticated(actor) => Ok(actor.clone()),
+                Caller::Presenting(claim) => claim.verify(tokens.get(&claim.id)),
+            };
+            match (&r.org_slug, &slug) {
+                (Some(named), Some(slug)) if named != slug => {
+                    actor.and(Err(CoreError::not_found("organization", named)))
+                }
+                _ => actor,
+            }
+        })
+        .collect();
+    Ok((callers, slug.is_some()))
 }
 
-/// What the requests of one batch that want context (`RemovalRequest::include_context`) share:
-/// a batch of removals changes neither the organization nor its roles, and its member count
-/// is the one read once, less what the batch removed after that read.
-pub(in crate::service) struct SharedContext {
+/// Reads, decides and writes `requests` inside a transaction holding the organization's lock;
+/// the caller commits. An `Err` means a read or a write failed: the caller must drop the
+/// transaction (it may hold some of the writes).
+async fn run_in(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    requests: &[&RemovalRequest],
+    callers: Vec<CoreResult<Actor>>,
+) -> CoreResult<Vec<CoreResult<Removal>>> {
+    let mut read = Read::default();
+    for (r, caller) in requests.iter().zip(&callers) {
+        let Ok(actor) = caller else { continue };
+        if let std::collections::hash_map::Entry::Vacant(held) = read.held.entry(actor.token_id) {
+            held.insert(crate::auth::permissions_in(tx, actor, org).await?);
+        }
+        if let Some(me) = may_be_leaving(actor, r).filter(|me| me.refuse_only_organization)
+            && tx.organizations_of_user(me.user).await?.len() <= 1
+        {
+            read.only_organization.insert(me.user);
+        }
+    }
+    let targets = requests
+        .iter()
+        .zip(&callers)
+        .filter(|(_, c)| c.is_ok())
+        .flat_map(|(r, _)| &r.targets);
+    let pool = Pool::read(tx, org, targets).await?;
+    if pool.has_active_admins() {
+        read.active_admins = Some(tx.count_active_admins(org).await?);
+    }
+    let asked: Vec<Asked<'_>> = if let [request] = requests {
+        let caller = callers.into_iter().next().unwrap_or_else(|| {
+            Err(CoreError::internal(
+                "a removal request came without its caller",
+            ))
+        });
+        let found = pool.into_found(&request.targets);
+        vec![Asked {
+            request,
+            caller,
+            found,
+        }]
+    } else {
+        requests
+            .iter()
+            .zip(callers)
+            .map(|(request, caller)| Asked {
+                request,
+                caller,
+                found: pool.found_for(&request.targets),
+            })
+            .collect()
+    };
+    let plans = decide(org, asked, &read);
+
+    let shared = SharedContext::read_for(tx, org, requests, &plans).await?;
+    let accepted: Vec<(&crate::service::RequestContext, &Plan)> = requests
+        .iter()
+        .zip(&plans)
+        .filter_map(|(r, plan)| Some((&r.ctx, plan.as_ref().ok()?)))
+        .collect();
+    let one_accepted = accepted.len() == 1;
+    let mut cascade = write(tx, org, &accepted).await?;
+    drop(accepted);
+
+    let mut removed_so_far = 0i64;
+    Ok(requests
+        .iter()
+        .zip(plans)
+        .map(|(r, plan)| {
+            plan.map(|plan| {
+                removed_so_far += plan.members.len() as i64;
+                let context = shared
+                    .as_ref()
+                    .filter(|_| r.include_context)
+                    .map(|s| s.context(plan.members.user_ids(), removed_so_far));
+                let cascade = if one_accepted {
+                    std::mem::take(&mut cascade)
+                } else {
+                    cascade.of_users(plan.members.user_ids())
+                };
+                Removal {
+                    removed: plan.members,
+                    cascade,
+                    context,
+                }
+            })
+        })
+        .collect())
+}
+
+/// What the requests of one batch that want context (`RemovalRequest::include_context`) share,
+/// read before the batch writes: a batch of removals changes neither the organization nor its
+/// roles, and each request's member count is the one read less what the batch removed up to
+/// and including the request.
+struct SharedContext {
     organization: Organization,
     roles: Vec<Role>,
-    count_when_read: i64,
-    /// The batch's removed memberships the count read already saw.
-    removed_when_read: i64,
+    count_before: i64,
     users: HashMap<UserId, User>,
 }
 
 impl SharedContext {
-    /// Reads the organization, its roles, its member count (which has seen `removed_so_far` of
-    /// the batch's removals) and `users`.
-    async fn read(
+    /// Reads the context, with the users of every accepted request that wants it, if any does.
+    async fn read_for(
         tx: &mut dyn Session,
         org: OrganizationId,
-        users: &[UserId],
-        removed_so_far: i64,
-    ) -> CoreResult<SharedContext> {
+        requests: &[&RemovalRequest],
+        plans: &[CoreResult<Plan>],
+    ) -> CoreResult<Option<SharedContext>> {
+        let wanting = requests
+            .iter()
+            .zip(plans)
+            .filter(|(r, _)| r.include_context)
+            .filter_map(|(_, plan)| plan.as_ref().ok());
+        let users: HashSet<UserId> = wanting
+            .clone()
+            .flat_map(|plan| plan.members.user_ids())
+            .collect();
+        if wanting.count() == 0 {
+            return Ok(None);
+        }
+        let users: Vec<UserId> = users.into_iter().collect();
         let users = if users.is_empty() {
             Vec::new()
         } else {
-            tx.users_by_ids(users).await?
+            tx.users_by_ids(&users).await?
         };
-        let (organization, count_when_read, roles) = tx
+        let (organization, count_before, roles) = tx
             .organization_in_context(org)
             .await?
             .ok_or_else(|| CoreError::not_found("organization", org))?;
-        Ok(SharedContext {
+        Ok(Some(SharedContext {
             organization,
             roles,
-            count_when_read,
-            removed_when_read: removed_so_far,
+            count_before,
             users: users.into_iter().map(|u| (u.id, u)).collect(),
-        })
+        }))
     }
 
     /// The context of a removal of the memberships of `removed_users`, the batch having removed
-    /// `removed_so_far` memberships with it (the users must have been read).
+    /// `removed_so_far` memberships with it.
     fn context(
         &self,
         removed_users: impl Iterator<Item = UserId>,
@@ -152,245 +341,11 @@ impl SharedContext {
     ) -> RemovalContext {
         RemovalContext {
             organization: self.organization.clone(),
-            member_count: self.count_when_read - (removed_so_far - self.removed_when_read),
+            member_count: self.count_before - removed_so_far,
             users: removed_users
                 .filter_map(|u| self.users.get(&u).cloned())
                 .collect(),
             roles: self.roles.clone(),
         }
     }
-}
-
-/// The context of `removal`, just made by one of `requests`: read on the batch's first such
-/// request (with the users every such request names, in one query), then taken from `shared`.
-/// `removed_so_far` counts the memberships the batch has removed, this removal's included.
-pub(in crate::service) async fn context_for(
-    tx: &mut dyn Session,
-    org: OrganizationId,
-    requests: &[RemovalRequest],
-    removal: &Removal,
-    removed_so_far: i64,
-    shared: &mut Option<SharedContext>,
-) -> CoreResult<RemovalContext> {
-    let removed_users = || removal.removed.user_ids();
-    let s = match shared {
-        Some(s) => s,
-        None => {
-            let named = requests
-                .iter()
-                .filter(|r| r.include_context)
-                .flat_map(|r| &r.targets)
-                .filter_map(|t| match t {
-                    MemberRef::User(u) => Some(*u),
-                    MemberRef::Membership(_) => None,
-                });
-            let wanted: Vec<UserId> = named
-                .chain(removed_users())
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect();
-            shared.insert(SharedContext::read(tx, org, &wanted, removed_so_far).await?)
-        }
-    };
-    let missing: Vec<UserId> = removed_users()
-        .filter(|u| !s.users.contains_key(u))
-        .collect();
-    if !missing.is_empty() {
-        for u in tx.users_by_ids(&missing).await? {
-            s.users.insert(u.id, u);
-        }
-    }
-    Ok(s.context(removal.removed.user_ids(), removed_so_far))
-}
-
-/// A whole batch of plain removals (`is_plain`) with one statement per table, inside a
-/// transaction holding the organization's lock. Every request's outcome is decided first, in
-/// arrival order, from reads made before any write, and is the one it would have had run alone
-/// after the requests before it: a membership an earlier request removed is not found, a caller
-/// whose own membership an earlier request removed no longer sees the organization, the
-/// last-admin guard counts the admins removed so far; a caller leaving (`OwnMembership::Leaves`)
-/// needs no permission to remove but is held to the rules of leaving. Then the accepted
-/// removals are written together: the project memberships (returned, so each request gets its own
-/// share of the cascade), the memberships, the audit events. Requests that want context get it from
-/// reads made once for the batch, before the writes: the member count is the one read less what
-/// the batch removed up to and including the request. An `Err` means a read or a write failed:
-/// the caller must drop the transaction (it may hold some of the writes).
-pub(in crate::service) async fn remove_plain_together(
-    tx: &mut dyn Session,
-    org: OrganizationId,
-    requests: &[RemovalRequest],
-    actors: Vec<CoreResult<Actor>>,
-) -> CoreResult<Vec<CoreResult<Removal>>> {
-    let (mut ids, mut users) = (Vec::new(), Vec::new());
-    for (r, _) in requests.iter().zip(&actors).filter(|(_, a)| a.is_ok()) {
-        for t in &r.targets {
-            match t {
-                MemberRef::Membership(id) => ids.push(*id),
-                MemberRef::User(u) => users.push(*u),
-            }
-        }
-    }
-    let by_id: HashMap<MembershipId, Membership> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        let found = tx.memberships_by_ids(org, &ids).await?;
-        found.into_iter().map(|m| (m.id, m)).collect()
-    };
-    let by_user: HashMap<UserId, Membership> = if users.is_empty() {
-        HashMap::new()
-    } else {
-        let found = tx.memberships_by_users(org, &users).await?;
-        found
-            .into_iter()
-            .filter_map(|m| Some((m.user_id?, m)))
-            .collect()
-    };
-
-    let mut held_by_token: HashMap<TokenId, Option<crate::permissions::PermissionSet>> =
-        HashMap::new();
-    let (mut removed_ids, mut removed_users) = (HashSet::new(), HashSet::new());
-    let mut active_admins: Option<i64> = None;
-    // What a target names, unless an earlier request of the batch removed it.
-    let find = |t: &MemberRef, removed_ids: &HashSet<MembershipId>| {
-        match t {
-            MemberRef::Membership(id) => by_id.get(id),
-            MemberRef::User(u) => by_user.get(u),
-        }
-        .filter(|m| !removed_ids.contains(&m.id))
-    };
-    // Each accepted request's caller, memberships and audit action.
-    let mut plans: Vec<CoreResult<(Actor, Vec<Membership>, &'static str)>> =
-        Vec::with_capacity(requests.len());
-    for (r, actor) in requests.iter().zip(actors) {
-        let actor = match actor {
-            Ok(actor) => actor,
-            Err(e) => {
-                plans.push(Err(e));
-                continue;
-            }
-        };
-        let held = if actor.user_id().is_some_and(|u| removed_users.contains(&u)) {
-            None
-        } else if let Some(held) = held_by_token.get(&actor.token_id) {
-            *held
-        } else {
-            let held = crate::auth::permissions_in(tx, &actor, org).await?;
-            held_by_token.insert(actor.token_id, held);
-            held
-        };
-        let Some(held) = held else {
-            plans.push(Err(CoreError::not_found("organization", org)));
-            continue;
-        };
-        let leaving = may_be_leaving(&actor, r).filter(|(target, me, _)| {
-            find(target, &removed_ids).is_some_and(|m| m.user_id == Some(*me))
-        });
-        if let Some(refusal) = lacking(held, &actor, org, r, leaving.is_some()) {
-            plans.push(Err(refusal));
-            continue;
-        }
-        let mut members: Vec<Membership> = Vec::with_capacity(r.targets.len());
-        // At most `SHARED_COMMIT_MAX_TARGETS` targets: a scan for duplicates is cheap.
-        let mut missing: Vec<MemberRef> = Vec::new();
-        for t in &r.targets {
-            match find(t, &removed_ids) {
-                Some(m) if !members.iter().any(|seen| seen.id == m.id) => members.push(m.clone()),
-                Some(_) => {}
-                None if !missing.contains(t) => missing.push(*t),
-                None => {}
-            }
-        }
-        let missing = (!missing.is_empty()).then(|| none_such(&r.targets, &missing));
-        let refusal = match (missing, leaving) {
-            (Some(missing), _) => Some(missing),
-            (None, Some((_, me, refuse_only_organization))) => {
-                leave_refusal(tx, me, r.options, refuse_only_organization).await?
-            }
-            (None, None) => self_removal(&actor, members.iter().map(|m| (m.id, m.user_id))),
-        };
-        if let Some(refusal) = refusal {
-            plans.push(Err(refusal));
-            continue;
-        }
-        let admins_removed = members.iter().filter(|m| m.is_active_admin()).count() as i64;
-        if admins_removed > 0 {
-            let admins = match active_admins {
-                Some(n) => n,
-                None => tx.count_active_admins(org).await?,
-            };
-            active_admins = Some(admins);
-            if admins - admins_removed < 1 {
-                let admins = members.iter().filter(|m| m.is_active_admin()).map(|m| m.id);
-                plans.push(Err(last_admin(admins)));
-                continue;
-            }
-            active_admins = Some(admins - admins_removed);
-        }
-        removed_ids.extend(members.iter().map(|m| m.id));
-        removed_users.extend(members.iter().filter_map(|m| m.user_id));
-        let action = if leaving.is_some() { LEFT } else { REMOVED };
-        plans.push(Ok((actor, members, action)));
-    }
-
-    let wants_context = requests
-        .iter()
-        .zip(&plans)
-        .any(|(r, plan)| r.include_context && plan.is_ok());
-    let shared = if wants_context {
-        let users: Vec<UserId> = requests
-            .iter()
-            .zip(&plans)
-            .filter(|(r, _)| r.include_context)
-            .filter_map(|(_, plan)| plan.as_ref().ok())
-            .flat_map(|(_, members, _)| members.iter().filter_map(|m| m.user_id))
-            .collect();
-        Some(SharedContext::read(tx, org, &users, 0).await?)
-    } else {
-        None
-    };
-
-    let mut cascade = Cascade::default();
-    if !removed_ids.is_empty() {
-        let users: Vec<UserId> = removed_users.iter().copied().collect();
-        let ids: Vec<MembershipId> = removed_ids.iter().copied().collect();
-        cascade = delete_removed(tx, org, &users, &ids, RemovalOptions::default()).await?;
-        let cascade = &cascade;
-        // A shared batch is small (at most `SHARED_COMMIT_MAX_TARGETS` per request): its events
-        // are written in one go.
-        let events: Vec<AuditEvent> = requests
-            .iter()
-            .zip(&plans)
-            .filter_map(|(r, plan)| Some((r, plan.as_ref().ok()?)))
-            .flat_map(|(r, (actor, members, action))| {
-                let audit = Audit {
-                    ctx: &r.ctx,
-                    actor,
-                    action,
-                };
-                members
-                    .iter()
-                    .map(move |m| removal_event(&audit, org, m, r.options, cascade))
-            })
-            .collect();
-        tx.insert_audit_events(&events).await?;
-    }
-    let mut removed_so_far = 0i64;
-    Ok(requests
-        .iter()
-        .zip(plans)
-        .map(|(r, plan)| {
-            plan.map(|(_, removed, _)| {
-                removed_so_far += removed.len() as i64;
-                let context = shared
-                    .as_ref()
-                    .filter(|_| r.include_context)
-                    .map(|s| s.context(removed.iter().filter_map(|m| m.user_id), removed_so_far));
-                Removal {
-                    cascade: cascade.of_users(removed.iter().filter_map(|m| m.user_id)),
-                    removed: removed.into(),
-                    context,
-                }
-            })
-        })
-        .collect())
 }

@@ -1,107 +1,85 @@
-//! The unit of work every removal ends in, inside a transaction holding the organization's
-//! lock: the last-admin guard, the cascade (project memberships; on request passwords and
-//! service tokens), the deletes and one audit event per removed membership, naming what the
-//! cascade deleted of its member's. The caller commits.
+//! The writes of accepted removals, inside a transaction holding the organization's lock: the
+//! cascade (project memberships; on request passwords and service tokens), the deletes, and one
+//! audit event per removed membership naming what the cascade deleted of its member's. One
+//! statement per table for however many removals. The caller commits.
 
 use serde_json::{Value, json};
 
 use crate::error::CoreResult;
 use crate::ids::*;
 use crate::model::*;
-use crate::permissions::Actor;
-use crate::removed::Removed;
 use crate::service::{RequestContext, audit_event};
 use crate::store::Session;
 
-use super::rules::last_admin;
+use super::decide::Plan;
 
-/// Who removes, and how the audit trail names it.
-pub(in crate::service) struct Audit<'a> {
-    pub ctx: &'a RequestContext,
-    pub actor: &'a Actor,
-    pub action: &'static str,
-}
-
-/// The shared removal unit of work, inside a transaction holding the organization's lock:
-/// last-admin guard, cascade, delete, one audit event per removed membership. The caller
-/// commits (after whatever else belongs to the same transaction).
-pub(in crate::service) async fn remove_in(
+/// Writes the accepted `plans` (each with its request's context) together and returns what
+/// their cascade deleted.
+pub(in crate::service) async fn write(
     tx: &mut dyn Session,
     org: OrganizationId,
-    members: Removed,
-    options: RemovalOptions,
-    audit: Audit<'_>,
-) -> CoreResult<Removal> {
-    let admins_removed = members.active_admins().count() as i64;
-    if admins_removed > 0 && tx.count_active_admins(org).await? - admins_removed < 1 {
-        return Err(last_admin(members.active_admins()));
+    plans: &[(&RequestContext, &Plan)],
+) -> CoreResult<Cascade> {
+    let n: usize = plans.iter().map(|(_, p)| p.members.len()).sum();
+    if n == 0 {
+        return Ok(Cascade::default());
     }
-    // Allocated once: collecting the filtered users would double its way to 100,000.
-    let mut users: Vec<UserId> = Vec::with_capacity(members.len());
-    users.extend(members.user_ids());
-    let ids: Vec<MembershipId> = members.ids().collect();
-    let cascade = delete_removed(tx, org, &users, &ids, options).await?;
-    drop((users, ids));
+    // Allocated once: collecting would double its way to 100,000.
+    let (mut users, mut ids) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut passwords_of, mut service_tokens_of) = (Vec::new(), Vec::new());
+    for (_, p) in plans {
+        users.extend(p.members.user_ids());
+        ids.extend(p.members.ids());
+        if p.options.delete_passwords {
+            passwords_of.extend(p.members.user_ids());
+        }
+        if p.options.delete_service_tokens {
+            service_tokens_of.extend(p.members.user_ids());
+        }
+    }
+    let passwords = if passwords_of.is_empty() {
+        Vec::new()
+    } else {
+        tx.delete_passwords_of_users(org, &passwords_of).await?
+    };
+    let service_tokens = if service_tokens_of.is_empty() {
+        Vec::new()
+    } else {
+        tx.delete_service_tokens_created_by(org, &service_tokens_of)
+            .await?
+    };
+    let project_memberships = tx.remove_memberships_cascading(org, &users, &ids).await?;
+    drop((users, ids, passwords_of, service_tokens_of));
+    let cascade = Cascade::sorted(project_memberships, passwords, service_tokens);
     // The events are built a part at a time, each just before it is written: all the events of
     // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
-    let mut to_record = members.iter();
-    loop {
-        let events: Vec<AuditEvent> = to_record
-            .by_ref()
-            .take(EVENTS_AT_A_TIME)
-            .map(|m| removal_event(&audit, org, &m, options, &cascade))
-            .collect();
-        if events.is_empty() {
-            break;
+    let mut events = Vec::with_capacity(n.min(EVENTS_AT_A_TIME));
+    for (ctx, plan) in plans {
+        for m in plan.members.iter() {
+            events.push(removal_event(ctx, plan, org, &m, &cascade));
+            if events.len() == EVENTS_AT_A_TIME {
+                tx.insert_audit_events(&events).await?;
+                events.clear();
+            }
         }
+    }
+    if !events.is_empty() {
         tx.insert_audit_events(&events).await?;
     }
-    drop(to_record);
-    Ok(Removal {
-        removed: members,
-        cascade,
-        context: None,
-    })
-}
-
-/// The deletes of a removal of the memberships `ids`, whose users are `users`: on request the
-/// users' passwords and the service tokens they created, then their project memberships and
-/// the memberships themselves. Returns what the cascade deleted.
-pub(in crate::service) async fn delete_removed(
-    tx: &mut dyn Session,
-    org: OrganizationId,
-    users: &[UserId],
-    ids: &[MembershipId],
-    options: RemovalOptions,
-) -> CoreResult<Cascade> {
-    let (mut passwords, mut service_tokens) = (Vec::new(), Vec::new());
-    if !users.is_empty() {
-        if options.delete_passwords {
-            passwords = tx.delete_passwords_of_users(org, users).await?;
-        }
-        if options.delete_service_tokens {
-            service_tokens = tx.delete_service_tokens_created_by(org, users).await?;
-        }
-    }
-    let project_memberships = tx.remove_memberships_cascading(org, users, ids).await?;
-    Ok(Cascade::sorted(
-        project_memberships,
-        passwords,
-        service_tokens,
-    ))
+    Ok(cascade)
 }
 
 /// Audit events a large removal builds at a time: as many as the store writes in a few
 /// statements.
-pub(in crate::service) const EVENTS_AT_A_TIME: usize = 500;
+const EVENTS_AT_A_TIME: usize = 500;
 
 /// The audit event of one removed membership: who it was, what was asked, and what the
 /// cascade deleted of its member's (`cascade` holds at least that).
-pub(in crate::service) fn removal_event(
-    audit: &Audit<'_>,
+fn removal_event(
+    ctx: &RequestContext,
+    plan: &Plan,
     org: OrganizationId,
     m: &Membership,
-    options: RemovalOptions,
     cascade: &Cascade,
 ) -> AuditEvent {
     let of = m.user_id.map(|u| cascade.of(u)).unwrap_or_default();
@@ -111,14 +89,14 @@ pub(in crate::service) fn removal_event(
         .map(|p| json!({"id": p.id, "project_id": p.project_id}))
         .collect();
     audit_event(
-        audit.ctx,
-        Some(audit.actor),
+        ctx,
+        Some(&plan.actor),
         Some(org),
-        audit.action,
+        plan.action,
         ("membership", m.id.to_string()),
         json!({"user_id": m.user_id, "invite_email": m.invite_email, "role": m.role_key,
-        "delete_passwords": options.delete_passwords,
-        "delete_service_tokens": options.delete_service_tokens,
+        "delete_passwords": plan.options.delete_passwords,
+        "delete_service_tokens": plan.options.delete_service_tokens,
         "cascade": {
             "project_memberships": project_memberships,
             "passwords": of.passwords.iter().map(|p| p.id).collect::<Vec<_>>(),
