@@ -114,14 +114,16 @@ pub trait MembershipRows: Send {
         org: OrganizationId,
         filter: &MembershipFilter,
     ) -> CoreResult<i64>;
+    /// The memberships with these ids in any of the organizations `orgs`.
     async fn memberships_by_ids(
         &mut self,
-        org: OrganizationId,
+        orgs: &[OrganizationId],
         ids: &[MembershipId],
     ) -> CoreResult<Vec<Membership>>;
+    /// The memberships of these users in any of the organizations `orgs`.
     async fn memberships_by_users(
         &mut self,
-        org: OrganizationId,
+        orgs: &[OrganizationId],
         users: &[UserId],
     ) -> CoreResult<Vec<Membership>>;
     async fn update_membership(&mut self, m: &Membership) -> CoreResult<()>;
@@ -304,17 +306,28 @@ pub trait Session:
 
     /// `lock_organization`, returning the organization's slug as it is under the lock (`None`
     /// if the organization does not exist).
-    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>>;
+    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>> {
+        let locked = self.lock_organization_slugs(&[id]).await?;
+        Ok(locked.into_iter().next().map(|(_, slug)| slug))
+    }
 
-    /// `tokens_by_ids(tokens)`, then `lock_organization_slug(id)`: how a batch of removals
+    /// Takes the locks of the organizations `ids` in id order (the order every transaction
+    /// that locks several takes them in, so that none waits for another in a cycle); returns
+    /// the id and slug of each that exists.
+    async fn lock_organization_slugs(
+        &mut self,
+        ids: &[OrganizationId],
+    ) -> CoreResult<Vec<(OrganizationId, String)>>;
+
+    /// `tokens_by_ids(tokens)`, then `lock_organization_slugs(ids)`: how a batch of removals
     /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
     /// instead of two).
-    async fn lock_organization_reading_tokens(
+    async fn lock_organizations_reading_tokens(
         &mut self,
-        id: OrganizationId,
+        ids: &[OrganizationId],
         tokens: &[TokenId],
-    ) -> CoreResult<(Option<String>, Vec<Token>)> {
-        read_tokens_then_lock(self, id, tokens).await
+    ) -> CoreResult<(Vec<(OrganizationId, String)>, Vec<Token>)> {
+        read_tokens_then_lock(self, ids, tokens).await
     }
 
     /// The organization, its member count and its roles in id order: what a renderer shows
@@ -344,19 +357,19 @@ pub trait Session:
     }
 }
 
-/// `Session::lock_organization_reading_tokens` in two statements: its default, and what a store
-/// that does it in one falls back to where it cannot.
+/// `Session::lock_organizations_reading_tokens` in two statements: its default, and what a
+/// store that does it in one falls back to where it cannot.
 pub async fn read_tokens_then_lock(
     s: &mut (impl Session + ?Sized),
-    id: OrganizationId,
+    ids: &[OrganizationId],
     tokens: &[TokenId],
-) -> CoreResult<(Option<String>, Vec<Token>)> {
+) -> CoreResult<(Vec<(OrganizationId, String)>, Vec<Token>)> {
     let tokens = if tokens.is_empty() {
         Vec::new()
     } else {
         s.tokens_by_ids(tokens).await?
     };
-    Ok((s.lock_organization_slug(id).await?, tokens))
+    Ok((s.lock_organization_slugs(ids).await?, tokens))
 }
 
 /// `Session::remove_memberships_cascading` table by table: its default, and what a store that

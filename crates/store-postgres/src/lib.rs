@@ -287,14 +287,15 @@ impl Conn for PgConn {
         }
     }
 
-    async fn lock_organization_slug(&mut self, id: Uuid) -> CoreResult<Option<String>> {
+    async fn lock_organization_slugs(&mut self, ids: &[Uuid]) -> CoreResult<Vec<(Uuid, String)>> {
+        let sql = format!(
+            "SELECT id, slug FROM organizations WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            roster_store_sql::placeholders(1, ids.len())
+        );
         let rows = self
-            .fetch_all(
-                "SELECT slug FROM organizations WHERE id = $1 FOR UPDATE",
-                vec![Arg::Uuid(id)],
-            )
+            .fetch_all(&sql, ids.iter().map(|id| Arg::Uuid(*id)).collect())
             .await?;
-        rows.first().map(|r| r.text(0)).transpose()
+        rows.iter().map(|r| Ok((r.uuid(0)?, r.text(1)?))).collect()
     }
 }
 

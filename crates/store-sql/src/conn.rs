@@ -47,9 +47,9 @@ pub trait Conn: Send + 'static {
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<Vec<Self::Row>>;
     /// Commits a transaction (a no-op for a read connection).
     async fn commit(self) -> CoreResult<()>;
-    /// Takes the organization's write lock for the rest of the transaction; returns its slug,
-    /// `None` if there is no such organization.
-    async fn lock_organization_slug(&mut self, id: Uuid) -> CoreResult<Option<String>>;
+    /// Takes the write locks of the organizations `ids` (in id order) for the rest of the
+    /// transaction; returns the id and slug of each that exists.
+    async fn lock_organization_slugs(&mut self, ids: &[Uuid]) -> CoreResult<Vec<(Uuid, String)>>;
 }
 
 /// Turns a unique or foreign-key violation, identified by the constraint's name (or, on SQLite,

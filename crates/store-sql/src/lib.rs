@@ -14,4 +14,5 @@ pub use conn::{Arg, Conn, SqlRow, constraint_error};
 pub use migrations::Migration;
 pub use session::{
     PagedList, SqlSession, list_memberships_statement, list_page_statement, list_tokens_statement,
+    placeholders,
 };

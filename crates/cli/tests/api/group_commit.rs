@@ -794,7 +794,8 @@ async fn every_missing_target_is_named_alone_and_in_a_shared_batch(app: TestApp)
 
 /// Removals in different organizations share commits: while a transaction holds the
 /// organizations, 24 removals in 24 of them queue, and then run in at most two batches a lane
-/// (one writer, so one lane, on SQLite), each removed and audited as if alone.
+/// (one writer, so one lane, on SQLite), each removed and audited as if alone; a bad token
+/// among them is refused alone.
 async fn removals_in_many_organizations_share_commits(app: TestApp) {
     const ORGS: usize = 24;
     let mut orgs = Vec::with_capacity(ORGS);
@@ -812,16 +813,33 @@ async fn removals_in_many_organizations_share_commits(app: TestApp) {
     for org in &sorted {
         assert!(blocker.lock_organization(*org).await.unwrap());
     }
+    // Half the callers are token claims, verified in the batch with one read for them all.
     let removals: Vec<_> = orgs
         .iter()
-        .map(|(org, member)| {
+        .enumerate()
+        .map(|(i, (org, member))| {
             let (roster, org) = (roster.clone(), *org);
-            let r = request(&admin, vec![membership(&member.membership_id)]);
+            let targets = vec![membership(&member.membership_id)];
+            let r = if i % 2 == 0 {
+                request(&admin, targets)
+            } else {
+                presenting(&app.admin, targets)
+            };
             tokio::spawn(async move { roster.remove(org, r).await })
         })
         .collect();
+    let bad = {
+        let (roster, org) = (roster.clone(), orgs[1].0);
+        let r = presenting(
+            &with_wrong_secret(&app.admin),
+            vec![membership(&orgs[1].1.membership_id)],
+        );
+        tokio::spawn(async move { roster.remove(org, r).await })
+    };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     drop(blocker);
+    let bad = bad.await.unwrap();
+    assert!(matches!(bad, Err(CoreError::Unauthenticated(_))), "{bad:?}");
     for ((_, member), removal) in orgs.iter().zip(removals) {
         let removed = removal.await.unwrap().expect("each removal is accepted");
         let ids: Vec<String> = removed.removed.ids().map(|id| id.to_string()).collect();
@@ -829,9 +847,9 @@ async fn removals_in_many_organizations_share_commits(app: TestApp) {
     }
     let stats = roster.group_commit_stats();
     let lanes = app.store.write_lanes() as u64;
-    assert_eq!(stats.requests, ORGS as u64);
+    assert_eq!(stats.requests, ORGS as u64 + 1);
     assert!(
-        stats.transactions <= 2 * lanes && stats.transactions < ORGS as u64,
+        stats.transactions <= 2 * lanes && stats.transactions < stats.requests,
         "{} transactions for {ORGS} removals over {lanes} lanes",
         stats.transactions
     );

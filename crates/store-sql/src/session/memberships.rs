@@ -204,29 +204,22 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
 
     async fn memberships_by_ids(
         &mut self,
-        org: OrganizationId,
+        orgs: &[OrganizationId],
         ids: &[MembershipId],
     ) -> CoreResult<Vec<Membership>> {
-        let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.id IN");
-        self.fetch_in(&head, &[Arg::Uuid(org.0)], ids, |i| i.0, "", membership_row)
+        let (head, args) = in_organizations("m.id", orgs);
+        self.fetch_in(&head, &args, ids, |i| i.0, "", membership_row)
             .await
     }
 
     async fn memberships_by_users(
         &mut self,
-        org: OrganizationId,
+        orgs: &[OrganizationId],
         users: &[UserId],
     ) -> CoreResult<Vec<Membership>> {
-        let head = format!("{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.user_id IN");
-        self.fetch_in(
-            &head,
-            &[Arg::Uuid(org.0)],
-            users,
-            |i| i.0,
-            "",
-            membership_row,
-        )
-        .await
+        let (head, args) = in_organizations("m.user_id", orgs);
+        self.fetch_in(&head, &args, users, |i| i.0, "", membership_row)
+            .await
     }
 
     async fn update_membership(&mut self, m: &Membership) -> CoreResult<()> {
@@ -293,4 +286,14 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
         )
         .await
     }
+}
+
+/// The head of a read of memberships in any of `orgs` whose `column` is in a list that follows
+/// (`fetch_in`), and its arguments.
+fn in_organizations(column: &str, orgs: &[OrganizationId]) -> (String, Vec<Arg>) {
+    let head = format!(
+        "{MEMBERSHIP_SELECT} WHERE m.org_id IN ({}) AND {column} IN",
+        placeholders(1, orgs.len())
+    );
+    (head, orgs.iter().map(|o| Arg::Uuid(o.0)).collect())
 }

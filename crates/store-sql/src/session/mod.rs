@@ -66,7 +66,7 @@ fn opt_ts(t: Option<Timestamp>) -> Arg {
 const ONE_STATEMENT_MAX_ARGS: usize = 30_000;
 
 /// `$from, $from+1, …` for `n` placeholders.
-fn placeholders(from: usize, n: usize) -> String {
+pub fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -357,8 +357,19 @@ impl<C: Conn> Session for SqlSession<C> {
         self.0.commit().await
     }
 
-    async fn lock_organization_slug(&mut self, id: OrganizationId) -> CoreResult<Option<String>> {
-        self.0.lock_organization_slug(id.0).await
+    async fn lock_organization_slugs(
+        &mut self,
+        ids: &[OrganizationId],
+    ) -> CoreResult<Vec<(OrganizationId, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = ids.iter().map(|o| o.0).collect();
+        let locked = self.0.lock_organization_slugs(&ids).await?;
+        Ok(locked
+            .into_iter()
+            .map(|(id, slug)| (OrganizationId(id), slug))
+            .collect())
     }
 
     async fn organization_in_context(
@@ -419,34 +430,34 @@ impl<C: Conn> Session for SqlSession<C> {
         self.all(&sql, args, cascaded_row).await
     }
 
-    async fn lock_organization_reading_tokens(
+    async fn lock_organizations_reading_tokens(
         &mut self,
-        id: OrganizationId,
+        ids: &[OrganizationId],
         tokens: &[TokenId],
-    ) -> CoreResult<(Option<String>, Vec<Token>)> {
-        if !C::WRITES_IN_WITH || tokens.is_empty() || tokens.len() > CHUNK {
-            return read_tokens_then_lock(self, id, tokens).await;
+    ) -> CoreResult<(Vec<(OrganizationId, String)>, Vec<Token>)> {
+        if !C::WRITES_IN_WITH || ids.is_empty() || tokens.is_empty() || tokens.len() > CHUNK {
+            return read_tokens_then_lock(self, ids, tokens).await;
         }
-        // One row per token found, or one row of nulls if none is: each row also gives the slug
-        // of the organization locked, null if there was none to lock (`FOR UPDATE`, as
-        // `PgConn::lock_organization_slug`).
+        // A row per token found, then a row per organization locked (`FOR UPDATE` in id order,
+        // as `PgConn::lock_organization_slugs`): a token's row has no organization, an
+        // organization's no token.
+        let no_token = ["NULL"; TOKEN_COLUMNS].join(", ");
         let sql = format!(
-            "WITH locked AS (SELECT slug FROM organizations WHERE id = $1 FOR UPDATE) \
-             SELECT t.*, (SELECT slug FROM locked) FROM (SELECT 1) AS one \
-             LEFT JOIN (SELECT {TOKEN_COLS} FROM tokens WHERE id IN ({})) AS t ON TRUE",
-            placeholders(2, tokens.len())
+            "WITH locked AS (SELECT id, slug FROM organizations WHERE id IN ({}) \
+               ORDER BY id FOR UPDATE) \
+             SELECT {TOKEN_COLS}, NULL, NULL FROM tokens WHERE id IN ({}) \
+             UNION ALL SELECT {no_token}, id, slug FROM locked",
+            placeholders(1, ids.len()),
+            placeholders(ids.len() + 1, tokens.len())
         );
-        let mut args = vec![Arg::Uuid(id.0)];
+        let mut args: Vec<Arg> = ids.iter().map(|o| Arg::Uuid(o.0)).collect();
         args.extend(tokens.iter().map(|t| Arg::Uuid(t.0)));
         let rows = self.0.fetch_all(&sql, args).await?;
-        let locked = match rows.first() {
-            Some(r) => r.opt_text(TOKEN_COLUMNS)?,
-            None => return Err(corrupt("organization lock")),
-        };
-        let mut found = Vec::with_capacity(rows.len());
+        let (mut locked, mut found) = (Vec::with_capacity(ids.len()), Vec::new());
         for r in &rows {
-            if r.opt_uuid(0)?.is_some() {
-                found.push(token_row(r)?);
+            match r.opt_uuid(TOKEN_COLUMNS)? {
+                Some(org) => locked.push((OrganizationId(org), r.text(TOKEN_COLUMNS + 1)?)),
+                None => found.push(token_row(r)?),
             }
         }
         Ok((locked, found))

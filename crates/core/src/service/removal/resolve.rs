@@ -1,9 +1,9 @@
 //! Reading what removal requests name: the memberships every target of a batch names, read
-//! once (`Pool`), and each request's share of them (`Found`): every membership once however it
+//! once for all its organizations (a `Pool` each), and each request's share of them (`Found`): every membership once however it
 //! is named, and for each target which one it names. Read a thousand at a time and packed as
 //! read, so that a 100,000-member removal never holds its memberships whole.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::CoreResult;
 use crate::ids::*;
@@ -57,16 +57,17 @@ pub(in crate::service) struct Pool {
 }
 
 impl Pool {
-    /// Reads the memberships `targets` name in `org`: by id, then by user (one named both ways
-    /// is read twice), packed as each part is read. The lookups are positions sorted by key
-    /// and searched by bisection: hash maps and a set over 100,000 memberships took a fifth as
-    /// much memory as the memberships themselves. Positions fit in `u32`: at most
-    /// 2 × `MAX_BULK_REMOVAL` rows.
+    /// Reads the memberships `targets` name in their organizations (`orgs`, every organization
+    /// a target names), for all of them at once: by id, then by user (one named both ways is
+    /// read twice), each organization's packed as each part is read. The lookups are positions
+    /// sorted by key and searched by bisection: hash maps and a set over 100,000 memberships
+    /// took a fifth as much memory as the memberships themselves. Positions fit in `u32`: at
+    /// most 2 × `MAX_BULK_REMOVAL` rows.
     pub(in crate::service) async fn read<'a>(
         s: &mut dyn Session,
-        org: OrganizationId,
+        orgs: &[OrganizationId],
         targets: impl Iterator<Item = &'a MemberRef> + Clone,
-    ) -> CoreResult<Pool> {
+    ) -> CoreResult<HashMap<OrganizationId, Pool>> {
         let by_ids = targets
             .clone()
             .filter(|t| matches!(t, MemberRef::Membership(_)))
@@ -79,30 +80,62 @@ impl Pool {
                 MemberRef::User(u) => users.push(*u),
             }
         }
-        let mut rows = Removed::with_capacity(ids.len() + users.len());
-        for part in ids.chunks(READ_AT_A_TIME) {
-            for m in s.memberships_by_ids(org, part).await? {
+        let capacity = if orgs.len() == 1 {
+            ids.len() + users.len()
+        } else {
+            0
+        };
+        let mut read: HashMap<OrganizationId, (Removed, usize)> = orgs
+            .iter()
+            .map(|org| (*org, (Removed::with_capacity(capacity), 0)))
+            .collect();
+        let mut keep = |m: Membership| {
+            if let Some((rows, _)) = read.get_mut(&m.organization_id) {
                 rows.push(m);
+            }
+        };
+        if !orgs.is_empty() {
+            for part in ids.chunks(READ_AT_A_TIME) {
+                s.memberships_by_ids(orgs, part)
+                    .await?
+                    .into_iter()
+                    .for_each(&mut keep);
             }
         }
         drop(ids);
-        let read_by_id = rows.len();
-        for part in users.chunks(READ_AT_A_TIME) {
-            for m in s.memberships_by_users(org, part).await? {
+        for (rows, read_by_id) in read.values_mut() {
+            *read_by_id = rows.len();
+        }
+        let mut keep = |m: Membership| {
+            if let Some((rows, _)) = read.get_mut(&m.organization_id) {
                 rows.push(m);
+            }
+        };
+        if !orgs.is_empty() {
+            for part in users.chunks(READ_AT_A_TIME) {
+                s.memberships_by_users(orgs, part)
+                    .await?
+                    .into_iter()
+                    .for_each(&mut keep);
             }
         }
         drop(users);
-        let by_id = Positions::sorted(0..read_by_id, |i| rows.id_at(i));
-        let by_user = Positions::sorted(
-            (read_by_id..rows.len()).filter(|&i| rows.user_at(i).is_some()),
-            |i| rows.user_at(i),
-        );
-        Ok(Pool {
-            rows,
-            by_id,
-            by_user,
-        })
+        Ok(read
+            .into_iter()
+            .map(|(org, (rows, read_by_id))| {
+                let by_id = Positions::sorted(0..read_by_id, |i| rows.id_at(i));
+                let by_user = Positions::sorted(
+                    (read_by_id..rows.len()).filter(|&i| rows.user_at(i).is_some()),
+                    |i| rows.user_at(i),
+                );
+                let pool = Pool {
+                    rows,
+                    by_id,
+                    by_user,
+                };
+                (org, pool)
+            })
+            .collect())
     }
 
     /// Whether any membership read is an active admin.

@@ -1,7 +1,8 @@
 //! Running removal requests in one transaction, whether one request or a batch of many, in one
-//! organization or several: for each organization, open it (its lock, the callers' tokens),
-//! read what the requests name, decide every outcome (`super::decide`), read the context the
-//! requests want, write what was accepted (`super::write`); then commit once. A batch that fails before its commit is run again a request at a
+//! organization or several: open (the organizations' locks, the callers' tokens), read what the
+//! requests name, decide every outcome (`super::decide`), read the context the requests want,
+//! write what was accepted (`super::write`), each phase once for the whole batch where the
+//! store allows; then commit once. A batch that fails before its commit is run again a request at a
 //! time, each in a transaction of its own, so that a failure (a database error) is its own
 //! request's only. Group commit (`super::super::group_commit`) schedules the batches.
 
@@ -20,7 +21,7 @@ use super::RemovalRequest;
 use super::decide::{Asked, Plan, Read, decide};
 use super::resolve::Pool;
 use super::rules::may_be_leaving;
-use super::write::write;
+use super::write::{Accepted, delete, record};
 use crate::service::group_commit::Batches;
 
 /// Runs removal batches on a store: what group commit schedules removals with.
@@ -113,30 +114,13 @@ impl RemovalBatches {
         outcomes
     }
 
-    /// One transaction over `asking`, organization by organization in id order (the order in
-    /// which every transaction that locks several takes their locks, so that none waits for
-    /// another in a cycle); `Err` if it could not begin or commit.
+    /// One transaction over `asking`; `Err` if it could not begin or commit.
     async fn run_transaction(&self, asking: &[Asking<'_>]) -> CoreResult<Ran> {
         let mut tx = self.store.begin().await?;
-        let mut orgs: Vec<OrganizationId> = asking.iter().map(|(org, _)| *org).collect();
-        orgs.sort_unstable();
-        orgs.dedup();
-        let mut outcomes: Vec<Option<CoreResult<Removal>>> = asking.iter().map(|_| None).collect();
-        for org in orgs {
-            let at: Vec<usize> = (0..asking.len()).filter(|&i| asking[i].0 == org).collect();
-            let requests: Vec<&RemovalRequest> = at.iter().map(|&i| asking[i].1).collect();
-            let ran = match run_in_organization(&mut *tx, org, &requests).await {
-                Ok(ran) => ran,
-                Err(e) => return Ok(Ran::Undone(e)),
-            };
-            for (i, outcome) in at.into_iter().zip(ran) {
-                outcomes[i] = Some(outcome);
-            }
-        }
-        let outcomes: Vec<CoreResult<Removal>> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(CoreError::internal("a removal answered nothing"))))
-            .collect();
+        let outcomes = match run_in(&mut *tx, asking).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => return Ok(Ran::Undone(e)),
+        };
         if outcomes.iter().any(Result::is_ok) {
             tx.commit().await?;
         }
@@ -144,65 +128,164 @@ impl RemovalBatches {
     }
 }
 
-/// One organization's part of a batch: opens it, then reads, decides and writes.
-async fn run_in_organization(
-    tx: &mut dyn Session,
+/// One organization's requests within a batch: where each is in the batch, and then what was
+/// decided for it.
+struct Part<'a> {
     org: OrganizationId,
-    requests: &[&RemovalRequest],
-) -> CoreResult<Vec<CoreResult<Removal>>> {
-    let (callers, exists) = open(tx, org, requests).await?;
-    if !exists {
-        let missing = || CoreError::not_found("organization", org);
-        return Ok(callers.into_iter().map(|c| c.and(Err(missing()))).collect());
-    }
-    run_in(tx, org, requests, callers).await
+    at: Vec<usize>,
+    requests: Vec<&'a RemovalRequest>,
 }
 
-/// Locks the organization and verifies the callers: their tokens are read with the lock (in
-/// one statement where the backend can). Returns each request's caller and whether the
-/// organization exists. The callers are verified before that is looked at, so that a bad token
-/// is refused as such even where the organization does not exist; a request that named the
-/// organization by a slug that no longer names it is not this organization's.
-async fn open(
+/// Runs a batch inside its transaction, every phase once for all its organizations where the
+/// store allows: open (every organization locked in id order, the order in which every
+/// transaction that locks several takes them, so that none waits for another in a cycle; the
+/// callers' tokens read with the locks), read, decide, delete (an organization at a time), and
+/// record the audit events. The caller commits. Within an organization requests are decided in
+/// arrival order; across organizations the batch is one serial order, organization by
+/// organization. An `Err` means a read or a write failed: the caller must drop the transaction
+/// (it may hold some of the writes).
+async fn run_in(
     tx: &mut dyn Session,
-    org: OrganizationId,
-    requests: &[&RemovalRequest],
-) -> CoreResult<(Vec<CoreResult<Actor>>, bool)> {
-    let claims: Vec<TokenId> = requests
+    asking: &[Asking<'_>],
+) -> CoreResult<Vec<CoreResult<Removal>>> {
+    let mut orgs: Vec<OrganizationId> = asking.iter().map(|(org, _)| *org).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let parts: Vec<Part<'_>> = orgs
         .iter()
-        .filter_map(|r| r.caller.claim().map(|c| c.id))
+        .map(|&org| {
+            let at: Vec<usize> = (0..asking.len()).filter(|&i| asking[i].0 == org).collect();
+            let requests = at.iter().map(|&i| asking[i].1).collect();
+            Part { org, at, requests }
+        })
         .collect();
-    let (slug, tokens) = tx.lock_organization_reading_tokens(org, &claims).await?;
+
+    // Open.
+    let claims: Vec<TokenId> = asking
+        .iter()
+        .filter_map(|(_, r)| r.caller.claim().map(|c| c.id))
+        .collect();
+    let (slugs, tokens) = tx.lock_organizations_reading_tokens(&orgs, &claims).await?;
+    let slugs: HashMap<OrganizationId, String> = slugs.into_iter().collect();
     let tokens: HashMap<TokenId, Token> = tokens.into_iter().map(|t| (t.id, t)).collect();
-    let callers = requests
+    let callers: Vec<Vec<CoreResult<Actor>>> = parts
+        .iter()
+        .map(|part| verify(part, slugs.get(&part.org), &tokens))
+        .collect();
+
+    // Read.
+    let asking_orgs: Vec<OrganizationId> = parts
+        .iter()
+        .zip(&callers)
+        .filter(|(_, callers)| callers.iter().any(Result::is_ok))
+        .map(|(part, _)| part.org)
+        .collect();
+    let mut targets: Vec<&MemberRef> = Vec::new();
+    for (part, callers) in parts.iter().zip(&callers) {
+        for (r, _) in part.requests.iter().zip(callers).filter(|(_, c)| c.is_ok()) {
+            targets.extend(&r.targets);
+        }
+    }
+    let mut pools = Pool::read(tx, &asking_orgs, targets.iter().copied()).await?;
+    drop(targets);
+
+    // Decide, and read what a part's decision or context needs, an organization at a time.
+    let mut decided: Vec<(Vec<CoreResult<Plan>>, Option<SharedContext>)> =
+        Vec::with_capacity(parts.len());
+    for (part, callers) in parts.iter().zip(callers) {
+        let Some(pool) = pools.remove(&part.org) else {
+            // No caller here was verified (or the organization is not there): nothing was read.
+            let refused = || CoreError::internal("a removal was decided without its reads");
+            decided.push((
+                callers.into_iter().map(|c| c.and(Err(refused()))).collect(),
+                None,
+            ));
+            continue;
+        };
+        let plans = decide_in(tx, part, callers, pool).await?;
+        let shared = SharedContext::read_for(tx, part.org, &part.requests, &plans).await?;
+        decided.push((plans, shared));
+    }
+
+    // Delete, an organization at a time, then record every organization's events at once.
+    let mut cascades = Vec::with_capacity(parts.len());
+    for (part, (plans, _)) in parts.iter().zip(&decided) {
+        let accepted = plans.iter().filter_map(|p| p.as_ref().ok());
+        cascades.push(delete(tx, part.org, accepted).await?);
+    }
+    let accepted: Vec<Accepted<'_>> = parts
+        .iter()
+        .zip(&decided)
+        .zip(&cascades)
+        .flat_map(|((part, (plans, _)), cascade)| {
+            part.requests
+                .iter()
+                .zip(plans)
+                .filter_map(move |(r, plan)| {
+                    Some(Accepted {
+                        org: part.org,
+                        ctx: &r.ctx,
+                        plan: plan.as_ref().ok()?,
+                        cascade,
+                    })
+                })
+        })
+        .collect();
+    record(tx, &accepted).await?;
+    drop(accepted);
+
+    // Answer.
+    let mut outcomes: Vec<Option<CoreResult<Removal>>> = asking.iter().map(|_| None).collect();
+    for ((part, (plans, shared)), cascade) in parts.into_iter().zip(decided).zip(cascades) {
+        let answers = answers(&part.requests, plans, shared.as_ref(), cascade);
+        for (i, answer) in part.at.into_iter().zip(answers) {
+            outcomes[i] = Some(answer);
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(CoreError::internal("a removal answered nothing"))))
+        .collect())
+}
+/// Each request's caller, verified against the tokens read: refused as not found where the
+/// organization is not there (`slug` is `None`), or where the request named it by a slug that
+/// no longer names it. The callers are verified first, so that a bad token is refused as such
+/// even where the organization does not exist.
+fn verify(
+    part: &Part<'_>,
+    slug: Option<&String>,
+    tokens: &HashMap<TokenId, Token>,
+) -> Vec<CoreResult<Actor>> {
+    part.requests
         .iter()
         .map(|r| {
             let actor = match &r.caller {
                 Caller::Authenticated(actor) => Ok(actor.clone()),
                 Caller::Presenting(claim) => claim.verify(tokens.get(&claim.id)),
             };
-            match (&r.org_slug, &slug) {
+            match (&r.org_slug, slug) {
+                (_, None) => actor.and(Err(CoreError::not_found("organization", part.org))),
                 (Some(named), Some(slug)) if named != slug => {
                     actor.and(Err(CoreError::not_found("organization", named)))
                 }
                 _ => actor,
             }
         })
-        .collect();
-    Ok((callers, slug.is_some()))
+        .collect()
 }
 
-/// Reads, decides and writes `requests` inside a transaction holding the organization's lock;
-/// the caller commits. An `Err` means a read or a write failed: the caller must drop the
-/// transaction (it may hold some of the writes).
-async fn run_in(
+/// One organization's outcomes: what the decision needs besides the targets (each caller's
+/// permissions, the active admins if a target is one, whether a leaver's organization is their
+/// only one), then `decide`.
+async fn decide_in(
     tx: &mut dyn Session,
-    org: OrganizationId,
-    requests: &[&RemovalRequest],
+    part: &Part<'_>,
     callers: Vec<CoreResult<Actor>>,
-) -> CoreResult<Vec<CoreResult<Removal>>> {
+    pool: Pool,
+) -> CoreResult<Vec<CoreResult<Plan>>> {
+    let org = part.org;
     let mut read = Read::default();
-    for (r, caller) in requests.iter().zip(&callers) {
+    for (r, caller) in part.requests.iter().zip(&callers) {
         let Ok(actor) = caller else { continue };
         if let std::collections::hash_map::Entry::Vacant(held) = read.held.entry(actor.token_id) {
             held.insert(crate::auth::permissions_in(tx, actor, org).await?);
@@ -213,16 +296,10 @@ async fn run_in(
             read.only_organization.insert(me.user);
         }
     }
-    let targets = requests
-        .iter()
-        .zip(&callers)
-        .filter(|(_, c)| c.is_ok())
-        .flat_map(|(r, _)| &r.targets);
-    let pool = Pool::read(tx, org, targets).await?;
     if pool.has_active_admins() {
         read.active_admins = Some(tx.count_active_admins(org).await?);
     }
-    let asked: Vec<Asked<'_>> = if let [request] = requests {
+    let asked: Vec<Asked<'_>> = if let [request] = part.requests.as_slice() {
         let caller = callers.into_iter().next().unwrap_or_else(|| {
             Err(CoreError::internal(
                 "a removal request came without its caller",
@@ -235,7 +312,7 @@ async fn run_in(
             found,
         }]
     } else {
-        requests
+        part.requests
             .iter()
             .zip(callers)
             .map(|(request, caller)| Asked {
@@ -245,27 +322,26 @@ async fn run_in(
             })
             .collect()
     };
-    let plans = decide(org, asked, &read);
+    Ok(decide(org, asked, &read))
+}
 
-    let shared = SharedContext::read_for(tx, org, requests, &plans).await?;
-    let accepted: Vec<(&crate::service::RequestContext, &Plan)> = requests
-        .iter()
-        .zip(&plans)
-        .filter_map(|(r, plan)| Some((&r.ctx, plan.as_ref().ok()?)))
-        .collect();
-    let one_accepted = accepted.len() == 1;
-    let mut cascade = write(tx, org, &accepted).await?;
-    drop(accepted);
-
+/// Each request's answer: its removal, its share of the cascade, and the context it asked for
+/// (the member count less what the batch removed up to and including it).
+fn answers(
+    requests: &[&RemovalRequest],
+    plans: Vec<CoreResult<Plan>>,
+    shared: Option<&SharedContext>,
+    mut cascade: Cascade,
+) -> Vec<CoreResult<Removal>> {
+    let one_accepted = plans.iter().filter(|p| p.is_ok()).count() == 1;
     let mut removed_so_far = 0i64;
-    Ok(requests
+    requests
         .iter()
         .zip(plans)
         .map(|(r, plan)| {
             plan.map(|plan| {
                 removed_so_far += plan.members.len() as i64;
                 let context = shared
-                    .as_ref()
                     .filter(|_| r.include_context)
                     .map(|s| s.context(plan.members.user_ids(), removed_so_far));
                 let cascade = if one_accepted {
@@ -280,7 +356,7 @@ async fn run_in(
                 }
             })
         })
-        .collect())
+        .collect()
 }
 
 /// What the requests of one batch that want context (`RemovalRequest::include_context`) share,

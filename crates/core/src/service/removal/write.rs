@@ -1,7 +1,8 @@
 //! The writes of accepted removals, inside a transaction holding the organization's lock: the
 //! cascade (project memberships; on request passwords and service tokens), the deletes, and one
 //! audit event per removed membership naming what the cascade deleted of its member's. One
-//! statement per table for however many removals. The caller commits.
+//! statement per table for however many removals (the audit events of a batch's every
+//! organization together). The caller commits.
 
 use serde_json::{Value, json};
 
@@ -13,21 +14,42 @@ use crate::store::Session;
 
 use super::decide::Plan;
 
-/// Writes the accepted `plans` (each with its request's context) together and returns what
-/// their cascade deleted.
+/// Writes the accepted `plans` of one organization (each with its request's context) and
+/// their audit events, and returns what their cascade deleted.
 pub(in crate::service) async fn write(
     tx: &mut dyn Session,
     org: OrganizationId,
     plans: &[(&RequestContext, &Plan)],
 ) -> CoreResult<Cascade> {
-    let n: usize = plans.iter().map(|(_, p)| p.members.len()).sum();
+    let cascade = delete(tx, org, plans.iter().map(|(_, plan)| *plan)).await?;
+    let accepted: Vec<Accepted<'_>> = plans
+        .iter()
+        .map(|(ctx, plan)| Accepted {
+            org,
+            ctx,
+            plan,
+            cascade: &cascade,
+        })
+        .collect();
+    record(tx, &accepted).await?;
+    drop(accepted);
+    Ok(cascade)
+}
+
+/// The deletes of the accepted `plans` of one organization, and what their cascade deleted.
+pub(in crate::service) async fn delete<'p>(
+    tx: &mut dyn Session,
+    org: OrganizationId,
+    plans: impl Iterator<Item = &'p Plan> + Clone,
+) -> CoreResult<Cascade> {
+    let n: usize = plans.clone().map(|p| p.members.len()).sum();
     if n == 0 {
         return Ok(Cascade::default());
     }
     // Allocated once: collecting would double its way to 100,000.
     let (mut users, mut ids) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut passwords_of, mut service_tokens_of) = (Vec::new(), Vec::new());
-    for (_, p) in plans {
+    for p in plans {
         users.extend(p.members.user_ids());
         ids.extend(p.members.ids());
         if p.options.delete_passwords {
@@ -49,14 +71,35 @@ pub(in crate::service) async fn write(
             .await?
     };
     let project_memberships = tx.remove_memberships_cascading(org, &users, &ids).await?;
-    drop((users, ids, passwords_of, service_tokens_of));
-    let cascade = Cascade::sorted(project_memberships, passwords, service_tokens);
+    Ok(Cascade::sorted(
+        project_memberships,
+        passwords,
+        service_tokens,
+    ))
+}
+
+/// One accepted removal, as its audit events need it.
+pub(in crate::service) struct Accepted<'a> {
+    pub org: OrganizationId,
+    pub ctx: &'a RequestContext,
+    pub plan: &'a Plan,
+    /// What the cascade deleted, this removal's share at least.
+    pub cascade: &'a Cascade,
+}
+
+/// One audit event per membership the `accepted` removals removed, in whatever organizations,
+/// with as few statements as their number allows.
+pub(in crate::service) async fn record(
+    tx: &mut dyn Session,
+    accepted: &[Accepted<'_>],
+) -> CoreResult<()> {
+    let n: usize = accepted.iter().map(|a| a.plan.members.len()).sum();
     // The events are built a part at a time, each just before it is written: all the events of
     // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
     let mut events = Vec::with_capacity(n.min(EVENTS_AT_A_TIME));
-    for (ctx, plan) in plans {
-        for m in plan.members.iter() {
-            events.push(removal_event(ctx, plan, org, &m, &cascade));
+    for a in accepted {
+        for m in a.plan.members.iter() {
+            events.push(removal_event(a, &m));
             if events.len() == EVENTS_AT_A_TIME {
                 tx.insert_audit_events(&events).await?;
                 events.clear();
@@ -66,7 +109,7 @@ pub(in crate::service) async fn write(
     if !events.is_empty() {
         tx.insert_audit_events(&events).await?;
     }
-    Ok(cascade)
+    Ok(())
 }
 
 /// Audit events a large removal builds at a time: as many as the store writes in a few
@@ -74,29 +117,24 @@ pub(in crate::service) async fn write(
 const EVENTS_AT_A_TIME: usize = 500;
 
 /// The audit event of one removed membership: who it was, what was asked, and what the
-/// cascade deleted of its member's (`cascade` holds at least that).
-fn removal_event(
-    ctx: &RequestContext,
-    plan: &Plan,
-    org: OrganizationId,
-    m: &Membership,
-    cascade: &Cascade,
-) -> AuditEvent {
-    let of = m.user_id.map(|u| cascade.of(u)).unwrap_or_default();
+/// cascade deleted of its member's.
+fn removal_event(a: &Accepted<'_>, m: &Membership) -> AuditEvent {
+    let of = m.user_id.map(|u| a.cascade.of(u)).unwrap_or_default();
     let project_memberships: Vec<Value> = of
         .project_memberships
         .iter()
         .map(|p| json!({"id": p.id, "project_id": p.project_id}))
         .collect();
+    let options = a.plan.options;
     audit_event(
-        ctx,
-        Some(&plan.actor),
-        Some(org),
-        plan.action,
+        a.ctx,
+        Some(&a.plan.actor),
+        Some(a.org),
+        a.plan.action,
         ("membership", m.id.to_string()),
         json!({"user_id": m.user_id, "invite_email": m.invite_email, "role": m.role_key,
-        "delete_passwords": plan.options.delete_passwords,
-        "delete_service_tokens": plan.options.delete_service_tokens,
+        "delete_passwords": options.delete_passwords,
+        "delete_service_tokens": options.delete_service_tokens,
         "cascade": {
             "project_memberships": project_memberships,
             "passwords": of.passwords.iter().map(|p| p.id).collect::<Vec<_>>(),
