@@ -319,6 +319,11 @@ pub trait Session:
         ids: &[OrganizationId],
     ) -> CoreResult<Vec<(OrganizationId, String)>>;
 
+    /// Takes the row locks of the users `ids` in id order, so that transactions deciding by a
+    /// user's memberships in several organizations (leaving one's last organization) take
+    /// turns. Taken after any organization's lock.
+    async fn lock_users(&mut self, ids: &[UserId]) -> CoreResult<()>;
+
     /// `tokens_by_ids(tokens)`, then `lock_organization_slugs(ids)`: how a batch of removals
     /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
     /// instead of two).

@@ -297,6 +297,16 @@ impl Conn for PgConn {
             .await?;
         rows.iter().map(|r| Ok((r.uuid(0)?, r.text(1)?))).collect()
     }
+
+    async fn lock_users(&mut self, ids: &[Uuid]) -> CoreResult<()> {
+        let sql = format!(
+            "SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            roster_store_sql::placeholders(1, ids.len())
+        );
+        self.fetch_all(&sql, ids.iter().map(|id| Arg::Uuid(*id)).collect())
+            .await
+            .map(drop)
+    }
 }
 
 /// A result row (a local type, so that it can implement the shared `SqlRow`).

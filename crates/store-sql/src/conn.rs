@@ -50,6 +50,8 @@ pub trait Conn: Send + 'static {
     /// Takes the write locks of the organizations `ids` (in id order) for the rest of the
     /// transaction; returns the id and slug of each that exists.
     async fn lock_organization_slugs(&mut self, ids: &[Uuid]) -> CoreResult<Vec<(Uuid, String)>>;
+    /// Takes the row locks of the users `ids` (in id order) for the rest of the transaction.
+    async fn lock_users(&mut self, ids: &[Uuid]) -> CoreResult<()>;
 }
 
 /// Turns a unique or foreign-key violation, identified by the constraint's name (or, on SQLite,

@@ -305,6 +305,11 @@ impl Conn for SqliteConn {
             .await?;
         rows.iter().map(|r| Ok((r.uuid(0)?, r.text(1)?))).collect()
     }
+
+    async fn lock_users(&mut self, _ids: &[Uuid]) -> CoreResult<()> {
+        // The transaction began IMMEDIATE: it already holds the database's write lock.
+        Ok(())
+    }
 }
 
 /// A result row, its values owned.

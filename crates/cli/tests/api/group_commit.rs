@@ -865,7 +865,73 @@ async fn removals_in_many_organizations_share_commits(app: TestApp) {
     }
 }
 
+/// A member leaving their last two organizations at once keeps one (PlanetScale's rule),
+/// whether the two leaves share a batch (one lane) or run in batches side by side (two).
+async fn a_member_leaving_their_last_two_organizations_at_once_keeps_one(app: TestApp) {
+    let (a, b) = (
+        app.new_org("Leaving A").await,
+        app.new_org("Leaving B").await,
+    );
+    let (user, _) = app.add_user_as_member(&a, "member").await;
+    app.make_member(&b, &user, "member").await;
+    let me = actor(&app, &app.token_for(&user).await).await;
+    let user = UserId(user.parse().unwrap());
+    let orgs = [a, b].map(|org| OrganizationId(org.parse().unwrap()));
+    let roster = Roster::new(app.store.clone());
+    // A removal in a third organization runs first and waits on the organizations held here
+    // (on SQLite, on the one writer), so that both leaves queue behind it: on one lane they
+    // then share a batch.
+    let c = app.new_org("Leaving C").await;
+    let other = app.add_member(&c, "member").await;
+    let c = OrganizationId(c.parse().unwrap());
+    let mut blocker = app.store.begin().await.unwrap();
+    let mut sorted = vec![orgs[0], orgs[1], c];
+    sorted.sort();
+    for org in sorted {
+        assert!(blocker.lock_organization(org).await.unwrap());
+    }
+    let first = {
+        let roster = roster.clone();
+        let admin = actor(&app, &app.admin).await;
+        let r = request(&admin, vec![membership(&other.membership_id)]);
+        tokio::spawn(async move { roster.remove(c, r).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let leaves: Vec<_> = orgs
+        .into_iter()
+        .map(|org| {
+            let mut r = request(&me, vec![MemberRef::User(user)]);
+            r.own_membership = OwnMembership::Leaves {
+                refuse_only_organization: true,
+            };
+            let roster = roster.clone();
+            tokio::spawn(async move { roster.remove(org, r).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(blocker);
+    first.await.unwrap().expect("the first removal is accepted");
+    let mut outcomes = Vec::new();
+    for leave in leaves {
+        outcomes.push(leave.await.unwrap());
+    }
+    let left = outcomes.iter().filter(|o| o.is_ok()).count();
+    let kept = outcomes.iter().filter(|o| {
+        matches!(
+            o,
+            Err(CoreError::RuleViolated {
+                rule: Rule::OnlyOrganization,
+                ..
+            })
+        )
+    });
+    assert_eq!((left, kept.count()), (1, 1), "{outcomes:?}");
+    let mut s = app.store.read().await.unwrap();
+    assert_eq!(s.organizations_of_user(user).await.unwrap().len(), 1);
+}
+
 on_both_backends!(
+    a_member_leaving_their_last_two_organizations_at_once_keeps_one,
     removals_in_many_organizations_share_commits,
     every_missing_target_is_named_alone_and_in_a_shared_batch,
     removals_sharing_one_commit_each_keep_their_own_outcome,

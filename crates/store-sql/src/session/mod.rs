@@ -357,6 +357,14 @@ impl<C: Conn> Session for SqlSession<C> {
         self.0.commit().await
     }
 
+    async fn lock_users(&mut self, ids: &[UserId]) -> CoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = ids.iter().map(|u| u.0).collect();
+        self.0.lock_users(&ids).await
+    }
+
     async fn lock_organization_slugs(
         &mut self,
         ids: &[OrganizationId],

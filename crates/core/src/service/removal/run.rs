@@ -189,6 +189,23 @@ async fn run_in(
     let mut pools = Pool::read(tx, &asking_orgs, targets.iter().copied()).await?;
     drop(targets);
 
+    // Members who may be leaving with the rule that one's only organization is kept: their
+    // rows locked in id order, so that batches in other lanes deciding by their memberships
+    // wait for this one; and the memberships of theirs this batch removes counted as it goes.
+    let mut leavers: Vec<UserId> = Vec::new();
+    for (part, callers) in parts.iter().zip(&callers) {
+        for (r, caller) in part.requests.iter().zip(callers) {
+            let Ok(actor) = caller else { continue };
+            if let Some(me) = may_be_leaving(actor, r).filter(|me| me.refuse_only_organization) {
+                leavers.push(me.user);
+            }
+        }
+    }
+    leavers.sort_unstable();
+    leavers.dedup();
+    tx.lock_users(&leavers).await?;
+    let mut removed_earlier: HashMap<UserId, usize> = HashMap::new();
+
     // Decide, and read what a part's decision or context needs, an organization at a time.
     let mut decided: Vec<(Vec<CoreResult<Plan>>, Option<SharedContext>)> =
         Vec::with_capacity(parts.len());
@@ -202,7 +219,15 @@ async fn run_in(
             ));
             continue;
         };
-        let plans = decide_in(tx, part, callers, pool).await?;
+        let plans = decide_in(tx, part, callers, pool, &removed_earlier).await?;
+        if !leavers.is_empty() {
+            let accepted = plans.iter().filter_map(|p| p.as_ref().ok());
+            for user in accepted.flat_map(|p| p.members.user_ids()) {
+                if leavers.binary_search(&user).is_ok() {
+                    *removed_earlier.entry(user).or_default() += 1;
+                }
+            }
+        }
         let shared = SharedContext::read_for(tx, part.org, &part.requests, &plans).await?;
         decided.push((plans, shared));
     }
@@ -276,12 +301,13 @@ fn verify(
 
 /// One organization's outcomes: what the decision needs besides the targets (each caller's
 /// permissions, the active admins if a target is one, whether a leaver's organization is their
-/// only one), then `decide`.
+/// only one, less the memberships of theirs the batch has `removed_earlier`), then `decide`.
 async fn decide_in(
     tx: &mut dyn Session,
     part: &Part<'_>,
     callers: Vec<CoreResult<Actor>>,
     pool: Pool,
+    removed_earlier: &HashMap<UserId, usize>,
 ) -> CoreResult<Vec<CoreResult<Plan>>> {
     let org = part.org;
     let mut read = Read::default();
@@ -290,10 +316,11 @@ async fn decide_in(
         if let std::collections::hash_map::Entry::Vacant(held) = read.held.entry(actor.token_id) {
             held.insert(crate::auth::permissions_in(tx, actor, org).await?);
         }
-        if let Some(me) = may_be_leaving(actor, r).filter(|me| me.refuse_only_organization)
-            && tx.organizations_of_user(me.user).await?.len() <= 1
-        {
-            read.only_organization.insert(me.user);
+        if let Some(me) = may_be_leaving(actor, r).filter(|me| me.refuse_only_organization) {
+            let earlier = removed_earlier.get(&me.user).copied().unwrap_or(0);
+            if tx.organizations_of_user(me.user).await?.len() <= 1 + earlier {
+                read.only_organization.insert(me.user);
+            }
         }
     }
     if pool.has_active_admins() {
