@@ -68,6 +68,9 @@ impl Pool {
         orgs: &[OrganizationId],
         targets: impl Iterator<Item = &'a MemberRef> + Clone,
     ) -> CoreResult<HashMap<OrganizationId, Pool>> {
+        if orgs.is_empty() {
+            return Ok(HashMap::new());
+        }
         let by_ids = targets
             .clone()
             .filter(|t| matches!(t, MemberRef::Membership(_)))
@@ -89,35 +92,15 @@ impl Pool {
             .iter()
             .map(|org| (*org, (Removed::with_capacity(capacity), 0)))
             .collect();
-        let mut keep = |m: Membership| {
-            if let Some((rows, _)) = read.get_mut(&m.organization_id) {
-                rows.push(m);
-            }
-        };
-        if !orgs.is_empty() {
-            for part in ids.chunks(READ_AT_A_TIME) {
-                s.memberships_by_ids(orgs, part)
-                    .await?
-                    .into_iter()
-                    .for_each(&mut keep);
-            }
+        for part in ids.chunks(READ_AT_A_TIME) {
+            pack(&mut read, s.memberships_by_ids(orgs, part).await?);
         }
         drop(ids);
         for (rows, read_by_id) in read.values_mut() {
             *read_by_id = rows.len();
         }
-        let mut keep = |m: Membership| {
-            if let Some((rows, _)) = read.get_mut(&m.organization_id) {
-                rows.push(m);
-            }
-        };
-        if !orgs.is_empty() {
-            for part in users.chunks(READ_AT_A_TIME) {
-                s.memberships_by_users(orgs, part)
-                    .await?
-                    .into_iter()
-                    .for_each(&mut keep);
-            }
+        for part in users.chunks(READ_AT_A_TIME) {
+            pack(&mut read, s.memberships_by_users(orgs, part).await?);
         }
         drop(users);
         Ok(read
@@ -193,6 +176,15 @@ impl Pool {
         Found {
             members: rows,
             named,
+        }
+    }
+}
+
+/// Packs each membership `found` into its organization's rows, as read.
+fn pack(read: &mut HashMap<OrganizationId, (Removed, usize)>, found: Vec<Membership>) {
+    for m in found {
+        if let Some((rows, _)) = read.get_mut(&m.organization_id) {
+            rows.push(m);
         }
     }
 }
