@@ -72,7 +72,7 @@ pub(in crate::service) fn decide(
                 let n = plan.members.active_admins().count() as i64;
                 if n > 0 {
                     let admins = active_admins.ok_or_else(|| {
-                        CoreError::internal("the active admins were not read for a removal of one")
+                        CoreError::internal("the active admins were not read before removing one")
                     })?;
                     if let Some(refusal) = leaves_no_admin(admins, plan.members.active_admins()) {
                         return Err(refusal);
