@@ -13,6 +13,7 @@ mod memberships;
 pub mod openapi;
 mod organizations;
 mod projects;
+mod query;
 mod users;
 pub mod wire;
 
@@ -198,6 +199,7 @@ pub fn router() -> Router<AppState> {
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
+        .route_layer(axum::middleware::from_fn(query::refuse_undeclared))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
 }

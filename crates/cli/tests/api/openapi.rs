@@ -1,11 +1,12 @@
 //! The native API's OpenAPI document against the router that serves it: each parameter is
-//! declared where the router takes it, and the document is valid OpenAPI 3.1 by a validator
-//! nobody here wrote.
+//! declared where the router takes it, one it does not declare is refused on every route, and
+//! the document is valid OpenAPI 3.1 by a validator nobody here wrote.
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use serde_json::Value;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
 
 use crate::harness::TestApp;
 
@@ -176,7 +177,62 @@ async fn every_declared_query_parameter_is_taken_by_its_route(app: TestApp) {
     assert!(tried > 20, "{tried} parameters tried");
 }
 
-on_both_backends!(every_declared_query_parameter_is_taken_by_its_route);
+/// Every native route, whatever its method, refuses a query parameter it does not declare
+/// with 400 `invalid_input` naming it, before anything runs: `DELETE …/memberships/{id}
+/// ?dry_run=true` against a server without dry runs must not remove the member.
+async fn every_native_route_refuses_a_query_parameter_it_does_not_declare(app: TestApp) {
+    let doc = document();
+    let member = app.add_member(&app.org, "member").await;
+    let audit = format!("/v1/organizations/{}/audit-events?limit=500", app.org);
+    let audited_before = app.get(&audit, &app.admin).await.expect(StatusCode::OK);
+    let mut tried = 0;
+    for (path, method, _) in operations(&doc) {
+        let mut concrete = path.clone();
+        for name in template_names(&path) {
+            let id = match name.as_str() {
+                "organization_id" => app.org.clone(),
+                "membership_id" => member.membership_id.clone(),
+                "user_id" => member.user_id.clone(),
+                _ => "0193a3f4-0000-7000-8000-000000000000".to_owned(),
+            };
+            concrete = concrete.replace(&format!("{{{name}}}"), &id);
+        }
+        let body = matches!(method.as_str(), "post" | "patch").then(|| json!({}));
+        let url = format!("{concrete}?dry_run=true");
+        let r = app
+            .call(&method.to_uppercase(), &url, Some(&app.admin), body)
+            .await;
+        assert_eq!(r.status, 400, "{method} {url}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "invalid_input", "{method} {url}");
+        assert_eq!(
+            r.body["error"]["details"]["field"], "dry_run",
+            "{method} {url}"
+        );
+        tried += 1;
+    }
+    assert!(tried > 40, "{tried} operations tried");
+    let still = app
+        .get(
+            &format!(
+                "/v1/organizations/{}/memberships/{}",
+                app.org, member.membership_id
+            ),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        still.status, 200,
+        "the member is still there: {}",
+        still.body
+    );
+    let audited_after = app.get(&audit, &app.admin).await.expect(StatusCode::OK);
+    assert_eq!(audited_after, audited_before, "nothing was audited");
+}
+
+on_both_backends!(
+    every_declared_query_parameter_is_taken_by_its_route,
+    every_native_route_refuses_a_query_parameter_it_does_not_declare,
+);
 
 /// openapi-spec-validator, from PyPI (`./test` installs it).
 #[test]
