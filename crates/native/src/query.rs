@@ -52,9 +52,12 @@ pub async fn refuse_undeclared(req: Request, next: Next) -> Response {
         let declared = method_of(req.method())
             .zip(route)
             .and_then(|(method, route)| DECLARED.get(&(method, route.to_owned())));
-        let names = match Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
+        let names: Vec<String> = match Query::<Vec<(String, String)>>::try_from_uri(req.uri()) {
             Ok(Query(pairs)) => pairs.into_iter().map(|(name, _)| name).collect(),
-            Err(_) => vec![String::new()],
+            Err(_) => {
+                let malformed = CoreError::invalid("query", "the query string cannot be read");
+                return ApiError::from(malformed).into_response();
+            }
         };
         if let Some(name) = names
             .into_iter()
