@@ -51,8 +51,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(roster: Roster) -> Self {
         AppState {
+            metrics: Arc::new(metrics::Metrics::new(roster.clone())),
             roster,
-            metrics: Arc::new(metrics::Metrics::default()),
         }
     }
 }

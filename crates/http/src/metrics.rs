@@ -1,16 +1,24 @@
-//! Prometheus metrics: requests by route, method and status, and a latency histogram by route.
-//! Kept in process with a mutex over a small map (a few dozen routes), rendered as Prometheus
-//! text at `/metrics`.
+//! Prometheus metrics at `/metrics`: requests by route, method and status, a latency histogram
+//! by route, and whatever the core reports (group commit's counters), read at each scrape.
+//! The registry and the text format are `prometheus-client`'s; this module only names the
+//! series and keeps their labels cheap (a route is its shared template, never a raw path).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use roster_core::Roster;
 
 use crate::AppState;
 
@@ -19,107 +27,165 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// The content type `/metrics` answers with: Prometheus text, version 0.0.4.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// A route's template as a label: the router's shared text, so that counting a request copies
+/// no string. `None` for a request no route matched.
+#[derive(Clone, Debug)]
+struct RouteLabel(Option<MatchedPath>);
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
 }
 
-/// What is kept of one route: its latency, and its requests by method and status (a handful
-/// each). Found by the route's text, so that counting a request allocates nothing once its
-/// route has been seen.
-#[derive(Debug, Default)]
-struct Route {
-    latency: Histogram,
-    requests: Vec<(Method, u16, u64)>,
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    routes: BTreeMap<String, Route>,
+impl Eq for RouteLabel {}
+
+impl Hash for RouteLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
 }
 
-#[derive(Debug, Default)]
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct MethodLabel(Method);
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: MethodLabel,
+    route: RouteLabel,
+    status: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabels {
+    route: RouteLabel,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = match inner.routes.get_mut(route) {
-            Some(stats) => stats,
-            None => inner.routes.entry(route.to_owned()).or_default(),
-        };
-        match stats
-            .requests
-            .iter_mut()
-            .find(|(m, s, _)| m == method && *s == status)
-        {
-            Some((_, _, n)) => *n += 1,
-            None => stats.requests.push((method.clone(), status, 1)),
-        }
-        let h = &mut stats.latency;
-        h.count += 1;
-        h.sum += seconds;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
+    /// The HTTP series, and the core's counters of `roster`.
+    pub fn new(roster: Roster) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "roster_http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "roster_http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register_collector(Box::new(GroupCommitCounters(roster)));
+        Metrics {
+            registry,
+            requests,
+            latency,
         }
     }
 
+    fn observe(&self, method: Method, route: Option<MatchedPath>, status: u16, seconds: f64) {
+        let route = RouteLabel(route);
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: MethodLabel(method),
+                route,
+                status,
+            })
+            .inc();
+    }
+
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        out.push_str("# HELP roster_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE roster_http_requests_total counter\n");
-        for (route, stats) in &inner.routes {
-            let route = escape(route);
-            let mut requests: Vec<_> = stats.requests.iter().collect();
-            requests.sort_by(|a, b| (a.0.as_str(), a.1).cmp(&(b.0.as_str(), b.1)));
-            for (method, status, n) in requests {
-                let _ = writeln!(
-                    out,
-                    "roster_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
-                );
-            }
-        }
-        out.push_str(
-            "# HELP roster_http_request_duration_seconds HTTP request latency by route.\n",
-        );
-        out.push_str("# TYPE roster_http_request_duration_seconds histogram\n");
-        for (route, stats) in &inner.routes {
-            let (route, h) = (escape(route), &stats.latency);
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "roster_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "roster_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "roster_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "roster_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
-        }
+        // Writing to a String cannot fail, nor can encoding the values kept here.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+/// Group commit's counters, read from the core at each scrape.
+#[derive(Debug)]
+struct GroupCommitCounters(Roster);
+
+impl Collector for GroupCommitCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.group_commit_stats();
+        let counts = [
+            (
+                "roster_removal_shared_transactions",
+                "Transactions run by group commit, each serving one or more removal requests",
+                stats.transactions,
+            ),
+            (
+                "roster_removal_shared_requests",
+                "Removal requests served by group commit (divided by the transactions: the \
+                 mean batch size)",
+                stats.requests,
+            ),
+            (
+                "roster_removal_batch_restarts",
+                "Removal batches run again a request at a time, each in a transaction of its \
+                 own, after a database error",
+                stats.restarts,
+            ),
+        ];
+        for (name, help, value) in counts {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let busy = ConstCounter::new(stats.busy.as_secs_f64());
+        busy.encode(encoder.encode_descriptor(
+            "roster_removal_batch_seconds",
+            "Time spent running removal batches (divided by the transactions: the mean time a \
+             batch holds its organization)",
+            None,
+            busy.metric_type(),
+        )?)?;
+        Ok(())
+    }
 }
 
 /// Middleware: times the request and counts it under its route template (never the raw path,
@@ -127,43 +193,21 @@ fn escape(s: &str) -> String {
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // Both are cheap to keep: the matched path is shared text, a standard method a constant.
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
     let elapsed = started.elapsed();
     let status = res.status().as_u16();
+    // Route template only: paths and headers (credentials) never reach the log.
+    tracing::info!(
+        %method,
+        route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        status,
+        micros = elapsed.as_micros() as u64,
+        "request"
+    );
     state
         .metrics
-        .observe(&method, route, status, elapsed.as_secs_f64());
-    // Route template only: paths and headers (credentials) never reach the log.
-    tracing::info!(%method, %route, status, micros = elapsed.as_micros() as u64, "request");
+        .observe(method, route, status, elapsed.as_secs_f64());
     res
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_counted_by_route_method_and_status_and_timed_by_route() {
-        let metrics = Metrics::default();
-        let route = "/v1/organizations/{organization_id}";
-        metrics.observe(&Method::GET, route, 200, 0.0002);
-        metrics.observe(&Method::GET, route, 200, 0.003);
-        metrics.observe(&Method::DELETE, route, 404, 0.03);
-        metrics.observe(&Method::GET, "unmatched", 404, 0.0001);
-        let text = metrics.render();
-        for line in [
-            r#"roster_http_requests_total{method="GET",route="/v1/organizations/{organization_id}",status="200"} 2"#,
-            r#"roster_http_requests_total{method="DELETE",route="/v1/organizations/{organization_id}",status="404"} 1"#,
-            r#"roster_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
-            r#"roster_http_request_duration_seconds_bucket{route="/v1/organizations/{organization_id}",le="0.0005"} 1"#,
-            r#"roster_http_request_duration_seconds_bucket{route="/v1/organizations/{organization_id}",le="0.005"} 2"#,
-            r#"roster_http_request_duration_seconds_bucket{route="/v1/organizations/{organization_id}",le="+Inf"} 3"#,
-            r#"roster_http_request_duration_seconds_count{route="unmatched"} 1"#,
-        ] {
-            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
-        }
-    }
 }

@@ -43,33 +43,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &group_commit_metrics(state.roster.group_commit_stats()),
-    )
-}
-
-/// Group commit's counters, in the same Prometheus text as the HTTP metrics.
-fn group_commit_metrics(stats: roster_core::service::GroupCommitStats) -> String {
-    format!(
-        "# HELP roster_removal_shared_transactions_total Transactions run by group commit, \
-         each serving one or more removal requests.\n\
-         # TYPE roster_removal_shared_transactions_total counter\n\
-         roster_removal_shared_transactions_total {}\n\
-         # HELP roster_removal_shared_requests_total Removal requests served by group commit \
-         (divided by the transactions: the mean batch size).\n\
-         # TYPE roster_removal_shared_requests_total counter\n\
-         roster_removal_shared_requests_total {}\n\
-         # HELP roster_removal_batch_restarts_total Removal batches run again a request at a \
-         time, each in a transaction of its own, after a database error.\n\
-         # TYPE roster_removal_batch_restarts_total counter\n\
-         roster_removal_batch_restarts_total {}\n\
-         # HELP roster_removal_batch_seconds_total Time spent running removal batches (divided \
-         by the transactions: the mean time a batch holds its organization).\n\
-         # TYPE roster_removal_batch_seconds_total counter\n\
-         roster_removal_batch_seconds_total {}\n",
-        stats.transactions,
-        stats.requests,
-        stats.restarts,
-        stats.busy.as_secs_f64(),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        state.metrics.render(),
     )
 }

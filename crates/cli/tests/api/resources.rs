@@ -17,10 +17,48 @@ async fn operational_endpoints_answer_and_every_response_has_a_request_id(app: T
     app.get(&format!("/v1/organizations/{}", app.org), &app.admin)
         .await
         .expect(StatusCode::OK);
+    app.get(&format!("/v1/organizations/{}", app.org), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    app.call(
+        "DELETE",
+        &format!("/v1/organizations/{}", uuid::Uuid::nil()),
+        Some(&app.admin),
+        None,
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
+    app.call("GET", "/no/such/route", None, None)
+        .await
+        .expect(StatusCode::NOT_FOUND);
     let metrics = app.call("GET", "/metrics", None, None).await;
+    assert!(
+        metrics.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = metrics.body.as_str().unwrap().to_owned();
-    assert!(text.contains(r#"roster_http_requests_total{method="GET",route="/v1/organizations/{organization_id}",status="200"} 1"#), "{text}");
-    assert!(text.contains("roster_http_request_duration_seconds_bucket"));
+    let org_route = "route=\"/v1/organizations/{organization_id}\"";
+    for line in [
+        format!(r#"roster_http_requests_total{{method="GET",{org_route},status="200"}} 2"#),
+        format!(r#"roster_http_requests_total{{method="DELETE",{org_route},status="404"}} 1"#),
+        r#"roster_http_requests_total{method="GET",route="unmatched",status="404"} 1"#.to_owned(),
+        format!(r#"roster_http_request_duration_seconds_bucket{{{org_route},le="+Inf"}} 3"#),
+        format!(r#"roster_http_request_duration_seconds_count{{{org_route}}} 3"#),
+        "roster_removal_shared_transactions_total 0".to_owned(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    let buckets = text
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!(
+                "roster_http_request_duration_seconds_bucket{{{org_route},"
+            ))
+        })
+        .count();
+    assert_eq!(buckets, 13, "twelve bounds and +Inf:\n{text}");
     let doc = app
         .call("GET", "/openapi.json", None, None)
         .await
