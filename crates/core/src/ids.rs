@@ -76,6 +76,8 @@ id_type! {
     PasswordId => "password",
     /// An audit event.
     AuditEventId => "audit event",
+    /// A membership event of the outbox (`events`).
+    EventId => "event",
 }
 
 /// Parses a UUID in its hyphenated or simple form; anything else is invalid input naming `what`.

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod model;
 pub mod permissions;

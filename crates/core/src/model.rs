@@ -19,7 +19,7 @@ fn private_metadata_as_seen(held: PermissionSet, writes: Permission, private: &m
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Organization {
     pub id: OrganizationId,
     pub name: String,
@@ -46,7 +46,7 @@ impl Organization {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -81,7 +81,8 @@ pub struct Role {
     pub updated_at: Timestamp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MembershipStatus {
     Invited,
     Accepted,
@@ -104,7 +105,7 @@ impl MembershipStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Membership {
     pub id: MembershipId,
     pub organization_id: OrganizationId,
@@ -193,7 +194,7 @@ pub struct Identity {
     pub updated_at: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IdentityProjectMembership {
     pub id: IdentityProjectMembershipId,
     pub organization_id: OrganizationId,
@@ -461,7 +462,7 @@ pub struct Removal {
 /// What a removal took with the memberships: the removed members' project memberships, and on
 /// request their passwords and the service tokens they created. Each part is sorted by user,
 /// so that one member's share is found without an index (`Cascade::of`).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cascade {
     pub project_memberships: Vec<CascadedProjectMembership>,
     pub passwords: Vec<OwnedBy<PasswordId>>,
@@ -469,7 +470,7 @@ pub struct Cascade {
 }
 
 /// A project membership a removal deleted with its member's membership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CascadedProjectMembership {
     pub id: ProjectMembershipId,
     pub project_id: ProjectId,
@@ -478,7 +479,7 @@ pub struct CascadedProjectMembership {
 
 /// A credential a removal deleted, and the user it was deleted for (a password's owner, a
 /// service token's creator).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OwnedBy<I> {
     pub id: I,
     pub user_id: UserId,
@@ -490,6 +491,17 @@ pub struct CascadeOf<'a> {
     pub project_memberships: &'a [CascadedProjectMembership],
     pub passwords: &'a [OwnedBy<PasswordId>],
     pub service_tokens: &'a [OwnedBy<TokenId>],
+}
+
+impl CascadeOf<'_> {
+    /// This share as a cascade of its own.
+    pub fn to_cascade(self) -> Cascade {
+        Cascade {
+            project_memberships: self.project_memberships.to_vec(),
+            passwords: self.passwords.to_vec(),
+            service_tokens: self.service_tokens.to_vec(),
+        }
+    }
 }
 
 impl Cascade {

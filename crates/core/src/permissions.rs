@@ -44,6 +44,8 @@ permissions! {
     PasswordsRead = "passwords:read",
     PasswordsWrite = "passwords:write",
     AuditRead = "audit:read",
+    EventsRead = "events:read",
+    WebhooksManage = "webhooks:manage",
 }
 
 impl fmt::Display for Permission {

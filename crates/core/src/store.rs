@@ -12,6 +12,7 @@
 use async_trait::async_trait;
 
 use crate::error::CoreResult;
+use crate::events::{Event, EventFilter};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::PermissionSet;
@@ -19,8 +20,8 @@ use crate::permissions::PermissionSet;
 /// Every row trait, for a store's `use …::rows::*`.
 pub mod rows {
     pub use super::{
-        AuditRows, CredentialRows, IdentityRows, MembershipRows, OrganizationRows, ProjectRows,
-        RoleRows, UserRows,
+        AuditRows, CredentialRows, EventRows, IdentityRows, MembershipRows, OrganizationRows,
+        ProjectRows, RoleRows, UserRows,
     };
 }
 
@@ -281,6 +282,19 @@ pub trait AuditRows: Send {
     ) -> CoreResult<Vec<AuditEvent>>;
 }
 
+/// The outbox: membership events, written in their change's transaction.
+#[async_trait]
+pub trait EventRows: Send {
+    async fn insert_events(&mut self, events: &[Event]) -> CoreResult<()>;
+    /// A page of one organization's events, oldest first (or newest first if the page says).
+    async fn list_events(
+        &mut self,
+        org: OrganizationId,
+        filter: &EventFilter,
+        page: Page,
+    ) -> CoreResult<Vec<Event>>;
+}
+
 /// A read session or a write transaction: the rows of every resource (each a trait of its
 /// own, by resource), and what belongs to the transaction itself (commit, the organization's
 /// lock, the writes of a batch of removals across tables).
@@ -294,6 +308,7 @@ pub trait Session:
     + IdentityRows
     + CredentialRows
     + AuditRows
+    + EventRows
     + Send
 {
     async fn commit(self: Box<Self>) -> CoreResult<()>;

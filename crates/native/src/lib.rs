@@ -7,6 +7,7 @@
 mod admin_keys;
 mod credentials;
 pub mod error;
+pub mod events;
 pub mod extract;
 mod identities;
 mod memberships;
@@ -97,6 +98,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/organizations/{organization_id}/audit-events",
             get(organizations::audit_events),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/events",
+            get(events::list),
         )
         .route(
             "/v1/organizations/{organization_id}/memberships",

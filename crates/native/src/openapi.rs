@@ -13,6 +13,7 @@ use super::*;
         organizations::list, organizations::create, organizations::get, organizations::update, organizations::delete,
         organizations::list_roles, organizations::create_role, organizations::get_role, organizations::update_role,
         organizations::delete_role, organizations::audit_events, organizations::instance_audit_events,
+        events::list,
         memberships::list, memberships::create, memberships::get, memberships::update, memberships::remove,
         memberships::bulk_remove, memberships::accept, memberships::leave,
         users::list, users::create, users::get, users::update, users::delete,

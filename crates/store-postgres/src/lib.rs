@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "token_created_by_key",
         sql: include_str!("../migrations/0006_token_created_by_key.sql"),
     },
+    Migration {
+        version: 7,
+        name: "events",
+        sql: include_str!("../migrations/0007_events.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

@@ -58,7 +58,7 @@ async fn generic_plan(conn: &mut PgConnection, (sql, args): (String, Vec<Arg>)) 
 /// `($2)[1]` is also its first project's and its first user's), the organization `$1` and its
 /// one role made first. Tokens of three kinds: a service token of the organization, an
 /// identity's token in it, and a personal token of its first user.
-const ROWS: [&str; 11] = [
+const ROWS: [&str; 12] = [
     "INSERT INTO memberships (id, org_id, invite_email, role_id, status, is_active, \
          public_metadata, private_metadata, created_at, updated_at) \
      SELECT id, $1, id || '@example.com', (SELECT id FROM roles WHERE org_id = $1), 'invited', \
@@ -68,6 +68,8 @@ const ROWS: [&str; 11] = [
          target_id, details, created_at) \
      SELECT id, $1, 'user', 'u', 'membership.added', 'membership', id::text, '{}', 0 \
      FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO events (id, org_id, event_type, data, created_at) \
+     SELECT id, $1, 'membership.created', '{}', 0 FROM UNNEST($2::uuid[]) AS id",
     "INSERT INTO users (id, email, email_normalized, created_at, updated_at) \
      SELECT id, id || '@example.com', id || '@example.com', 0, 0 FROM UNNEST($2::uuid[]) AS id",
     "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) \
@@ -159,6 +161,7 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
         for list in PagedList::ALL {
             let (parent, index) = match list {
                 PagedList::AuditEvents => (org, "audit_events_org on audit_events"),
+                PagedList::Events => (org, "events_org on events"),
                 PagedList::Identities => (org, "identities_org on identities i"),
                 PagedList::Projects => (org, "projects_org_id on projects"),
                 PagedList::Passwords => (org, "passwords_org_id on passwords"),

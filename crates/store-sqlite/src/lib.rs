@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "token_created_by_key",
         sql: include_str!("../migrations/0006_token_created_by_key.sql"),
     },
+    Migration {
+        version: 7,
+        name: "events",
+        sql: include_str!("../migrations/0007_events.sql"),
+    },
 ];
 
 #[derive(Clone)]
@@ -472,6 +477,12 @@ mod tests {
                 )
                 .unwrap();
                 conn.execute(
+                    "INSERT INTO events (id, org_id, event_type, data, created_at) \
+                     VALUES (?1, ?2, 'membership.created', '{}', 0)",
+                    rusqlite::params![id_, org_],
+                )
+                .unwrap();
+                conn.execute(
                     "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) \
                      VALUES (?1, ?2, 'i', ?3, 0, 0)",
                     rusqlite::params![id_, org_, role_],
@@ -597,6 +608,7 @@ mod tests {
                     PagedList::AuditEvents => {
                         (org, "audit_events USING INDEX audit_events_org", "org_id")
                     }
+                    PagedList::Events => (org, "events USING INDEX events_org", "org_id"),
                     PagedList::Identities => (org, "i USING INDEX identities_org", "org_id"),
                     PagedList::Projects => (org, "projects USING INDEX projects_org_id", "org_id"),
                     PagedList::Passwords => {

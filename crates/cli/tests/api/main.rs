@@ -44,6 +44,7 @@ mod auth;
 mod binary;
 mod clerk;
 mod concurrency;
+mod events;
 mod fuzz;
 mod group_commit;
 mod infisical;

@@ -11,6 +11,7 @@ use super::{
     paged, probe, validate,
 };
 use crate::error::{CoreError, CoreResult};
+use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
@@ -125,22 +126,30 @@ impl Roster {
                     updated_at: now,
                 };
                 tx.insert_user(&u).await?;
+                tx.insert_events(&[Event::new(
+                    &ctx,
+                    None,
+                    None,
+                    EventType::UserCreated,
+                    EventObject::User(u.clone()),
+                )])
+                .await?;
                 u
             }
         };
-        let org = create_organization_in(
+        let (org, membership) = create_organization_in(
             &mut *tx,
             NewOrganization {
                 name: org_name.to_owned(),
                 ..Default::default()
             },
             Some(user.id),
+            &ctx,
+            None,
         )
         .await?;
-        let membership = tx
-            .membership_by_user(org.id, user.id)
-            .await?
-            .ok_or_else(|| CoreError::internal("bootstrap membership missing"))?;
+        let membership =
+            membership.ok_or_else(|| CoreError::internal("bootstrap membership missing"))?;
         let (token, secret) = new_token(TokenKind::InstanceAdmin, "bootstrap".into(), None);
         tx.insert_token(&token).await?;
         tx.insert_audit_events(&[

@@ -7,6 +7,7 @@ use super::memberships::role_by_key;
 use super::projects::project_role;
 use super::{RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult, Rule};
+use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, Principal};
@@ -208,6 +209,14 @@ impl Roster {
             json!({"project_id": project, "identity_id": identity, "role": m.role}),
         )])
         .await?;
+        tx.insert_events(&[Event::new(
+            ctx,
+            Some(actor),
+            Some(org),
+            EventType::IdentityMembershipCreated,
+            EventObject::IdentityMembership(m.clone()),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(m)
     }
@@ -323,6 +332,14 @@ impl Roster {
             "identity_project_membership.removed",
             ("identity_project_membership", m.id.to_string()),
             json!({"project_id": project, "identity_id": identity}),
+        )])
+        .await?;
+        tx.insert_events(&[Event::new(
+            ctx,
+            Some(actor),
+            Some(org),
+            EventType::IdentityMembershipRemoved,
+            EventObject::IdentityMembership(m.clone()),
         )])
         .await?;
         tx.commit().await?;

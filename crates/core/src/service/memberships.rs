@@ -9,6 +9,7 @@ use serde_json::json;
 use super::removal::{leaves_no_admin, no_such_member};
 use super::{Changes, RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult, Rule};
+use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission};
@@ -137,6 +138,13 @@ impl Roster {
                    "role": membership.role_key}),
         )])
         .await?;
+        tx.insert_events(&[membership_event(
+            ctx,
+            actor,
+            EventType::MembershipCreated,
+            &membership,
+        )])
+        .await?;
         tx.commit().await?;
         Ok(membership)
     }
@@ -193,6 +201,14 @@ impl Roster {
             "membership.accepted",
             ("membership", id.to_string()),
             json!({}),
+        )])
+        .await?;
+        // Accepted, the invitation becomes a user's membership: created, as Clerk tells it.
+        tx.insert_events(&[membership_event(
+            ctx,
+            actor,
+            EventType::MembershipCreated,
+            &m,
         )])
         .await?;
         tx.commit().await?;
@@ -369,31 +385,56 @@ impl Roster {
         }
         m.updated_at = Timestamp::now();
         tx.update_membership(&m).await?;
+        let changes = Changes::default()
+            .field("role", &before.role_key, &m.role_key)
+            .field("is_active", &before.is_active, &m.is_active)
+            .metadata(
+                "public_metadata",
+                &before.public_metadata,
+                &m.public_metadata,
+            )
+            .metadata(
+                "private_metadata",
+                &before.private_metadata,
+                &m.private_metadata,
+            );
+        if !changes.is_empty() {
+            tx.insert_events(&[membership_event(
+                ctx,
+                actor,
+                EventType::MembershipUpdated,
+                &m,
+            )])
+            .await?;
+        }
         tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),
             Some(org),
             "membership.updated",
             ("membership", m.id.to_string()),
-            Changes::default()
-                .field("role", &before.role_key, &m.role_key)
-                .field("is_active", &before.is_active, &m.is_active)
-                .metadata(
-                    "public_metadata",
-                    &before.public_metadata,
-                    &m.public_metadata,
-                )
-                .metadata(
-                    "private_metadata",
-                    &before.private_metadata,
-                    &m.private_metadata,
-                )
-                .into_details(),
+            changes.into_details(),
         )])
         .await?;
         tx.commit().await?;
         Ok(m)
     }
+}
+
+/// The event of a change to membership `m`, made by `actor`.
+fn membership_event(
+    ctx: &RequestContext,
+    actor: &Actor,
+    event_type: EventType,
+    m: &Membership,
+) -> Event {
+    Event::new(
+        ctx,
+        Some(actor),
+        Some(m.organization_id),
+        event_type,
+        EventObject::Membership(m.clone()),
+    )
 }
 
 pub(super) async fn role_by_key(

@@ -4,6 +4,7 @@
 //! its audit events, and commits; any error before the commit leaves nothing behind.
 
 mod credentials;
+mod events;
 mod group_commit;
 mod identities;
 mod memberships;
@@ -146,6 +147,10 @@ impl Changes {
                 .insert(name.to_owned(), serde_json::json!({"changed": true}));
         }
         self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     fn into_details(self) -> Value {

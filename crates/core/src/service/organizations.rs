@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{Changes, RequestContext, Roster, audit_event, paged, probe, validate};
 use crate::error::{CoreError, CoreResult};
+use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
@@ -93,7 +94,7 @@ impl Roster {
             ));
         }
         let mut tx = self.store.begin().await?;
-        let org = create_organization_in(&mut *tx, input, creator).await?;
+        let (org, _) = create_organization_in(&mut *tx, input, creator, ctx, actor).await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
             actor,
@@ -250,36 +251,46 @@ impl Roster {
         }
         org.updated_at = Timestamp::now();
         tx.update_organization(&org).await?;
+        let changes = Changes::default()
+            .field("name", &before.name, &org.name)
+            .field("slug", &before.slug, &org.slug)
+            .field(
+                "max_allowed_memberships",
+                &before.max_allowed_memberships,
+                &org.max_allowed_memberships,
+            )
+            .field(
+                "admin_delete_enabled",
+                &before.admin_delete_enabled,
+                &org.admin_delete_enabled,
+            )
+            .metadata(
+                "public_metadata",
+                &before.public_metadata,
+                &org.public_metadata,
+            )
+            .metadata(
+                "private_metadata",
+                &before.private_metadata,
+                &org.private_metadata,
+            );
+        if !changes.is_empty() {
+            tx.insert_events(&[Event::new(
+                ctx,
+                Some(actor),
+                Some(id),
+                EventType::OrganizationUpdated,
+                EventObject::Organization(org.clone()),
+            )])
+            .await?;
+        }
         tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),
             Some(id),
             "organization.updated",
             ("organization", id.to_string()),
-            Changes::default()
-                .field("name", &before.name, &org.name)
-                .field("slug", &before.slug, &org.slug)
-                .field(
-                    "max_allowed_memberships",
-                    &before.max_allowed_memberships,
-                    &org.max_allowed_memberships,
-                )
-                .field(
-                    "admin_delete_enabled",
-                    &before.admin_delete_enabled,
-                    &org.admin_delete_enabled,
-                )
-                .metadata(
-                    "public_metadata",
-                    &before.public_metadata,
-                    &org.public_metadata,
-                )
-                .metadata(
-                    "private_metadata",
-                    &before.private_metadata,
-                    &org.private_metadata,
-                )
-                .into_details(),
+            changes.into_details(),
         )])
         .await?;
         tx.commit().await?;
@@ -310,6 +321,14 @@ impl Roster {
             json!({"name": org.name, "slug": org.slug}),
         )])
         .await?;
+        tx.insert_events(&[Event::new(
+            ctx,
+            Some(actor),
+            Some(id),
+            EventType::OrganizationDeleted,
+            EventObject::Organization(org.clone()),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(org)
     }
@@ -337,11 +356,15 @@ fn visible_to(actor: &Actor, query: Option<String>) -> OrganizationFilter {
 }
 
 /// Inserts an organization, its built-in roles and (if any) its creator's admin membership.
+/// Creates an organization, its built-in roles and, if there is a creator, their admin
+/// membership, with the events of both (`organization.created`, `membership.created`).
 pub(super) async fn create_organization_in(
     tx: &mut dyn Session,
     input: NewOrganization,
     creator: Option<UserId>,
-) -> CoreResult<Organization> {
+    ctx: &RequestContext,
+    actor: Option<&Actor>,
+) -> CoreResult<(Organization, Option<Membership>)> {
     let name = validate::name("name", &input.name)?;
     let slug = match input.slug {
         Some(s) => validate::slug("slug", &s)?,
@@ -390,8 +413,16 @@ pub(super) async fn create_organization_in(
             admin_role = Some(role);
         }
     }
+    let mut events = vec![Event::new(
+        ctx,
+        actor,
+        Some(org.id),
+        EventType::OrganizationCreated,
+        EventObject::Organization(org.clone()),
+    )];
+    let mut first_admin = None;
     if let (Some(user), Some(role)) = (creator, admin_role) {
-        tx.insert_membership(&Membership {
+        let m = Membership {
             id: MembershipId::new(),
             organization_id: org.id,
             user_id: Some(user),
@@ -408,10 +439,19 @@ pub(super) async fn create_organization_in(
             private_metadata: Metadata::new(),
             created_at: now,
             updated_at: now,
-        })
-        .await?;
+        };
+        tx.insert_membership(&m).await?;
+        events.push(Event::new(
+            ctx,
+            actor,
+            Some(org.id),
+            EventType::MembershipCreated,
+            EventObject::Membership(m.clone()),
+        ));
+        first_admin = Some(m);
     }
-    Ok(org)
+    tx.insert_events(&events).await?;
+    Ok((org, first_admin))
 }
 
 /// Organization ids by slug, as last read: a removal named by slug queues at once, without

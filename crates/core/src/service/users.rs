@@ -10,6 +10,7 @@ use super::{
     validate,
 };
 use crate::error::{CoreError, CoreResult};
+use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
@@ -59,6 +60,8 @@ impl Roster {
             ));
         }
         tx.insert_user(&user).await?;
+        tx.insert_events(&user_events(ctx, actor, EventType::UserCreated, &user, &[]))
+            .await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
             actor,
@@ -106,10 +109,11 @@ impl Roster {
     ) -> CoreResult<User> {
         may_manage_user(actor, id)?;
         let mut tx = self.store.begin().await?;
-        let mut user = tx
+        let before = tx
             .user(id)
             .await?
             .ok_or_else(|| CoreError::not_found("user", id))?;
+        let mut user = before.clone();
         if let Some(v) = patch.first_name {
             user.first_name = validate::optional_text("first_name", v)?;
         }
@@ -122,8 +126,20 @@ impl Roster {
         if let Some(v) = patch.image_url {
             user.image_url = validate::optional_text("image_url", v)?;
         }
+        let changed = user != before;
         user.updated_at = Timestamp::now();
         tx.update_user(&user).await?;
+        if changed {
+            let orgs = tx.organizations_of_user(id).await?;
+            tx.insert_events(&user_events(
+                ctx,
+                Some(actor),
+                EventType::UserUpdated,
+                &user,
+                &orgs,
+            ))
+            .await?;
+        }
         tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),
@@ -155,13 +171,21 @@ impl Roster {
         let mut orgs = tx.organizations_of_user(id).await?;
         orgs.sort();
         // The same removal as any other, in each organization, all in one transaction.
-        for org in orgs {
+        for &org in &orgs {
             tx.lock_organization(org).await?;
             if let Some(m) = tx.membership_by_user(org, id).await? {
                 remove_deleted_users_membership(&mut *tx, org, m, actor, ctx).await?;
             }
         }
         tx.delete_user(id).await?;
+        tx.insert_events(&user_events(
+            ctx,
+            Some(actor),
+            EventType::UserDeleted,
+            &user,
+            &orgs,
+        ))
+        .await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),
@@ -173,5 +197,22 @@ impl Roster {
         .await?;
         tx.commit().await?;
         Ok(user)
+    }
+}
+
+/// A change to `user`'s events: one for each organization they belong to (whose endpoints
+/// learn of it), or one of no organization while they belong to none.
+fn user_events(
+    ctx: &RequestContext,
+    actor: Option<&Actor>,
+    event_type: EventType,
+    user: &User,
+    orgs: &[OrganizationId],
+) -> Vec<Event> {
+    let event = |org| Event::new(ctx, actor, org, event_type, EventObject::User(user.clone()));
+    if orgs.is_empty() {
+        vec![event(None)]
+    } else {
+        orgs.iter().map(|&o| event(Some(o))).collect()
     }
 }

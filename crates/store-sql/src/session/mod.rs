@@ -5,6 +5,7 @@
 
 mod audit;
 mod credentials;
+mod events;
 mod identities;
 mod memberships;
 mod organizations;
@@ -27,6 +28,7 @@ use crate::conn::{Arg, Conn, SqlRow};
 use audit::*;
 pub use credentials::list_tokens_statement;
 use credentials::*;
+use events::*;
 use identities::*;
 pub use memberships::list_memberships_statement;
 use organizations::*;
@@ -141,6 +143,8 @@ fn in_list(col: &str, values: Vec<Arg>, args: &mut Vec<Arg>) -> String {
 pub enum PagedList {
     /// An organization's audit events.
     AuditEvents,
+    /// An organization's membership events.
+    Events,
     /// An organization's machine identities, with their role's key.
     Identities,
     /// An organization's projects.
@@ -155,8 +159,9 @@ pub enum PagedList {
 
 impl PagedList {
     /// Every list, for the plan tests.
-    pub const ALL: [PagedList; 6] = [
+    pub const ALL: [PagedList; 7] = [
         PagedList::AuditEvents,
+        PagedList::Events,
         PagedList::Identities,
         PagedList::Projects,
         PagedList::Passwords,
@@ -169,6 +174,7 @@ impl PagedList {
         let from = |cols: &str, table: &str| format!("SELECT {cols} FROM {table}");
         match self {
             PagedList::AuditEvents => (from(AUDIT_COLS, "audit_events"), "org_id", "id"),
+            PagedList::Events => (from(EVENT_COLS, "events"), "org_id", "id"),
             PagedList::Identities => (IDENTITY_SELECT.to_owned(), "i.org_id", "i.id"),
             PagedList::Projects => (from(PROJECT_COLS, "projects"), "org_id", "id"),
             PagedList::Passwords => (from(PASSWORD_COLS, "passwords"), "org_id", "id"),

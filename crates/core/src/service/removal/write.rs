@@ -1,12 +1,14 @@
 //! The writes of accepted removals, inside a transaction holding the organization's lock: the
-//! cascade (project memberships; on request passwords and service tokens), the deletes, and one
-//! audit event per removed membership naming what the cascade deleted of its member's. One
+//! cascade (project memberships; on request passwords and service tokens), the deletes, and for
+//! each removed membership one audit event and one `membership.removed` event, both naming what
+//! the cascade deleted of its member's. One
 //! statement per table for however many removals (the audit events of a batch's every
 //! organization together). The caller commits.
 
 use serde_json::{Value, json};
 
 use crate::error::CoreResult;
+use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::service::{RequestContext, audit_event};
@@ -87,8 +89,8 @@ pub(in crate::service) struct Accepted<'a> {
     pub cascade: &'a Cascade,
 }
 
-/// One audit event per membership the `accepted` removals removed, in whatever organizations,
-/// with as few statements as their number allows.
+/// One audit event and one `membership.removed` event per membership the `accepted` removals
+/// removed, in whatever organizations, with as few statements as their number allows.
 pub(in crate::service) async fn record(
     tx: &mut dyn Session,
     accepted: &[Accepted<'_>],
@@ -96,18 +98,23 @@ pub(in crate::service) async fn record(
     let n: usize = accepted.iter().map(|a| a.plan.members.len()).sum();
     // The events are built a part at a time, each just before it is written: all the events of
     // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
+    let mut audit = Vec::with_capacity(n.min(EVENTS_AT_A_TIME));
     let mut events = Vec::with_capacity(n.min(EVENTS_AT_A_TIME));
     for a in accepted {
         for m in a.plan.members.iter() {
-            events.push(removal_event(a, &m));
-            if events.len() == EVENTS_AT_A_TIME {
-                tx.insert_audit_events(&events).await?;
+            audit.push(removal_audit_event(a, &m));
+            events.push(removal_event(a, m));
+            if audit.len() == EVENTS_AT_A_TIME {
+                tx.insert_audit_events(&audit).await?;
+                tx.insert_events(&events).await?;
+                audit.clear();
                 events.clear();
             }
         }
     }
-    if !events.is_empty() {
-        tx.insert_audit_events(&events).await?;
+    if !audit.is_empty() {
+        tx.insert_audit_events(&audit).await?;
+        tx.insert_events(&events).await?;
     }
     Ok(())
 }
@@ -116,9 +123,26 @@ pub(in crate::service) async fn record(
 /// statements.
 const EVENTS_AT_A_TIME: usize = 500;
 
+/// The `membership.removed` event of one removed membership: the membership as it was, and
+/// what the cascade deleted of its member's.
+fn removal_event(a: &Accepted<'_>, m: Membership) -> Event {
+    let cascade = m
+        .user_id
+        .map(|u| a.cascade.of(u).to_cascade())
+        .unwrap_or_default();
+    Event::new(
+        a.ctx,
+        Some(&a.plan.actor),
+        Some(a.org),
+        EventType::MembershipRemoved,
+        EventObject::Membership(m),
+    )
+    .with_cascade(cascade)
+}
+
 /// The audit event of one removed membership: who it was, what was asked, and what the
 /// cascade deleted of its member's.
-fn removal_event(a: &Accepted<'_>, m: &Membership) -> AuditEvent {
+fn removal_audit_event(a: &Accepted<'_>, m: &Membership) -> AuditEvent {
     let of = m.user_id.map(|u| a.cascade.of(u)).unwrap_or_default();
     let project_memberships: Vec<Value> = of
         .project_memberships
