@@ -286,6 +286,13 @@ pub trait AuditRows: Send {
 #[async_trait]
 pub trait EventRows: Send {
     async fn insert_events(&mut self, events: &[Event]) -> CoreResult<()>;
+    /// A change's audit events and its membership events together (in one statement where
+    /// the backend allows it: a removal's round trip to PostgreSQL saved).
+    async fn insert_audit_and_events(
+        &mut self,
+        audit: &[AuditEvent],
+        events: &[Event],
+    ) -> CoreResult<()>;
     /// A page of one organization's events, oldest first (or newest first if the page says).
     async fn list_events(
         &mut self,

@@ -15,6 +15,9 @@ pub(super) const AUDIT_COLS: &str = "id, org_id, actor_kind, actor_id, action, t
 /// Arguments per audit event row.
 pub(super) const AUDIT_ARGS: usize = 10;
 
+/// Audit events per statement: a bulk removal writes one per membership.
+pub(super) const AUDIT_PER_STATEMENT: usize = 100;
+
 /// `INSERT INTO audit_events … VALUES …` for `events`, their arguments appended to `args`
 /// (numbered after those already there).
 pub(super) fn audit_insert(events: &[AuditEvent], args: &mut Vec<Arg>) -> String {
@@ -100,7 +103,7 @@ pub(super) fn audit_row(r: &impl SqlRow) -> CoreResult<AuditEvent> {
 impl<C: Conn> AuditRows for SqlSession<C> {
     async fn insert_audit_events(&mut self, events: &[AuditEvent]) -> CoreResult<()> {
         // Many rows per statement: a bulk removal writes one event per membership.
-        for chunk in events.chunks(100) {
+        for chunk in events.chunks(AUDIT_PER_STATEMENT) {
             let mut args = Vec::with_capacity(chunk.len() * 10);
             let sql = audit_insert(chunk, &mut args);
             self.0.execute(&sql, args).await?;

@@ -81,6 +81,29 @@ impl<C: Conn> EventRows for SqlSession<C> {
         Ok(())
     }
 
+    async fn insert_audit_and_events(
+        &mut self,
+        audit: &[AuditEvent],
+        events: &[Event],
+    ) -> CoreResult<()> {
+        let one_statement = C::WRITES_IN_WITH
+            && !audit.is_empty()
+            && !events.is_empty()
+            && audit.len() <= AUDIT_PER_STATEMENT
+            && events.len() <= EVENTS_PER_STATEMENT;
+        if !one_statement {
+            self.insert_audit_events(audit).await?;
+            return self.insert_events(events).await;
+        }
+        // Statements in `WITH` all run, to completion, whether or not the query reads them.
+        let mut args = Vec::with_capacity(audit.len() * AUDIT_ARGS + events.len() * EVENT_ARGS);
+        let audit_sql = audit_insert(audit, &mut args);
+        let events_sql = event_insert(events, &mut args)?;
+        let sql = format!("WITH audited AS ({audit_sql}) {events_sql}");
+        self.0.execute(&sql, args).await?;
+        Ok(())
+    }
+
     async fn list_events(
         &mut self,
         org: OrganizationId,

@@ -105,16 +105,14 @@ pub(in crate::service) async fn record(
             audit.push(removal_audit_event(a, &m));
             events.push(removal_event(a, m));
             if audit.len() == EVENTS_AT_A_TIME {
-                tx.insert_audit_events(&audit).await?;
-                tx.insert_events(&events).await?;
+                tx.insert_audit_and_events(&audit, &events).await?;
                 audit.clear();
                 events.clear();
             }
         }
     }
     if !audit.is_empty() {
-        tx.insert_audit_events(&audit).await?;
-        tx.insert_events(&events).await?;
+        tx.insert_audit_and_events(&audit, &events).await?;
     }
     Ok(())
 }
