@@ -109,6 +109,54 @@ pub fn app_over(roster: Roster) -> axum::Router {
     )
 }
 
+/// How the delivery worker renders an event for each endpoint format: the native API's event
+/// JSON (`roster_native::events::EventOut`). Clerk's shapes are not rendered yet, and creating
+/// a `clerk` endpoint is refused until they are.
+#[derive(Debug)]
+pub struct EventRender;
+
+impl roster_webhooks::Render for EventRender {
+    fn render(
+        &self,
+        format: roster_core::webhooks::WebhookFormat,
+        event: &roster_core::events::Event,
+    ) -> Option<String> {
+        match format {
+            roster_core::webhooks::WebhookFormat::Native => {
+                serde_json::to_string(&roster_native::events::EventOut::from(event.clone())).ok()
+            }
+            roster_core::webhooks::WebhookFormat::Clerk => None,
+        }
+    }
+}
+
+/// Parses a retry schedule, `5s,5m,30m,2h` (units `ms`, `s`, `m`, `h`, `d`).
+pub fn parse_retry_schedule(text: &str) -> Result<roster_core::webhooks::RetrySchedule, String> {
+    let mut delays = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let split = part
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{part}` has no unit (ms, s, m, h or d)"))?;
+        let (n, unit) = part.split_at(split);
+        let n: u64 = n
+            .parse()
+            .map_err(|_| format!("`{part}` does not start with a number"))?;
+        let ms = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(format!("`{part}`: the unit must be ms, s, m, h or d")),
+        };
+        delays.push(std::time::Duration::from_millis(n.saturating_mul(ms)));
+    }
+    if delays.is_empty() {
+        return Err("the retry schedule names no delay".to_owned());
+    }
+    Ok(roster_core::webhooks::RetrySchedule(delays))
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -44,6 +44,19 @@ enum Command {
         listen: String,
         #[command(flatten)]
         db: DatabaseArg,
+        /// Let webhook endpoints name loopback, private and link-local addresses (refused by
+        /// default, so that an organization admin cannot make roster call internal services).
+        #[arg(long, env = "ROSTER_ALLOW_PRIVATE_WEBHOOK_URLS")]
+        allow_private_webhook_urls: bool,
+        /// The delays between a failed webhook delivery's attempts, e.g. `1s,2s,5s`; after the
+        /// last, the delivery has failed.
+        #[arg(
+            long,
+            env = "ROSTER_WEBHOOK_RETRY_SCHEDULE",
+            default_value = "5s,5m,30m,2h,5h,10h,10h",
+            value_parser = roster::parse_retry_schedule
+        )]
+        webhook_retry_schedule: roster_core::webhooks::RetrySchedule,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -115,7 +128,12 @@ async fn store(db: &DatabaseArg) -> Result<std::sync::Arc<dyn Store>, Box<dyn st
 
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     match command {
-        Command::Serve { listen, db } => {
+        Command::Serve {
+            listen,
+            db,
+            allow_private_webhook_urls,
+            webhook_retry_schedule,
+        } => {
             let started = std::time::Instant::now();
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
             for m in applied {
@@ -124,7 +142,10 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let backend = store.backend();
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!(address = %listener.local_addr()?, backend, ready_ms = started.elapsed().as_millis() as u64, "roster listening");
-            let roster = Roster::new(store);
+            let policy = roster_webhooks::AddressPolicy {
+                allow_private: allow_private_webhook_urls,
+            };
+            let roster = Roster::new(store).with_webhook_url_policy(std::sync::Arc::new(policy));
             // A measurement switch, not a setting: benchmarks turn group-commit layers off
             // with it to see what each buys (docs/benchmarks.md).
             if let Ok(off) = std::env::var("ROSTER_GROUP_COMMIT_OFF")
@@ -134,7 +155,22 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 tracing::warn!(?layers, "group-commit layers turned off for a measurement");
                 roster.set_group_commit_layers(layers);
             }
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let delivery = roster_webhooks::spawn(
+                roster.clone(),
+                roster_webhooks::Settings {
+                    retry: webhook_retry_schedule,
+                    policy,
+                    ..Default::default()
+                },
+                std::sync::Arc::new(roster::EventRender),
+                stopped,
+            );
             roster_http::serve(listener, app_over(roster), shutdown_signal()).await?;
+            // The requests have finished; the attempts under way finish too (or, cut off,
+            // are claimed again after restart when their lease runs out).
+            let _ = stop.send(true);
+            let _ = delivery.await;
         }
         Command::Migrate { db } => {
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;

@@ -78,6 +78,10 @@ id_type! {
     AuditEventId => "audit event",
     /// A membership event of the outbox (`events`).
     EventId => "event",
+    /// A webhook endpoint of an organization.
+    WebhookEndpointId => "webhook endpoint",
+    /// One attempt to deliver an event to a webhook endpoint.
+    WebhookAttemptId => "webhook attempt",
 }
 
 /// Parses a UUID in its hyphenated or simple form; anything else is invalid input naming `what`.

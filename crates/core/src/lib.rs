@@ -15,6 +15,7 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod timestamp;
+pub mod webhooks;
 
 pub use error::{AuthFailure, CoreError, Rule};
 pub use ids::*;

@@ -16,12 +16,14 @@ use crate::events::{Event, EventFilter};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::PermissionSet;
+use crate::timestamp::Timestamp;
+use crate::webhooks::*;
 
 /// Every row trait, for a store's `use …::rows::*`.
 pub mod rows {
     pub use super::{
         AuditRows, CredentialRows, EventRows, IdentityRows, MembershipRows, OrganizationRows,
-        ProjectRows, RoleRows, UserRows,
+        ProjectRows, RoleRows, UserRows, WebhookRows,
     };
 }
 
@@ -302,6 +304,57 @@ pub trait EventRows: Send {
     ) -> CoreResult<Vec<Event>>;
 }
 
+/// Webhook endpoints and the deliveries of events to them. (A delivery is written by
+/// `EventRows::insert_events`, for each endpoint of the event's organization that wants it.)
+#[async_trait]
+pub trait WebhookRows: Send {
+    async fn insert_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> CoreResult<()>;
+    async fn webhook_endpoint(
+        &mut self,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+    ) -> CoreResult<Option<WebhookEndpoint>>;
+    async fn list_webhook_endpoints(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<WebhookEndpoint>>;
+    async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> CoreResult<()>;
+    /// Deletes it, its deliveries and their attempts; false if there was none.
+    async fn delete_webhook_endpoint(
+        &mut self,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+    ) -> CoreResult<bool>;
+    /// A page of the endpoint's attempts, newest last (unless the page says otherwise).
+    async fn list_webhook_attempts(
+        &mut self,
+        endpoint: WebhookEndpointId,
+        page: Page,
+    ) -> CoreResult<Vec<DeliveryAttempt>>;
+    /// Makes the delivery of `event` to `endpoint` due again at `now`, whatever its state;
+    /// false if there is no such delivery.
+    async fn retry_delivery(
+        &mut self,
+        endpoint: WebhookEndpointId,
+        event: EventId,
+        now: Timestamp,
+    ) -> CoreResult<bool>;
+    /// Claims up to `limit` deliveries due at `now` (pending, to an endpoint not disabled,
+    /// not claimed by a live lease) until `lease_until`, counting the attempt each is for.
+    /// On PostgreSQL rows another node is claiming are skipped, not waited for.
+    async fn claim_due_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> CoreResult<Vec<DueDelivery>>;
+    /// Whether a delivery is due at `now` (a read: nothing is claimed).
+    async fn any_delivery_due(&mut self, now: Timestamp) -> CoreResult<bool>;
+    /// Records an attempt and sets its delivery's state (its lease released).
+    async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> CoreResult<()>;
+}
+
 /// A read session or a write transaction: the rows of every resource (each a trait of its
 /// own, by resource), and what belongs to the transaction itself (commit, the organization's
 /// lock, the writes of a batch of removals across tables).
@@ -316,6 +369,7 @@ pub trait Session:
     + CredentialRows
     + AuditRows
     + EventRows
+    + WebhookRows
     + Send
 {
     async fn commit(self: Box<Self>) -> CoreResult<()>;

@@ -20,6 +20,14 @@ impl Timestamp {
         self.0
     }
 
+    /// This time and `d` after it.
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
+    }
+
     /// RFC 3339 in UTC with exactly three fractional digits: `2026-01-14T10:19:23.000Z`.
     pub fn to_rfc3339(self) -> String {
         let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)

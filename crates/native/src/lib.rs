@@ -16,6 +16,7 @@ mod organizations;
 mod projects;
 mod query;
 mod users;
+mod webhooks;
 pub mod wire;
 
 use std::str::FromStr;
@@ -102,6 +103,28 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/organizations/{organization_id}/events",
             get(events::list),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/webhook-endpoints",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/webhook-endpoints/{endpoint_id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/webhook-endpoints/{endpoint_id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
         )
         .route(
             "/v1/organizations/{organization_id}/memberships",

@@ -185,7 +185,7 @@ pub struct UpdateUser {
 }
 
 /// Tells `null` (Some(None)) from absent (None).
-fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
@@ -702,6 +702,33 @@ pub struct AuditQuery {
     /// Only events before this time (RFC 3339).
     #[param(format = DateTime)]
     pub until: Option<String>,
+}
+
+/// `?limit=&cursor=&order=` of a list that reads both ways.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OrderedPageQuery {
+    /// At most this many items (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (in the same order).
+    pub cursor: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(inline)]
+    pub order: Option<Order>,
+}
+
+impl OrderedPageQuery {
+    pub fn page(&self) -> Result<Page, CoreError> {
+        let mut page = PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+        .page()?;
+        page.descending = matches!(self.order, Some(Order::Desc));
+        Ok(page)
+    }
 }
 
 /// The order of a page: oldest first or newest first.

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events",
         sql: include_str!("../migrations/0007_events.sql"),
     },
+    Migration {
+        version: 8,
+        name: "webhooks",
+        sql: include_str!("../migrations/0008_webhooks.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.
@@ -258,6 +263,7 @@ impl Conn for PgConn {
     type Row = Row;
 
     const WRITES_IN_WITH: bool = true;
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
         self.conn()

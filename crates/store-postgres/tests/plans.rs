@@ -58,7 +58,7 @@ async fn generic_plan(conn: &mut PgConnection, (sql, args): (String, Vec<Arg>)) 
 /// `($2)[1]` is also its first project's and its first user's), the organization `$1` and its
 /// one role made first. Tokens of three kinds: a service token of the organization, an
 /// identity's token in it, and a personal token of its first user.
-const ROWS: [&str; 12] = [
+const ROWS: [&str; 13] = [
     "INSERT INTO memberships (id, org_id, invite_email, role_id, status, is_active, \
          public_metadata, private_metadata, created_at, updated_at) \
      SELECT id, $1, id || '@example.com', (SELECT id FROM roles WHERE org_id = $1), 'invited', \
@@ -70,6 +70,10 @@ const ROWS: [&str; 12] = [
      FROM UNNEST($2::uuid[]) AS id",
     "INSERT INTO events (id, org_id, event_type, data, created_at) \
      SELECT id, $1, 'membership.created', '{}', 0 FROM UNNEST($2::uuid[]) AS id",
+    "INSERT INTO webhook_endpoints (id, org_id, url, event_types, format, secret, disabled, \
+         created_at, updated_at) \
+     SELECT id, $1, 'https://h.example', '', 'native', 's', FALSE, 0, 0 \
+     FROM UNNEST($2::uuid[]) AS id",
     "INSERT INTO users (id, email, email_normalized, created_at, updated_at) \
      SELECT id, id || '@example.com', id || '@example.com', 0, 0 FROM UNNEST($2::uuid[]) AS id",
     "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) \
@@ -162,6 +166,7 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
             let (parent, index) = match list {
                 PagedList::AuditEvents => (org, "audit_events_org on audit_events"),
                 PagedList::Events => (org, "events_org on events"),
+                PagedList::WebhookEndpoints => (org, "webhook_endpoints_org on webhook_endpoints"),
                 PagedList::Identities => (org, "identities_org on identities i"),
                 PagedList::Projects => (org, "projects_org_id on projects"),
                 PagedList::Passwords => (org, "passwords_org_id on passwords"),

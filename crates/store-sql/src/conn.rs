@@ -40,6 +40,10 @@ pub trait Conn: Send + 'static {
     /// take one statement.
     const WRITES_IN_WITH: bool;
 
+    /// What makes a `SELECT` lock its rows and pass over those another transaction holds
+    /// (PostgreSQL: ` FOR UPDATE SKIP LOCKED`; SQLite, one writer at a time: nothing).
+    const SKIP_LOCKED: &'static str;
+
     /// Runs a script of several statements without arguments (migrations).
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()>;
     /// Runs a statement; returns the number of rows it affected.

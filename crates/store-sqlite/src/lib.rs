@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events",
         sql: include_str!("../migrations/0007_events.sql"),
     },
+    Migration {
+        version: 8,
+        name: "webhooks",
+        sql: include_str!("../migrations/0008_webhooks.sql"),
+    },
 ];
 
 #[derive(Clone)]
@@ -267,6 +272,7 @@ impl Conn for SqliteConn {
     type Row = Row;
 
     const WRITES_IN_WITH: bool = false;
+    const SKIP_LOCKED: &'static str = "";
 
     async fn execute_script(&mut self, sql: &str) -> CoreResult<()> {
         self.guard.execute_batch(sql).map_err(db_error)
@@ -483,6 +489,13 @@ mod tests {
                 )
                 .unwrap();
                 conn.execute(
+                    "INSERT INTO webhook_endpoints (id, org_id, url, event_types, format, \
+                     secret, disabled, created_at, updated_at) \
+                     VALUES (?1, ?2, 'https://h.example', '', 'native', 's', 0, 0, 0)",
+                    rusqlite::params![id_, org_],
+                )
+                .unwrap();
+                conn.execute(
                     "INSERT INTO identities (id, org_id, name, role_id, created_at, updated_at) \
                      VALUES (?1, ?2, 'i', ?3, 0, 0)",
                     rusqlite::params![id_, org_, role_],
@@ -609,6 +622,11 @@ mod tests {
                         (org, "audit_events USING INDEX audit_events_org", "org_id")
                     }
                     PagedList::Events => (org, "events USING INDEX events_org", "org_id"),
+                    PagedList::WebhookEndpoints => (
+                        org,
+                        "webhook_endpoints USING INDEX webhook_endpoints_org",
+                        "org_id",
+                    ),
                     PagedList::Identities => (org, "i USING INDEX identities_org", "org_id"),
                     PagedList::Projects => (org, "projects USING INDEX projects_org_id", "org_id"),
                     PagedList::Passwords => {

@@ -56,3 +56,4 @@ mod removal;
 mod removal_equivalence;
 mod resources;
 mod tenant;
+mod webhooks;

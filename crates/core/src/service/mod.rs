@@ -14,6 +14,7 @@ mod removal;
 mod roles;
 mod users;
 pub mod validate;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub use projects::{NewProject, ProjectPatch};
 pub use removal::{MAX_BULK_REMOVAL, OwnMembership, RemovalRequest};
 pub use roles::{NewRole, RolePatch};
 pub use users::{NewUser, UserPatch};
+pub use webhooks::{AttemptResult, NewWebhookEndpoint, WebhookEndpointPatch};
 
 use crate::auth;
 use crate::error::{CoreError, CoreResult};
@@ -55,6 +57,8 @@ pub struct Roster {
     layers: Arc<std::sync::OnceLock<GroupCommitLayers>>,
     /// Organization ids by slug, as last read (`organizations::SlugIds`).
     slug_ids: Arc<organizations::SlugIds>,
+    /// Which webhook URLs roster may call (the operator's rule; `with_webhook_url_policy`).
+    webhook_url_policy: Arc<dyn crate::webhooks::WebhookUrlPolicy>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -73,7 +77,18 @@ impl Roster {
             removal_restarts: Arc::default(),
             layers: Arc::default(),
             slug_ids: Arc::default(),
+            webhook_url_policy: Arc::new(AnyHttpUrl),
         }
+    }
+
+    /// The same service, deciding which webhook URLs it may call by `policy` (by default any
+    /// http(s) URL: the binary sets the operator's rule).
+    pub fn with_webhook_url_policy(
+        mut self,
+        policy: Arc<dyn crate::webhooks::WebhookUrlPolicy>,
+    ) -> Self {
+        self.webhook_url_policy = policy;
+        self
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -118,6 +133,16 @@ impl Roster {
         }
         let held = auth::require(&mut *tx, actor, org, permission).await?;
         Ok((tx, held))
+    }
+}
+
+/// The default webhook URL policy: any http(s) URL (the scheme is checked before it is asked).
+struct AnyHttpUrl;
+
+#[async_trait::async_trait]
+impl crate::webhooks::WebhookUrlPolicy for AnyHttpUrl {
+    async fn check(&self, _url: &str) -> Result<(), String> {
+        Ok(())
     }
 }
 

@@ -40,6 +40,56 @@ fn event_insert(events: &[Event], args: &mut Vec<Arg>) -> CoreResult<String> {
     ))
 }
 
+/// `INSERT INTO webhook_deliveries … SELECT`: a pending delivery of each event of `source` (the
+/// events just inserted, as `e`, filtered by `condition`) to each endpoint of its organization
+/// that is not disabled and wants its type. Written with the events, in their transaction.
+fn deliveries_insert(source: &str, condition: &str) -> String {
+    // The types are space-separated keys; `_` in a key (a LIKE wildcard) matches itself, and
+    // no two keys differ only where one has it.
+    format!(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
+         next_attempt_at, claimed_until, created_at, updated_at) \
+         SELECT ep.id, e.id, e.org_id, 'pending', 0, e.created_at, NULL, e.created_at, \
+         e.created_at FROM {source} e JOIN webhook_endpoints ep ON ep.org_id = e.org_id \
+         WHERE ep.disabled = FALSE AND (ep.event_types = '' \
+         OR (' ' || ep.event_types || ' ') LIKE ('% ' || e.event_type || ' %')){condition}"
+    )
+}
+
+/// Writes `events` (at most `EVENTS_PER_STATEMENT`) and their deliveries, after `audit`'s
+/// insert if there is one: on PostgreSQL in one statement, elsewhere in turn.
+async fn write_events<C: Conn>(
+    conn: &mut C,
+    audit: Option<(String, Vec<Arg>)>,
+    events: &[Event],
+) -> CoreResult<()> {
+    if C::WRITES_IN_WITH {
+        // Statements in `WITH` all run, to completion, whether or not the query reads them.
+        let (mut sql, mut args) = match audit {
+            Some((audit_sql, args)) => (format!("WITH audited AS ({audit_sql}), "), args),
+            None => ("WITH ".to_owned(), Vec::new()),
+        };
+        let events_sql = event_insert(events, &mut args)?;
+        sql.push_str(&format!(
+            "evs AS ({events_sql} RETURNING id, org_id, event_type, created_at) {}",
+            deliveries_insert("evs", "")
+        ));
+        conn.execute(&sql, args).await?;
+        return Ok(());
+    }
+    if let Some((audit_sql, args)) = audit {
+        conn.execute(&audit_sql, args).await?;
+    }
+    let mut args = Vec::with_capacity(events.len() * EVENT_ARGS);
+    let sql = event_insert(events, &mut args)?;
+    conn.execute(&sql, args).await?;
+    let ids: Vec<Arg> = events.iter().map(|e| Arg::Uuid(e.id.0)).collect();
+    let condition = format!(" AND e.id IN ({})", placeholders(1, ids.len()));
+    conn.execute(&deliveries_insert("events", &condition), ids)
+        .await?;
+    Ok(())
+}
+
 /// The statement that reads a page of an organization's events, of one type if the filter
 /// names one (read from the `(org_id, id)` index, as every list of an organization's rows).
 fn list_events_statement(
@@ -59,7 +109,7 @@ fn list_events_statement(
     (sql, args)
 }
 
-fn event_row(r: &impl SqlRow) -> CoreResult<Event> {
+pub(super) fn event_row(r: &impl SqlRow) -> CoreResult<Event> {
     let event_type = r.text(2)?;
     Ok(Event {
         id: EventId(r.uuid(0)?),
@@ -74,9 +124,7 @@ fn event_row(r: &impl SqlRow) -> CoreResult<Event> {
 impl<C: Conn> EventRows for SqlSession<C> {
     async fn insert_events(&mut self, events: &[Event]) -> CoreResult<()> {
         for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-            let mut args = Vec::with_capacity(chunk.len() * EVENT_ARGS);
-            let sql = event_insert(chunk, &mut args)?;
-            self.0.execute(&sql, args).await?;
+            write_events(&mut self.0, None, chunk).await?;
         }
         Ok(())
     }
@@ -86,22 +134,18 @@ impl<C: Conn> EventRows for SqlSession<C> {
         audit: &[AuditEvent],
         events: &[Event],
     ) -> CoreResult<()> {
-        let one_statement = C::WRITES_IN_WITH
-            && !audit.is_empty()
-            && !events.is_empty()
-            && audit.len() <= AUDIT_PER_STATEMENT
-            && events.len() <= EVENTS_PER_STATEMENT;
-        if !one_statement {
+        if audit.len() > AUDIT_PER_STATEMENT || events.len() > EVENTS_PER_STATEMENT {
             self.insert_audit_events(audit).await?;
             return self.insert_events(events).await;
         }
-        // Statements in `WITH` all run, to completion, whether or not the query reads them.
-        let mut args = Vec::with_capacity(audit.len() * AUDIT_ARGS + events.len() * EVENT_ARGS);
-        let audit_sql = audit_insert(audit, &mut args);
-        let events_sql = event_insert(events, &mut args)?;
-        let sql = format!("WITH audited AS ({audit_sql}) {events_sql}");
-        self.0.execute(&sql, args).await?;
-        Ok(())
+        if events.is_empty() {
+            return self.insert_audit_events(audit).await;
+        }
+        let audit = (!audit.is_empty()).then(|| {
+            let mut args = Vec::with_capacity(audit.len() * AUDIT_ARGS + events.len() * EVENT_ARGS);
+            (audit_insert(audit, &mut args), args)
+        });
+        write_events(&mut self.0, audit, events).await
     }
 
     async fn list_events(

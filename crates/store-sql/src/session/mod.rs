@@ -12,6 +12,7 @@ mod organizations;
 mod projects;
 mod roles;
 mod users;
+mod webhooks;
 
 use std::sync::LazyLock;
 
@@ -34,6 +35,7 @@ pub use memberships::list_memberships_statement;
 use organizations::*;
 use projects::*;
 use roles::*;
+use webhooks::*;
 
 /// Ids per statement in `IN (…)` lists: well under both backends' parameter limits.
 const CHUNK: usize = 1000;
@@ -145,6 +147,8 @@ pub enum PagedList {
     AuditEvents,
     /// An organization's membership events.
     Events,
+    /// An organization's webhook endpoints.
+    WebhookEndpoints,
     /// An organization's machine identities, with their role's key.
     Identities,
     /// An organization's projects.
@@ -159,9 +163,10 @@ pub enum PagedList {
 
 impl PagedList {
     /// Every list, for the plan tests.
-    pub const ALL: [PagedList; 7] = [
+    pub const ALL: [PagedList; 8] = [
         PagedList::AuditEvents,
         PagedList::Events,
+        PagedList::WebhookEndpoints,
         PagedList::Identities,
         PagedList::Projects,
         PagedList::Passwords,
@@ -175,6 +180,9 @@ impl PagedList {
         match self {
             PagedList::AuditEvents => (from(AUDIT_COLS, "audit_events"), "org_id", "id"),
             PagedList::Events => (from(EVENT_COLS, "events"), "org_id", "id"),
+            PagedList::WebhookEndpoints => {
+                (from(ENDPOINT_COLS, "webhook_endpoints"), "org_id", "id")
+            }
             PagedList::Identities => (IDENTITY_SELECT.to_owned(), "i.org_id", "i.id"),
             PagedList::Projects => (from(PROJECT_COLS, "projects"), "org_id", "id"),
             PagedList::Passwords => (from(PASSWORD_COLS, "passwords"), "org_id", "id"),

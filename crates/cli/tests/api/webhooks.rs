@@ -1,0 +1,389 @@
+//! Webhook endpoints and deliveries: managed over the native API, sent by the real delivery
+//! worker to a real receiver listening on a port of its own, signed, and retried.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use roster_core::Roster;
+use roster_core::webhooks::RetrySchedule;
+use roster_webhooks::{AddressPolicy, Settings};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::harness::TestApp;
+
+/// What a receiver got: each request's headers and body (as sent, and as JSON).
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(HeaderMap, String, Value)>>>);
+
+impl Received {
+    fn all(&self) -> Vec<(HeaderMap, String, Value)> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The `type` of each event received, sorted (deliveries are not ordered).
+    fn types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .all()
+            .iter()
+            .map(|(_, _, b)| b["type"].as_str().unwrap().to_owned())
+            .collect();
+        types.sort();
+        types
+    }
+
+    /// Waits (up to 15 s) until `n` requests have arrived; all of them.
+    async fn at_least(&self, n: usize) -> Vec<(HeaderMap, String, Value)> {
+        for _ in 0..300 {
+            let all = self.all();
+            if all.len() >= n {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{n} requests expected, {} arrived", self.all().len());
+    }
+}
+
+/// A webhook receiver on 127.0.0.1, port 0, answering the statuses of `answers` in turn (and
+/// 200 once they run out). Its URL and what it received.
+async fn receiver(answers: Vec<u16>) -> (String, Received) {
+    let received = Received::default();
+    let answers = Arc::new(Mutex::new(answers.into_iter()));
+    let (r, a) = (received.clone(), answers.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let (r, a) = (r.clone(), a.clone());
+            async move {
+                let value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                r.0.lock().unwrap().push((headers, body, value));
+                let status = a.lock().unwrap().next().unwrap_or(200);
+                StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// The delivery worker over `app`'s database, retrying after `retry`; stops when dropped.
+struct Worker(watch::Sender<bool>);
+
+fn worker(app: &TestApp, retry: &[u64]) -> Worker {
+    let (stop, stopped) = watch::channel(false);
+    roster_webhooks::spawn(
+        Roster::new(app.store.clone()),
+        Settings {
+            retry: RetrySchedule(retry.iter().map(|&ms| Duration::from_millis(ms)).collect()),
+            timeout: Duration::from_secs(5),
+            policy: AddressPolicy {
+                allow_private: true,
+            },
+            poll: Duration::from_millis(20),
+            batch: 32,
+        },
+        Arc::new(roster::EventRender),
+        stopped,
+    );
+    Worker(stop)
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+fn endpoints_path(org: &str) -> String {
+    format!("/v1/organizations/{org}/webhook-endpoints")
+}
+
+async fn create_endpoint(app: &TestApp, org: &str, body: Value) -> Value {
+    app.post(&endpoints_path(org), &app.admin, body)
+        .await
+        .expect(StatusCode::CREATED)
+}
+
+async fn an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may(app: TestApp) {
+    let org = app.new_org("Hooks").await;
+    let created = create_endpoint(
+        &app,
+        &org,
+        json!({"url": "https://hooks.example.com/roster", "events": ["membership.removed"],
+               "description": "billing"}),
+    )
+    .await;
+    let secret = created["secret"].as_str().unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    assert!(key.len() >= 24);
+    assert_eq!(created["events"], json!(["membership.removed"]));
+    assert_eq!(created["format"], "native");
+    let id = created["id"].as_str().unwrap();
+    let path = format!("{}/{id}", endpoints_path(&org));
+    let got = app.get(&path, &app.admin).await.expect(StatusCode::OK);
+    assert!(got.get("secret").is_none(), "shown once: {got}");
+    let listed = app
+        .get(&endpoints_path(&org), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(listed["data"][0]["id"], json!(id));
+    assert!(listed["data"][0].get("secret").is_none());
+
+    let patched = app
+        .patch(
+            &path,
+            &app.admin,
+            json!({"events": [], "disabled": true, "description": null}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            &patched["events"],
+            &patched["disabled"],
+            &patched["description"]
+        ),
+        (&json!([]), &json!(true), &Value::Null)
+    );
+    let rotated = app
+        .post(&format!("{path}/rotate-secret"), &app.admin, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+
+    // Refused: an unknown type, a format not offered, a URL that is not http(s), a member.
+    for (body, said) in [
+        (
+            json!({"url": "https://h.example.com", "events": ["membership.deleted"]}),
+            "`membership.deleted` is not an event type",
+        ),
+        (
+            json!({"url": "https://h.example.com", "format": "clerk"}),
+            "the clerk format is not available yet",
+        ),
+        (
+            json!({"url": "ftp://h.example.com/x"}),
+            "url must be an http or https URL",
+        ),
+    ] {
+        let res = app.post(&endpoints_path(&org), &app.admin, body).await;
+        assert_eq!(
+            (res.status, res.code()),
+            (StatusCode::BAD_REQUEST, "invalid_input")
+        );
+        let message = res.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(said), "{}", res.body);
+    }
+    let member = app.add_member(&org, "member").await;
+    let res = app.get(&endpoints_path(&org), &member.token).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
+    app.delete(&path, &app.admin).await.expect(StatusCode::OK);
+    app.get(&path, &app.admin)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+}
+
+async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again(
+    app: TestApp,
+) {
+    let org = app.new_org("Delivered").await;
+    let member = app.add_member(&org, "member").await;
+    // First a 503, then a 200: the second attempt, a second after the first, delivers it.
+    let (url, received) = receiver(vec![503]).await;
+    let endpoint = create_endpoint(
+        &app,
+        &org,
+        json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let _worker = worker(&app, &[1000, 1000]);
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            member.membership_id
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let got = received.at_least(2).await;
+    let (first, second) = (&got[0], &got[1]);
+    let event = app
+        .get(
+            &format!("/v1/organizations/{org}/events?type=membership.removed"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK)["data"][0]
+        .clone();
+    assert_eq!(
+        first.2, event,
+        "the body is the event as the events list shows it"
+    );
+    assert_eq!(second.2, event);
+    let id = event["id"].as_str().unwrap();
+    for (headers, body, _) in [first, second] {
+        assert_eq!(
+            headers["webhook-id"], id,
+            "the same event id on every attempt"
+        );
+        let timestamp: i64 = headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let signature = headers["webhook-signature"].to_str().unwrap();
+        let expected = roster_webhooks::sign(&secret, id, timestamp, body);
+        assert_eq!(Some(signature.to_owned()), expected);
+        assert_eq!(headers["content-type"], "application/json");
+    }
+
+    // The attempts as the admin reads them, and a retry by hand sends it once more.
+    let deliveries = format!(
+        "{}/{}/deliveries",
+        endpoints_path(&org),
+        endpoint["id"].as_str().unwrap()
+    );
+    let mut attempts = Value::Null;
+    for _ in 0..100 {
+        attempts = app
+            .get(&deliveries, &app.admin)
+            .await
+            .expect(StatusCode::OK);
+        if attempts["data"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempts = attempts["data"].as_array().unwrap().clone();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(
+        [&attempts[0]["status_code"], &attempts[1]["status_code"]],
+        [&json!(503), &json!(200)]
+    );
+    assert!(attempts.iter().all(|a| a["event_id"] == json!(id)));
+    assert_eq!(attempts[1]["delivery_state"], "succeeded");
+    app.post(&format!("{deliveries}/{id}/retry"), &app.admin, json!({}))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let got = received.at_least(3).await;
+    assert_eq!(got[2].0["webhook-id"], id);
+    let unknown = uuid::Uuid::now_v7();
+    let res = app
+        .post(
+            &format!("{deliveries}/{unknown}/retry"),
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
+async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_change(
+    app: TestApp,
+) {
+    let org = app.new_org("Filtered").await;
+    let (url, received) = receiver(vec![]).await;
+    create_endpoint(
+        &app,
+        &org,
+        json!({"url": url, "events": ["membership.created"]}),
+    )
+    .await;
+    let (all_url, everything) = receiver(vec![]).await;
+    create_endpoint(&app, &org, json!({"url": all_url})).await;
+    let _worker = worker(&app, &[100]);
+    let member = app.add_member(&org, "member").await;
+    // Refused: a member removing another; nothing is sent for it.
+    let other = app.add_member(&org, "member").await;
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                other.membership_id
+            ),
+            &member.token,
+        )
+        .await;
+    assert!(res.status.is_client_error());
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            member.membership_id
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(StatusCode::OK);
+    everything.at_least(3).await;
+    received.at_least(2).await;
+    // Anything else would have been sent by now (the worker looks every 20 ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        everything.types(),
+        [
+            "membership.created",
+            "membership.created",
+            "membership.removed"
+        ]
+    );
+    assert_eq!(
+        received.types(),
+        ["membership.created", "membership.created"]
+    );
+}
+
+/// An organization admin cannot make roster call internal addresses: with the operator's
+/// default, loopback, private, link-local and metadata addresses are refused at creation,
+/// by address or by a name that resolves to one.
+async fn an_endpoint_on_an_internal_address_is_refused(mut app: TestApp) {
+    let strict = Roster::new(app.store.clone()).with_webhook_url_policy(Arc::new(AddressPolicy {
+        allow_private: false,
+    }));
+    app.router = roster::app_over(strict);
+    let org = app.org.clone();
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/hook",
+        "http://[::1]/hook",
+        "http://[fd00:ec2::254]/",
+    ] {
+        let res = app
+            .post(&endpoints_path(&org), &app.admin, json!({"url": url}))
+            .await;
+        assert_eq!(
+            (res.status, res.code()),
+            (StatusCode::BAD_REQUEST, "invalid_input"),
+            "{url}"
+        );
+        assert_eq!(res.body["error"]["details"]["field"], "url");
+        assert!(
+            res.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("internal address")
+        );
+    }
+    let res = app.get(&endpoints_path(&org), &app.admin).await;
+    assert_eq!(res.body["data"], json!([]), "nothing was created");
+}
+
+on_both_backends!(
+    an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may,
+    a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again,
+    an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_change,
+    an_endpoint_on_an_internal_address_is_refused,
+);

@@ -1,0 +1,389 @@
+//! Webhook endpoints (an organization's admins manage them, under `webhooks:manage`), their
+//! deliveries as an admin inspects and retries them, and what the delivery worker asks of the
+//! core: claiming due deliveries and recording each attempt, with the retry schedule and the
+//! rule that disables an endpoint failing for five days.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{RequestContext, Roster, audit_event, paged, probe, validate};
+use crate::error::{CoreError, CoreResult};
+use crate::events::EventType;
+use crate::ids::*;
+use crate::model::{Page, Paged};
+use crate::permissions::{Actor, Permission};
+use crate::timestamp::Timestamp;
+use crate::webhooks::*;
+
+#[derive(Clone, Debug, Default)]
+pub struct NewWebhookEndpoint {
+    pub url: String,
+    /// Event type keys; none or empty: every type.
+    pub event_types: Option<Vec<String>>,
+    /// `native` (the default) or `clerk`.
+    pub format: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WebhookEndpointPatch {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub description: Option<Option<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// What an attempt came to, as the worker saw it.
+#[derive(Clone, Debug)]
+pub struct AttemptResult {
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+impl AttemptResult {
+    /// Any 2xx answer delivers the event; anything else is tried again.
+    pub fn delivered(&self) -> bool {
+        self.status_code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+fn event_types(keys: Option<Vec<String>>) -> CoreResult<Vec<EventType>> {
+    let mut types = Vec::new();
+    for key in keys.unwrap_or_default() {
+        let t = EventType::parse(&key)
+            .ok_or_else(|| CoreError::invalid("events", format!("`{key}` is not an event type")))?;
+        if !types.contains(&t) {
+            types.push(t);
+        }
+    }
+    Ok(types)
+}
+
+impl Roster {
+    /// Refuses a URL that is not http(s) with a host, or that the operator's policy forbids.
+    async fn webhook_url(&self, url: &str) -> CoreResult<String> {
+        let url = url.trim();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme_ok || url.len() > 2048 {
+            return Err(CoreError::invalid(
+                "url",
+                "url must be an http or https URL of at most 2048 characters",
+            ));
+        }
+        self.webhook_url_policy
+            .check(url)
+            .await
+            .map_err(|reason| CoreError::invalid("url", reason))?;
+        Ok(url.to_owned())
+    }
+
+    pub async fn create_webhook_endpoint(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        input: NewWebhookEndpoint,
+        ctx: &RequestContext,
+    ) -> CoreResult<WebhookEndpoint> {
+        let format = match input.format.as_deref() {
+            None => WebhookFormat::Native,
+            Some(f) => WebhookFormat::parse(f).ok_or_else(|| {
+                CoreError::invalid("format", "format must be `native` or `clerk`")
+            })?,
+        };
+        if format == WebhookFormat::Clerk {
+            return Err(CoreError::invalid(
+                "format",
+                "the clerk format is not available yet: use native",
+            ));
+        }
+        let event_types = event_types(input.event_types)?;
+        let description = validate::optional_text("description", input.description)?;
+        let url = self.webhook_url(&input.url).await?;
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::WebhooksManage)
+            .await?;
+        let now = Timestamp::now();
+        let endpoint = WebhookEndpoint {
+            id: WebhookEndpointId::new(),
+            organization_id: org,
+            url,
+            description,
+            event_types,
+            format,
+            secret: new_signing_secret(),
+            disabled: false,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+        };
+        tx.insert_webhook_endpoint(&endpoint).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "webhook_endpoint.created",
+            ("webhook_endpoint", endpoint.id.to_string()),
+            json!({"url": endpoint.url, "format": format.key()}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    pub async fn webhook_endpoint(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+    ) -> CoreResult<WebhookEndpoint> {
+        let mut s = self.read_in(actor, org, Permission::WebhooksManage).await?;
+        s.webhook_endpoint(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))
+    }
+
+    pub async fn list_webhook_endpoints(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Paged<WebhookEndpoint>> {
+        let mut s = self.read_in(actor, org, Permission::WebhooksManage).await?;
+        let rows = s.list_webhook_endpoints(org, probe(page)?).await?;
+        Ok(paged(rows, page, |e| e.id.0))
+    }
+
+    pub async fn update_webhook_endpoint(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+        patch: WebhookEndpointPatch,
+        ctx: &RequestContext,
+    ) -> CoreResult<WebhookEndpoint> {
+        let url = match &patch.url {
+            Some(u) => Some(self.webhook_url(u).await?),
+            None => None,
+        };
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::WebhooksManage)
+            .await?;
+        let mut e = tx
+            .webhook_endpoint(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        if let Some(url) = url {
+            e.url = url;
+        }
+        if patch.event_types.is_some() {
+            e.event_types = event_types(patch.event_types)?;
+        }
+        if let Some(d) = patch.description {
+            e.description = validate::optional_text("description", d)?;
+        }
+        if let Some(disabled) = patch.disabled {
+            if !disabled {
+                // Enabled again: its failures so far no longer count towards disabling it.
+                e.disabled_reason = None;
+                e.failing_since = None;
+            }
+            e.disabled = disabled;
+        }
+        e.updated_at = Timestamp::now();
+        tx.update_webhook_endpoint(&e).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "webhook_endpoint.updated",
+            ("webhook_endpoint", id.to_string()),
+            json!({"url": e.url, "disabled": e.disabled}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    pub async fn delete_webhook_endpoint(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+        ctx: &RequestContext,
+    ) -> CoreResult<WebhookEndpoint> {
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::WebhooksManage)
+            .await?;
+        let endpoint = tx
+            .webhook_endpoint(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        tx.delete_webhook_endpoint(org, id).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "webhook_endpoint.deleted",
+            ("webhook_endpoint", id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    /// A new signing secret, at once the only one: the endpoint with it, to be shown once.
+    pub async fn rotate_webhook_secret(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+        ctx: &RequestContext,
+    ) -> CoreResult<WebhookEndpoint> {
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::WebhooksManage)
+            .await?;
+        let mut e = tx
+            .webhook_endpoint(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        e.secret = new_signing_secret();
+        e.updated_at = Timestamp::now();
+        tx.update_webhook_endpoint(&e).await?;
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "webhook_endpoint.secret_rotated",
+            ("webhook_endpoint", id.to_string()),
+            json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    /// A page of the endpoint's delivery attempts, oldest first unless the page says.
+    pub async fn list_webhook_attempts(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+        page: Page,
+    ) -> CoreResult<Paged<DeliveryAttempt>> {
+        let mut s = self.read_in(actor, org, Permission::WebhooksManage).await?;
+        s.webhook_endpoint(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        let rows = s.list_webhook_attempts(id, probe(page)?).await?;
+        Ok(paged(rows, page, |a| a.id.0))
+    }
+
+    /// Sends the delivery of `event` to the endpoint again, now, whatever came of it so far.
+    pub async fn retry_webhook_delivery(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+        event: EventId,
+        ctx: &RequestContext,
+    ) -> CoreResult<()> {
+        let (mut tx, _) = self
+            .write_in(actor, org, Permission::WebhooksManage)
+            .await?;
+        tx.webhook_endpoint(org, id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        if !tx.retry_delivery(id, event, Timestamp::now()).await? {
+            return Err(CoreError::not_found("delivery", event));
+        }
+        tx.insert_audit_events(&[audit_event(
+            ctx,
+            Some(actor),
+            Some(org),
+            "webhook_delivery.retried",
+            ("webhook_endpoint", id.to_string()),
+            json!({"event_id": event}),
+        )])
+        .await?;
+        tx.commit().await
+    }
+
+    /// For the delivery worker: claims up to `limit` due deliveries for `lease` (another node
+    /// may take one over once its lease has run out: the attempt is then presumed lost).
+    pub async fn claim_due_deliveries(
+        &self,
+        lease: Duration,
+        limit: u32,
+    ) -> CoreResult<Vec<DueDelivery>> {
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        let due = tx.claim_due_deliveries(now, now.plus(lease), limit).await?;
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    /// Whether anything is due, read without taking the write lock (the worker's idle poll).
+    pub async fn deliveries_due(&self) -> CoreResult<bool> {
+        let mut s = self.store.read().await?;
+        s.any_delivery_due(Timestamp::now()).await
+    }
+
+    /// For the delivery worker: records an attempt at `due` and what follows from it (the
+    /// delivery done, tried again after the schedule's next delay, or failed; the endpoint's
+    /// failing streak, and its disabling after five days of it).
+    pub async fn record_delivery_attempt(
+        &self,
+        due: &DueDelivery,
+        result: &AttemptResult,
+        schedule: &RetrySchedule,
+    ) -> CoreResult<()> {
+        let now = Timestamp::now();
+        let attempt = due.attempts_before + 1;
+        let (state, next) = if result.delivered() {
+            (DeliveryState::Succeeded, now)
+        } else {
+            match schedule.after(attempt) {
+                Some(delay) => (DeliveryState::Pending, now.plus(delay)),
+                None => (DeliveryState::Failed, now),
+            }
+        };
+        let org = due.endpoint.organization_id;
+        let mut tx = self.store.begin().await?;
+        tx.record_attempt(&AttemptOutcome {
+            endpoint_id: due.endpoint.id,
+            event_id: due.event.id,
+            organization_id: org,
+            status_code: result.status_code,
+            error: result.error.clone(),
+            duration_ms: result.duration.as_millis().min(i64::MAX as u128) as i64,
+            at: now,
+            state,
+            next_attempt_at: next,
+        })
+        .await?;
+        // The endpoint as it is now (an admin may have changed it since the claim).
+        if let Some(mut e) = tx.webhook_endpoint(org, due.endpoint.id).await? {
+            let before = e.clone();
+            if result.delivered() {
+                e.failing_since = None;
+            } else {
+                let since = *e.failing_since.get_or_insert(now);
+                if !e.disabled && now.0 - since.0 >= DISABLE_AFTER_FAILING_FOR.as_millis() as i64 {
+                    e.disabled = true;
+                    e.disabled_reason = Some(format!(
+                        "every delivery failed for 5 days, since {}",
+                        since.to_rfc3339()
+                    ));
+                }
+            }
+            if e != before {
+                tx.update_webhook_endpoint(&e).await?;
+            }
+        }
+        tx.commit().await
+    }
+}

@@ -1,0 +1,183 @@
+//! Webhook endpoints and the delivery of events to them, as data: what an organization asked
+//! to be sent where, and each event's delivery to each endpoint (written in the event's own
+//! transaction, so that none is lost). The sending itself (HTTP, signatures, the address
+//! policy) is the `roster-webhooks` crate's; the core knows no network.
+
+use crate::events::EventType;
+use crate::ids::*;
+use crate::timestamp::Timestamp;
+
+/// How an endpoint's deliveries are shaped and signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// The native API's event JSON, signed with the Standard Webhooks headers.
+    Native,
+    /// Clerk's own event shapes and Svix headers, for an app's existing Clerk handler.
+    Clerk,
+}
+
+impl WebhookFormat {
+    pub fn key(self) -> &'static str {
+        match self {
+            WebhookFormat::Native => "native",
+            WebhookFormat::Clerk => "clerk",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        match key {
+            "native" => Some(WebhookFormat::Native),
+            "clerk" => Some(WebhookFormat::Clerk),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookEndpoint {
+    pub id: WebhookEndpointId,
+    pub organization_id: OrganizationId,
+    pub url: String,
+    pub description: Option<String>,
+    /// The types it receives; empty: every type.
+    pub event_types: Vec<EventType>,
+    pub format: WebhookFormat,
+    /// `whsec_` and the base64 of the signing key. Kept as it is: signing needs the key.
+    pub secret: String,
+    pub disabled: bool,
+    /// Why it was disabled, when roster disabled it (an admin's own `disabled` has none).
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery to it has failed.
+    pub failing_since: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl WebhookEndpoint {
+    pub fn wants(&self, t: EventType) -> bool {
+        self.event_types.is_empty() || self.event_types.contains(&t)
+    }
+}
+
+/// Where one event's delivery to one endpoint stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    Succeeded,
+    /// Every attempt of the schedule failed.
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn key(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        match key {
+            "pending" => Some(DeliveryState::Pending),
+            "succeeded" => Some(DeliveryState::Succeeded),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One attempt to deliver an event, as the deliveries list shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryAttempt {
+    pub id: WebhookAttemptId,
+    pub endpoint_id: WebhookEndpointId,
+    pub event_id: EventId,
+    pub organization_id: OrganizationId,
+    /// The receiver's status, when it answered.
+    pub status_code: Option<u16>,
+    /// Why there was no answer (refused address, timeout, connection error).
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub created_at: Timestamp,
+    /// The delivery's state now (after this attempt and any later one).
+    pub delivery_state: DeliveryState,
+}
+
+/// A delivery claimed for an attempt, with what sending it needs.
+#[derive(Clone, Debug)]
+pub struct DueDelivery {
+    pub event: crate::events::Event,
+    pub endpoint: WebhookEndpoint,
+    /// Attempts made before this one.
+    pub attempts_before: u32,
+}
+
+/// What came of an attempt.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    pub endpoint_id: WebhookEndpointId,
+    pub event_id: EventId,
+    pub organization_id: OrganizationId,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub at: Timestamp,
+    /// The delivery's state after it, and when the next attempt is due if it stays pending.
+    pub state: DeliveryState,
+    pub next_attempt_at: Timestamp,
+}
+
+/// A new signing secret: `whsec_` and the base64 of 24 random bytes (Standard Webhooks).
+pub fn new_signing_secret() -> String {
+    use base64::Engine as _;
+    let mut key = [0u8; 24];
+    getrandom::fill(&mut key).expect("the operating system's random source failed");
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+/// When a failed delivery is tried again: after each failed attempt, the next delay of the
+/// schedule; after the last, the delivery has failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetrySchedule(pub Vec<std::time::Duration>);
+
+impl Default for RetrySchedule {
+    /// Svix's: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours).
+    fn default() -> Self {
+        let s = std::time::Duration::from_secs;
+        RetrySchedule(vec![
+            s(5),
+            s(5 * 60),
+            s(30 * 60),
+            s(2 * 3600),
+            s(5 * 3600),
+            s(10 * 3600),
+            s(10 * 3600),
+        ])
+    }
+}
+
+impl RetrySchedule {
+    /// The delay after the `attempt`-th attempt failed (1 for the first), or `None` if it was
+    /// the last.
+    pub fn after(&self, attempt: u32) -> Option<std::time::Duration> {
+        self.0.get(attempt.checked_sub(1)? as usize).copied()
+    }
+}
+
+/// An endpoint whose every delivery has failed for this long is disabled.
+pub const DISABLE_AFTER_FAILING_FOR: std::time::Duration =
+    std::time::Duration::from_secs(5 * 24 * 3600);
+
+/// Whether roster may call a URL: the operator's rule, applied when an endpoint is created or
+/// changed and again at each attempt (addresses can change). Implemented where the network is
+/// (`roster-webhooks`); the core only asks.
+#[async_trait::async_trait]
+pub trait WebhookUrlPolicy: Send + Sync + 'static {
+    /// `Err(reason)` if roster must not call `url`.
+    async fn check(&self, url: &str) -> Result<(), String>;
+}

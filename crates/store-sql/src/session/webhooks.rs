@@ -1,0 +1,284 @@
+//! Webhook endpoints, the deliveries of events to them (claimed by lease), and the attempts
+//! made. Deliveries are written with their events (`events.rs`).
+
+use async_trait::async_trait;
+use roster_core::Timestamp;
+use roster_core::error::CoreResult;
+use roster_core::events::{Event, EventType};
+use roster_core::ids::*;
+use roster_core::model::*;
+use roster_core::store::rows::*;
+use roster_core::webhooks::*;
+
+use super::*;
+use crate::conn::{Arg, Conn, SqlRow};
+
+pub(super) const ENDPOINT_COLS: &str = "id, org_id, url, description, event_types, format, \
+    secret, disabled, disabled_reason, failing_since, created_at, updated_at";
+
+fn endpoint_row(r: &impl SqlRow) -> CoreResult<WebhookEndpoint> {
+    let types = r.text(4)?;
+    let event_types = types
+        .split_whitespace()
+        .map(|k| EventType::parse(k).ok_or_else(|| corrupt("webhook endpoint event type")))
+        .collect::<CoreResult<Vec<_>>>()?;
+    Ok(WebhookEndpoint {
+        id: WebhookEndpointId(r.uuid(0)?),
+        organization_id: OrganizationId(r.uuid(1)?),
+        url: r.text(2)?,
+        description: r.opt_text(3)?,
+        event_types,
+        format: WebhookFormat::parse(&r.text(5)?).ok_or_else(|| corrupt("webhook format"))?,
+        secret: r.text(6)?,
+        disabled: r.boolean(7)?,
+        disabled_reason: r.opt_text(8)?,
+        failing_since: r.opt_int(9)?.map(Timestamp),
+        created_at: Timestamp(r.int(10)?),
+        updated_at: Timestamp(r.int(11)?),
+    })
+}
+
+fn endpoint_args(e: &WebhookEndpoint) -> Vec<Arg> {
+    let types: Vec<&str> = e.event_types.iter().map(|t| t.key()).collect();
+    vec![
+        Arg::Uuid(e.id.0),
+        Arg::Uuid(e.organization_id.0),
+        Arg::Text(e.url.clone()),
+        Arg::OptText(e.description.clone()),
+        Arg::Text(types.join(" ")),
+        Arg::Text(e.format.key().to_owned()),
+        Arg::Text(e.secret.clone()),
+        Arg::Bool(e.disabled),
+        Arg::OptText(e.disabled_reason.clone()),
+        opt_ts(e.failing_since),
+        ts(e.created_at),
+        ts(e.updated_at),
+    ]
+}
+
+const ATTEMPT_COLS: &str = "a.id, a.endpoint_id, a.event_id, a.org_id, a.status_code, a.error, \
+    a.duration_ms, a.created_at, d.state";
+
+fn attempt_row(r: &impl SqlRow) -> CoreResult<DeliveryAttempt> {
+    Ok(DeliveryAttempt {
+        id: WebhookAttemptId(r.uuid(0)?),
+        endpoint_id: WebhookEndpointId(r.uuid(1)?),
+        event_id: EventId(r.uuid(2)?),
+        organization_id: OrganizationId(r.uuid(3)?),
+        status_code: r
+            .opt_int(4)?
+            .map(|c| u16::try_from(c).map_err(|_| corrupt("status code")))
+            .transpose()?,
+        error: r.opt_text(5)?,
+        duration_ms: r.int(6)?,
+        created_at: Timestamp(r.int(7)?),
+        delivery_state: DeliveryState::parse(&r.text(8)?)
+            .ok_or_else(|| corrupt("delivery state"))?,
+    })
+}
+
+#[async_trait]
+impl<C: Conn> WebhookRows for SqlSession<C> {
+    async fn insert_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> CoreResult<()> {
+        let sql = format!(
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLS}) VALUES ({})",
+            placeholders(1, 12)
+        );
+        self.0.execute(&sql, endpoint_args(e)).await?;
+        Ok(())
+    }
+
+    async fn webhook_endpoint(
+        &mut self,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+    ) -> CoreResult<Option<WebhookEndpoint>> {
+        let sql =
+            format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE org_id = $1 AND id = $2");
+        self.one(&sql, vec![Arg::Uuid(org.0), Arg::Uuid(id.0)], endpoint_row)
+            .await
+    }
+
+    async fn list_webhook_endpoints(
+        &mut self,
+        org: OrganizationId,
+        page: Page,
+    ) -> CoreResult<Vec<WebhookEndpoint>> {
+        let (sql, args) = list_page_statement(PagedList::WebhookEndpoints, org.0, page);
+        self.all(&sql, args, endpoint_row).await
+    }
+
+    async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
+                 format = $6, secret = $7, disabled = $8, disabled_reason = $9, \
+                 failing_since = $10, updated_at = $12 WHERE id = $1 AND org_id = $2",
+                endpoint_args(e),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_webhook_endpoint(
+        &mut self,
+        org: OrganizationId,
+        id: WebhookEndpointId,
+    ) -> CoreResult<bool> {
+        let ids = || vec![Arg::Uuid(org.0), Arg::Uuid(id.0)];
+        for table in ["webhook_attempts", "webhook_deliveries"] {
+            let sql = format!("DELETE FROM {table} WHERE org_id = $1 AND endpoint_id = $2");
+            self.0.execute(&sql, ids()).await?;
+        }
+        let n = self
+            .0
+            .execute(
+                "DELETE FROM webhook_endpoints WHERE org_id = $1 AND id = $2",
+                ids(),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn list_webhook_attempts(
+        &mut self,
+        endpoint: WebhookEndpointId,
+        page: Page,
+    ) -> CoreResult<Vec<DeliveryAttempt>> {
+        let mut args = vec![Arg::Uuid(endpoint.0)];
+        let tail = page_sql_after(Some("a.endpoint_id"), "a.id", page, 2, &mut args);
+        let sql = format!(
+            "SELECT {ATTEMPT_COLS} FROM webhook_attempts a JOIN webhook_deliveries d \
+             ON d.endpoint_id = a.endpoint_id AND d.event_id = a.event_id \
+             WHERE a.endpoint_id = $1{tail}"
+        );
+        self.all(&sql, args, attempt_row).await
+    }
+
+    async fn retry_delivery(
+        &mut self,
+        endpoint: WebhookEndpointId,
+        event: EventId,
+        now: Timestamp,
+    ) -> CoreResult<bool> {
+        let n = self
+            .0
+            .execute(
+                "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, \
+                 claimed_until = NULL, updated_at = $3 WHERE endpoint_id = $1 AND event_id = $2",
+                vec![Arg::Uuid(endpoint.0), Arg::Uuid(event.0), ts(now)],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn claim_due_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> CoreResult<Vec<DueDelivery>> {
+        // The outer conditions are checked again once a row is locked: a delivery another
+        // node claimed meanwhile is passed over, not claimed twice.
+        let due = "state = 'pending' AND next_attempt_at <= $2 \
+                   AND (claimed_until IS NULL OR claimed_until < $2)";
+        let sql = format!(
+            "UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1, \
+             updated_at = $2 WHERE (endpoint_id, event_id) IN (\
+               SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
+               WHERE {due} AND NOT EXISTS (SELECT 1 FROM webhook_endpoints ep \
+                 WHERE ep.id = d.endpoint_id AND ep.disabled = TRUE) \
+               ORDER BY d.next_attempt_at LIMIT {limit}{skip}) AND {due} \
+             RETURNING endpoint_id, event_id, attempts",
+            skip = C::SKIP_LOCKED,
+        );
+        let claimed = self
+            .all(&sql, vec![ts(lease_until), ts(now)], |r| {
+                Ok((
+                    WebhookEndpointId(r.uuid(0)?),
+                    EventId(r.uuid(1)?),
+                    r.int(2)?,
+                ))
+            })
+            .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let event_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.1.0)).collect();
+        let endpoint_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.0.0)).collect();
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
+            placeholders(1, event_ids.len())
+        );
+        let events: Vec<Event> = self.all(&sql, event_ids, event_row).await?;
+        let sql = format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id IN ({})",
+            placeholders(1, endpoint_ids.len())
+        );
+        let endpoints: Vec<WebhookEndpoint> = self.all(&sql, endpoint_ids, endpoint_row).await?;
+        claimed
+            .into_iter()
+            .map(|(endpoint, event, attempts)| {
+                Ok(DueDelivery {
+                    event: events
+                        .iter()
+                        .find(|e| e.id == event)
+                        .cloned()
+                        .ok_or_else(|| corrupt("delivery's event"))?,
+                    endpoint: endpoints
+                        .iter()
+                        .find(|e| e.id == endpoint)
+                        .cloned()
+                        .ok_or_else(|| corrupt("delivery's endpoint"))?,
+                    attempts_before: u32::try_from(attempts - 1).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn any_delivery_due(&mut self, now: Timestamp) -> CoreResult<bool> {
+        let due = self
+            .one(
+                "SELECT 1 FROM webhook_deliveries WHERE state = 'pending' \
+                 AND next_attempt_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
+                 LIMIT 1",
+                vec![ts(now)],
+                |_| Ok(()),
+            )
+            .await?;
+        Ok(due.is_some())
+    }
+
+    async fn record_attempt(&mut self, o: &AttemptOutcome) -> CoreResult<()> {
+        self.0
+            .execute(
+                "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, \
+                 claimed_until = NULL, updated_at = $5 WHERE endpoint_id = $1 AND event_id = $2",
+                vec![
+                    Arg::Uuid(o.endpoint_id.0),
+                    Arg::Uuid(o.event_id.0),
+                    Arg::Text(o.state.key().to_owned()),
+                    ts(o.next_attempt_at),
+                    ts(o.at),
+                ],
+            )
+            .await?;
+        self.0
+            .execute(
+                "INSERT INTO webhook_attempts (id, endpoint_id, event_id, org_id, status_code, \
+                 error, duration_ms, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                vec![
+                    Arg::Uuid(WebhookAttemptId::new().0),
+                    Arg::Uuid(o.endpoint_id.0),
+                    Arg::Uuid(o.event_id.0),
+                    Arg::Uuid(o.organization_id.0),
+                    Arg::OptInt(o.status_code.map(i64::from)),
+                    Arg::OptText(o.error.clone()),
+                    Arg::Int(o.duration_ms),
+                    ts(o.at),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}
