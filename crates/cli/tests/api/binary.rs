@@ -42,10 +42,40 @@ async fn http(addr: &str, method: &str, path: &str, auth: &str) -> (u16, String)
     )
 }
 
+/// `http` with a JSON body.
+async fn http_json(addr: &str, method: &str, path: &str, auth: &str, body: &Value) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let body = body.to_string();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
 /// Starts `roster serve` on port 0 and reads the bound address from its log.
 fn serve(database: &str) -> (Child, String, std::thread::JoinHandle<String>) {
+    serve_with(database, &[])
+}
+
+/// `serve`, with more arguments.
+fn serve_with(database: &str, more: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .args(more)
         .env("RUST_LOG", "debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -383,4 +413,141 @@ async fn readiness_says_why_the_database_went_away_while_serving() {
     assert_eq!(ready.status, 503, "{}", ready.body);
     let reason = ready.body["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("database does not exist"), "{}", ready.body);
+}
+
+/// What a webhook receiver got: each request's `webhook-id`, and the status it answered.
+type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>;
+
+/// A receiver on 127.0.0.1 answering 503 to its first `failures` requests, then 200.
+async fn receiver(failures: usize) -> (String, Deliveries) {
+    let got: Deliveries = Default::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let mut seen = seen.lock().unwrap();
+                let status = if seen.len() < failures { 503 } else { 200 };
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                seen.push((id, status));
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+/// Waits (up to 20 s) until `got` holds `n` requests.
+async fn until_received(got: &Deliveries, n: usize) -> Vec<(String, u16)> {
+    for _ in 0..400 {
+        let now = got.lock().unwrap().clone();
+        if now.len() >= n {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{n} deliveries expected: {:?}", got.lock().unwrap());
+}
+
+/// An event whose delivery is still pending when the process is killed (SIGKILL: no shutdown
+/// at all) is delivered after a restart, with the same id; so is one committed just before.
+async fn pending_deliveries_survive_a_kill(database: &str) {
+    let out = roster(
+        &["bootstrap", "--org", "Crash", "--email", "c@example.com"],
+        database,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let boot: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (org, auth) = (
+        boot["organization_id"].as_str().unwrap().to_owned(),
+        format!("Bearer {}", boot["token"].as_str().unwrap()),
+    );
+    let args = [
+        "--allow-private-webhook-urls",
+        "--webhook-retry-schedule",
+        "2s,2s,2s",
+    ];
+    let (mut child, addr, _log) = serve_with(database, &args);
+    let (url, got) = receiver(1).await;
+    let (status, _) = http_json(
+        &addr,
+        "POST",
+        &format!("/v1/organizations/{org}/webhook-endpoints"),
+        &auth,
+        &serde_json::json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut removed = Vec::new();
+    for i in 0..2 {
+        let (status, user) = http_json(
+            &addr,
+            "POST",
+            "/v1/users",
+            &auth,
+            &serde_json::json!({"email": format!("leaver{i}@example.com")}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let (status, m) = http_json(
+            &addr,
+            "POST",
+            &format!("/v1/organizations/{org}/memberships"),
+            &auth,
+            &serde_json::json!({"user_id": user["id"], "role": "member"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        removed.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let remove = |id: &str| {
+        let (addr, auth, path) = (
+            addr.clone(),
+            auth.clone(),
+            format!("/v1/organizations/{org}/memberships/{id}"),
+        );
+        async move { http(&addr, "DELETE", &path, &auth).await.0 }
+    };
+    // The first removal's delivery fails once and waits 2 s for its next attempt ...
+    assert_eq!(remove(&removed[0]).await, 200);
+    let first = until_received(&got, 1).await;
+    assert_eq!(first[0].1, 503);
+    // ... the second is committed, and the process dies at once.
+    assert_eq!(remove(&removed[1]).await, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, _addr, _log) = serve_with(database, &args);
+    let got = until_received(&got, 3).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let delivered: std::collections::HashSet<&str> = got
+        .iter()
+        .filter(|(_, status)| *status == 200)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(delivered.len(), 2, "both events delivered: {got:?}");
+    assert!(delivered.contains(first[0].0.as_str()), "the same id again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_webhook_deliveries_survive_a_kill_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("roster-kill-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    pending_deliveries_survive_a_kill(&format!("sqlite://{}/roster.db", dir.display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_webhook_deliveries_survive_a_kill_on_postgres() {
+    let (url, _dropped) = crate::harness::new_postgres_database("roster_kill").await;
+    pending_deliveries_survive_a_kill(&url).await;
 }

@@ -381,6 +381,91 @@ async fn an_endpoint_on_an_internal_address_is_refused(mut app: TestApp) {
     assert_eq!(res.body["data"], json!([]), "nothing was created");
 }
 
+/// The signatures verify with the Standard Webhooks reference library (Python, pinned), fed
+/// exactly what the receiver got.
+async fn deliveries_verify_with_the_standard_webhooks_library(app: TestApp) {
+    let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/schemathesis/.venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the test venv is missing (./test makes it)"
+    );
+    let org = app.new_org("Verified").await;
+    let (url, received) = receiver(vec![]).await;
+    let endpoint = create_endpoint(&app, &org, json!({"url": url})).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let _worker = worker(&app, &[100]);
+    let member = app.add_member(&org, "member").await;
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            member.membership_id
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let got = received.at_least(2).await;
+    let deliveries: Vec<Value> = got
+        .iter()
+        .map(|(headers, body, _)| {
+            let headers: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+                .collect();
+            json!({"secret": secret, "headers": headers, "body": body})
+        })
+        .collect();
+    let mut forged = deliveries[0].clone();
+    forged["body"] = json!(forged["body"].as_str().unwrap().replace("member", "admin"));
+    let verify = |input: Vec<Value>| {
+        let python = python.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut child = std::process::Command::new(python)
+                    .arg(
+                        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                            .join("tests/standardwebhooks/verify.py"),
+                    )
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write as _;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(Value::Array(input).to_string().as_bytes())
+                    .unwrap();
+                child.wait_with_output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let out = verify(deliveries).await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut types: Vec<&str> = said.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    types.sort();
+    assert_eq!(types, ["membership.created", "membership.removed"]);
+    let out = verify(vec![forged]).await;
+    assert!(!out.status.success(), "a changed body must not verify");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WebhookVerificationError"));
+}
+
+mod verified_by_the_reference_library {
+    use super::*;
+
+    on_both_backends!(needs_tool; deliveries_verify_with_the_standard_webhooks_library);
+}
+
 on_both_backends!(
     an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may,
     a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again,
