@@ -349,6 +349,8 @@ pub trait WebhookRows: Send {
         lease_until: Timestamp,
         limit: u32,
     ) -> CoreResult<Vec<DueDelivery>>;
+    /// When the oldest pending delivery was written, if one is pending.
+    async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>>;
     /// Whether a delivery is due at `now` (a read: nothing is claimed).
     async fn any_delivery_due(&mut self, now: Timestamp) -> CoreResult<bool>;
     /// Records an attempt and sets its delivery's state (its lease released).

@@ -181,3 +181,17 @@ pub trait WebhookUrlPolicy: Send + Sync + 'static {
     /// `Err(reason)` if roster must not call `url`.
     async fn check(&self, url: &str) -> Result<(), String>;
 }
+
+/// What the delivery worker has done since the process started, and how long the oldest
+/// delivery still pending has waited (as last looked at, at most every few seconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeliveryStats {
+    /// Attempts that delivered their event (a 2xx).
+    pub delivered: u64,
+    /// Attempts that failed and will be tried again.
+    pub retrying: u64,
+    /// Attempts that failed and were the last of the schedule.
+    pub failed: u64,
+    /// The age of the oldest pending delivery; zero when none is pending.
+    pub oldest_pending: std::time::Duration,
+}

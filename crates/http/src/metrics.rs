@@ -16,6 +16,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use roster_core::Roster;
@@ -109,7 +110,8 @@ impl Metrics {
             "HTTP request latency by route",
             latency.clone(),
         );
-        registry.register_collector(Box::new(GroupCommitCounters(roster)));
+        registry.register_collector(Box::new(GroupCommitCounters(roster.clone())));
+        registry.register_collector(Box::new(DeliveryCounters(roster)));
         Metrics {
             registry,
             requests,
@@ -183,6 +185,39 @@ impl Collector for GroupCommitCounters {
              batch holds its organization)",
             None,
             busy.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
+/// The webhook delivery worker's counters, read from the core at each scrape.
+#[derive(Debug)]
+struct DeliveryCounters(Roster);
+
+impl Collector for DeliveryCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.delivery_stats();
+        let attempts = Family::<[(&str, &str); 1], Counter>::default();
+        for (outcome, n) in [
+            ("delivered", stats.delivered),
+            ("retrying", stats.retrying),
+            ("failed", stats.failed),
+        ] {
+            attempts.get_or_create(&[("outcome", outcome)]).inc_by(n);
+        }
+        attempts.encode(encoder.encode_descriptor(
+            "roster_webhook_attempts",
+            "Webhook delivery attempts by outcome: delivered (a 2xx), retrying (failed, to be \
+             tried again), failed (the last attempt of the schedule failed)",
+            None,
+            attempts.metric_type(),
+        )?)?;
+        let age = ConstGauge::new(stats.oldest_pending.as_secs_f64());
+        age.encode(encoder.encode_descriptor(
+            "roster_webhook_oldest_pending_seconds",
+            "How long the oldest undelivered webhook delivery has waited (0: none is pending)",
+            None,
+            age.metric_type(),
         )?)?;
         Ok(())
     }

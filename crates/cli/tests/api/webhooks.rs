@@ -71,13 +71,17 @@ async fn receiver(answers: Vec<u16>) -> (String, Received) {
     (url, received)
 }
 
-/// The delivery worker over `app`'s database, retrying after `retry`; stops when dropped.
+/// The delivery worker over `app`'s database, retrying after `retry`; stops when dropped. The
+/// app is served from then on by the worker's `Roster`, as `roster serve` does, so that its
+/// `/metrics` count the worker's attempts.
 struct Worker(watch::Sender<bool>);
 
-fn worker(app: &TestApp, retry: &[u64]) -> Worker {
+fn worker(app: &mut TestApp, retry: &[u64]) -> Worker {
     let (stop, stopped) = watch::channel(false);
+    let roster = Roster::new(app.store.clone());
+    app.router = roster::app_over(roster.clone());
     roster_webhooks::spawn(
-        Roster::new(app.store.clone()),
+        roster,
         Settings {
             retry: RetrySchedule(retry.iter().map(|&ms| Duration::from_millis(ms)).collect()),
             timeout: Duration::from_secs(5),
@@ -193,7 +197,7 @@ async fn an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may(app: 
 }
 
 async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again(
-    app: TestApp,
+    mut app: TestApp,
 ) {
     let org = app.new_org("Delivered").await;
     let member = app.add_member(&org, "member").await;
@@ -206,7 +210,7 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
     )
     .await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
-    let _worker = worker(&app, &[1000, 1000]);
+    let _worker = worker(&mut app, &[1000, 1000]);
     app.delete(
         &format!(
             "/v1/organizations/{org}/memberships/{}",
@@ -274,6 +278,25 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
     );
     assert!(attempts.iter().all(|a| a["event_id"] == json!(id)));
     assert_eq!(attempts[1]["delivery_state"], "succeeded");
+    // Counted once the attempt is recorded: looked for until then.
+    let expected = [
+        r#"roster_webhook_attempts_total{outcome="delivered"} 1"#,
+        r#"roster_webhook_attempts_total{outcome="retrying"} 1"#,
+        r#"roster_webhook_attempts_total{outcome="failed"} 0"#,
+    ];
+    let mut text = String::new();
+    for _ in 0..100 {
+        let metrics = app.call("GET", "/metrics", None, None).await;
+        text = metrics.body.as_str().unwrap().to_owned();
+        if expected.iter().all(|line| text.lines().any(|l| l == *line)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for line in expected {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(text.contains("roster_webhook_oldest_pending_seconds "));
     app.post(&format!("{deliveries}/{id}/retry"), &app.admin, json!({}))
         .await
         .expect(StatusCode::ACCEPTED);
@@ -291,7 +314,7 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
 }
 
 async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_change(
-    app: TestApp,
+    mut app: TestApp,
 ) {
     let org = app.new_org("Filtered").await;
     let (url, received) = receiver(vec![]).await;
@@ -303,7 +326,7 @@ async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_c
     .await;
     let (all_url, everything) = receiver(vec![]).await;
     create_endpoint(&app, &org, json!({"url": all_url})).await;
-    let _worker = worker(&app, &[100]);
+    let _worker = worker(&mut app, &[100]);
     let member = app.add_member(&org, "member").await;
     // Refused: a member removing another; nothing is sent for it.
     let other = app.add_member(&org, "member").await;
@@ -383,7 +406,7 @@ async fn an_endpoint_on_an_internal_address_is_refused(mut app: TestApp) {
 
 /// The signatures verify with the Standard Webhooks reference library (Python, pinned), fed
 /// exactly what the receiver got.
-async fn deliveries_verify_with_the_standard_webhooks_library(app: TestApp) {
+async fn deliveries_verify_with_the_standard_webhooks_library(mut app: TestApp) {
     let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/schemathesis/.venv/bin/python");
     assert!(
@@ -394,7 +417,7 @@ async fn deliveries_verify_with_the_standard_webhooks_library(app: TestApp) {
     let (url, received) = receiver(vec![]).await;
     let endpoint = create_endpoint(&app, &org, json!({"url": url})).await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
-    let _worker = worker(&app, &[100]);
+    let _worker = worker(&mut app, &[100]);
     let member = app.add_member(&org, "member").await;
     app.delete(
         &format!(

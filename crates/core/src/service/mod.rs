@@ -59,6 +59,8 @@ pub struct Roster {
     slug_ids: Arc<organizations::SlugIds>,
     /// Which webhook URLs roster may call (the operator's rule; `with_webhook_url_policy`).
     webhook_url_policy: Arc<dyn crate::webhooks::WebhookUrlPolicy>,
+    /// What the delivery worker has done (`webhooks::DeliveryCounters`).
+    deliveries: Arc<webhooks::DeliveryCounters>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -78,6 +80,7 @@ impl Roster {
             layers: Arc::default(),
             slug_ids: Arc::default(),
             webhook_url_policy: Arc::new(AnyHttpUrl),
+            deliveries: Arc::default(),
         }
     }
 

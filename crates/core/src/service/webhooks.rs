@@ -3,6 +3,8 @@
 //! core: claiming due deliveries and recording each attempt, with the retry schedule and the
 //! rule that disables an endpoint failing for five days.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -48,6 +50,19 @@ impl AttemptResult {
         self.status_code.is_some_and(|c| (200..300).contains(&c))
     }
 }
+
+/// The worker's counters, and the oldest pending delivery as last read.
+#[derive(Default)]
+pub(super) struct DeliveryCounters {
+    delivered: AtomicU64,
+    retrying: AtomicU64,
+    failed: AtomicU64,
+    /// When the oldest pending delivery was last read, and what it was.
+    oldest_pending: Mutex<Option<(Timestamp, Option<Timestamp>)>>,
+}
+
+/// How often the worker reads the oldest pending delivery again (a scan of what is pending).
+const OLDEST_PENDING_EVERY: Duration = Duration::from_secs(5);
 
 fn event_types(keys: Option<Vec<String>>) -> CoreResult<Vec<EventType>> {
     let mut types = Vec::new();
@@ -326,10 +341,46 @@ impl Roster {
         Ok(due)
     }
 
-    /// Whether anything is due, read without taking the write lock (the worker's idle poll).
+    /// Whether anything is due, read without taking the write lock (the worker's idle poll);
+    /// every few seconds it also reads how old the oldest pending delivery is.
     pub async fn deliveries_due(&self) -> CoreResult<bool> {
+        let now = Timestamp::now();
         let mut s = self.store.read().await?;
-        s.any_delivery_due(Timestamp::now()).await
+        let stale = self
+            .deliveries
+            .oldest_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|(read_at, _)| {
+                now.0 - read_at.0 >= OLDEST_PENDING_EVERY.as_millis() as i64
+            });
+        if stale {
+            let oldest = s.oldest_pending_delivery().await?;
+            *self
+                .deliveries
+                .oldest_pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some((now, oldest));
+        }
+        s.any_delivery_due(now).await
+    }
+
+    /// What the delivery worker has done since the process started (`/metrics`).
+    pub fn delivery_stats(&self) -> DeliveryStats {
+        let c = &self.deliveries;
+        let oldest = c
+            .oldest_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .and_then(|(_, oldest)| oldest);
+        DeliveryStats {
+            delivered: c.delivered.load(Ordering::Relaxed),
+            retrying: c.retrying.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            oldest_pending: oldest.map_or(Duration::ZERO, |t| {
+                Duration::from_millis(Timestamp::now().0.saturating_sub(t.0).max(0) as u64)
+            }),
+        }
     }
 
     /// For the delivery worker: records an attempt at `due` and what follows from it (the
@@ -384,6 +435,13 @@ impl Roster {
                 tx.update_webhook_endpoint(&e).await?;
             }
         }
-        tx.commit().await
+        tx.commit().await?;
+        let counter = match state {
+            DeliveryState::Succeeded => &self.deliveries.delivered,
+            DeliveryState::Pending => &self.deliveries.retrying,
+            DeliveryState::Failed => &self.deliveries.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }

@@ -236,6 +236,17 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
             .collect()
     }
 
+    async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>> {
+        let oldest = self
+            .one(
+                "SELECT min(created_at) FROM webhook_deliveries WHERE state = 'pending'",
+                vec![],
+                |r| r.opt_int(0),
+            )
+            .await?;
+        Ok(oldest.flatten().map(Timestamp))
+    }
+
     async fn any_delivery_due(&mut self, now: Timestamp) -> CoreResult<bool> {
         let due = self
             .one(
