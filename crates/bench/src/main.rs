@@ -113,6 +113,11 @@ struct Args {
         default_value = "native,infisical,clerk,planetscale"
     )]
     mounts: Vec<String>,
+    /// Configure one webhook endpoint (for `membership.removed`) in the benchmark's
+    /// organization, with a receiver in this process answering 200, so that every removal
+    /// also writes, claims and sends a delivery: what an endpoint costs.
+    #[arg(long)]
+    webhook_endpoint: bool,
 }
 
 /// Where the benchmark's database is.
@@ -448,6 +453,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--database",
                 &target.url(),
+                // The benchmark's webhook receiver listens on loopback.
+                "--allow-private-webhook-urls",
             ])
             .env("RUST_LOG", "warn,roster=info")
             .env("ROSTER_GROUP_COMMIT_OFF", group_commit_off)
@@ -697,6 +704,11 @@ async fn bench_backend(args: &Args, target: Target) {
             ready.as_secs_f64() * 1000.0
         );
     }
+    let received = if args.webhook_endpoint {
+        Some(webhook_endpoint(&b).await)
+    } else {
+        None
+    };
     let sections = Sections {
         args,
         b,
@@ -722,7 +734,47 @@ async fn bench_backend(args: &Args, target: Target) {
     if wants("scale") && args.scale > 0 {
         sections.scale().await;
     }
+    if let Some(received) = received {
+        // What the worker has not sent yet is sent within seconds; the count is of what
+        // arrived while the sections ran, and just after.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        println!(
+            "\n{name}: the webhook receiver got {} deliveries",
+            received.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     sections.server.print_peak_rss(name, "at the end");
+}
+
+/// A webhook receiver on loopback answering 200, and an endpoint of the benchmark's
+/// organization sending it every `membership.removed`: the count of deliveries received.
+async fn webhook_endpoint(b: &Bench) -> Arc<std::sync::atomic::AtomicU64> {
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { "" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    b.roster
+        .create_webhook_endpoint(
+            &b.admin,
+            b.org,
+            roster_core::service::NewWebhookEndpoint {
+                url,
+                event_types: Some(vec!["membership.removed".into()]),
+                ..Default::default()
+            },
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    received
 }
 
 /// The `direct` section: single removals in-process, each mount's unit of work at each

@@ -130,27 +130,35 @@ impl roster_webhooks::Render for EventRender {
     }
 }
 
-/// Parses a retry schedule, `5s,5m,30m,2h` (units `ms`, `s`, `m`, `h`, `d`).
+/// Parses a duration, `250ms`, `15s`, `5m`, `2h` or `1d`.
+pub fn parse_duration(part: &str) -> Result<std::time::Duration, String> {
+    let part = part.trim();
+    let split = part
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{part}` has no unit (ms, s, m, h or d)"))?;
+    let (n, unit) = part.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{part}` does not start with a number"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{part}`: the unit must be ms, s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
+}
+
+/// Parses a retry schedule, `5s,5m,30m,2h` (each delay as `parse_duration` reads it).
 pub fn parse_retry_schedule(text: &str) -> Result<roster_core::webhooks::RetrySchedule, String> {
-    let mut delays = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let split = part
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("`{part}` has no unit (ms, s, m, h or d)"))?;
-        let (n, unit) = part.split_at(split);
-        let n: u64 = n
-            .parse()
-            .map_err(|_| format!("`{part}` does not start with a number"))?;
-        let ms = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(format!("`{part}`: the unit must be ms, s, m, h or d")),
-        };
-        delays.push(std::time::Duration::from_millis(n.saturating_mul(ms)));
-    }
+    let delays = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
     if delays.is_empty() {
         return Err("the retry schedule names no delay".to_owned());
     }
@@ -178,4 +186,29 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn durations_and_retry_schedules_read_as_operators_write_them() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("15").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5w").unwrap_err().contains("unit must be"));
+        let schedule = parse_retry_schedule("1s, 2s,5m").unwrap();
+        assert_eq!(
+            schedule.0,
+            [
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(300)
+            ]
+        );
+        assert!(parse_retry_schedule(",").is_err());
+    }
 }

@@ -57,6 +57,15 @@ enum Command {
             value_parser = roster::parse_retry_schedule
         )]
         webhook_retry_schedule: roster_core::webhooks::RetrySchedule,
+        /// The longest a webhook attempt may take, connecting included (e.g. `15s`); an
+        /// attempt cut off by a crash is sent again after twice this and 5 s.
+        #[arg(
+            long,
+            env = "ROSTER_WEBHOOK_TIMEOUT",
+            default_value = "15s",
+            value_parser = roster::parse_duration
+        )]
+        webhook_timeout: std::time::Duration,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -133,6 +142,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             db,
             allow_private_webhook_urls,
             webhook_retry_schedule,
+            webhook_timeout,
         } => {
             let started = std::time::Instant::now();
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
@@ -160,6 +170,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 roster.clone(),
                 roster_webhooks::Settings {
                     retry: webhook_retry_schedule,
+                    timeout: webhook_timeout,
                     policy,
                     ..Default::default()
                 },

@@ -353,8 +353,9 @@ pub trait WebhookRows: Send {
     async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>>;
     /// Whether a delivery is due at `now` (a read: nothing is claimed).
     async fn any_delivery_due(&mut self, now: Timestamp) -> CoreResult<bool>;
-    /// Records an attempt and sets its delivery's state (its lease released).
-    async fn record_attempt(&mut self, outcome: &AttemptOutcome) -> CoreResult<()>;
+    /// Records attempts and sets their deliveries' states (their leases released), with as
+    /// few statements as their outcomes allow.
+    async fn record_attempts(&mut self, outcomes: &[AttemptOutcome]) -> CoreResult<()>;
 }
 
 /// A read session or a write transaction: the rows of every resource (each a trait of its

@@ -3,7 +3,9 @@
 -- An endpoint has no foreign key to its organization: an organization's deletion is an event
 -- its endpoints are still sent. A delivery is one event to one endpoint, written in the same
 -- transaction as the event (so that none is lost), and claimed by one node at a time through
--- its lease (`claimed_until`).
+-- its lease (`claimed_until`). Deliveries and attempts are small rows written at the rate of
+-- removals: kept WITHOUT ROWID, each in the b-tree of its key alone, not in a table and an
+-- index of the key besides.
 
 CREATE TABLE webhook_endpoints (
     id BLOB PRIMARY KEY,
@@ -36,7 +38,7 @@ CREATE TABLE webhook_deliveries (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (endpoint_id, event_id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 
 CREATE TABLE webhook_attempts (
@@ -48,5 +50,5 @@ CREATE TABLE webhook_attempts (
     error TEXT NULL,
     duration_ms INTEGER NOT NULL,
     created_at INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX webhook_attempts_endpoint ON webhook_attempts (endpoint_id, id);

@@ -10,8 +10,8 @@ use roster_core::Roster;
 use roster_core::events::Event;
 use roster_core::service::AttemptResult;
 use roster_core::webhooks::{DueDelivery, RetrySchedule, WebhookFormat};
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::policy::{AddressPolicy, CheckingResolver};
 use crate::sign::signature_headers;
@@ -30,8 +30,12 @@ pub struct Settings {
     pub policy: AddressPolicy,
     /// How often an idle worker looks for due deliveries.
     pub poll: Duration,
-    /// The most deliveries claimed (and sent at once) at a time.
+    /// How long a busy worker waits between turns, for results and due deliveries to gather.
+    pub gather: Duration,
+    /// The most deliveries claimed in a turn.
     pub batch: u32,
+    /// The most deliveries being sent at once, over every batch.
+    pub in_flight: usize,
 }
 
 impl Default for Settings {
@@ -43,7 +47,9 @@ impl Default for Settings {
                 allow_private: false,
             },
             poll: Duration::from_millis(200),
-            batch: 32,
+            gather: Duration::from_millis(25),
+            batch: 256,
+            in_flight: 1024,
         }
     }
 }
@@ -77,24 +83,7 @@ pub fn spawn(
             render,
             client,
         });
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let sent = match worker.run_once().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook delivery: could not claim deliveries");
-                    0
-                }
-            };
-            if sent == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(worker.settings.poll) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-        }
+        worker.run(&mut stop).await;
     })
 }
 
@@ -116,45 +105,83 @@ struct Worker {
 }
 
 impl Worker {
-    /// Sends what is due now, all at once; how many deliveries it attempted.
-    async fn run_once(self: &Arc<Self>) -> roster_core::error::CoreResult<usize> {
-        if !self.roster.deliveries_due().await? {
-            return Ok(0);
+    /// Turn after turn: each records the attempts finished since the last and claims what is
+    /// due, in one transaction, then starts sending what it claimed (each attempt on a task of
+    /// its own, its result coming back for the next turn). Busy, the turns come every
+    /// `gather`, so that each commit serves many deliveries (on SQLite every commit takes the
+    /// write lock the removals need); idle, every `poll`, after a read that takes no lock.
+    async fn run(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
+        let (results, mut finished_rx) = mpsc::unbounded_channel();
+        let mut in_flight = 0usize;
+        // The lease outlasts the attempt and the turn that records it, so that the claim is
+        // not taken over meanwhile; a process that dies leaves its claims to run out.
+        let lease = self.settings.timeout * 2 + Duration::from_secs(5);
+        loop {
+            let stopping = *stop.borrow();
+            let mut finished = Vec::new();
+            while let Ok(done) = finished_rx.try_recv() {
+                finished.push(done);
+            }
+            in_flight -= finished.len();
+            if stopping && in_flight == 0 && finished.is_empty() {
+                return;
+            }
+            let room = if stopping {
+                0
+            } else {
+                (self.settings.in_flight - in_flight).min(self.settings.batch as usize) as u32
+            };
+            let worth_a_turn = !finished.is_empty()
+                || (room > 0 && self.roster.deliveries_due().await.unwrap_or(false));
+            let mut claimed = 0;
+            if worth_a_turn {
+                match self
+                    .roster
+                    .delivery_turn(&finished, &self.settings.retry, room, lease)
+                    .await
+                {
+                    Ok(due) => {
+                        claimed = due.len();
+                        in_flight += claimed;
+                        for d in due {
+                            let (worker, results) = (self.clone(), results.clone());
+                            tokio::spawn(async move {
+                                let result = worker.attempt(&d).await;
+                                let _ = results.send((d, result));
+                            });
+                        }
+                    }
+                    // Unrecorded, the attempts are claimed again when their leases run out:
+                    // sent again, not lost.
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        attempts = finished.len(),
+                        "webhook delivery: a turn failed"
+                    ),
+                }
+            }
+            let pause = if in_flight > 0 || claimed > 0 {
+                self.settings.gather
+            } else {
+                self.settings.poll
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed(), if !stopping => {}
+            }
         }
-        // The lease outlasts the attempt: the claim is not taken over while it runs.
-        let lease = self.settings.timeout + Duration::from_secs(30);
-        let due = self
-            .roster
-            .claim_due_deliveries(lease, self.settings.batch)
-            .await?;
-        let n = due.len();
-        let mut attempts = JoinSet::new();
-        for d in due {
-            let worker = self.clone();
-            attempts.spawn(async move { worker.attempt(d).await });
-        }
-        while attempts.join_next().await.is_some() {}
-        Ok(n)
     }
 
-    async fn attempt(&self, due: DueDelivery) {
+    async fn attempt(&self, due: &DueDelivery) -> AttemptResult {
         let started = Instant::now();
-        let (status_code, error) = match self.send(&due).await {
+        let (status_code, error) = match self.send(due).await {
             Ok(status) => (Some(status), None),
             Err(e) => (None, Some(e)),
         };
-        let result = AttemptResult {
+        AttemptResult {
             status_code,
             error,
             duration: started.elapsed(),
-        };
-        if let Err(e) = self
-            .roster
-            .record_delivery_attempt(&due, &result, &self.settings.retry)
-            .await
-        {
-            // Unrecorded, it is claimed again when its lease runs out: sent again, not lost.
-            tracing::warn!(error = %e, event = %due.event.id, "webhook attempt not recorded");
         }
     }
 

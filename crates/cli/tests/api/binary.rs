@@ -470,10 +470,13 @@ async fn pending_deliveries_survive_a_kill(database: &str) {
         boot["organization_id"].as_str().unwrap().to_owned(),
         format!("Bearer {}", boot["token"].as_str().unwrap()),
     );
+    // An attempt cut off by the kill is claimed again after twice the timeout and 5 s.
     let args = [
         "--allow-private-webhook-urls",
         "--webhook-retry-schedule",
         "2s,2s,2s",
+        "--webhook-timeout",
+        "1s",
     ];
     let (mut child, addr, _log) = serve_with(database, &args);
     let (url, got) = receiver(1).await;

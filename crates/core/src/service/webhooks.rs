@@ -327,20 +327,6 @@ impl Roster {
         tx.commit().await
     }
 
-    /// For the delivery worker: claims up to `limit` due deliveries for `lease` (another node
-    /// may take one over once its lease has run out: the attempt is then presumed lost).
-    pub async fn claim_due_deliveries(
-        &self,
-        lease: Duration,
-        limit: u32,
-    ) -> CoreResult<Vec<DueDelivery>> {
-        let now = Timestamp::now();
-        let mut tx = self.store.begin().await?;
-        let due = tx.claim_due_deliveries(now, now.plus(lease), limit).await?;
-        tx.commit().await?;
-        Ok(due)
-    }
-
     /// Whether anything is due, read without taking the write lock (the worker's idle poll);
     /// every few seconds it also reads how old the oldest pending delivery is.
     pub async fn deliveries_due(&self) -> CoreResult<bool> {
@@ -383,43 +369,65 @@ impl Roster {
         }
     }
 
-    /// For the delivery worker: records an attempt at `due` and what follows from it (the
-    /// delivery done, tried again after the schedule's next delay, or failed; the endpoint's
-    /// failing streak, and its disabling after five days of it).
-    pub async fn record_delivery_attempt(
+    /// The delivery worker's turn, in one transaction (one commit, however much it does):
+    /// records the attempts made since its last turn and what follows from each (the delivery
+    /// done, tried again after the schedule's next delay, or failed; each endpoint's failing
+    /// streak, and its disabling after five days of it), then claims up to `claim` due
+    /// deliveries for `lease` (another node may take one over once its lease has run out: the
+    /// attempt is then presumed lost).
+    pub async fn delivery_turn(
         &self,
-        due: &DueDelivery,
-        result: &AttemptResult,
+        attempts: &[(DueDelivery, AttemptResult)],
         schedule: &RetrySchedule,
-    ) -> CoreResult<()> {
+        claim: u32,
+        lease: Duration,
+    ) -> CoreResult<Vec<DueDelivery>> {
         let now = Timestamp::now();
-        let attempt = due.attempts_before + 1;
-        let (state, next) = if result.delivered() {
-            (DeliveryState::Succeeded, now)
-        } else {
-            match schedule.after(attempt) {
-                Some(delay) => (DeliveryState::Pending, now.plus(delay)),
-                None => (DeliveryState::Failed, now),
-            }
-        };
-        let org = due.endpoint.organization_id;
+        let outcomes: Vec<AttemptOutcome> = attempts
+            .iter()
+            .map(|(due, result)| {
+                let (state, next) = if result.delivered() {
+                    (DeliveryState::Succeeded, now)
+                } else {
+                    match schedule.after(due.attempts_before + 1) {
+                        Some(delay) => (DeliveryState::Pending, now.plus(delay)),
+                        None => (DeliveryState::Failed, now),
+                    }
+                };
+                AttemptOutcome {
+                    endpoint_id: due.endpoint.id,
+                    event_id: due.event.id,
+                    organization_id: due.endpoint.organization_id,
+                    status_code: result.status_code,
+                    error: result.error.clone(),
+                    duration_ms: result.duration.as_millis().min(i64::MAX as u128) as i64,
+                    at: now,
+                    state,
+                    next_attempt_at: next,
+                }
+            })
+            .collect();
         let mut tx = self.store.begin().await?;
-        tx.record_attempt(&AttemptOutcome {
-            endpoint_id: due.endpoint.id,
-            event_id: due.event.id,
-            organization_id: org,
-            status_code: result.status_code,
-            error: result.error.clone(),
-            duration_ms: result.duration.as_millis().min(i64::MAX as u128) as i64,
-            at: now,
-            state,
-            next_attempt_at: next,
-        })
-        .await?;
-        // The endpoint as it is now (an admin may have changed it since the claim).
-        if let Some(mut e) = tx.webhook_endpoint(org, due.endpoint.id).await? {
-            let before = e.clone();
-            if result.delivered() {
+        if !outcomes.is_empty() {
+            tx.record_attempts(&outcomes).await?;
+        }
+        // Each endpoint's streak: broken by any delivery of the batch, else started (or gone
+        // on) by its failures.
+        let mut endpoints: Vec<(OrganizationId, WebhookEndpointId, bool)> = Vec::new();
+        for o in &outcomes {
+            let delivered = o.state == DeliveryState::Succeeded;
+            match endpoints.iter_mut().find(|e| e.1 == o.endpoint_id) {
+                Some(e) => e.2 |= delivered,
+                None => endpoints.push((o.organization_id, o.endpoint_id, delivered)),
+            }
+        }
+        for (org, id, delivered) in endpoints {
+            // The endpoint as it is now (an admin may have changed it since the claim).
+            let Some(mut e) = tx.webhook_endpoint(org, id).await? else {
+                continue;
+            };
+            let before = (e.failing_since, e.disabled);
+            if delivered {
                 e.failing_since = None;
             } else {
                 let since = *e.failing_since.get_or_insert(now);
@@ -431,17 +439,24 @@ impl Roster {
                     ));
                 }
             }
-            if e != before {
+            if (e.failing_since, e.disabled) != before {
                 tx.update_webhook_endpoint(&e).await?;
             }
         }
-        tx.commit().await?;
-        let counter = match state {
-            DeliveryState::Succeeded => &self.deliveries.delivered,
-            DeliveryState::Pending => &self.deliveries.retrying,
-            DeliveryState::Failed => &self.deliveries.failed,
+        let claimed = if claim > 0 {
+            tx.claim_due_deliveries(now, now.plus(lease), claim).await?
+        } else {
+            Vec::new()
         };
-        counter.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        tx.commit().await?;
+        for o in &outcomes {
+            let counter = match o.state {
+                DeliveryState::Succeeded => &self.deliveries.delivered,
+                DeliveryState::Pending => &self.deliveries.retrying,
+                DeliveryState::Failed => &self.deliveries.failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(claimed)
     }
 }

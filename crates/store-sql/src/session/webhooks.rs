@@ -260,36 +260,66 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         Ok(due.is_some())
     }
 
-    async fn record_attempt(&mut self, o: &AttemptOutcome) -> CoreResult<()> {
-        self.0
-            .execute(
-                "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, \
-                 claimed_until = NULL, updated_at = $5 WHERE endpoint_id = $1 AND event_id = $2",
-                vec![
-                    Arg::Uuid(o.endpoint_id.0),
-                    Arg::Uuid(o.event_id.0),
-                    Arg::Text(o.state.key().to_owned()),
-                    ts(o.next_attempt_at),
-                    ts(o.at),
-                ],
-            )
-            .await?;
-        self.0
-            .execute(
+    async fn record_attempts(&mut self, outcomes: &[AttemptOutcome]) -> CoreResult<()> {
+        // Deliveries that end in the same state at the same time are set in one statement.
+        let mut groups: Vec<(DeliveryState, Timestamp, Timestamp, Vec<&AttemptOutcome>)> =
+            Vec::new();
+        for o in outcomes {
+            match groups
+                .iter_mut()
+                .find(|g| (g.0, g.1, g.2) == (o.state, o.next_attempt_at, o.at))
+            {
+                Some(g) => g.3.push(o),
+                None => groups.push((o.state, o.next_attempt_at, o.at, vec![o])),
+            }
+        }
+        for (state, next, at, group) in groups {
+            for part in group.chunks(CHUNK / 2) {
+                let mut args = vec![Arg::Text(state.key().to_owned()), ts(next), ts(at)];
+                let pairs: Vec<String> = part
+                    .iter()
+                    .map(|o| {
+                        args.push(Arg::Uuid(o.endpoint_id.0));
+                        args.push(Arg::Uuid(o.event_id.0));
+                        format!("(${}, ${})", args.len() - 1, args.len())
+                    })
+                    .collect();
+                let sql = format!(
+                    "UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, \
+                     claimed_until = NULL, updated_at = $3 \
+                     WHERE (endpoint_id, event_id) IN ({})",
+                    pairs.join(", ")
+                );
+                self.0.execute(&sql, args).await?;
+            }
+        }
+        const ATTEMPT_ARGS: usize = 8;
+        for part in outcomes.chunks(CHUNK / ATTEMPT_ARGS) {
+            let mut args = Vec::with_capacity(part.len() * ATTEMPT_ARGS);
+            let values: Vec<String> = part
+                .iter()
+                .map(|o| {
+                    let row = format!("({})", placeholders(args.len() + 1, ATTEMPT_ARGS));
+                    args.extend([
+                        Arg::Uuid(WebhookAttemptId::new().0),
+                        Arg::Uuid(o.endpoint_id.0),
+                        Arg::Uuid(o.event_id.0),
+                        Arg::Uuid(o.organization_id.0),
+                        Arg::OptInt(o.status_code.map(i64::from)),
+                        Arg::OptText(o.error.clone()),
+                        Arg::Int(o.duration_ms),
+                        ts(o.at),
+                    ]);
+                    row
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO webhook_attempts (id, endpoint_id, event_id, org_id, status_code, \
-                 error, duration_ms, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                vec![
-                    Arg::Uuid(WebhookAttemptId::new().0),
-                    Arg::Uuid(o.endpoint_id.0),
-                    Arg::Uuid(o.event_id.0),
-                    Arg::Uuid(o.organization_id.0),
-                    Arg::OptInt(o.status_code.map(i64::from)),
-                    Arg::OptText(o.error.clone()),
-                    Arg::Int(o.duration_ms),
-                    ts(o.at),
-                ],
-            )
-            .await?;
+                 error, duration_ms, created_at) VALUES {}",
+                values.join(", ")
+            );
+            self.0.execute(&sql, args).await?;
+        }
         Ok(())
     }
 }
