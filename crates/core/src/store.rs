@@ -158,7 +158,9 @@ pub trait ProjectRows: Send {
     async fn project(&mut self, id: ProjectId) -> CoreResult<Option<Project>>;
     async fn list_projects(&mut self, org: OrganizationId, page: Page) -> CoreResult<Vec<Project>>;
     async fn update_project(&mut self, p: &Project) -> CoreResult<()>;
-    async fn delete_project(&mut self, id: ProjectId) -> CoreResult<()>;
+    /// Deletes the project and its memberships; returns its identities' memberships.
+    async fn delete_project(&mut self, id: ProjectId)
+    -> CoreResult<Vec<IdentityProjectMembership>>;
     async fn insert_project_membership(&mut self, pm: &ProjectMembership) -> CoreResult<()>;
     async fn project_membership(
         &mut self,
@@ -195,7 +197,11 @@ pub trait IdentityRows: Send {
         page: Page,
     ) -> CoreResult<Vec<Identity>>;
     async fn update_identity(&mut self, i: &Identity) -> CoreResult<()>;
-    async fn delete_identity(&mut self, id: IdentityId) -> CoreResult<()>;
+    /// Deletes the identity, its tokens and its project memberships; returns those.
+    async fn delete_identity(
+        &mut self,
+        id: IdentityId,
+    ) -> CoreResult<Vec<IdentityProjectMembership>>;
     async fn insert_identity_project_membership(
         &mut self,
         m: &IdentityProjectMembership,

@@ -343,6 +343,42 @@ async fn identity_and_user_lifecycles_write_their_events(app: TestApp) {
     )
     .await
     .expect(StatusCode::OK);
+    // Back in the project, it leaves it again when the identity is deleted, and another
+    // identity when its project is.
+    let add = |identity: String, project: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/v1/projects/{project}/identity-memberships"),
+                &app.admin,
+                json!({"identity_id": identity, "role": "member"}),
+            )
+            .await
+            .expect(StatusCode::CREATED)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let again = add(identity.clone(), project.clone()).await;
+    app.delete(&format!("/v1/identities/{identity}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let other = app
+        .post(
+            &format!("/v1/organizations/{org}/identities"),
+            &app.admin,
+            json!({"name": "builder", "role": "member"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let builds = add(other, project.clone()).await;
+    app.delete(&format!("/v1/projects/{project}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
     let member = app.add_member(&org, "member").await;
     app.delete(&format!("/v1/users/{}", member.user_id), &app.admin)
         .await
@@ -353,6 +389,10 @@ async fn identity_and_user_lifecycles_write_their_events(app: TestApp) {
         [
             ev("identity_membership.created", &ipm),
             ev("identity_membership.removed", &ipm),
+            ev("identity_membership.created", &again),
+            ev("identity_membership.removed", &again),
+            ev("identity_membership.created", &builds),
+            ev("identity_membership.removed", &builds),
             ev("membership.created", &member.membership_id),
             ev("membership.removed", &member.membership_id),
             ev("user.deleted", &member.user_id),

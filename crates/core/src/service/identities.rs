@@ -147,7 +147,9 @@ impl Roster {
             .identity(id)
             .await?
             .ok_or_else(|| CoreError::not_found("identity", id))?;
-        tx.delete_identity(id).await?;
+        let removed = tx.delete_identity(id).await?;
+        tx.insert_events(&removed_from_projects(ctx, actor, removed))
+            .await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),
@@ -345,6 +347,27 @@ impl Roster {
         tx.commit().await?;
         Ok(m)
     }
+}
+
+/// The `identity_membership.removed` events of identities' project memberships that went with
+/// a deletion (of the identity, or of the project).
+pub(super) fn removed_from_projects(
+    ctx: &RequestContext,
+    actor: &Actor,
+    removed: Vec<IdentityProjectMembership>,
+) -> Vec<Event> {
+    removed
+        .into_iter()
+        .map(|m| {
+            Event::new(
+                ctx,
+                Some(actor),
+                Some(m.organization_id),
+                EventType::IdentityMembershipRemoved,
+                EventObject::IdentityMembership(m),
+            )
+        })
+        .collect()
 }
 
 fn hide(id: IdentityId) -> impl Fn(CoreError) -> CoreError {

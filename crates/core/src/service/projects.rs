@@ -194,7 +194,11 @@ impl Roster {
             .project(id)
             .await?
             .ok_or_else(|| CoreError::not_found("project", id))?;
-        tx.delete_project(id).await?;
+        let removed = tx.delete_project(id).await?;
+        tx.insert_events(&super::identities::removed_from_projects(
+            ctx, actor, removed,
+        ))
+        .await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
             Some(actor),

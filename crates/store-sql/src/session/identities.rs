@@ -92,15 +92,27 @@ impl<C: Conn> IdentityRows for SqlSession<C> {
             .map(drop)
     }
 
-    async fn delete_identity(&mut self, id: IdentityId) -> CoreResult<()> {
+    async fn delete_identity(
+        &mut self,
+        id: IdentityId,
+    ) -> CoreResult<Vec<IdentityProjectMembership>> {
+        let removed = self
+            .all(
+                &format!(
+                    "DELETE FROM identity_project_memberships WHERE identity_id = $1 \
+                     RETURNING {IPM_COLS}"
+                ),
+                vec![Arg::Uuid(id.0)],
+                ipm_row,
+            )
+            .await?;
         for sql in [
-            "DELETE FROM identity_project_memberships WHERE identity_id = $1",
             "DELETE FROM tokens WHERE identity_id = $1",
             "DELETE FROM identities WHERE id = $1",
         ] {
             self.0.execute(sql, vec![Arg::Uuid(id.0)]).await?;
         }
-        Ok(())
+        Ok(removed)
     }
 
     async fn insert_identity_project_membership(

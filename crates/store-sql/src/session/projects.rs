@@ -95,15 +95,27 @@ impl<C: Conn> ProjectRows for SqlSession<C> {
             .map(drop)
     }
 
-    async fn delete_project(&mut self, id: ProjectId) -> CoreResult<()> {
+    async fn delete_project(
+        &mut self,
+        id: ProjectId,
+    ) -> CoreResult<Vec<IdentityProjectMembership>> {
+        let removed = self
+            .all(
+                &format!(
+                    "DELETE FROM identity_project_memberships WHERE project_id = $1 \
+                     RETURNING {IPM_COLS}"
+                ),
+                vec![Arg::Uuid(id.0)],
+                ipm_row,
+            )
+            .await?;
         for sql in [
-            "DELETE FROM identity_project_memberships WHERE project_id = $1",
             "DELETE FROM project_memberships WHERE project_id = $1",
             "DELETE FROM projects WHERE id = $1",
         ] {
             self.0.execute(sql, vec![Arg::Uuid(id.0)]).await?;
         }
-        Ok(())
+        Ok(removed)
     }
 
     async fn insert_project_membership(&mut self, pm: &ProjectMembership) -> CoreResult<()> {
