@@ -369,6 +369,88 @@ async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_c
     );
 }
 
+/// An endpoint whose every delivery has failed for five days is disabled and says why;
+/// enabled again, it starts afresh.
+async fn an_endpoint_failing_for_five_days_is_disabled_and_says_why(mut app: TestApp) {
+    let org = app.new_org("Failing").await;
+    let (url, received) = receiver(vec![503; 10]).await;
+    let endpoint = create_endpoint(&app, &org, json!({"url": url})).await;
+    let path = format!(
+        "{}/{}",
+        endpoints_path(&org),
+        endpoint["id"].as_str().unwrap()
+    );
+    // Its failures began six days ago (as if it had been down since).
+    let six_days_ago = roster_core::Timestamp::now().millis() - 6 * 24 * 3600 * 1000;
+    app.sabotage(&format!(
+        "UPDATE webhook_endpoints SET failing_since = {six_days_ago}"
+    ))
+    .await;
+    let _worker = worker(&mut app, &[60_000]);
+    app.add_member(&org, "member").await;
+    received.at_least(1).await;
+    let mut got = Value::Null;
+    for _ in 0..100 {
+        got = app.get(&path, &app.admin).await.expect(StatusCode::OK);
+        if got["disabled"] == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(got["disabled"], json!(true), "{got}");
+    let reason = got["disabled_reason"].as_str().unwrap();
+    assert!(reason.contains("5 days"), "{reason}");
+    assert!(got["failing_since"].is_string());
+    let enabled = app
+        .patch(&path, &app.admin, json!({"disabled": false}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            &enabled["disabled"],
+            &enabled["disabled_reason"],
+            &enabled["failing_since"]
+        ),
+        (&json!(false), &Value::Null, &Value::Null)
+    );
+}
+
+/// Two workers over one database (two `roster serve` nodes) never send one delivery twice:
+/// each claims what it sends.
+async fn two_workers_over_one_database_send_each_delivery_once(mut app: TestApp) {
+    let org = app.new_org("Two nodes").await;
+    let (url, received) = receiver(vec![]).await;
+    create_endpoint(
+        &app,
+        &org,
+        json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    let ids = app.add_users_as_members(&org, "member", 40).await;
+    let _first = worker(&mut app, &[100]);
+    let _second = worker(&mut app, &[100]);
+    for chunk in ids.chunks(5) {
+        app.post(
+            &format!("/v1/organizations/{org}/memberships/bulk-remove"),
+            &app.admin,
+            json!({"membership_ids": chunk}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    }
+    received.at_least(40).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut sent: Vec<String> = received
+        .all()
+        .iter()
+        .map(|(h, _, _)| h["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    sent.sort();
+    let before = sent.len();
+    sent.dedup();
+    assert_eq!((before, sent.len()), (40, 40), "each delivery sent once");
+}
+
 /// An organization admin cannot make roster call internal addresses: with the operator's
 /// default, loopback, private, link-local and metadata addresses are refused at creation,
 /// by address or by a name that resolves to one.
@@ -496,4 +578,6 @@ on_both_backends!(
     a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again,
     an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_change,
     an_endpoint_on_an_internal_address_is_refused,
+    an_endpoint_failing_for_five_days_is_disabled_and_says_why,
+    two_workers_over_one_database_send_each_delivery_once,
 );
