@@ -84,7 +84,7 @@ pub async fn remove(
     let (project, identity) = ids(&project, &identity)?;
     let m = s
         .roster
-        .remove_identity_from_project(&a, project, identity, &context())
+        .remove_identity_from_project(&a, project, identity, false, &context())
         .await?;
     Ok(Json(
         json!({ "identityMembership": IdentityMembership::from(&m) }),

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use roster_core::events::{Event, EventFilter, EventObject, EventType};
-use roster_core::model::Cascade;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -50,38 +49,6 @@ pub struct EventActorOut {
     /// `user`, `identity`, `service_token`, `admin_key`, or `system` (the command line).
     pub kind: String,
     pub id: Option<String>,
-}
-
-/// What a removal deleted with a membership: its member's project memberships, and on request
-/// their passwords and the service tokens they created.
-#[derive(Serialize, ToSchema)]
-pub struct CascadeOut {
-    pub project_memberships: Vec<CascadedProjectMembershipOut>,
-    pub passwords: Vec<String>,
-    pub service_tokens: Vec<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CascadedProjectMembershipOut {
-    pub id: String,
-    pub project_id: String,
-}
-
-impl From<Cascade> for CascadeOut {
-    fn from(c: Cascade) -> Self {
-        CascadeOut {
-            project_memberships: c
-                .project_memberships
-                .iter()
-                .map(|p| CascadedProjectMembershipOut {
-                    id: p.id.to_string(),
-                    project_id: p.project_id.to_string(),
-                })
-                .collect(),
-            passwords: c.passwords.iter().map(|p| p.id.to_string()).collect(),
-            service_tokens: c.service_tokens.iter().map(|t| t.id.to_string()).collect(),
-        }
-    }
 }
 
 impl From<Event> for EventOut {

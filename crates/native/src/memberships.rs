@@ -133,45 +133,47 @@ pub async fn update(
 }
 
 /// Removes one membership. The body is optional: `{"delete_passwords": true, …}`.
+/// `?dry_run=true` answers what it would do, and does nothing.
 #[utoipa::path(delete, path = "/v1/organizations/{organization_id}/memberships/{membership_id}", tag = "memberships",
-    params(("organization_id" = String, Path), ("membership_id" = String, Path)), request_body(content = RemoveOptions),
-    responses((status = 200, body = RemovalOut), Errors))]
+    params(("organization_id" = String, Path), ("membership_id" = String, Path), DryRunQuery),
+    request_body(content = RemoveOptions), responses((status = 200, body = RemovalOut), Errors))]
 pub async fn remove(
     State(s): State<AppState>,
     caller: Presented,
     path: Result<Path<(String, String)>, ApiError>,
+    query: Result<Query<DryRunQuery>, ApiError>,
     body: Result<OptionalBody<RemoveOptions>, ApiError>,
 ) -> Result<Json<RemovalOut>, ApiError> {
     let parsed = (|| {
-        let (Path((org, id)), OptionalBody(b)) = (path?, body?);
+        let (Path((org, id)), Query(q), OptionalBody(b)) = (path?, query?, body?);
         let targets = vec![MemberRef::Membership(parse(&id)?)];
         let options = RemovalOptions {
             delete_passwords: b.delete_passwords,
             delete_service_tokens: b.delete_service_tokens,
         };
-        Ok((parse(&org)?, targets, options))
+        Ok((parse(&org)?, targets, options, q.asked()))
     })();
-    let (org, targets, options) = caller.checked(&s, parsed).await?;
-    Ok(Json(
-        s.roster
-            .remove(org, caller.removal(targets, options))
-            .await?
-            .into(),
-    ))
+    let (org, targets, options, dry_run) = caller.checked(&s, parsed).await?;
+    let mut request = caller.removal(targets, options);
+    request.dry_run = dry_run;
+    let removal = s.roster.remove(org, request).await?;
+    Ok(Json(RemovalOut::new(removal, dry_run)))
 }
 
-/// Removes many memberships at once, all or nothing (at most 100,000 ids).
+/// Removes many memberships at once, all or nothing (at most 100,000 ids). `?dry_run=true`
+/// answers what it would do (or the error it would get), and does nothing.
 #[utoipa::path(post, path = "/v1/organizations/{organization_id}/memberships/bulk-remove", tag = "memberships",
-    params(("organization_id" = String, Path)), request_body = BulkRemove,
+    params(("organization_id" = String, Path), DryRunQuery), request_body = BulkRemove,
     responses((status = 200, body = RemovalOut), Errors))]
 pub async fn bulk_remove(
     State(s): State<AppState>,
     caller: Presented,
     path: Result<Path<String>, ApiError>,
+    query: Result<Query<DryRunQuery>, ApiError>,
     body: Result<Body<BulkRemove>, ApiError>,
 ) -> Result<Response, ApiError> {
     let parsed = (|| {
-        let (Path(org), Body(b)) = (path?, body?);
+        let (Path(org), Query(q), Body(b)) = (path?, query?, body?);
         if b.membership_ids.is_empty() {
             return Err(roster_core::CoreError::invalid(
                 "membership_ids",
@@ -184,14 +186,13 @@ pub async fn bulk_remove(
             delete_passwords: b.delete_passwords,
             delete_service_tokens: b.delete_service_tokens,
         };
-        Ok((parse(&org)?, targets, options))
+        Ok((parse(&org)?, targets, options, q.asked()))
     })();
-    let (org, targets, options) = caller.checked(&s, parsed).await?;
-    let removal = s
-        .roster
-        .remove(org, caller.removal(targets, options))
-        .await?;
-    Ok(RemovalOut::written_in_parts(removal).into_response())
+    let (org, targets, options, dry_run) = caller.checked(&s, parsed).await?;
+    let mut request = caller.removal(targets, options);
+    request.dry_run = dry_run;
+    let removal = s.roster.remove(org, request).await?;
+    Ok(RemovalOut::written_in_parts(removal, dry_run).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/organizations/{organization_id}/memberships/{membership_id}/accept", tag = "memberships",
@@ -209,24 +210,26 @@ pub async fn accept(
     ))
 }
 
-/// The caller leaves the organization (refused for its last active admin).
+/// The caller leaves the organization (refused for its last active admin). `?dry_run=true`
+/// answers what leaving would do, and does nothing.
 #[utoipa::path(post, path = "/v1/organizations/{organization_id}/leave", tag = "memberships",
-    params(("organization_id" = String, Path)), responses((status = 200, body = RemovalOut), Errors))]
+    params(("organization_id" = String, Path), DryRunQuery), responses((status = 200, body = RemovalOut), Errors))]
 pub async fn leave(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path(org): Path<String>,
+    Query(q): Query<DryRunQuery>,
 ) -> Result<Json<RemovalOut>, ApiError> {
-    Ok(Json(
-        s.roster
-            .leave_organization(
-                &a,
-                parse(&org)?,
-                RemovalOptions::default(),
-                false,
-                &context(),
-            )
-            .await?
-            .into(),
-    ))
+    let removal = s
+        .roster
+        .leave_organization(
+            &a,
+            parse(&org)?,
+            RemovalOptions::default(),
+            false,
+            q.asked(),
+            &context(),
+        )
+        .await?;
+    Ok(Json(RemovalOut::new(removal, q.asked())))
 }

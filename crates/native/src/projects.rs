@@ -187,18 +187,34 @@ pub async fn get_identity(
 }
 
 /// Removes a machine identity from the project (only that project membership).
+/// Removes a machine identity from the project. `?dry_run=true` answers what it would do
+/// (a receipt, as the membership removals give), and does nothing.
 #[utoipa::path(delete, path = "/v1/projects/{project_id}/identity-memberships/{identity_id}", tag = "identities",
-    params(("project_id" = String, Path), ("identity_id" = String, Path)),
-    responses((status = 200, body = IdentityProjectMembershipOut), Errors))]
+    params(("project_id" = String, Path), ("identity_id" = String, Path), DryRunQuery),
+    responses((status = 200, body = IdentityRemovalOut), Errors))]
 pub async fn remove_identity(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path((project, identity)): Path<(String, String)>,
-) -> Result<Json<IdentityProjectMembershipOut>, ApiError> {
-    Ok(Json(
-        s.roster
-            .remove_identity_from_project(&a, parse(&project)?, parse(&identity)?, &context())
-            .await?
-            .into(),
-    ))
+    Query(q): Query<DryRunQuery>,
+) -> Result<Json<IdentityRemovalOut>, ApiError> {
+    let removed = s
+        .roster
+        .remove_identity_from_project(
+            &a,
+            parse(&project)?,
+            parse(&identity)?,
+            q.asked(),
+            &context(),
+        )
+        .await?;
+    Ok(Json(if q.asked() {
+        IdentityRemovalOut::DryRun(IdentityRemovalReceipt {
+            dry_run: true,
+            removed: vec![removed.into()],
+            cascade: CascadeOut::from(roster_core::model::Cascade::default()),
+        })
+    } else {
+        IdentityRemovalOut::Removed(removed.into())
+    }))
 }

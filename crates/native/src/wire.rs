@@ -355,6 +355,7 @@ pub struct BulkRemove {
     pub delete_service_tokens: bool,
 }
 
+/// What a removal did (or, for a dry run, would do).
 #[derive(Serialize, ToSchema)]
 pub struct RemovalOut {
     /// The removed memberships, as they were.
@@ -362,6 +363,42 @@ pub struct RemovalOut {
     pub project_memberships_removed: u64,
     pub passwords_deleted: u64,
     pub service_tokens_deleted: u64,
+    /// What went with the memberships, by id.
+    pub cascade: CascadeOut,
+    /// `true` when nothing was changed: the answer says what the removal would do.
+    pub dry_run: bool,
+}
+
+/// What a removal deleted with a membership: its member's project memberships, and on request
+/// their passwords and the service tokens they created.
+#[derive(Serialize, ToSchema)]
+pub struct CascadeOut {
+    pub project_memberships: Vec<CascadedProjectMembershipOut>,
+    pub passwords: Vec<String>,
+    pub service_tokens: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CascadedProjectMembershipOut {
+    pub id: String,
+    pub project_id: String,
+}
+
+impl From<Cascade> for CascadeOut {
+    fn from(c: Cascade) -> Self {
+        CascadeOut {
+            project_memberships: c
+                .project_memberships
+                .iter()
+                .map(|p| CascadedProjectMembershipOut {
+                    id: p.id.to_string(),
+                    project_id: p.project_id.to_string(),
+                })
+                .collect(),
+            passwords: c.passwords.iter().map(|p| p.id.to_string()).collect(),
+            service_tokens: c.service_tokens.iter().map(|t| t.id.to_string()).collect(),
+        }
+    }
 }
 
 impl RemovalOut {
@@ -369,15 +406,21 @@ impl RemovalOut {
     /// removal's answer can hold 100,000 memberships.
     pub fn written_in_parts(
         r: Removal,
+        dry_run: bool,
     ) -> JsonParts<
         roster_core::removed::IntoIter,
         impl FnMut(Membership) -> MembershipOut + Send + Unpin + 'static,
     > {
-        let tail = format!(
-            r#"],"project_memberships_removed":{},"passwords_deleted":{},"service_tokens_deleted":{}}}"#,
+        let counts = (
             r.cascade.project_memberships.len(),
             r.cascade.passwords.len(),
-            r.cascade.service_tokens.len()
+            r.cascade.service_tokens.len(),
+        );
+        // A cascade's ids serialize whatever they are.
+        let cascade = serde_json::to_string(&CascadeOut::from(r.cascade)).unwrap_or_default();
+        let tail = format!(
+            r#"],"project_memberships_removed":{},"passwords_deleted":{},"service_tokens_deleted":{},"cascade":{cascade},"dry_run":{dry_run}}}"#,
+            counts.0, counts.1, counts.2
         );
         JsonParts::new(
             &br#"{"removed":["#[..],
@@ -388,14 +431,51 @@ impl RemovalOut {
     }
 }
 
-impl From<Removal> for RemovalOut {
-    fn from(r: Removal) -> Self {
+impl RemovalOut {
+    pub fn new(r: Removal, dry_run: bool) -> Self {
         RemovalOut {
             removed: r.removed.into_iter().map(Into::into).collect(),
             project_memberships_removed: r.cascade.project_memberships.len() as u64,
             passwords_deleted: r.cascade.passwords.len() as u64,
             service_tokens_deleted: r.cascade.service_tokens.len() as u64,
+            cascade: r.cascade.into(),
+            dry_run,
         }
+    }
+}
+
+/// What removing an identity from a project answers: the membership removed, or for a dry run
+/// a receipt as the membership removals give.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IdentityRemovalOut {
+    Removed(IdentityProjectMembershipOut),
+    DryRun(IdentityRemovalReceipt),
+}
+
+/// A dry run's answer: what would be removed, and what would go with it (nothing, for an
+/// identity's project membership).
+#[derive(Serialize, ToSchema)]
+pub struct IdentityRemovalReceipt {
+    pub dry_run: bool,
+    pub removed: Vec<IdentityProjectMembershipOut>,
+    pub cascade: CascadeOut,
+}
+
+/// `?dry_run=true` of the removal routes.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunQuery {
+    /// `true`: run the whole removal (authentication, permission, every guard, the cascade)
+    /// and roll it back; the answer is what it would do, or the error it would get, and
+    /// nothing changes.
+    pub dry_run: Option<bool>,
+}
+
+impl DryRunQuery {
+    pub fn asked(&self) -> bool {
+        self.dry_run.unwrap_or(false)
     }
 }
 
@@ -847,8 +927,9 @@ mod tests {
                 },
                 context: None,
             };
-            let whole = serde_json::to_value(RemovalOut::from(removal.clone())).unwrap();
-            let body = RemovalOut::written_in_parts(removal)
+            let dry_run = members == 2;
+            let whole = serde_json::to_value(RemovalOut::new(removal.clone(), dry_run)).unwrap();
+            let body = RemovalOut::written_in_parts(removal, dry_run)
                 .into_response()
                 .into_body();
             let parts = axum::body::to_bytes(body, usize::MAX).await.unwrap();

@@ -44,6 +44,7 @@ mod auth;
 mod binary;
 mod clerk;
 mod concurrency;
+mod dry_run;
 mod events;
 mod fuzz;
 mod group_commit;

@@ -304,11 +304,13 @@ impl Roster {
 
     /// Removes a machine identity from one project: only that project membership goes; the
     /// identity, its organization role and its tokens stay.
+    /// Removes a machine identity from a project; with `dry_run`, everything but the commit.
     pub async fn remove_identity_from_project(
         &self,
         actor: &Actor,
         project: ProjectId,
         identity: IdentityId,
+        dry_run: bool,
         ctx: &RequestContext,
     ) -> CoreResult<IdentityProjectMembership> {
         let (mut tx, org) = self
@@ -344,7 +346,9 @@ impl Roster {
             EventObject::IdentityMembership(m.clone()),
         )])
         .await?;
-        tx.commit().await?;
+        if !dry_run {
+            tx.commit().await?;
+        }
         Ok(m)
     }
 }

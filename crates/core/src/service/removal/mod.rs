@@ -64,6 +64,10 @@ pub struct RemovalRequest {
     /// were not there (not found), instead of forbidden: PlanetScale shows a token nothing its
     /// accesses do not cover. Decided in the batch, where the token is verified.
     pub forbidden_to_service_tokens_is_not_found: bool,
+    /// Run the whole removal (the caller verified, every rule, the cascade) in a transaction
+    /// of its own and roll it back: the answer is what the removal would be, and nothing
+    /// changes (no row, no audit event, no event).
+    pub dry_run: bool,
 }
 
 impl RemovalRequest {
@@ -84,6 +88,7 @@ impl RemovalRequest {
             org_slug: None,
             own_membership: OwnMembership::Refused,
             forbidden_to_service_tokens_is_not_found: false,
+            dry_run: false,
         }
     }
 }
@@ -137,6 +142,10 @@ impl Roster {
                 "membership_ids",
                 format!("at most {MAX_BULK_REMOVAL} memberships can be removed in one request"),
             ));
+        }
+        if request.dry_run {
+            // Never in a shared transaction: its rollback would undo the others.
+            return self.removal_batches().dry_run(org, &request).await;
         }
         let shares_commit =
             request.targets.len() <= SHARED_COMMIT_MAX_TARGETS && self.layers().batching;
@@ -216,6 +225,7 @@ impl Roster {
         org: OrganizationId,
         options: RemovalOptions,
         refuse_only_organization: bool,
+        dry_run: bool,
         ctx: &RequestContext,
     ) -> CoreResult<Removal> {
         let user = actor.user_id().ok_or_else(|| {
@@ -230,6 +240,7 @@ impl Roster {
         request.own_membership = OwnMembership::Leaves {
             refuse_only_organization,
         };
+        request.dry_run = dry_run;
         self.remove(org, request).await
     }
 

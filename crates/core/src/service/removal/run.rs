@@ -114,6 +114,22 @@ impl RemovalBatches {
         outcomes
     }
 
+    /// `request` run in a transaction of its own that is then rolled back: its outcome, and
+    /// nothing kept.
+    pub(in crate::service) async fn dry_run(
+        &self,
+        org: OrganizationId,
+        request: &RemovalRequest,
+    ) -> CoreResult<Removal> {
+        let mut tx = self.store.begin().await?;
+        let outcome = run_in(&mut *tx, &[(org, request)]).await;
+        // Dropped uncommitted: rolled back, whatever it wrote.
+        drop(tx);
+        outcome?
+            .pop()
+            .unwrap_or_else(|| Err(CoreError::internal("a dry run answered nothing")))
+    }
+
     /// One transaction over `asking`; `Err` if it could not begin or commit.
     async fn run_transaction(&self, asking: &[Asking<'_>]) -> CoreResult<Ran> {
         let mut tx = self.store.begin().await?;
