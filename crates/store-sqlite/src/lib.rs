@@ -225,35 +225,52 @@ fn value(arg: &Arg) -> Value {
     }
 }
 
-/// Prepares `sql` (cached) and binds `args` by name: `$1` is the first argument wherever it
-/// stands in the text (SQLite numbers named parameters in order of appearance). Each of the
-/// statement's parameters is read by its name, rather than each argument's name looked up: a
-/// lookup needs the name as a string, formatted for every argument of every statement.
+/// Prepares `sql` (cached) and binds `args` by number: `$1` is the first argument wherever it
+/// stands in the text. The statements are written with `$N` for both backends; here each is
+/// read as SQLite's `?N`, whose parameter index is N itself. (Bound by name instead, each
+/// parameter's name is found by a walk of the statement's list of names: a statement of a
+/// thousand parameters, a hundred audit events, took a million steps to bind.)
 fn prepare<'c>(
     conn: &'c Connection,
     sql: &str,
     args: &[Arg],
 ) -> CoreResult<rusqlite::CachedStatement<'c>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
-    for index in 1..=stmt.parameter_count() {
-        let arg = stmt
-            .parameter_name(index)
-            .and_then(argument_number)
-            .and_then(|n| args.get(n - 1))
-            .ok_or_else(|| {
-                CoreError::internal(format!(
-                    "sqlite: parameter {index} of a statement names no argument given"
-                ))
-            })?;
+    let mut stmt = conn
+        .prepare_cached(&numbered_parameters(sql))
+        .map_err(db_error)?;
+    let count = stmt.parameter_count();
+    if count > args.len() {
+        return Err(CoreError::internal(format!(
+            "sqlite: the statement's parameter {count} names no argument given"
+        )));
+    }
+    for (index, arg) in (1..=count).zip(args) {
         stmt.raw_bind_parameter(index, value(arg))
             .map_err(db_error)?;
     }
     Ok(stmt)
 }
 
-/// The argument a parameter names: 1 for `$1`.
-fn argument_number(name: &str) -> Option<usize> {
-    name.strip_prefix('$')?.parse().ok().filter(|n| *n > 0)
+/// `sql` with each `$N` written `?N`, outside quoted literals.
+fn numbered_parameters(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => quoted = !quoted,
+            '$' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out.into()
 }
 
 /// Maps a database error: SQLite names the violated columns in its message
@@ -385,12 +402,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_parameter_names_its_argument_by_number() {
-        assert_eq!(argument_number("$1"), Some(1));
-        assert_eq!(argument_number("$12"), Some(12));
-        assert_eq!(argument_number("$0"), None);
-        assert_eq!(argument_number(":name"), None);
-        assert_eq!(argument_number("$"), None);
+    fn a_parameter_is_written_as_sqlites_numbered_one_outside_quotes() {
+        assert_eq!(
+            numbered_parameters("SELECT $1, '$2', $12 WHERE a = 'x$3'"),
+            "SELECT ?1, '$2', ?12 WHERE a = 'x$3'"
+        );
+        assert_eq!(numbered_parameters("SELECT $"), "SELECT $");
     }
 
     #[test]

@@ -205,7 +205,11 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
             return Ok(Vec::new());
         }
         let event_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.1.0)).collect();
-        let endpoint_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.0.0)).collect();
+        // Most claims are many deliveries to few endpoints: each endpoint read once.
+        let mut endpoint_ids: Vec<uuid::Uuid> = claimed.iter().map(|c| c.0.0).collect();
+        endpoint_ids.sort_unstable();
+        endpoint_ids.dedup();
+        let endpoint_ids: Vec<Arg> = endpoint_ids.into_iter().map(Arg::Uuid).collect();
         let sql = format!(
             "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
             placeholders(1, event_ids.len())
