@@ -22,9 +22,27 @@ fn roster(args: &[&str], database: &str) -> std::process::Output {
 
 /// One HTTP/1.1 request over a fresh connection; returns the status and the body.
 async fn http(addr: &str, method: &str, path: &str, auth: &str) -> (u16, String) {
+    exchange(addr, method, path, auth, "").await
+}
+
+/// `http` with a JSON body; the answer's body read as JSON (null if it is not).
+async fn http_json(addr: &str, method: &str, path: &str, auth: &str, body: &Value) -> (u16, Value) {
+    let body = body.to_string();
+    let headed = format!(
+        "content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = exchange(addr, method, path, auth, &headed).await;
+    (status, serde_json::from_str(&answer).unwrap_or(Value::Null))
+}
+
+/// Sends the request line, the host and authorization headers, then `rest` (more headers
+/// and a body, or nothing); returns the status and the body.
+async fn exchange(addr: &str, method: &str, path: &str, auth: &str, rest: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let rest = if rest.is_empty() { "\r\n" } else { rest };
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\nconnection: close\r\n{rest}"
     );
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = String::new();
@@ -40,30 +58,6 @@ async fn http(addr: &str, method: &str, path: &str, auth: &str) -> (u16, String)
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default(),
     )
-}
-
-/// `http` with a JSON body.
-async fn http_json(addr: &str, method: &str, path: &str, auth: &str, body: &Value) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let body = body.to_string();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {auth}\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.unwrap();
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// Starts `roster serve` on port 0 and reads the bound address from its log.

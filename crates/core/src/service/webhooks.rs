@@ -76,6 +76,17 @@ fn event_types(keys: Option<Vec<String>>) -> CoreResult<Vec<EventType>> {
     Ok(types)
 }
 
+/// The endpoint `id` of `org`, or not found.
+async fn endpoint_of(
+    s: &mut dyn crate::store::Session,
+    org: OrganizationId,
+    id: WebhookEndpointId,
+) -> CoreResult<WebhookEndpoint> {
+    s.webhook_endpoint(org, id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("webhook endpoint", id))
+}
+
 impl Roster {
     /// Refuses a URL that is not http(s) with a host, or that the operator's policy forbids.
     async fn webhook_url(&self, url: &str) -> CoreResult<String> {
@@ -155,9 +166,7 @@ impl Roster {
         id: WebhookEndpointId,
     ) -> CoreResult<WebhookEndpoint> {
         let mut s = self.read_in(actor, org, Permission::WebhooksManage).await?;
-        s.webhook_endpoint(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))
+        endpoint_of(&mut *s, org, id).await
     }
 
     pub async fn list_webhook_endpoints(
@@ -186,10 +195,7 @@ impl Roster {
         let (mut tx, _) = self
             .write_in(actor, org, Permission::WebhooksManage)
             .await?;
-        let mut e = tx
-            .webhook_endpoint(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        let mut e = endpoint_of(&mut *tx, org, id).await?;
         if let Some(url) = url {
             e.url = url;
         }
@@ -232,10 +238,7 @@ impl Roster {
         let (mut tx, _) = self
             .write_in(actor, org, Permission::WebhooksManage)
             .await?;
-        let endpoint = tx
-            .webhook_endpoint(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        let endpoint = endpoint_of(&mut *tx, org, id).await?;
         tx.delete_webhook_endpoint(org, id).await?;
         tx.insert_audit_events(&[audit_event(
             ctx,
@@ -261,10 +264,7 @@ impl Roster {
         let (mut tx, _) = self
             .write_in(actor, org, Permission::WebhooksManage)
             .await?;
-        let mut e = tx
-            .webhook_endpoint(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        let mut e = endpoint_of(&mut *tx, org, id).await?;
         e.secret = new_signing_secret();
         e.updated_at = Timestamp::now();
         tx.update_webhook_endpoint(&e).await?;
@@ -290,9 +290,7 @@ impl Roster {
         page: Page,
     ) -> CoreResult<Paged<DeliveryAttempt>> {
         let mut s = self.read_in(actor, org, Permission::WebhooksManage).await?;
-        s.webhook_endpoint(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        endpoint_of(&mut *s, org, id).await?;
         let rows = s.list_webhook_attempts(id, probe(page)?).await?;
         Ok(paged(rows, page, |a| a.id.0))
     }
@@ -309,9 +307,7 @@ impl Roster {
         let (mut tx, _) = self
             .write_in(actor, org, Permission::WebhooksManage)
             .await?;
-        tx.webhook_endpoint(org, id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+        endpoint_of(&mut *tx, org, id).await?;
         if !tx.retry_delivery(id, event, Timestamp::now()).await? {
             return Err(CoreError::not_found("delivery", event));
         }
