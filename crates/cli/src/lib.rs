@@ -110,22 +110,20 @@ pub fn app_over(roster: Roster) -> axum::Router {
 }
 
 /// How the delivery worker renders an event for each endpoint format: the native API's event
-/// JSON (`roster_native::events::EventOut`). Clerk's shapes are not rendered yet, and creating
-/// a `clerk` endpoint is refused until they are.
+/// JSON (`roster_native::events::EventOut`), or Clerk's (`roster_dialect_clerk::webhooks`).
 #[derive(Debug)]
 pub struct EventRender;
 
 impl roster_webhooks::Render for EventRender {
-    fn render(
-        &self,
-        format: roster_core::webhooks::WebhookFormat,
-        event: &roster_core::events::Event,
-    ) -> Option<String> {
-        match format {
+    fn render(&self, due: &roster_core::webhooks::DueDelivery) -> Option<String> {
+        match due.endpoint.format {
             roster_core::webhooks::WebhookFormat::Native => {
-                serde_json::to_string(&roster_native::events::EventOut::from(event.clone())).ok()
+                serde_json::to_string(&roster_native::events::EventOut::from(due.event.clone()))
+                    .ok()
             }
-            roster_core::webhooks::WebhookFormat::Clerk => None,
+            roster_core::webhooks::WebhookFormat::Clerk => {
+                roster_dialect_clerk::webhooks::event(due)
+            }
         }
     }
 }

@@ -112,6 +112,19 @@ pub struct DueDelivery {
     pub endpoint: WebhookEndpoint,
     /// Attempts made before this one.
     pub attempts_before: u32,
+    /// What a Clerk-format endpoint's membership event shows around the membership, read as
+    /// the delivery is claimed (`None` for other formats and events).
+    pub context: Option<DeliveryContext>,
+}
+
+/// The organization, the member's user and the organization's roles, as they are when a
+/// delivery is claimed: what Clerk's membership objects embed. A deleted organization or user
+/// is absent.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryContext {
+    pub organization: Option<crate::model::Organization>,
+    pub user: Option<crate::model::User>,
+    pub roles: Vec<crate::model::Role>,
 }
 
 /// What came of an attempt.

@@ -15,6 +15,7 @@ pub mod ids;
 mod memberships;
 mod organizations;
 mod users;
+pub mod webhooks;
 mod wire;
 
 use axum::Router;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use roster_core::Roster;
-use roster_core::events::Event;
 use roster_core::service::AttemptResult;
 use roster_core::webhooks::{DueDelivery, RetrySchedule, WebhookFormat};
 use tokio::sync::{mpsc, watch};
@@ -16,10 +15,10 @@ use tokio::task::JoinHandle;
 use crate::policy::{AddressPolicy, CheckingResolver};
 use crate::sign::signature_headers;
 
-/// How an event is rendered for an endpoint of a format: the JSON body, or `None` if that
-/// format does not show this event (Clerk's has no machine identities).
+/// How a delivery's event is rendered for its endpoint's format: the JSON body, or `None` if
+/// that format does not show this event (Clerk's has no machine identities).
 pub trait Render: Send + Sync + 'static {
-    fn render(&self, format: WebhookFormat, event: &Event) -> Option<String>;
+    fn render(&self, due: &DueDelivery) -> Option<String>;
 }
 
 #[derive(Clone, Debug)]
@@ -174,7 +173,18 @@ impl Worker {
 
     async fn attempt(&self, due: &DueDelivery) -> AttemptResult {
         let started = Instant::now();
-        let (status_code, error) = match self.send(due).await {
+        let Some(body) = self.render.render(due) else {
+            return AttemptResult {
+                status_code: None,
+                error: Some(format!(
+                    "not sent: the {} format does not show this event",
+                    due.endpoint.format.key()
+                )),
+                duration: started.elapsed(),
+                not_shown: true,
+            };
+        };
+        let (status_code, error) = match self.send(due, body).await {
             Ok(status) => (Some(status), None),
             Err(e) => (None, Some(e)),
         };
@@ -182,16 +192,13 @@ impl Worker {
             status_code,
             error,
             duration: started.elapsed(),
+            not_shown: false,
         }
     }
 
     /// Sends one delivery: the receiver's status, or why there was none.
-    async fn send(&self, due: &DueDelivery) -> Result<u16, String> {
+    async fn send(&self, due: &DueDelivery, body: String) -> Result<u16, String> {
         let endpoint = &due.endpoint;
-        let body = self
-            .render
-            .render(endpoint.format, &due.event)
-            .ok_or_else(|| format!("the {} format has no such event", endpoint.format.key()))?;
         self.settings.policy.check_url(&endpoint.url).await?;
         let prefix = match endpoint.format {
             WebhookFormat::Native => "webhook",

@@ -172,8 +172,8 @@ async fn an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may(app: 
             "`membership.deleted` is not an event type",
         ),
         (
-            json!({"url": "https://h.example.com", "format": "clerk"}),
-            "the clerk format is not available yet",
+            json!({"url": "https://h.example.com", "format": "svix"}),
+            "format must be `native` or `clerk`",
         ),
         (
             json!({"url": "ftp://h.example.com/x"}),
@@ -567,10 +567,168 @@ async fn deliveries_verify_with_the_standard_webhooks_library(mut app: TestApp) 
     assert!(String::from_utf8_lossy(&out.stderr).contains("WebhookVerificationError"));
 }
 
+/// A Clerk-format endpoint gets Clerk's own event shapes, signed with Svix's headers, and
+/// nothing for what Clerk has no word for (a machine identity).
+async fn a_clerk_endpoint_gets_clerks_events_and_headers(mut app: TestApp) {
+    let org = app.new_org("Clerk hooks").await;
+    let (url, received) = receiver(vec![]).await;
+    let endpoint = create_endpoint(&app, &org, json!({"url": url, "format": "clerk"})).await;
+    assert_eq!(endpoint["format"], "clerk");
+    let _worker = worker(&mut app, &[100]);
+    let member = app.add_member(&org, "member").await;
+    let project = app.project_with(&org, "ci", &[]).await;
+    let identity = app
+        .post(
+            &format!("/v1/organizations/{org}/identities"),
+            &app.admin,
+            json!({"name": "deployer", "role": "member"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    app.post(
+        &format!("/v1/projects/{project}/identity-memberships"),
+        &app.admin,
+        json!({"identity_id": identity["id"], "role": "member"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            member.membership_id
+        ),
+        &app.admin,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let got = received.at_least(2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        received.types(),
+        [
+            "organizationMembership.created",
+            "organizationMembership.deleted"
+        ],
+        "nothing for the identity"
+    );
+    let clerk_user = roster_dialect_clerk::ids::encode("user", member.user_id.parse().unwrap());
+    let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
+    for (headers, _, body) in &got {
+        for h in ["svix-id", "svix-timestamp", "svix-signature"] {
+            assert!(headers.contains_key(h), "{h}");
+        }
+        assert!(!headers.contains_key("webhook-id"));
+        assert_eq!(body["object"], "event");
+        assert_eq!(body["instance_id"], "ins_roster");
+        assert!(
+            body["timestamp"].as_i64().unwrap() > 1_700_000_000_000,
+            "milliseconds"
+        );
+        let data = &body["data"];
+        assert_eq!(data["object"], "organization_membership");
+        assert_eq!(data["role"], "org:member");
+        assert_eq!(data["public_user_data"]["user_id"], json!(clerk_user));
+        assert_eq!(data["organization"]["id"], json!(clerk_org));
+    }
+}
+
 mod verified_by_the_reference_library {
     use super::*;
 
-    on_both_backends!(needs_tool; deliveries_verify_with_the_standard_webhooks_library);
+    /// What a Clerk endpoint receives verifies with Clerk's own `verifyWebhook`.
+    async fn clerk_deliveries_verify_with_clerks_own_verify_webhook(mut app: TestApp) {
+        let sdk = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clerk-sdk");
+        assert!(
+            sdk.join("node_modules/@clerk/backend").is_dir(),
+            "Clerk's SDK is missing (./test installs it)"
+        );
+        let org = app.new_org("Clerk verified").await;
+        let (url, received) = receiver(vec![]).await;
+        let endpoint = create_endpoint(&app, &org, json!({"url": url, "format": "clerk"})).await;
+        let secret = endpoint["secret"].as_str().unwrap().to_owned();
+        let _worker = worker(&mut app, &[100]);
+        let member = app.add_member(&org, "member").await;
+        app.patch(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                member.membership_id
+            ),
+            &app.admin,
+            json!({"role": "admin"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+        app.patch(
+            &format!("/v1/organizations/{org}"),
+            &app.admin,
+            json!({"name": "Renamed"}),
+        )
+        .await
+        .expect(StatusCode::OK);
+        app.delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                member.membership_id
+            ),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+        let got = received.at_least(4).await;
+        let input: Vec<Value> = got
+            .iter()
+            .map(|(headers, body, _)| {
+                let headers: serde_json::Map<String, Value> = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+                    .collect();
+                json!({"secret": secret, "headers": headers, "body": body})
+            })
+            .collect();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = std::process::Command::new("node")
+                .arg("verify-webhooks.mjs")
+                .current_dir(sdk)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(Value::Array(input).to_string().as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut types: Vec<&str> = said.lines().map(|l| l.split(' ').next().unwrap()).collect();
+        types.sort();
+        assert_eq!(
+            types,
+            [
+                "organization.updated",
+                "organizationMembership.created",
+                "organizationMembership.deleted",
+                "organizationMembership.updated",
+            ]
+        );
+    }
+
+    on_both_backends!(
+        needs_tool;
+        deliveries_verify_with_the_standard_webhooks_library,
+        clerk_deliveries_verify_with_clerks_own_verify_webhook,
+    );
 }
 
 on_both_backends!(
@@ -580,4 +738,5 @@ on_both_backends!(
     an_endpoint_on_an_internal_address_is_refused,
     an_endpoint_failing_for_five_days_is_disabled_and_says_why,
     two_workers_over_one_database_send_each_delivery_once,
+    a_clerk_endpoint_gets_clerks_events_and_headers,
 );

@@ -42,12 +42,16 @@ pub struct AttemptResult {
     pub status_code: Option<u16>,
     pub error: Option<String>,
     pub duration: Duration,
+    /// Not sent, because the endpoint's format does not show this event (Clerk's has no
+    /// machine identities, and shows invitations as objects roster does not have): done.
+    pub not_shown: bool,
 }
 
 impl AttemptResult {
-    /// Any 2xx answer delivers the event; anything else is tried again.
+    /// Any 2xx answer delivers the event (as does an event the format does not show);
+    /// anything else is tried again.
     pub fn delivered(&self) -> bool {
-        self.status_code.is_some_and(|c| (200..300).contains(&c))
+        self.not_shown || self.status_code.is_some_and(|c| (200..300).contains(&c))
     }
 }
 
@@ -74,6 +78,42 @@ fn event_types(keys: Option<Vec<String>>) -> CoreResult<Vec<EventType>> {
         }
     }
     Ok(types)
+}
+
+/// For each claimed membership event of a Clerk-format endpoint, what Clerk's membership
+/// object embeds (`DeliveryContext`), each organization's read once.
+async fn read_clerk_context(
+    tx: &mut dyn crate::store::Session,
+    claimed: &mut [DueDelivery],
+) -> CoreResult<()> {
+    use crate::events::EventObject;
+    let mut orgs: Vec<(OrganizationId, DeliveryContext)> = Vec::new();
+    for due in claimed.iter_mut() {
+        let EventObject::Membership(m) = &due.event.data.object else {
+            continue;
+        };
+        if due.endpoint.format != WebhookFormat::Clerk {
+            continue;
+        }
+        let org = m.organization_id;
+        let mut context = match orgs.iter().find(|(o, _)| *o == org) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = DeliveryContext {
+                    organization: tx.organization(org).await?,
+                    user: None,
+                    roles: tx.list_roles(org).await?,
+                };
+                orgs.push((org, c.clone()));
+                c
+            }
+        };
+        if let Some(user) = m.user_id {
+            context.user = tx.user(user).await?;
+        }
+        due.context = Some(context);
+    }
+    Ok(())
 }
 
 /// The endpoint `id` of `org`, or not found.
@@ -118,12 +158,6 @@ impl Roster {
                 CoreError::invalid("format", "format must be `native` or `clerk`")
             })?,
         };
-        if format == WebhookFormat::Clerk {
-            return Err(CoreError::invalid(
-                "format",
-                "the clerk format is not available yet: use native",
-            ));
-        }
         let event_types = event_types(input.event_types)?;
         let description = validate::optional_text("description", input.description)?;
         let url = self.webhook_url(&input.url).await?;
@@ -410,7 +444,12 @@ impl Roster {
         // Each endpoint's streak: broken by any delivery of the batch, else started (or gone
         // on) by its failures.
         let mut endpoints: Vec<(OrganizationId, WebhookEndpointId, bool)> = Vec::new();
-        for o in &outcomes {
+        // An event the format does not show was not sent: it says nothing of the endpoint.
+        let sent = attempts
+            .iter()
+            .zip(&outcomes)
+            .filter(|((_, r), _)| !r.not_shown);
+        for (_, o) in sent {
             let delivered = o.state == DeliveryState::Succeeded;
             match endpoints.iter_mut().find(|e| e.1 == o.endpoint_id) {
                 Some(e) => e.2 |= delivered,
@@ -439,11 +478,12 @@ impl Roster {
                 tx.update_webhook_endpoint(&e).await?;
             }
         }
-        let claimed = if claim > 0 {
+        let mut claimed = if claim > 0 {
             tx.claim_due_deliveries(now, now.plus(lease), claim).await?
         } else {
             Vec::new()
         };
+        read_clerk_context(&mut *tx, &mut claimed).await?;
         tx.commit().await?;
         for o in &outcomes {
             let counter = match o.state {

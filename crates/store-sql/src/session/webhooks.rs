@@ -235,6 +235,7 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
                         .cloned()
                         .ok_or_else(|| corrupt("delivery's endpoint"))?,
                     attempts_before: u32::try_from(attempts - 1).unwrap_or(0),
+                    context: None,
                 })
             })
             .collect()
