@@ -43,6 +43,10 @@ pub trait Store: Send + Sync + 'static {
     fn write_lanes(&self) -> usize {
         1
     }
+    /// How many membership events this store's transactions have committed since it opened.
+    fn events_written(&self) -> u64 {
+        0
+    }
 }
 
 /// Organizations: rows, the slug lookup, the member count kept with each.

@@ -190,7 +190,7 @@ impl Collector for GroupCommitCounters {
     }
 }
 
-/// The webhook delivery worker's counters, read from the core at each scrape.
+/// The events written and the webhook delivery worker's counters, read at each scrape.
 #[derive(Debug)]
 struct DeliveryCounters(Roster);
 
@@ -211,6 +211,13 @@ impl Collector for DeliveryCounters {
              tried again), failed (the last attempt of the schedule failed)",
             None,
             attempts.metric_type(),
+        )?)?;
+        let written = ConstCounter::new(self.0.store().events_written());
+        written.encode(encoder.encode_descriptor(
+            "roster_events_written",
+            "Membership events committed (the outbox), by this process",
+            None,
+            written.metric_type(),
         )?)?;
         let age = ConstGauge::new(stats.oldest_pending.as_secs_f64());
         age.encode(encoder.encode_descriptor(

@@ -6,10 +6,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::{CoreError, Session, Store};
-use roster_store_sql::{Arg, Conn, Migration, SqlRow, SqlSession, constraint_error};
+use roster_store_sql::{Arg, Conn, EventTally, Migration, SqlRow, SqlSession, constraint_error};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query::Query;
@@ -113,6 +115,8 @@ const MIGRATION_LOCK: i64 = 0x726f_7374_6572;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The events committed through this store (`EventTally`).
+    events_written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PostgresStore {
@@ -137,7 +141,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            events_written: Arc::default(),
+        })
     }
 
     pub async fn migrate(&self) -> CoreResult<Vec<roster_store_sql::Migration>> {
@@ -157,16 +164,23 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn events_written(&self) -> u64 {
+        self.events_written
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn read(&self) -> CoreResult<Box<dyn Session>> {
-        Ok(Box::new(SqlSession(PgConn::Read(
-            self.pool.acquire().await.map_err(db_error)?,
-        ))))
+        Ok(Box::new(SqlSession(
+            PgConn::Read(self.pool.acquire().await.map_err(db_error)?),
+            EventTally::default(),
+        )))
     }
 
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
-        Ok(Box::new(SqlSession(PgConn::Tx(
-            self.pool.begin().await.map_err(db_error)?,
-        ))))
+        Ok(Box::new(SqlSession(
+            PgConn::Tx(self.pool.begin().await.map_err(db_error)?),
+            EventTally::into_total(&self.events_written),
+        )))
     }
 
     /// `SELECT 1` on a pooled connection. If it cannot be had or used (the pool retries a

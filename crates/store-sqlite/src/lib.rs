@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::{CoreError, Session, Store};
-use roster_store_sql::{Arg, Conn, Migration, SqlRow, SqlSession, constraint_error};
+use roster_store_sql::{Arg, Conn, EventTally, Migration, SqlRow, SqlSession, constraint_error};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -80,6 +80,8 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Vec<Arc<Mutex<Connection>>>>,
     next_reader: Arc<AtomicUsize>,
+    /// The events committed through this store (`EventTally`).
+    events_written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -136,6 +138,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(readers),
             next_reader: Arc::default(),
+            events_written: Arc::default(),
         })
     }
 
@@ -174,12 +177,23 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn events_written(&self) -> u64 {
+        self.events_written
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     async fn read(&self) -> CoreResult<Box<dyn Session>> {
-        Ok(Box::new(SqlSession(self.reader().await)))
+        Ok(Box::new(SqlSession(
+            self.reader().await,
+            EventTally::default(),
+        )))
     }
 
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
-        Ok(Box::new(SqlSession(self.transaction().await?)))
+        Ok(Box::new(SqlSession(
+            self.transaction().await?,
+            EventTally::into_total(&self.events_written),
+        )))
     }
 
     async fn ping(&self) -> CoreResult<()> {

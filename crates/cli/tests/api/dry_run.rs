@@ -42,6 +42,17 @@ async fn state(app: &TestApp, org: &str, projects: &[&str]) -> Value {
     })
 }
 
+/// `roster_events_written_total` of the app's `/metrics`.
+async fn events_written(app: &TestApp) -> u64 {
+    let metrics = app.call("GET", "/metrics", None, None).await;
+    let text = metrics.body.as_str().unwrap().to_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("roster_events_written_total "))
+        .unwrap_or_else(|| panic!("no roster_events_written_total in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 /// The answer without what tells a dry run from the real thing.
 fn receipt(mut body: Value) -> Value {
     body.as_object_mut().unwrap().remove("dry_run");
@@ -114,6 +125,7 @@ async fn each_removal_dry_runs_to_what_it_then_does_and_changes_nothing(app: Tes
     ];
     for (method, path, token, body) in calls {
         let before = state(&app, &org, &[&project]).await;
+        let written = events_written(&app).await;
         let dry = app
             .call(
                 method,
@@ -129,11 +141,18 @@ async fn each_removal_dry_runs_to_what_it_then_does_and_changes_nothing(app: Tes
             before,
             "{method} {path}: a dry run changes nothing"
         );
+        assert_eq!(events_written(&app).await, written, "no event counted");
         let real = app
             .call(method, &path, Some(token), body)
             .await
             .expect(StatusCode::OK);
         assert_ne!(state(&app, &org, &[&project]).await, before);
+        let removed = dry["removed"].as_array().unwrap().len() as u64;
+        assert_eq!(
+            events_written(&app).await,
+            written + removed,
+            "{method} {path}"
+        );
         if real.get("dry_run").is_some() {
             assert_eq!(real["dry_run"], json!(false));
             assert_eq!(receipt(dry), receipt(real), "{method} {path}");

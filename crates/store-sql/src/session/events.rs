@@ -126,6 +126,7 @@ impl<C: Conn> EventRows for SqlSession<C> {
         for chunk in events.chunks(EVENTS_PER_STATEMENT) {
             write_events(&mut self.0, None, chunk).await?;
         }
+        self.1.wrote(events.len());
         Ok(())
     }
 
@@ -141,6 +142,7 @@ impl<C: Conn> EventRows for SqlSession<C> {
         if events.is_empty() {
             return self.insert_audit_events(audit).await;
         }
+        self.1.wrote(events.len());
         let audit = (!audit.is_empty()).then(|| {
             let mut args = Vec::with_capacity(audit.len() * AUDIT_ARGS + events.len() * EVENT_ARGS);
             (audit_insert(audit, &mut args), args)

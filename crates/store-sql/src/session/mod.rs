@@ -40,7 +40,38 @@ use webhooks::*;
 /// Ids per statement in `IN (…)` lists: well under both backends' parameter limits.
 const CHUNK: usize = 1000;
 
-pub struct SqlSession<C: Conn>(pub C);
+/// A session over a connection, and the events its transaction has written so far (counted
+/// into the store's total when it commits).
+pub struct SqlSession<C: Conn>(pub C, pub EventTally);
+
+/// The membership events a store's transactions have committed, for `/metrics`: each
+/// transaction counts what it writes, and adds it to the total only if it commits (a dry run
+/// or a failed request writes nothing that counts).
+#[derive(Debug, Default)]
+pub struct EventTally {
+    pending: u64,
+    committed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl EventTally {
+    /// A tally of a transaction, adding to `total` when it commits.
+    pub fn into_total(total: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        EventTally {
+            pending: 0,
+            committed: Some(total.clone()),
+        }
+    }
+
+    pub(crate) fn wrote(&mut self, n: usize) {
+        self.pending += n as u64;
+    }
+
+    fn committed(self) {
+        if let Some(total) = self.committed {
+            total.fetch_add(self.pending, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
 
 fn corrupt(what: &str) -> CoreError {
     CoreError::internal(format!("stored {what} is not valid"))
@@ -368,7 +399,10 @@ impl<C: Conn> SqlSession<C> {
 #[async_trait]
 impl<C: Conn> Session for SqlSession<C> {
     async fn commit(self: Box<Self>) -> CoreResult<()> {
-        self.0.commit().await
+        let SqlSession(conn, tally) = *self;
+        conn.commit().await?;
+        tally.committed();
+        Ok(())
     }
 
     async fn lock_users(&mut self, ids: &[UserId]) -> CoreResult<()> {
