@@ -249,6 +249,8 @@ pub trait CredentialRows: Send {
     ) -> CoreResult<Vec<Token>>;
     async fn count_tokens(&mut self, kind: TokenKind, org: OrganizationId) -> CoreResult<i64>;
     async fn delete_token(&mut self, id: TokenId) -> CoreResult<()>;
+    /// Deletes the user's own tokens (not the service tokens they created); their ids.
+    async fn delete_user_tokens(&mut self, user: UserId) -> CoreResult<Vec<TokenId>>;
     async fn update_token_permissions(
         &mut self,
         id: TokenId,

@@ -183,6 +183,7 @@ pub fn router() -> Router<AppState> {
             "/v1/users/{user_id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
+        .route("/v1/users/{user_id}/offboard", post(users::offboard))
         .route(
             "/v1/users/{user_id}/tokens",
             get(users::list_tokens).post(users::create_token),

@@ -17,7 +17,7 @@ use super::*;
         webhooks::delete, webhooks::rotate_secret, webhooks::deliveries, webhooks::retry,
         memberships::list, memberships::create, memberships::get, memberships::update, memberships::remove,
         memberships::bulk_remove, memberships::accept, memberships::leave,
-        users::list, users::create, users::get, users::update, users::delete,
+        users::list, users::create, users::get, users::update, users::delete, users::offboard,
         users::list_tokens, users::create_token, users::delete_token,
         admin_keys::list, admin_keys::revoke,
         projects::list, projects::create, projects::get, projects::update, projects::delete,

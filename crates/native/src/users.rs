@@ -7,7 +7,7 @@ use roster_core::model::UserFilter;
 use roster_core::service::{NewUser, UserPatch};
 
 use super::error::ApiError;
-use super::extract::{Auth, Body, Path, Query};
+use super::extract::{Auth, Body, OptionalBody, Path, Query};
 use super::wire::*;
 use super::{Errors, parse};
 use roster_http::AppState;
@@ -95,6 +95,30 @@ pub async fn delete(
             .await?
             .into(),
     ))
+}
+
+/// Offboards a person from everything at once (instance admins): every membership in every
+/// organization, each with its guards and cascade, all or nothing, and every token of the
+/// user's own revoked. `?dry_run=true` answers what it would do, and does nothing.
+#[utoipa::path(post, path = "/v1/users/{user_id}/offboard", tag = "users",
+    params(("user_id" = String, Path), DryRunQuery), request_body(content = RemoveOptions),
+    responses((status = 200, body = OffboardingOut), Errors))]
+pub async fn offboard(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<DryRunQuery>,
+    OptionalBody(b): OptionalBody<RemoveOptions>,
+) -> Result<Json<OffboardingOut>, ApiError> {
+    let options = roster_core::model::RemovalOptions {
+        delete_passwords: b.delete_passwords,
+        delete_service_tokens: b.delete_service_tokens,
+    };
+    let done = s
+        .roster
+        .offboard_user(&a, parse(&id)?, options, q.asked(), &context())
+        .await?;
+    Ok(Json(OffboardingOut::new(done, q.asked())))
 }
 
 #[utoipa::path(get, path = "/v1/users/{user_id}/tokens", tag = "tokens", params(("user_id" = String, Path), PageQuery),

@@ -462,6 +462,43 @@ pub struct IdentityRemovalReceipt {
     pub cascade: CascadeOut,
 }
 
+/// What offboarding a person did, or for a dry run would do.
+#[derive(Serialize, ToSchema)]
+pub struct OffboardingOut {
+    pub user_id: String,
+    /// Each organization the user was a member of, with its removal's receipt.
+    pub organizations: Vec<OrganizationRemovalOut>,
+    /// The user's own tokens revoked (every one, whatever it reached).
+    pub tokens_revoked: u64,
+    pub dry_run: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationRemovalOut {
+    pub organization_id: String,
+    pub removed: Vec<MembershipOut>,
+    pub cascade: CascadeOut,
+}
+
+impl OffboardingOut {
+    pub fn new(o: roster_core::service::Offboarding, dry_run: bool) -> Self {
+        OffboardingOut {
+            user_id: o.user.to_string(),
+            organizations: o
+                .organizations
+                .into_iter()
+                .map(|(org, r)| OrganizationRemovalOut {
+                    organization_id: org.to_string(),
+                    removed: r.removed.into_iter().map(Into::into).collect(),
+                    cascade: r.cascade.into(),
+                })
+                .collect(),
+            tokens_revoked: o.tokens_revoked as u64,
+            dry_run,
+        }
+    }
+}
+
 /// `?dry_run=true` of the removal routes.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

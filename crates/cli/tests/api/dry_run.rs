@@ -264,3 +264,119 @@ on_both_backends!(
     the_receipt_names_what_the_cascade_takes,
     a_dry_run_of_a_refused_removal_gets_the_refusal_it_would_get,
 );
+
+/// A leaver is offboarded from every organization at once, their own tokens revoked; a dry
+/// run says the same and does nothing; an organization they are the last admin of refuses the
+/// whole, and nothing is done anywhere.
+async fn a_person_is_offboarded_from_everything_at_once(app: TestApp) {
+    let (a, b) = (app.new_org("A").await, app.new_org("B").await);
+    let leaver = app.add_member(&a, "member").await;
+    app.make_member(&b, &leaver.user_id, "member").await;
+    let project = app.project_with(&a, "vault", &[&leaver]).await;
+    let path = format!("/v1/users/{}/offboard", leaver.user_id);
+    let can_read = |org: String| {
+        let (app, token) = (&app, leaver.token.clone());
+        async move {
+            app.get(&format!("/v1/organizations/{org}"), &token)
+                .await
+                .status
+        }
+    };
+    let before = (
+        state(&app, &a, &[&project]).await,
+        state(&app, &b, &[]).await,
+    );
+    let dry = app
+        .post(&format!("{path}?dry_run=true"), &app.admin, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(dry["dry_run"], json!(true));
+    assert_eq!(
+        (
+            state(&app, &a, &[&project]).await,
+            state(&app, &b, &[]).await
+        ),
+        before,
+        "a dry run changes nothing"
+    );
+    assert_eq!(can_read(a.clone()).await, StatusCode::OK);
+
+    // Not an instance admin: forbidden, whoever they are.
+    let res = app.post(&path, &app.owner.token, json!({})).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+
+    let real = app
+        .post(&path, &app.admin, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(receipt(dry), receipt(real.clone()));
+    let orgs: Vec<&str> = real["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["organization_id"].as_str().unwrap())
+        .collect();
+    let mut expected = vec![a.as_str(), b.as_str()];
+    expected.sort();
+    assert_eq!(orgs, expected);
+    assert_eq!(real["tokens_revoked"], 1);
+    let in_a = real["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["organization_id"] == json!(a))
+        .unwrap();
+    assert_eq!(in_a["removed"][0]["id"], json!(leaver.membership_id));
+    assert_eq!(
+        in_a["cascade"]["project_memberships"][0]["project_id"],
+        json!(project)
+    );
+    for org in [&a, &b] {
+        let ids: Vec<String> = app
+            .memberships(org)
+            .await
+            .iter()
+            .filter(|m| m["user_id"] == json!(leaver.user_id))
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(ids.is_empty(), "still in {org}: {ids:?}");
+        assert!(app.audited(org, "membership.removed").await.len() == 1);
+    }
+    assert_eq!(
+        can_read(a.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "token revoked"
+    );
+
+    // The last admin of one organization: nothing is done anywhere, and the refusal names it.
+    let c = app.empty_org("C").await;
+    let keeper = app.add_member(&a, "member").await;
+    let sole_admin = app.make_member(&c, &keeper.user_id, "admin").await;
+    let before = (state(&app, &a, &[]).await, state(&app, &c, &[]).await);
+    let refused = app
+        .post(
+            &format!("/v1/users/{}/offboard", keeper.user_id),
+            &app.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::CONFLICT, "last_admin")
+    );
+    assert!(refused.body.to_string().contains(&sole_admin));
+    assert_eq!(
+        (state(&app, &a, &[]).await, state(&app, &c, &[]).await),
+        before
+    );
+    let token_works = app
+        .get(&format!("/v1/organizations/{a}"), &keeper.token)
+        .await;
+    assert_eq!(token_works.status, StatusCode::OK);
+}
+
+mod offboarding {
+    use super::*;
+
+    on_both_backends!(a_person_is_offboarded_from_everything_at_once);
+}

@@ -26,7 +26,7 @@ pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MemberInContext, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};
 pub use projects::{NewProject, ProjectPatch};
-pub use removal::{MAX_BULK_REMOVAL, OwnMembership, RemovalRequest};
+pub use removal::{MAX_BULK_REMOVAL, Offboarding, OwnMembership, RemovalRequest};
 pub use roles::{NewRole, RolePatch};
 pub use users::{NewUser, UserPatch};
 pub use webhooks::{AttemptResult, NewWebhookEndpoint, WebhookEndpointPatch};

@@ -135,6 +135,18 @@ impl<C: Conn> CredentialRows for SqlSession<C> {
             .map(drop)
     }
 
+    async fn delete_user_tokens(&mut self, user: UserId) -> CoreResult<Vec<TokenId>> {
+        self.all(
+            "DELETE FROM tokens WHERE user_id = $1 AND kind = $2 RETURNING id",
+            vec![
+                Arg::Uuid(user.0),
+                Arg::Text(TokenKind::User.as_str().to_owned()),
+            ],
+            |r| Ok(TokenId(r.uuid(0)?)),
+        )
+        .await
+    }
+
     async fn update_token_permissions(
         &mut self,
         id: TokenId,

@@ -93,6 +93,15 @@ impl RemovalRequest {
     }
 }
 
+/// What offboarding a person did (or, for a dry run, would do): each organization's removal,
+/// in organization order, and how many of the user's own tokens were revoked.
+#[derive(Clone, Debug)]
+pub struct Offboarding {
+    pub user: UserId,
+    pub organizations: Vec<(OrganizationId, Removal)>,
+    pub tokens_revoked: usize,
+}
+
 /// What a removal request naming the caller's own membership means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OwnMembership {
@@ -242,6 +251,64 @@ impl Roster {
         };
         request.dry_run = dry_run;
         self.remove(org, request).await
+    }
+
+    /// Offboards a person from everything at once (instance admins only): every membership of
+    /// the user in every organization, each with its guards and cascade, all or nothing (an
+    /// organization that would lose its last admin refuses the whole, naming the admin), and
+    /// every token of the user's own revoked, in one transaction. With `dry_run`, the answer
+    /// and nothing done.
+    pub async fn offboard_user(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        options: RemovalOptions,
+        dry_run: bool,
+        ctx: &RequestContext,
+    ) -> CoreResult<Offboarding> {
+        super::only_instance_admins(Some(actor), "users:offboard")?;
+        let mut tx = self.store.begin().await?;
+        tx.user(user)
+            .await?
+            .ok_or_else(|| CoreError::not_found("user", user))?;
+        let mut orgs = tx.organizations_of_user(user).await?;
+        orgs.sort_unstable();
+        let requests: Vec<(OrganizationId, RemovalRequest)> = orgs
+            .iter()
+            .map(|&org| {
+                let caller = Caller::Authenticated(actor.clone());
+                let targets = vec![MemberRef::User(user)];
+                (
+                    org,
+                    RemovalRequest::new(caller, targets, options, ctx.clone()),
+                )
+            })
+            .collect();
+        let asking: Vec<_> = requests.iter().map(|(org, r)| (*org, r)).collect();
+        let removals = run::all_or_nothing_in(&mut *tx, &asking).await?;
+        let tokens_revoked = tx.delete_user_tokens(user).await?.len();
+        tx.insert_audit_events(&[super::audit_event(
+            ctx,
+            Some(actor),
+            None,
+            "user.offboarded",
+            ("user", user.to_string()),
+            serde_json::json!({
+                "organizations": orgs,
+                "tokens_revoked": tokens_revoked,
+                "delete_passwords": options.delete_passwords,
+                "delete_service_tokens": options.delete_service_tokens,
+            }),
+        )])
+        .await?;
+        if !dry_run {
+            tx.commit().await?;
+        }
+        Ok(Offboarding {
+            user,
+            organizations: orgs.into_iter().zip(removals).collect(),
+            tokens_revoked,
+        })
     }
 
     /// What runs removal batches for group commit (and for `remove_memberships_together`).

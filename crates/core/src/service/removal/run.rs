@@ -144,6 +144,15 @@ impl RemovalBatches {
     }
 }
 
+/// Runs `asking` in `tx`, all or nothing: every removal, or the first refusal (in the order
+/// the batch decides them: organization by organization). The caller commits, or drops `tx`.
+pub(in crate::service) async fn all_or_nothing_in(
+    tx: &mut dyn Session,
+    asking: &[Asking<'_>],
+) -> CoreResult<Vec<Removal>> {
+    run_in(tx, asking).await?.into_iter().collect()
+}
+
 /// One organization's requests within a batch: where each is in the batch, and then what was
 /// decided for it.
 struct Part<'a> {
