@@ -163,6 +163,20 @@ pub fn parse_retry_schedule(text: &str) -> Result<roster_core::webhooks::RetrySc
     Ok(roster_core::webhooks::RetrySchedule(delays))
 }
 
+/// Purges the former-member records whose retention window has closed, at start and every
+/// hour after (a record's window is whole days; an hour late is no matter).
+pub async fn purge_former_members_hourly(roster: Roster) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match roster.purge_expired_former_members().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "former-member records past their window"),
+            Err(e) => tracing::warn!(error = %e, "former-member records not purged"),
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -66,6 +66,15 @@ enum Command {
             value_parser = roster::parse_duration
         )]
         webhook_timeout: std::time::Duration,
+        /// How long a removed member's record is kept for reinstatement (e.g. `90d`); then it
+        /// is purged.
+        #[arg(
+            long,
+            env = "ROSTER_FORMER_MEMBER_RETENTION",
+            default_value = "90d",
+            value_parser = roster::parse_duration
+        )]
+        former_member_retention: std::time::Duration,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -143,6 +152,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             allow_private_webhook_urls,
             webhook_retry_schedule,
             webhook_timeout,
+            former_member_retention,
         } => {
             let started = std::time::Instant::now();
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
@@ -155,7 +165,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let policy = roster_webhooks::AddressPolicy {
                 allow_private: allow_private_webhook_urls,
             };
-            let roster = Roster::new(store).with_webhook_url_policy(std::sync::Arc::new(policy));
+            let roster = Roster::new(store)
+                .with_webhook_url_policy(std::sync::Arc::new(policy))
+                .with_former_member_retention(former_member_retention);
             // A measurement switch, not a setting: benchmarks turn group-commit layers off
             // with it to see what each buys (docs/benchmarks.md).
             if let Ok(off) = std::env::var("ROSTER_GROUP_COMMIT_OFF")
@@ -177,7 +189,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 std::sync::Arc::new(roster::EventRender),
                 stopped,
             );
+            let purging = tokio::spawn(roster::purge_former_members_hourly(roster.clone()));
             roster_http::serve(listener, app_over(roster), shutdown_signal()).await?;
+            purging.abort();
             // The requests have finished; the attempts under way finish too (or, cut off,
             // are claimed again after restart when their lease runs out).
             let _ = stop.send(true);

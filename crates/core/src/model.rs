@@ -470,11 +470,37 @@ pub struct Cascade {
 }
 
 /// A project membership a removal deleted with its member's membership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CascadedProjectMembership {
     pub id: ProjectMembershipId,
     pub project_id: ProjectId,
     pub user_id: UserId,
+    /// Its role in the project (what a reinstatement gives back).
+    #[serde(default)]
+    pub role: String,
+}
+
+/// A member a removal removed, kept for the retention window (`former_members`): the
+/// membership as it was, its project memberships, what credentials went with it (by id: a
+/// secret is never kept), who removed it, when, and until when the record is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FormerMember {
+    pub membership: Membership,
+    pub project_memberships: Vec<CascadedProjectMembership>,
+    pub passwords: Vec<PasswordId>,
+    pub service_tokens: Vec<TokenId>,
+    pub removed_by: crate::events::EventActor,
+    pub request_id: Option<String>,
+    pub removed_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Which former members a list asks for.
+#[derive(Clone, Debug, Default)]
+pub struct FormerMemberFilter {
+    pub user_id: Option<UserId>,
+    /// The user's email or the invitation's address, case-insensitively.
+    pub email: Option<String>,
 }
 
 /// A credential a removal deleted, and the user it was deleted for (a password's owner, a

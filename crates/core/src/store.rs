@@ -22,8 +22,8 @@ use crate::webhooks::*;
 /// Every row trait, for a store's `use …::rows::*`.
 pub mod rows {
     pub use super::{
-        AuditRows, CredentialRows, EventRows, IdentityRows, MembershipRows, OrganizationRows,
-        ProjectRows, RoleRows, UserRows, WebhookRows,
+        AuditRows, CredentialRows, EventRows, FormerMemberRows, IdentityRows, MembershipRows,
+        OrganizationRows, ProjectRows, RoleRows, UserRows, WebhookRows,
     };
 }
 
@@ -300,11 +300,12 @@ pub trait AuditRows: Send {
 #[async_trait]
 pub trait EventRows: Send {
     async fn insert_events(&mut self, events: &[Event]) -> CoreResult<()>;
-    /// A change's audit events and its membership events together (in one statement where
-    /// the backend allows it: a removal's round trip to PostgreSQL saved).
-    async fn insert_audit_and_events(
+    /// A removal's records together: its audit events, its former members and its membership
+    /// events (in one statement where the backend allows it: round trips to PostgreSQL saved).
+    async fn insert_removal_records(
         &mut self,
         audit: &[AuditEvent],
+        former: &[FormerMember],
         events: &[Event],
     ) -> CoreResult<()>;
     /// A page of one organization's events, oldest first (or newest first if the page says).
@@ -370,6 +371,33 @@ pub trait WebhookRows: Send {
     async fn record_attempts(&mut self, outcomes: &[AttemptOutcome]) -> CoreResult<()>;
 }
 
+/// Former members: what removals removed, kept for the retention window (written by
+/// `EventRows::insert_removal_records`).
+#[async_trait]
+pub trait FormerMemberRows: Send {
+    async fn list_former_members(
+        &mut self,
+        org: OrganizationId,
+        filter: &FormerMemberFilter,
+        page: Page,
+    ) -> CoreResult<Vec<FormerMember>>;
+    async fn former_member(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+    ) -> CoreResult<Option<FormerMember>>;
+    /// False if there was none.
+    async fn delete_former_member(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+    ) -> CoreResult<bool>;
+    /// Every record of `user`, in every organization (nothing is kept of a deleted person).
+    async fn delete_former_members_of_user(&mut self, user: UserId) -> CoreResult<u64>;
+    /// The records whose window closed before `now`; how many.
+    async fn purge_expired_former_members(&mut self, now: Timestamp) -> CoreResult<u64>;
+}
+
 /// A read session or a write transaction: the rows of every resource (each a trait of its
 /// own, by resource), and what belongs to the transaction itself (commit, the organization's
 /// lock, the writes of a batch of removals across tables).
@@ -385,6 +413,7 @@ pub trait Session:
     + AuditRows
     + EventRows
     + WebhookRows
+    + FormerMemberRows
     + Send
 {
     async fn commit(self: Box<Self>) -> CoreResult<()>;

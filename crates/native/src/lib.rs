@@ -9,6 +9,7 @@ mod credentials;
 pub mod error;
 pub mod events;
 pub mod extract;
+mod former_members;
 mod identities;
 mod memberships;
 pub mod openapi;
@@ -103,6 +104,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/organizations/{organization_id}/events",
             get(events::list),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/former-members",
+            get(former_members::list),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/former-members/{membership_id}",
+            get(former_members::get).delete(former_members::purge),
+        )
+        .route(
+            "/v1/organizations/{organization_id}/former-members/{membership_id}/reinstate",
+            post(former_members::reinstate),
         )
         .route(
             "/v1/organizations/{organization_id}/webhook-endpoints",

@@ -382,6 +382,8 @@ pub struct CascadeOut {
 pub struct CascadedProjectMembershipOut {
     pub id: String,
     pub project_id: String,
+    /// Its role in the project.
+    pub role: String,
 }
 
 impl From<Cascade> for CascadeOut {
@@ -393,6 +395,7 @@ impl From<Cascade> for CascadeOut {
                 .map(|p| CascadedProjectMembershipOut {
                     id: p.id.to_string(),
                     project_id: p.project_id.to_string(),
+                    role: p.role.clone(),
                 })
                 .collect(),
             passwords: c.passwords.iter().map(|p| p.id.to_string()).collect(),
@@ -944,6 +947,7 @@ mod tests {
                             id: ProjectMembershipId::new(),
                             project_id: ProjectId::new(),
                             user_id: UserId::new(),
+                            role: "member".into(),
                         };
                         3
                     ],

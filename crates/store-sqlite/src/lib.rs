@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../migrations/0008_webhooks.sql"),
     },
+    Migration {
+        version: 9,
+        name: "former_members",
+        sql: include_str!("../migrations/0009_former_members.sql"),
+    },
 ];
 
 #[derive(Clone)]

@@ -46,6 +46,7 @@ mod clerk;
 mod concurrency;
 mod dry_run;
 mod events;
+mod former_members;
 mod fuzz;
 mod group_commit;
 mod infisical;

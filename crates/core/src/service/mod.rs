@@ -5,6 +5,7 @@
 
 mod credentials;
 mod events;
+mod former_members;
 mod group_commit;
 mod identities;
 mod memberships;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
+pub use former_members::Reinstatement;
 pub use group_commit::{GroupCommitLayers, GroupCommitStats};
 pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MemberInContext, MembershipPatch, NewMembership};
@@ -38,6 +40,11 @@ use crate::model::{AuditEvent, Page, Paged};
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
 use crate::store::{Session, Store};
 use crate::timestamp::Timestamp;
+
+/// How long a removed member's record is kept by default, as GitHub keeps a former member's
+/// access for reinstatement: 90 days.
+pub const DEFAULT_FORMER_MEMBER_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(90 * 24 * 3600);
 
 /// Per-request facts the core records (the request id goes into audit events).
 #[derive(Clone, Debug, Default)]
@@ -61,6 +68,8 @@ pub struct Roster {
     webhook_url_policy: Arc<dyn crate::webhooks::WebhookUrlPolicy>,
     /// What the delivery worker has done (`webhooks::DeliveryCounters`).
     deliveries: Arc<webhooks::DeliveryCounters>,
+    /// How long a removed member's former-member record is kept (90 days unless set).
+    former_member_retention: std::time::Duration,
 }
 
 impl std::fmt::Debug for Roster {
@@ -81,7 +90,14 @@ impl Roster {
             slug_ids: Arc::default(),
             webhook_url_policy: Arc::new(AnyHttpUrl),
             deliveries: Arc::default(),
+            former_member_retention: DEFAULT_FORMER_MEMBER_RETENTION,
         }
+    }
+
+    /// The same service, keeping removed members' records for `retention`.
+    pub fn with_former_member_retention(mut self, retention: std::time::Duration) -> Self {
+        self.former_member_retention = retention;
+        self
     }
 
     /// The same service, deciding which webhook URLs it may call by `policy` (by default any

@@ -178,6 +178,8 @@ impl Roster {
             }
         }
         tx.delete_user(id).await?;
+        // Nothing is kept of a deleted person: their former-member records go everywhere.
+        tx.delete_former_members_of_user(id).await?;
         tx.insert_events(&user_events(
             ctx,
             Some(actor),

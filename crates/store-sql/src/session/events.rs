@@ -56,29 +56,37 @@ fn deliveries_insert(source: &str, condition: &str) -> String {
     )
 }
 
-/// Writes `events` (at most `EVENTS_PER_STATEMENT`) and their deliveries, after `audit`'s
-/// insert if there is one: on PostgreSQL in one statement, elsewhere in turn.
+/// An insert to run before a change's events: builds its statement, numbering its arguments
+/// after those already in the vector it is given.
+type Insert<'a> = &'a (dyn Fn(&mut Vec<Arg>) -> CoreResult<String> + Sync);
+
+/// Writes `events` (at most `EVENTS_PER_STATEMENT`) and their deliveries, after the inserts
+/// `before` builds (each numbering its arguments after those already in the vector it is
+/// given): on PostgreSQL all in one statement, elsewhere in turn.
 async fn write_events<C: Conn>(
     conn: &mut C,
-    audit: Option<(String, Vec<Arg>)>,
+    before: &[Insert<'_>],
     events: &[Event],
 ) -> CoreResult<()> {
     if C::WRITES_IN_WITH {
         // Statements in `WITH` all run, to completion, whether or not the query reads them.
-        let (mut sql, mut args) = match audit {
-            Some((audit_sql, args)) => (format!("WITH audited AS ({audit_sql}), "), args),
-            None => ("WITH ".to_owned(), Vec::new()),
-        };
+        let mut args = Vec::new();
+        let mut parts = Vec::with_capacity(before.len() + 1);
+        for (i, insert) in before.iter().enumerate() {
+            parts.push(format!("w{i} AS ({})", insert(&mut args)?));
+        }
         let events_sql = event_insert(events, &mut args)?;
-        sql.push_str(&format!(
-            "evs AS ({events_sql} RETURNING id, org_id, event_type, created_at) {}",
-            deliveries_insert("evs", "")
+        parts.push(format!(
+            "evs AS ({events_sql} RETURNING id, org_id, event_type, created_at)"
         ));
+        let sql = format!("WITH {} {}", parts.join(", "), deliveries_insert("evs", ""));
         conn.execute(&sql, args).await?;
         return Ok(());
     }
-    if let Some((audit_sql, args)) = audit {
-        conn.execute(&audit_sql, args).await?;
+    for insert in before {
+        let mut args = Vec::new();
+        let sql = insert(&mut args)?;
+        conn.execute(&sql, args).await?;
     }
     let mut args = Vec::with_capacity(events.len() * EVENT_ARGS);
     let sql = event_insert(events, &mut args)?;
@@ -124,30 +132,39 @@ pub(super) fn event_row(r: &impl SqlRow) -> CoreResult<Event> {
 impl<C: Conn> EventRows for SqlSession<C> {
     async fn insert_events(&mut self, events: &[Event]) -> CoreResult<()> {
         for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-            write_events(&mut self.0, None, chunk).await?;
+            write_events(&mut self.0, &[], chunk).await?;
         }
         self.1.wrote(events.len());
         Ok(())
     }
 
-    async fn insert_audit_and_events(
+    async fn insert_removal_records(
         &mut self,
         audit: &[AuditEvent],
+        former: &[FormerMember],
         events: &[Event],
     ) -> CoreResult<()> {
-        if audit.len() > AUDIT_PER_STATEMENT || events.len() > EVENTS_PER_STATEMENT {
+        let one_go = !events.is_empty()
+            && audit.len() <= AUDIT_PER_STATEMENT
+            && former.len() <= FORMER_PER_STATEMENT
+            && events.len() <= EVENTS_PER_STATEMENT;
+        if !one_go {
             self.insert_audit_events(audit).await?;
+            self.insert_former_members(former).await?;
             return self.insert_events(events).await;
         }
-        if events.is_empty() {
-            return self.insert_audit_events(audit).await;
+        let audited = |args: &mut Vec<Arg>| Ok(audit_insert(audit, args));
+        let kept = |args: &mut Vec<Arg>| former_insert(former, args);
+        let mut before: Vec<Insert<'_>> = Vec::new();
+        if !audit.is_empty() {
+            before.push(&audited);
         }
+        if !former.is_empty() {
+            before.push(&kept);
+        }
+        write_events(&mut self.0, &before, events).await?;
         self.1.wrote(events.len());
-        let audit = (!audit.is_empty()).then(|| {
-            let mut args = Vec::with_capacity(audit.len() * AUDIT_ARGS + events.len() * EVENT_ARGS);
-            (audit_insert(audit, &mut args), args)
-        });
-        write_events(&mut self.0, audit, events).await
+        Ok(())
     }
 
     async fn list_events(

@@ -6,6 +6,7 @@
 mod audit;
 mod credentials;
 mod events;
+mod former_members;
 mod identities;
 mod memberships;
 mod organizations;
@@ -30,6 +31,7 @@ use audit::*;
 pub use credentials::list_tokens_statement;
 use credentials::*;
 use events::*;
+use former_members::*;
 use identities::*;
 pub use memberships::list_memberships_statement;
 use organizations::*;

@@ -38,13 +38,14 @@ pub(super) fn pm_row(r: &impl SqlRow) -> CoreResult<ProjectMembership> {
 }
 
 /// The columns a removal's cascade returns of each project membership it deletes.
-pub(super) const CASCADED_COLS: &str = "id, project_id, user_id";
+pub(super) const CASCADED_COLS: &str = "id, project_id, user_id, role";
 
 pub(super) fn cascaded_row(r: &impl SqlRow) -> CoreResult<CascadedProjectMembership> {
     Ok(CascadedProjectMembership {
         id: ProjectMembershipId(r.uuid(0)?),
         project_id: ProjectId(r.uuid(1)?),
         user_id: UserId(r.uuid(2)?),
+        role: r.text(3)?,
     })
 }
 

@@ -285,7 +285,8 @@ impl Roster {
             })
             .collect();
         let asking: Vec<_> = requests.iter().map(|(org, r)| (*org, r)).collect();
-        let removals = run::all_or_nothing_in(&mut *tx, &asking).await?;
+        let removals =
+            run::all_or_nothing_in(&mut *tx, &asking, self.former_member_retention).await?;
         let tokens_revoked = tx.delete_user_tokens(user).await?.len();
         tx.insert_audit_events(&[super::audit_event(
             ctx,
@@ -316,6 +317,7 @@ impl Roster {
         RemovalBatches {
             store: self.store.clone(),
             restarts: self.removal_restarts.clone(),
+            keep: self.former_member_retention,
         }
     }
 
@@ -361,5 +363,6 @@ pub(in crate::service) async fn remove_deleted_users_membership(
         options: RemovalOptions::default(),
         action: REMOVED,
     };
-    write::write(tx, org, &[(ctx, &plan)]).await.map(drop)
+    // Nothing is kept of a deleted person: no former-member record.
+    write::write(tx, org, &[(ctx, &plan)], None).await.map(drop)
 }

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::auth::Caller;
 use crate::error::{CoreError, CoreResult};
@@ -30,6 +31,8 @@ pub(in crate::service) struct RemovalBatches {
     pub store: Arc<dyn Store>,
     /// Batches run again a request at a time after a failure.
     pub restarts: Arc<AtomicU64>,
+    /// How long a removed member's former-member record is kept.
+    pub keep: Duration,
 }
 
 /// A removal request and the organization it removes from.
@@ -122,7 +125,7 @@ impl RemovalBatches {
         request: &RemovalRequest,
     ) -> CoreResult<Removal> {
         let mut tx = self.store.begin().await?;
-        let outcome = run_in(&mut *tx, &[(org, request)]).await;
+        let outcome = run_in(&mut *tx, &[(org, request)], self.keep).await;
         // Dropped uncommitted: rolled back, whatever it wrote.
         drop(tx);
         outcome?
@@ -133,7 +136,7 @@ impl RemovalBatches {
     /// One transaction over `asking`; `Err` if it could not begin or commit.
     async fn run_transaction(&self, asking: &[Asking<'_>]) -> CoreResult<Ran> {
         let mut tx = self.store.begin().await?;
-        let outcomes = match run_in(&mut *tx, asking).await {
+        let outcomes = match run_in(&mut *tx, asking, self.keep).await {
             Ok(outcomes) => outcomes,
             Err(e) => return Ok(Ran::Undone(e)),
         };
@@ -149,8 +152,9 @@ impl RemovalBatches {
 pub(in crate::service) async fn all_or_nothing_in(
     tx: &mut dyn Session,
     asking: &[Asking<'_>],
+    keep: Duration,
 ) -> CoreResult<Vec<Removal>> {
-    run_in(tx, asking).await?.into_iter().collect()
+    run_in(tx, asking, keep).await?.into_iter().collect()
 }
 
 /// One organization's requests within a batch: where each is in the batch, and then what was
@@ -172,6 +176,7 @@ struct Part<'a> {
 async fn run_in(
     tx: &mut dyn Session,
     asking: &[Asking<'_>],
+    keep: Duration,
 ) -> CoreResult<Vec<CoreResult<Removal>>> {
     let mut orgs: Vec<OrganizationId> = asking.iter().map(|(org, _)| *org).collect();
     orgs.sort_unstable();
@@ -281,7 +286,7 @@ async fn run_in(
                 })
         })
         .collect();
-    record(tx, &accepted).await?;
+    record(tx, &accepted, Some(keep)).await?;
     drop(accepted);
 
     // Answer.

@@ -8,11 +8,14 @@
 use serde_json::{Value, json};
 
 use crate::error::CoreResult;
-use crate::events::{Event, EventObject, EventType};
+use std::time::Duration;
+
+use crate::events::{Event, EventActor, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::service::{RequestContext, audit_event};
 use crate::store::Session;
+use crate::timestamp::Timestamp;
 
 use super::decide::Plan;
 
@@ -22,6 +25,7 @@ pub(in crate::service) async fn write(
     tx: &mut dyn Session,
     org: OrganizationId,
     plans: &[(&RequestContext, &Plan)],
+    keep: Option<Duration>,
 ) -> CoreResult<Cascade> {
     let cascade = delete(tx, org, plans.iter().map(|(_, plan)| *plan)).await?;
     let accepted: Vec<Accepted<'_>> = plans
@@ -33,7 +37,7 @@ pub(in crate::service) async fn write(
             cascade: &cascade,
         })
         .collect();
-    record(tx, &accepted).await?;
+    record(tx, &accepted, keep).await?;
     drop(accepted);
     Ok(cascade)
 }
@@ -91,30 +95,58 @@ pub(in crate::service) struct Accepted<'a> {
 
 /// One audit event and one `membership.removed` event per membership the `accepted` removals
 /// removed, in whatever organizations, with as few statements as their number allows.
+/// `keep` is how long each removed member's former-member record is kept; `None` keeps none
+/// (a user's deletion, which keeps nothing of the person).
 pub(in crate::service) async fn record(
     tx: &mut dyn Session,
     accepted: &[Accepted<'_>],
+    keep: Option<Duration>,
 ) -> CoreResult<()> {
     let n: usize = accepted.iter().map(|a| a.plan.members.len()).sum();
-    // The events are built a part at a time, each just before it is written: all the events of
-    // a 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
+    // The records are built a part at a time, each just before it is written: all those of a
+    // 100,000-member removal, each with its details as a JSON map, would take tens of MiB.
     let mut audit = Vec::with_capacity(n.min(EVENTS_AT_A_TIME));
+    let mut former = Vec::with_capacity(if keep.is_some() {
+        n.min(EVENTS_AT_A_TIME)
+    } else {
+        0
+    });
     let mut events = Vec::with_capacity(n.min(EVENTS_AT_A_TIME));
+    let now = Timestamp::now();
     for a in accepted {
         for m in a.plan.members.iter() {
             audit.push(removal_audit_event(a, &m));
+            if let Some(keep) = keep {
+                former.push(former_member(a, &m, now, keep));
+            }
             events.push(removal_event(a, m));
             if audit.len() == EVENTS_AT_A_TIME {
-                tx.insert_audit_and_events(&audit, &events).await?;
+                tx.insert_removal_records(&audit, &former, &events).await?;
                 audit.clear();
+                former.clear();
                 events.clear();
             }
         }
     }
     if !audit.is_empty() {
-        tx.insert_audit_and_events(&audit, &events).await?;
+        tx.insert_removal_records(&audit, &former, &events).await?;
     }
     Ok(())
+}
+
+/// The former-member record of one removed membership, kept for `keep` from `now`.
+fn former_member(a: &Accepted<'_>, m: &Membership, now: Timestamp, keep: Duration) -> FormerMember {
+    let of = m.user_id.map(|u| a.cascade.of(u)).unwrap_or_default();
+    FormerMember {
+        membership: m.clone(),
+        project_memberships: of.project_memberships.to_vec(),
+        passwords: of.passwords.iter().map(|p| p.id).collect(),
+        service_tokens: of.service_tokens.iter().map(|t| t.id).collect(),
+        removed_by: EventActor::of(Some(&a.plan.actor)),
+        request_id: a.ctx.request_id.clone(),
+        removed_at: now,
+        expires_at: now.plus(keep),
+    }
 }
 
 /// Audit events a large removal builds at a time: as many as the store writes in a few

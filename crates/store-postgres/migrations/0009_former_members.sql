@@ -1,0 +1,24 @@
+-- Former members: what every removal removed, kept for a retention window so that a removal
+-- made by mistake can be undone (the membership back under its old id, with its role and its
+-- project memberships). Written in the removal's own transaction. Credentials a removal
+-- deleted are named, never kept. A user's deletion purges their records everywhere.
+
+CREATE TABLE former_members (
+    membership_id UUID PRIMARY KEY,
+    org_id UUID NOT NULL,
+    user_id UUID NULL,
+    -- The membership as it was (the core's model, JSON).
+    membership TEXT NOT NULL,
+    -- Its project memberships, with their roles, and the ids of the credentials deleted with
+    -- it (JSON).
+    project_memberships TEXT NOT NULL,
+    credentials TEXT NOT NULL,
+    removed_by_kind TEXT NOT NULL,
+    removed_by_id TEXT NULL,
+    request_id TEXT NULL,
+    removed_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX former_members_org ON former_members (org_id, membership_id);
+CREATE INDEX former_members_user ON former_members (user_id);
+CREATE INDEX former_members_expiry ON former_members (expires_at);
