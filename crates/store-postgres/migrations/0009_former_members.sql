@@ -4,8 +4,8 @@
 -- deleted are named, never kept. A user's deletion purges their records everywhere.
 
 CREATE TABLE former_members (
-    membership_id UUID PRIMARY KEY,
     org_id UUID NOT NULL,
+    membership_id UUID NOT NULL,
     user_id UUID NULL,
     -- The membership as it was (the core's model, JSON).
     membership TEXT NOT NULL,
@@ -17,8 +17,8 @@ CREATE TABLE former_members (
     removed_by_id TEXT NULL,
     request_id TEXT NULL,
     removed_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (org_id, membership_id)
 );
-CREATE INDEX former_members_org ON former_members (org_id, membership_id);
-CREATE INDEX former_members_user ON former_members (user_id);
-CREATE INDEX former_members_expiry ON former_members (expires_at);
+-- Keyed by organization, as every list reads them, and nothing else: a removal writes one
+-- row in one b-tree. A user's deletion and the hourly purge, both rare, read the table whole.

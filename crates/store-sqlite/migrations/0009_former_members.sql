@@ -4,8 +4,8 @@
 -- deleted are named, never kept. A user's deletion purges their records everywhere.
 
 CREATE TABLE former_members (
-    membership_id BLOB PRIMARY KEY,
     org_id BLOB NOT NULL,
+    membership_id BLOB NOT NULL,
     user_id BLOB NULL,
     -- The membership as it was (the core's model, JSON).
     membership TEXT NOT NULL,
@@ -17,8 +17,8 @@ CREATE TABLE former_members (
     removed_by_id TEXT NULL,
     request_id TEXT NULL,
     removed_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL
-) STRICT;
-CREATE INDEX former_members_org ON former_members (org_id, membership_id);
-CREATE INDEX former_members_user ON former_members (user_id);
-CREATE INDEX former_members_expiry ON former_members (expires_at);
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, membership_id)
+) STRICT, WITHOUT ROWID;
+-- Keyed by organization, as every list reads them, and nothing else: a removal writes one
+-- row in one b-tree. A user's deletion and the hourly purge, both rare, read the table whole.

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::*;
 use crate::conn::{Arg, Conn, SqlRow};
 
-const FORMER_COLS: &str = "membership_id, org_id, user_id, membership, project_memberships, \
+const FORMER_COLS: &str = "org_id, membership_id, user_id, membership, project_memberships, \
     credentials, removed_by_kind, removed_by_id, request_id, removed_at, expires_at";
 
 /// Arguments per former member row.
@@ -34,8 +34,8 @@ pub(super) fn former_insert(former: &[FormerMember], args: &mut Vec<Arg>) -> Cor
         values.push(format!("({})", placeholders(args.len() + 1, FORMER_ARGS)));
         let credentials = json!({"passwords": f.passwords, "service_tokens": f.service_tokens});
         args.extend([
-            Arg::Uuid(f.membership.id.0),
             Arg::Uuid(f.membership.organization_id.0),
+            Arg::Uuid(f.membership.id.0),
             Arg::OptUuid(f.membership.user_id.map(|u| u.0)),
             Arg::Text(json_of("former membership", &f.membership)?),
             Arg::Text(json_of(
@@ -52,12 +52,12 @@ pub(super) fn former_insert(former: &[FormerMember], args: &mut Vec<Arg>) -> Cor
     }
     let replaced: Vec<String> = FORMER_COLS
         .split(", ")
-        .skip(1)
+        .skip(2)
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     Ok(format!(
         "INSERT INTO former_members ({FORMER_COLS}) VALUES {} \
-         ON CONFLICT (membership_id) DO UPDATE SET {}",
+         ON CONFLICT (org_id, membership_id) DO UPDATE SET {}",
         values.join(", "),
         replaced.join(", ")
     ))
