@@ -488,6 +488,44 @@ async fn an_endpoint_on_an_internal_address_is_refused(mut app: TestApp) {
     assert_eq!(res.body["data"], json!([]), "nothing was created");
 }
 
+/// What a receiver got, as the verifiers read it: each delivery's secret, headers and body.
+fn verifier_input(got: &[(HeaderMap, String, Value)], secret: &str) -> Vec<Value> {
+    got.iter()
+        .map(|(headers, body, _)| {
+            let headers: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
+                .collect();
+            json!({"secret": secret, "headers": headers, "body": body})
+        })
+        .collect()
+}
+
+/// Runs `command` with `input` as JSON on its standard input; what it printed.
+async fn run_with_input(
+    mut command: std::process::Command,
+    input: Vec<Value>,
+) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(Value::Array(input).to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 /// The signatures verify with the Standard Webhooks reference library (Python, pinned), fed
 /// exactly what the receiver got.
 async fn deliveries_verify_with_the_standard_webhooks_library(mut app: TestApp) {
@@ -513,44 +551,16 @@ async fn deliveries_verify_with_the_standard_webhooks_library(mut app: TestApp) 
     .await
     .expect(StatusCode::OK);
     let got = received.at_least(2).await;
-    let deliveries: Vec<Value> = got
-        .iter()
-        .map(|(headers, body, _)| {
-            let headers: serde_json::Map<String, Value> = headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
-                .collect();
-            json!({"secret": secret, "headers": headers, "body": body})
-        })
-        .collect();
+    let deliveries = verifier_input(&got, &secret);
     let mut forged = deliveries[0].clone();
     forged["body"] = json!(forged["body"].as_str().unwrap().replace("member", "admin"));
     let verify = |input: Vec<Value>| {
-        let python = python.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut child = std::process::Command::new(python)
-                    .arg(
-                        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                            .join("tests/standardwebhooks/verify.py"),
-                    )
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                use std::io::Write as _;
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(Value::Array(input).to_string().as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            })
-            .await
-            .unwrap()
-        }
+        let mut command = std::process::Command::new(&python);
+        command.arg(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/standardwebhooks/verify.py"),
+        );
+        run_with_input(command, input)
     };
     let out = verify(deliveries).await;
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -675,36 +685,9 @@ mod verified_by_the_reference_library {
         .await
         .expect(StatusCode::OK);
         let got = received.at_least(4).await;
-        let input: Vec<Value> = got
-            .iter()
-            .map(|(headers, body, _)| {
-                let headers: serde_json::Map<String, Value> = headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap())))
-                    .collect();
-                json!({"secret": secret, "headers": headers, "body": body})
-            })
-            .collect();
-        let out = tokio::task::spawn_blocking(move || {
-            let mut child = std::process::Command::new("node")
-                .arg("verify-webhooks.mjs")
-                .current_dir(sdk)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(Value::Array(input).to_string().as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
-        })
-        .await
-        .unwrap();
+        let mut command = std::process::Command::new("node");
+        command.arg("verify-webhooks.mjs").current_dir(sdk);
+        let out = run_with_input(command, verifier_input(&got, &secret)).await;
         let said = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
