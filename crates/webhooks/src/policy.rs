@@ -83,6 +83,18 @@ impl AddressPolicy {
         self.allowed(addrs).map(drop)
     }
 
+    /// At an attempt: `url`'s host if it is an address (a name is checked by the client's
+    /// resolver, on the addresses it connects to, without a second lookup).
+    pub fn check_address_in(&self, url: &str) -> Result<(), String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("url is not valid: {e}"))?;
+        let ip: std::net::IpAddr = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.into(),
+            Some(url::Host::Ipv6(ip)) => ip.into(),
+            _ => return Ok(()),
+        };
+        self.allowed(vec![SocketAddr::new(ip, 0)]).map(drop)
+    }
+
     /// `addrs` if none is internal (or the operator allows them), else why not.
     fn allowed(&self, addrs: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, String> {
         if !self.allow_private
@@ -183,5 +195,10 @@ mod tests {
             allow_private: true,
         };
         assert_eq!(lax.check_url("http://127.0.0.1:8080/hook").await, Ok(()));
+        // At an attempt, an address in the URL is checked as it stands; a name is left to
+        // the resolver.
+        assert!(strict.check_address_in("http://10.0.0.1/hook").is_err());
+        assert_eq!(strict.check_address_in("http://hooks.example.com/"), Ok(()));
+        assert_eq!(lax.check_address_in("http://10.0.0.1/hook"), Ok(()));
     }
 }

@@ -199,7 +199,7 @@ impl Worker {
     /// Sends one delivery: the receiver's status, or why there was none.
     async fn send(&self, due: &DueDelivery, body: String) -> Result<u16, String> {
         let endpoint = &due.endpoint;
-        self.settings.policy.check_url(&endpoint.url).await?;
+        self.settings.policy.check_address_in(&endpoint.url)?;
         let prefix = match endpoint.format {
             WebhookFormat::Native => "webhook",
             WebhookFormat::Clerk => "svix",

@@ -77,6 +77,11 @@ async fn receiver(answers: Vec<u16>) -> (String, Received) {
 struct Worker(watch::Sender<bool>);
 
 fn worker(app: &mut TestApp, retry: &[u64]) -> Worker {
+    worker_allowing(app, retry, true)
+}
+
+/// `worker`, calling private addresses only if `allow_private`.
+fn worker_allowing(app: &mut TestApp, retry: &[u64], allow_private: bool) -> Worker {
     let (stop, stopped) = watch::channel(false);
     let roster = Roster::new(app.store.clone());
     app.router = roster::app_over(roster.clone());
@@ -85,9 +90,7 @@ fn worker(app: &mut TestApp, retry: &[u64]) -> Worker {
         Settings {
             retry: RetrySchedule(retry.iter().map(|&ms| Duration::from_millis(ms)).collect()),
             timeout: Duration::from_secs(5),
-            policy: AddressPolicy {
-                allow_private: true,
-            },
+            policy: AddressPolicy { allow_private },
             poll: Duration::from_millis(20),
             gather: Duration::from_millis(5),
             batch: 32,
@@ -367,6 +370,49 @@ async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_c
         received.types(),
         ["membership.created", "membership.created"]
     );
+}
+
+/// An address is checked again at each attempt: an endpoint that names an internal one (made
+/// while the operator allowed them, say) is not called once they are refused.
+async fn an_attempt_to_an_internal_address_is_refused_and_recorded(mut app: TestApp) {
+    let org = app.new_org("Refused at send").await;
+    let (url, received) = receiver(vec![]).await;
+    // Named by address, and by a name that resolves to it (checked by the client's resolver).
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let endpoints = [
+        create_endpoint(&app, &org, json!({"url": url})).await,
+        create_endpoint(&app, &org, json!({"url": by_name})).await,
+    ];
+    let _worker = worker_allowing(&mut app, &[60_000], false);
+    app.add_member(&org, "member").await;
+    for endpoint in endpoints {
+        let deliveries = format!(
+            "{}/{}/deliveries",
+            endpoints_path(&org),
+            endpoint["id"].as_str().unwrap()
+        );
+        let mut attempts = Value::Null;
+        for _ in 0..100 {
+            attempts = app
+                .get(&deliveries, &app.admin)
+                .await
+                .expect(StatusCode::OK);
+            if !attempts["data"].as_array().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let first = &attempts["data"][0];
+        assert_eq!(first["status_code"], Value::Null, "{attempts}");
+        let error = first["error"].as_str().unwrap();
+        assert!(
+            error.contains("internal address"),
+            "{}: {error}",
+            endpoint["url"]
+        );
+        assert_eq!(first["delivery_state"], "pending", "tried again later");
+    }
+    assert!(received.all().is_empty(), "never called");
 }
 
 /// An endpoint whose every delivery has failed for five days is disabled and says why;
@@ -722,4 +768,5 @@ on_both_backends!(
     an_endpoint_failing_for_five_days_is_disabled_and_says_why,
     two_workers_over_one_database_send_each_delivery_once,
     a_clerk_endpoint_gets_clerks_events_and_headers,
+    an_attempt_to_an_internal_address_is_refused_and_recorded,
 );
