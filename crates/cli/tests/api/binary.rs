@@ -414,6 +414,11 @@ type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, u16)>>>;
 
 /// A receiver on 127.0.0.1 answering 503 to its first `failures` requests, then 200.
 async fn receiver(failures: usize) -> (String, Deliveries) {
+    receiver_answering_after(failures, Duration::ZERO).await
+}
+
+/// `receiver`, each answer given `delay` after the request is counted.
+async fn receiver_answering_after(failures: usize, delay: Duration) -> (String, Deliveries) {
     let got: Deliveries = Default::default();
     let seen = got.clone();
     let app = axum::Router::new().route(
@@ -421,10 +426,14 @@ async fn receiver(failures: usize) -> (String, Deliveries) {
         axum::routing::post(move |headers: axum::http::HeaderMap| {
             let seen = seen.clone();
             async move {
-                let mut seen = seen.lock().unwrap();
-                let status = if seen.len() < failures { 503 } else { 200 };
-                let id = headers["webhook-id"].to_str().unwrap().to_owned();
-                seen.push((id, status));
+                let status = {
+                    let mut seen = seen.lock().unwrap();
+                    let status = if seen.len() < failures { 503 } else { 200 };
+                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                    seen.push((id, status));
+                    status
+                };
+                tokio::time::sleep(delay).await;
                 axum::http::StatusCode::from_u16(status).unwrap()
             }
         }),
@@ -533,6 +542,109 @@ async fn pending_deliveries_survive_a_kill(database: &str) {
         .collect();
     assert_eq!(delivered.len(), 2, "both events delivered: {got:?}");
     assert!(delivered.contains(first[0].0.as_str()), "the same id again");
+}
+
+/// SIGTERM lets an attempt under way finish and be recorded before the process exits: after
+/// a restart it is not sent again.
+async fn an_attempt_under_way_at_sigterm_finishes_and_is_recorded(database: &str) {
+    let out = roster(
+        &["bootstrap", "--org", "Term", "--email", "t@example.com"],
+        database,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let boot: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (org, auth) = (
+        boot["organization_id"].as_str().unwrap().to_owned(),
+        format!("Bearer {}", boot["token"].as_str().unwrap()),
+    );
+    let args = ["--allow-private-webhook-urls"];
+    let (mut child, addr, _log) = serve_with(database, &args);
+    let (url, got) = receiver_answering_after(0, Duration::from_millis(1500)).await;
+    let (status, endpoint) = http_json(
+        &addr,
+        "POST",
+        &format!("/v1/organizations/{org}/webhook-endpoints"),
+        &auth,
+        &serde_json::json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, user) = http_json(
+        &addr,
+        "POST",
+        "/v1/users",
+        &auth,
+        &serde_json::json!({"email": "leaver@example.com"}),
+    )
+    .await;
+    let (_, m) = http_json(
+        &addr,
+        "POST",
+        &format!("/v1/organizations/{org}/memberships"),
+        &auth,
+        &serde_json::json!({"user_id": user["id"], "role": "member"}),
+    )
+    .await;
+    let path = format!(
+        "/v1/organizations/{org}/memberships/{}",
+        m["id"].as_str().unwrap()
+    );
+    assert_eq!(http(&addr, "DELETE", &path, &auth).await.0, 200);
+    until_received(&got, 1).await;
+    // The receiver holds its answer for 1.5 s: the attempt is under way.
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(exited.expect("stops on SIGTERM").success());
+
+    let (mut child, addr, _log) = serve_with(database, &args);
+    let deliveries = format!(
+        "/v1/organizations/{org}/webhook-endpoints/{}/deliveries",
+        endpoint["id"].as_str().unwrap()
+    );
+    let (status, attempts) = http_json(&addr, "GET", &deliveries, &auth, &Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(attempts["data"].as_array().unwrap().len(), 1, "{attempts}");
+    assert_eq!(attempts["data"][0]["status_code"], 200);
+    assert_eq!(attempts["data"][0]["delivery_state"], "succeeded");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "not sent again");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_under_way_at_sigterm_is_recorded_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("roster-term-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    an_attempt_under_way_at_sigterm_finishes_and_is_recorded(&format!(
+        "sqlite://{}/roster.db",
+        dir.display()
+    ))
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_under_way_at_sigterm_is_recorded_on_postgres() {
+    let (url, _dropped) = crate::harness::new_postgres_database("roster_term").await;
+    an_attempt_under_way_at_sigterm_finishes_and_is_recorded(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
