@@ -194,6 +194,15 @@ async fn an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may(app: 
     let member = app.add_member(&org, "member").await;
     let res = app.get(&endpoints_path(&org), &member.token).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
+    // Told it may not before anything of its URL is looked at.
+    let res = app
+        .post(
+            &endpoints_path(&org),
+            &member.token,
+            json!({"url": "ftp://x"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
 
     app.delete(&path, &app.admin).await.expect(StatusCode::OK);
     app.get(&path, &app.admin)

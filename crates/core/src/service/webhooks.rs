@@ -160,6 +160,10 @@ impl Roster {
         };
         let event_types = event_types(input.event_types)?;
         let description = validate::optional_text("description", input.description)?;
+        // The caller's permission first: the URL's check may look its host up, which nobody
+        // who may not manage endpoints gets to make roster do (and not inside the write
+        // transaction, which holds the organization's lock).
+        drop(self.read_in(actor, org, Permission::WebhooksManage).await?);
         let url = self.webhook_url(&input.url).await?;
         let (mut tx, _) = self
             .write_in(actor, org, Permission::WebhooksManage)
@@ -223,7 +227,11 @@ impl Roster {
         ctx: &RequestContext,
     ) -> CoreResult<WebhookEndpoint> {
         let url = match &patch.url {
-            Some(u) => Some(self.webhook_url(u).await?),
+            Some(u) => {
+                // As at creation: the permission before the URL's check.
+                drop(self.read_in(actor, org, Permission::WebhooksManage).await?);
+                Some(self.webhook_url(u).await?)
+            }
             None => None,
         };
         let (mut tx, _) = self
