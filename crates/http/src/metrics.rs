@@ -111,7 +111,7 @@ impl Metrics {
             latency.clone(),
         );
         registry.register_collector(Box::new(GroupCommitCounters(roster.clone())));
-        registry.register_collector(Box::new(DeliveryCounters(roster)));
+        registry.register_collector(Box::new(EventCounters(roster)));
         Metrics {
             registry,
             requests,
@@ -192,9 +192,9 @@ impl Collector for GroupCommitCounters {
 
 /// The events written and the webhook delivery worker's counters, read at each scrape.
 #[derive(Debug)]
-struct DeliveryCounters(Roster);
+struct EventCounters(Roster);
 
-impl Collector for DeliveryCounters {
+impl Collector for EventCounters {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.0.delivery_stats();
         let attempts = Family::<[(&str, &str); 1], Counter>::default();

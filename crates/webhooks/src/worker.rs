@@ -130,8 +130,7 @@ impl Worker {
             } else {
                 (self.settings.in_flight - in_flight).min(self.settings.batch as usize) as u32
             };
-            let worth_a_turn = !finished.is_empty()
-                || (room > 0 && self.roster.deliveries_due().await.unwrap_or(false));
+            let worth_a_turn = !finished.is_empty() || (room > 0 && self.anything_due().await);
             let mut claimed = 0;
             if worth_a_turn {
                 match self
@@ -167,6 +166,18 @@ impl Worker {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed(), if !stopping => {}
+            }
+        }
+    }
+
+    /// Whether a delivery is due; a database that cannot say is logged, and asked again at the
+    /// next poll.
+    async fn anything_due(&self) -> bool {
+        match self.roster.deliveries_due().await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook delivery: could not look for due deliveries");
+                false
             }
         }
     }

@@ -196,23 +196,7 @@ async fn exercise(database: &str) {
     assert_eq!(status, 401);
     secrets.push(token.to_owned());
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(s) = child.try_wait().unwrap() {
-            exited = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = exited.expect("roster serve stops on SIGTERM");
+    let status = stop_with_sigterm(&mut child);
     assert!(status.success(), "a clean exit on SIGTERM");
     let log = log.join().unwrap();
     assert!(log.contains("shutting down"), "{log}");
@@ -456,23 +440,85 @@ async fn until_received(got: &Deliveries, n: usize) -> Vec<(String, u16)> {
     panic!("{n} deliveries expected: {:?}", got.lock().unwrap());
 }
 
-/// An event whose delivery is still pending when the process is killed (SIGKILL: no shutdown
-/// at all) is delivered after a restart, with the same id; so is one committed just before.
-async fn pending_deliveries_survive_a_kill(database: &str) {
-    let out = roster(
-        &["bootstrap", "--org", "Crash", "--email", "c@example.com"],
-        database,
-    );
+/// Bootstraps `database` with an organization named `org`: its id and the admin key's
+/// `Authorization` header.
+fn bootstrapped(database: &str, org: &str) -> (String, String) {
+    let email = format!("{}@example.com", org.to_lowercase());
+    let out = roster(&["bootstrap", "--org", org, "--email", &email], database);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let boot: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (org, auth) = (
+    (
         boot["organization_id"].as_str().unwrap().to_owned(),
         format!("Bearer {}", boot["token"].as_str().unwrap()),
+    )
+}
+
+/// Over HTTP: an endpoint of `org` sending `membership.removed` to `url`; the endpoint.
+async fn removal_endpoint(addr: &str, auth: &str, org: &str, url: &str) -> Value {
+    let (status, endpoint) = http_json(
+        addr,
+        "POST",
+        &format!("/v1/organizations/{org}/webhook-endpoints"),
+        auth,
+        &serde_json::json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{endpoint}");
+    endpoint
+}
+
+/// Over HTTP: a new user `email` made a member of `org`; the removal's path.
+async fn new_member(addr: &str, auth: &str, org: &str, email: &str) -> String {
+    let (status, user) = http_json(
+        addr,
+        "POST",
+        "/v1/users",
+        auth,
+        &serde_json::json!({"email": email}),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let (status, m) = http_json(
+        addr,
+        "POST",
+        &format!("/v1/organizations/{org}/memberships"),
+        auth,
+        &serde_json::json!({"user_id": user["id"], "role": "member"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{m}");
+    format!(
+        "/v1/organizations/{org}/memberships/{}",
+        m["id"].as_str().unwrap()
+    )
+}
+
+/// Sends SIGTERM and waits (up to 10 s) for the process to exit; how it exited.
+fn stop_with_sigterm(child: &mut Child) -> std::process::ExitStatus {
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
     );
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("roster serve did not stop on SIGTERM");
+}
+
+/// An event whose delivery is still pending when the process is killed (SIGKILL: no shutdown
+/// at all) is delivered after a restart, with the same id; so is one committed just before.
+async fn pending_deliveries_survive_a_kill(database: &str) {
+    let (org, auth) = bootstrapped(database, "Crash");
     // An attempt cut off by the kill is claimed again after twice the timeout and 5 s.
     let args = [
         "--allow-private-webhook-urls",
@@ -483,43 +529,13 @@ async fn pending_deliveries_survive_a_kill(database: &str) {
     ];
     let (mut child, addr, _log) = serve_with(database, &args);
     let (url, got) = receiver(1).await;
-    let (status, _) = http_json(
-        &addr,
-        "POST",
-        &format!("/v1/organizations/{org}/webhook-endpoints"),
-        &auth,
-        &serde_json::json!({"url": url, "events": ["membership.removed"]}),
-    )
-    .await;
-    assert_eq!(status, 201);
+    removal_endpoint(&addr, &auth, &org, &url).await;
     let mut removed = Vec::new();
     for i in 0..2 {
-        let (status, user) = http_json(
-            &addr,
-            "POST",
-            "/v1/users",
-            &auth,
-            &serde_json::json!({"email": format!("leaver{i}@example.com")}),
-        )
-        .await;
-        assert_eq!(status, 201);
-        let (status, m) = http_json(
-            &addr,
-            "POST",
-            &format!("/v1/organizations/{org}/memberships"),
-            &auth,
-            &serde_json::json!({"user_id": user["id"], "role": "member"}),
-        )
-        .await;
-        assert_eq!(status, 201);
-        removed.push(m["id"].as_str().unwrap().to_owned());
+        removed.push(new_member(&addr, &auth, &org, &format!("leaver{i}@example.com")).await);
     }
-    let remove = |id: &str| {
-        let (addr, auth, path) = (
-            addr.clone(),
-            auth.clone(),
-            format!("/v1/organizations/{org}/memberships/{id}"),
-        );
+    let remove = |path: &str| {
+        let (addr, auth, path) = (addr.clone(), auth.clone(), path.to_owned());
         async move { http(&addr, "DELETE", &path, &auth).await.0 }
     };
     // The first removal's delivery fails once and waits 2 s for its next attempt ...
@@ -547,79 +563,25 @@ async fn pending_deliveries_survive_a_kill(database: &str) {
 /// SIGTERM lets an attempt under way finish and be recorded before the process exits: after
 /// a restart it is not sent again.
 async fn an_attempt_under_way_at_sigterm_finishes_and_is_recorded(database: &str) {
-    let out = roster(
-        &["bootstrap", "--org", "Term", "--email", "t@example.com"],
-        database,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let boot: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (org, auth) = (
-        boot["organization_id"].as_str().unwrap().to_owned(),
-        format!("Bearer {}", boot["token"].as_str().unwrap()),
-    );
+    let (org, auth) = bootstrapped(database, "Term");
     let args = ["--allow-private-webhook-urls"];
     let (mut child, addr, _log) = serve_with(database, &args);
     let (url, got) = receiver_answering_after(0, Duration::from_millis(1500)).await;
-    let (status, endpoint) = http_json(
-        &addr,
-        "POST",
-        &format!("/v1/organizations/{org}/webhook-endpoints"),
-        &auth,
-        &serde_json::json!({"url": url, "events": ["membership.removed"]}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (_, user) = http_json(
-        &addr,
-        "POST",
-        "/v1/users",
-        &auth,
-        &serde_json::json!({"email": "leaver@example.com"}),
-    )
-    .await;
-    let (_, m) = http_json(
-        &addr,
-        "POST",
-        &format!("/v1/organizations/{org}/memberships"),
-        &auth,
-        &serde_json::json!({"user_id": user["id"], "role": "member"}),
-    )
-    .await;
-    let path = format!(
-        "/v1/organizations/{org}/memberships/{}",
-        m["id"].as_str().unwrap()
-    );
+    let endpoint = removal_endpoint(&addr, &auth, &org, &url).await;
+    let path = new_member(&addr, &auth, &org, "leaver@example.com").await;
     assert_eq!(http(&addr, "DELETE", &path, &auth).await.0, 200);
     until_received(&got, 1).await;
     // The receiver holds its answer for 1.5 s: the attempt is under way.
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let mut exited = None;
-    for _ in 0..200 {
-        if let Some(s) = child.try_wait().unwrap() {
-            exited = Some(s);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(exited.expect("stops on SIGTERM").success());
+    assert!(stop_with_sigterm(&mut child).success());
 
     let (mut child, addr, _log) = serve_with(database, &args);
     let deliveries = format!(
         "/v1/organizations/{org}/webhook-endpoints/{}/deliveries",
         endpoint["id"].as_str().unwrap()
     );
-    let (status, attempts) = http_json(&addr, "GET", &deliveries, &auth, &Value::Null).await;
+    let (status, attempts) = http(&addr, "GET", &deliveries, &auth).await;
     assert_eq!(status, 200);
+    let attempts: Value = serde_json::from_str(&attempts).unwrap();
     assert_eq!(attempts["data"].as_array().unwrap().len(), 1, "{attempts}");
     assert_eq!(attempts["data"][0]["status_code"], 200);
     assert_eq!(attempts["data"][0]["delivery_state"], "succeeded");

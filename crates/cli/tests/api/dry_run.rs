@@ -84,24 +84,8 @@ async fn each_removal_dry_runs_to_what_it_then_does_and_changes_nothing(app: Tes
     )
     .await
     .expect(StatusCode::CREATED);
-    let identity = app
-        .post(
-            &format!("/v1/organizations/{org}/identities"),
-            &app.admin,
-            json!({"name": "deployer", "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post(
-        &format!("/v1/projects/{project}/identity-memberships"),
-        &app.admin,
-        json!({"identity_id": identity, "role": "member"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    let identity = app.new_identity(&org, "deployer").await;
+    app.add_identity_to_project(&project, &identity).await;
 
     let single_path = format!(
         "/v1/organizations/{org}/memberships/{}",

@@ -221,15 +221,7 @@ async fn removals_write_one_removed_event_each_with_what_the_cascade_took(app: T
     .await
     .expect(StatusCode::OK);
     // One removed alone, one leaving.
-    app.delete(
-        &format!(
-            "/v1/organizations/{org}/memberships/{}",
-            members[1].membership_id
-        ),
-        &app.admin,
-    )
-    .await
-    .expect(StatusCode::OK);
+    app.remove_member(&org, &members[1].membership_id).await;
     app.post(
         &format!("/v1/organizations/{org}/leave"),
         &members[3].token,
@@ -316,27 +308,9 @@ async fn removals_sharing_a_transaction_write_exactly_their_own_events(app: Test
 async fn identity_and_user_lifecycles_write_their_events(app: TestApp) {
     let org = app.new_org("Machines").await;
     let project = app.project_with(&org, "ci", &[]).await;
-    let identity = app
-        .post(
-            &format!("/v1/organizations/{org}/identities"),
-            &app.admin,
-            json!({"name": "deployer", "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let identity = app.new_identity(&org, "deployer").await;
     let n = events(&app, &org).await.len();
-    let added = app
-        .post(
-            &format!("/v1/projects/{project}/identity-memberships"),
-            &app.admin,
-            json!({"identity_id": identity, "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    let ipm = added["id"].as_str().unwrap().to_owned();
+    let ipm = app.add_identity_to_project(&project, &identity).await;
     app.delete(
         &format!("/v1/projects/{project}/identity-memberships/{identity}"),
         &app.admin,
@@ -345,37 +319,12 @@ async fn identity_and_user_lifecycles_write_their_events(app: TestApp) {
     .expect(StatusCode::OK);
     // Back in the project, it leaves it again when the identity is deleted, and another
     // identity when its project is.
-    let add = |identity: String, project: String| {
-        let app = &app;
-        async move {
-            app.post(
-                &format!("/v1/projects/{project}/identity-memberships"),
-                &app.admin,
-                json!({"identity_id": identity, "role": "member"}),
-            )
-            .await
-            .expect(StatusCode::CREATED)["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
-    let again = add(identity.clone(), project.clone()).await;
+    let again = app.add_identity_to_project(&project, &identity).await;
     app.delete(&format!("/v1/identities/{identity}"), &app.admin)
         .await
         .expect(StatusCode::OK);
-    let other = app
-        .post(
-            &format!("/v1/organizations/{org}/identities"),
-            &app.admin,
-            json!({"name": "builder", "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let builds = add(other, project.clone()).await;
+    let other = app.new_identity(&org, "builder").await;
+    let builds = app.add_identity_to_project(&project, &other).await;
     app.delete(&format!("/v1/projects/{project}"), &app.admin)
         .await
         .expect(StatusCode::OK);
@@ -428,12 +377,7 @@ async fn the_events_list_filters_by_type_pages_both_ways_and_needs_its_permissio
         app.add_member(&org, "member").await,
     ];
     for m in &members {
-        app.delete(
-            &format!("/v1/organizations/{org}/memberships/{}", m.membership_id),
-            &app.admin,
-        )
-        .await
-        .expect(StatusCode::OK);
+        app.remove_member(&org, &m.membership_id).await;
     }
     let removed = app
         .get(

@@ -274,6 +274,44 @@ impl TestApp {
         (user_id, membership_id)
     }
 
+    /// Removes the membership `membership_id` of `org` (through the admin key); the answer.
+    pub async fn remove_member(&self, org: &str, membership_id: &str) -> Value {
+        self.delete(
+            &format!("/v1/organizations/{org}/memberships/{membership_id}"),
+            &self.admin,
+        )
+        .await
+        .expect(StatusCode::OK)
+    }
+
+    /// A new machine identity of `org` named `name`, with the `member` role; its id.
+    pub async fn new_identity(&self, org: &str, name: &str) -> String {
+        self.post(
+            &format!("/v1/organizations/{org}/identities"),
+            &self.admin,
+            json!({"name": name, "role": "member"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The identity `identity` added to `project` as a member; the project membership's id.
+    pub async fn add_identity_to_project(&self, project: &str, identity: &str) -> String {
+        self.post(
+            &format!("/v1/projects/{project}/identity-memberships"),
+            &self.admin,
+            json!({"identity_id": identity, "role": "member"}),
+        )
+        .await
+        .expect(StatusCode::CREATED)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The existing user `user_id` made a member of `org` with `role` (through the admin key):
     /// the membership's id.
     pub async fn make_member(&self, org: &str, user_id: &str, role: &str) -> String {

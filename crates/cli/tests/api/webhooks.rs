@@ -108,6 +108,19 @@ impl Drop for Worker {
     }
 }
 
+/// `path` read through the admin key until `done` holds of it (up to 5 s); the last read.
+async fn read_until(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut read = Value::Null;
+    for _ in 0..250 {
+        read = app.get(path, &app.admin).await.expect(StatusCode::OK);
+        if done(&read) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    read
+}
+
 fn endpoints_path(org: &str) -> String {
     format!("/v1/organizations/{org}/webhook-endpoints")
 }
@@ -225,15 +238,7 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
     .await;
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     let _worker = worker(&mut app, &[1000, 1000]);
-    app.delete(
-        &format!(
-            "/v1/organizations/{org}/memberships/{}",
-            member.membership_id
-        ),
-        &app.admin,
-    )
-    .await
-    .expect(StatusCode::OK);
+    app.remove_member(&org, &member.membership_id).await;
 
     let got = received.at_least(2).await;
     let (first, second) = (&got[0], &got[1]);
@@ -273,18 +278,13 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
         endpoints_path(&org),
         endpoint["id"].as_str().unwrap()
     );
-    let mut attempts = Value::Null;
-    for _ in 0..100 {
-        attempts = app
-            .get(&deliveries, &app.admin)
-            .await
-            .expect(StatusCode::OK);
-        if attempts["data"].as_array().unwrap().len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let attempts = attempts["data"].as_array().unwrap().clone();
+    let attempts = read_until(&app, &deliveries, |a| {
+        a["data"].as_array().unwrap().len() == 2
+    })
+    .await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(
         [&attempts[0]["status_code"], &attempts[1]["status_code"]],
@@ -354,15 +354,7 @@ async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_c
         )
         .await;
     assert!(res.status.is_client_error());
-    app.delete(
-        &format!(
-            "/v1/organizations/{org}/memberships/{}",
-            member.membership_id
-        ),
-        &app.admin,
-    )
-    .await
-    .expect(StatusCode::OK);
+    app.remove_member(&org, &member.membership_id).await;
     everything.at_least(3).await;
     received.at_least(2).await;
     // Anything else would have been sent by now (the worker looks every 20 ms).
@@ -400,17 +392,10 @@ async fn an_attempt_to_an_internal_address_is_refused_and_recorded(mut app: Test
             endpoints_path(&org),
             endpoint["id"].as_str().unwrap()
         );
-        let mut attempts = Value::Null;
-        for _ in 0..100 {
-            attempts = app
-                .get(&deliveries, &app.admin)
-                .await
-                .expect(StatusCode::OK);
-            if !attempts["data"].as_array().unwrap().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let attempts = read_until(&app, &deliveries, |a| {
+            !a["data"].as_array().unwrap().is_empty()
+        })
+        .await;
         let first = &attempts["data"][0];
         assert_eq!(first["status_code"], Value::Null, "{attempts}");
         let error = first["error"].as_str().unwrap();
@@ -444,14 +429,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_says_why(mut app: Tes
     let _worker = worker(&mut app, &[60_000]);
     app.add_member(&org, "member").await;
     received.at_least(1).await;
-    let mut got = Value::Null;
-    for _ in 0..100 {
-        got = app.get(&path, &app.admin).await.expect(StatusCode::OK);
-        if got["disabled"] == json!(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let got = read_until(&app, &path, |e| e["disabled"] == json!(true)).await;
     assert_eq!(got["disabled"], json!(true), "{got}");
     let reason = got["disabled_reason"].as_str().unwrap();
     assert!(reason.contains("5 days"), "{reason}");
@@ -596,15 +574,7 @@ async fn deliveries_verify_with_the_standard_webhooks_library(mut app: TestApp) 
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     let _worker = worker(&mut app, &[100]);
     let member = app.add_member(&org, "member").await;
-    app.delete(
-        &format!(
-            "/v1/organizations/{org}/memberships/{}",
-            member.membership_id
-        ),
-        &app.admin,
-    )
-    .await
-    .expect(StatusCode::OK);
+    app.remove_member(&org, &member.membership_id).await;
     let got = received.at_least(2).await;
     let deliveries = verifier_input(&got, &secret);
     let mut forged = deliveries[0].clone();
@@ -642,30 +612,9 @@ async fn a_clerk_endpoint_gets_clerks_events_and_headers(mut app: TestApp) {
     let _worker = worker(&mut app, &[100]);
     let member = app.add_member(&org, "member").await;
     let project = app.project_with(&org, "ci", &[]).await;
-    let identity = app
-        .post(
-            &format!("/v1/organizations/{org}/identities"),
-            &app.admin,
-            json!({"name": "deployer", "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    app.post(
-        &format!("/v1/projects/{project}/identity-memberships"),
-        &app.admin,
-        json!({"identity_id": identity["id"], "role": "member"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
-    app.delete(
-        &format!(
-            "/v1/organizations/{org}/memberships/{}",
-            member.membership_id
-        ),
-        &app.admin,
-    )
-    .await
-    .expect(StatusCode::OK);
+    let identity = app.new_identity(&org, "deployer").await;
+    app.add_identity_to_project(&project, &identity).await;
+    app.remove_member(&org, &member.membership_id).await;
     let got = received.at_least(2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -730,15 +679,7 @@ mod verified_by_the_reference_library {
         )
         .await
         .expect(StatusCode::OK);
-        app.delete(
-            &format!(
-                "/v1/organizations/{org}/memberships/{}",
-                member.membership_id
-            ),
-            &app.admin,
-        )
-        .await
-        .expect(StatusCode::OK);
+        app.remove_member(&org, &member.membership_id).await;
         let got = received.at_least(4).await;
         let mut command = std::process::Command::new("node");
         command.arg("verify-webhooks.mjs").current_dir(sdk);

@@ -116,6 +116,25 @@ async fn read_clerk_context(
     Ok(())
 }
 
+/// The audit event of `actor`'s `action` on the endpoint `id` of `org`.
+fn endpoint_audit(
+    ctx: &RequestContext,
+    actor: &Actor,
+    org: OrganizationId,
+    action: &str,
+    id: WebhookEndpointId,
+    details: serde_json::Value,
+) -> crate::model::AuditEvent {
+    audit_event(
+        ctx,
+        Some(actor),
+        Some(org),
+        action,
+        ("webhook_endpoint", id.to_string()),
+        details,
+    )
+}
+
 /// The endpoint `id` of `org`, or not found.
 async fn endpoint_of(
     s: &mut dyn crate::store::Session,
@@ -184,12 +203,12 @@ impl Roster {
             updated_at: now,
         };
         tx.insert_webhook_endpoint(&endpoint).await?;
-        tx.insert_audit_events(&[audit_event(
+        tx.insert_audit_events(&[endpoint_audit(
             ctx,
-            Some(actor),
-            Some(org),
+            actor,
+            org,
             "webhook_endpoint.created",
-            ("webhook_endpoint", endpoint.id.to_string()),
+            endpoint.id,
             json!({"url": endpoint.url, "format": format.key()}),
         )])
         .await?;
@@ -257,12 +276,12 @@ impl Roster {
         }
         e.updated_at = Timestamp::now();
         tx.update_webhook_endpoint(&e).await?;
-        tx.insert_audit_events(&[audit_event(
+        tx.insert_audit_events(&[endpoint_audit(
             ctx,
-            Some(actor),
-            Some(org),
+            actor,
+            org,
             "webhook_endpoint.updated",
-            ("webhook_endpoint", id.to_string()),
+            id,
             json!({"url": e.url, "disabled": e.disabled}),
         )])
         .await?;
@@ -282,12 +301,12 @@ impl Roster {
             .await?;
         let endpoint = endpoint_of(&mut *tx, org, id).await?;
         tx.delete_webhook_endpoint(org, id).await?;
-        tx.insert_audit_events(&[audit_event(
+        tx.insert_audit_events(&[endpoint_audit(
             ctx,
-            Some(actor),
-            Some(org),
+            actor,
+            org,
             "webhook_endpoint.deleted",
-            ("webhook_endpoint", id.to_string()),
+            id,
             json!({}),
         )])
         .await?;
@@ -310,12 +329,12 @@ impl Roster {
         e.secret = new_signing_secret();
         e.updated_at = Timestamp::now();
         tx.update_webhook_endpoint(&e).await?;
-        tx.insert_audit_events(&[audit_event(
+        tx.insert_audit_events(&[endpoint_audit(
             ctx,
-            Some(actor),
-            Some(org),
+            actor,
+            org,
             "webhook_endpoint.secret_rotated",
-            ("webhook_endpoint", id.to_string()),
+            id,
             json!({}),
         )])
         .await?;
@@ -353,12 +372,12 @@ impl Roster {
         if !tx.retry_delivery(id, event, Timestamp::now()).await? {
             return Err(CoreError::not_found("delivery", event));
         }
-        tx.insert_audit_events(&[audit_event(
+        tx.insert_audit_events(&[endpoint_audit(
             ctx,
-            Some(actor),
-            Some(org),
+            actor,
+            org,
             "webhook_delivery.retried",
-            ("webhook_endpoint", id.to_string()),
+            id,
             json!({"event_id": event}),
         )])
         .await?;
