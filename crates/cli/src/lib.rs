@@ -99,8 +99,8 @@ pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
 pub fn app_over(roster: Roster) -> axum::Router {
     let state = roster_http::AppState::new(roster);
     roster_http::app(
-        state,
-        roster_native::router(),
+        state.clone(),
+        roster_native::router(&state),
         vec![
             roster_dialect_infisical::mount(),
             roster_dialect_clerk::mount(),
@@ -163,9 +163,10 @@ pub fn parse_retry_schedule(text: &str) -> Result<roster_core::webhooks::RetrySc
     Ok(roster_core::webhooks::RetrySchedule(delays))
 }
 
-/// Purges the former-member records whose retention window has closed, at start and every
-/// hour after (a record's window is whole days; an hour late is no matter).
-pub async fn purge_former_members_hourly(roster: Roster) {
+/// Purges what has outlived its window, at start and every hour after: former-member records
+/// (whole days) and idempotent requests' answers (a day by default); an hour late is no
+/// matter, as neither is read once expired.
+pub async fn purge_expired_hourly(roster: Roster) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
@@ -173,6 +174,11 @@ pub async fn purge_former_members_hourly(roster: Roster) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "former-member records past their window"),
             Err(e) => tracing::warn!(error = %e, "former-member records not purged"),
+        }
+        match roster.purge_expired_idempotency_records().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "idempotent answers past their window"),
+            Err(e) => tracing::warn!(error = %e, "idempotent answers not purged"),
         }
     }
 }

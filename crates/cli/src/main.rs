@@ -75,6 +75,15 @@ enum Command {
             value_parser = roster::parse_duration
         )]
         former_member_retention: std::time::Duration,
+        /// How long the answer to a request sent with an `Idempotency-Key` is kept for the
+        /// key's repeats (e.g. `24h`); then it is purged, and the key may be used afresh.
+        #[arg(
+            long,
+            env = "ROSTER_IDEMPOTENCY_KEY_RETENTION",
+            default_value = "24h",
+            value_parser = roster::parse_duration
+        )]
+        idempotency_key_retention: std::time::Duration,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -153,6 +162,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             webhook_retry_schedule,
             webhook_timeout,
             former_member_retention,
+            idempotency_key_retention,
         } => {
             let started = std::time::Instant::now();
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
@@ -167,7 +177,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             };
             let roster = Roster::new(store)
                 .with_webhook_url_policy(std::sync::Arc::new(policy))
-                .with_former_member_retention(former_member_retention);
+                .with_former_member_retention(former_member_retention)
+                .with_idempotency_retention(idempotency_key_retention);
             // A measurement switch, not a setting: benchmarks turn group-commit layers off
             // with it to see what each buys (docs/benchmarks.md).
             if let Ok(off) = std::env::var("ROSTER_GROUP_COMMIT_OFF")
@@ -189,7 +200,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 std::sync::Arc::new(roster::EventRender),
                 stopped,
             );
-            let purging = tokio::spawn(roster::purge_former_members_hourly(roster.clone()));
+            let purging = tokio::spawn(roster::purge_expired_hourly(roster.clone()));
             roster_http::serve(listener, app_over(roster), shutdown_signal()).await?;
             purging.abort();
             // The requests have finished; the attempts under way finish too (or, cut off,

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod idempotency;
 pub mod ids;
 pub mod model;
 pub mod permissions;

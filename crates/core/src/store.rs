@@ -13,6 +13,7 @@ use async_trait::async_trait;
 
 use crate::error::CoreResult;
 use crate::events::{Event, EventFilter};
+use crate::idempotency::IdempotencyRecord;
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::PermissionSet;
@@ -22,8 +23,8 @@ use crate::webhooks::*;
 /// Every row trait, for a store's `use …::rows::*`.
 pub mod rows {
     pub use super::{
-        AuditRows, CredentialRows, EventRows, FormerMemberRows, IdentityRows, MembershipRows,
-        OrganizationRows, ProjectRows, RoleRows, UserRows, WebhookRows,
+        AuditRows, CredentialRows, EventRows, FormerMemberRows, IdempotencyRows, IdentityRows,
+        MembershipRows, OrganizationRows, ProjectRows, RoleRows, UserRows, WebhookRows,
     };
 }
 
@@ -398,6 +399,24 @@ pub trait FormerMemberRows: Send {
     async fn purge_expired_former_members(&mut self, now: Timestamp) -> CoreResult<u64>;
 }
 
+/// Idempotency records: a key's request and the answer its change gave, written in that
+/// change's transaction (`crate::idempotency`).
+#[async_trait]
+pub trait IdempotencyRows: Send {
+    /// `actor`'s record of `key`, unless it expired before `now`.
+    async fn idempotency_record(
+        &mut self,
+        actor: &str,
+        key: &str,
+        now: Timestamp,
+    ) -> CoreResult<Option<IdempotencyRecord>>;
+    /// Writes `record` (replacing an expired one of the same caller and key); false, writing
+    /// nothing, if a live one is there.
+    async fn insert_idempotency_record(&mut self, record: &IdempotencyRecord) -> CoreResult<bool>;
+    /// The records that expired before `now`; how many.
+    async fn purge_expired_idempotency_records(&mut self, now: Timestamp) -> CoreResult<u64>;
+}
+
 /// A read session or a write transaction: the rows of every resource (each a trait of its
 /// own, by resource), and what belongs to the transaction itself (commit, the organization's
 /// lock, the writes of a batch of removals across tables).
@@ -414,6 +433,7 @@ pub trait Session:
     + EventRows
     + WebhookRows
     + FormerMemberRows
+    + IdempotencyRows
     + Send
 {
     async fn commit(self: Box<Self>) -> CoreResult<()>;

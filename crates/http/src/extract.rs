@@ -160,7 +160,7 @@ pub async fn read_body(req: axum::extract::Request) -> Result<(HeaderMap, Vec<u8
 }
 
 /// A body that could not be read: over the route's `limit`, or cut short.
-fn body_error(e: &axum::Error, limit: usize) -> Rejection {
+pub fn body_error(e: &axum::Error, limit: usize) -> Rejection {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {

@@ -1,8 +1,9 @@
 //! Organization service tokens and member-owned passwords.
 
-use axum::Json;
+use crate::idempotency::ShownOnce;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use roster_core::service::NewServiceToken;
 
 use super::error::ApiError;
@@ -37,7 +38,7 @@ pub async fn create_service_token(
     Auth(a): Auth,
     Path(org): Path<String>,
     Body(b): Body<CreateServiceToken>,
-) -> Result<(StatusCode, Json<CreatedTokenOut>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<CreatedTokenOut>), ApiError> {
     let input = NewServiceToken {
         name: b.name,
         permissions: b.permissions,
@@ -45,6 +46,7 @@ pub async fn create_service_token(
     };
     Ok((
         StatusCode::CREATED,
+        Extension(CreatedTokenOut::SHOWN_ONCE),
         Json(
             s.roster
                 .create_service_token(&a, parse(&org)?, input, &context())
@@ -107,7 +109,7 @@ pub async fn create_password(
     Auth(a): Auth,
     Path(org): Path<String>,
     Body(b): Body<CreatePassword>,
-) -> Result<(StatusCode, Json<CreatedPasswordOut>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<CreatedPasswordOut>), ApiError> {
     let owner = b.user_id.as_deref().map(parse).transpose()?;
     let created = s
         .roster
@@ -116,6 +118,7 @@ pub async fn create_password(
     let plain_text = created.secret.expose().to_owned();
     Ok((
         StatusCode::CREATED,
+        Extension(CreatedPasswordOut::SHOWN_ONCE),
         Json(CreatedPasswordOut {
             password: created.password.into(),
             plain_text,

@@ -1,8 +1,9 @@
 //! Machine identities of an organization, and their tokens.
 
-use axum::Json;
+use crate::idempotency::ShownOnce;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use roster_core::service::{IdentityPatch, NewIdentity};
 
 use super::error::ApiError;
@@ -104,7 +105,7 @@ pub async fn create_token(
     Auth(a): Auth,
     Path(id): Path<String>,
     Body(b): Body<CreateToken>,
-) -> Result<(StatusCode, Json<CreatedTokenOut>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<CreatedTokenOut>), ApiError> {
     if b.ttl.is_some() {
         return Err(roster_core::CoreError::invalid(
             "ttl",
@@ -114,6 +115,7 @@ pub async fn create_token(
     }
     Ok((
         StatusCode::CREATED,
+        Extension(CreatedTokenOut::SHOWN_ONCE),
         Json(
             s.roster
                 .create_identity_token(&a, parse(&id)?, &b.name, &context())

@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 mod former_members;
+pub mod idempotency;
 mod identities;
 mod memberships;
 pub mod openapi;
@@ -75,7 +76,11 @@ pub enum Errors {
     PayloadTooLarge(ErrorEnvelope),
 }
 
-pub fn router() -> Router<AppState> {
+/// The bulk removal's route, whose bodies may be larger (`roster_http::bulk_body_limit`).
+const BULK_REMOVE_ROUTE: &str = "/v1/organizations/{organization_id}/memberships/bulk-remove";
+
+/// The native API's routes; `state` is what its idempotency layer runs with.
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/organizations",
@@ -144,7 +149,7 @@ pub fn router() -> Router<AppState> {
             get(memberships::list).post(memberships::create),
         )
         .route(
-            "/v1/organizations/{organization_id}/memberships/bulk-remove",
+            BULK_REMOVE_ROUTE,
             roster_http::bulk_body_limit(post(memberships::bulk_remove)),
         )
         .route(
@@ -241,6 +246,12 @@ pub fn router() -> Router<AppState> {
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
+        // Outermost: a request with a query parameter its route lacks is refused before it
+        // can run, idempotently or not.
         .route_layer(axum::middleware::from_fn(query::refuse_undeclared))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

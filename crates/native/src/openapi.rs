@@ -31,7 +31,7 @@ use super::*;
         credentials::delete_password,
     ),
     components(schemas(ErrorEnvelope, ErrorBody)),
-    modifiers(&BearerAuth, &UniqueOperationIds),
+    modifiers(&BearerAuth, &UniqueOperationIds, &IdempotencyKeys),
     security(("bearer" = [])),
 )]
 struct NativeApi;
@@ -80,6 +80,67 @@ impl Modify for UniqueOperationIds {
                 if seen.get(&id).copied().unwrap_or_default() > 1 {
                     op.operation_id =
                         Some(format!("{id}_{}", literals.join("_").replace('-', "_")));
+                }
+            }
+        }
+    }
+}
+
+/// Every `POST`, `PATCH` and `DELETE` takes an `Idempotency-Key` (`crate::idempotency`), and
+/// may answer 422 `idempotency_key_reused` or 409 `idempotency_key_in_use` for it.
+struct IdempotencyKeys;
+
+impl Modify for IdempotencyKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+        let key = ParameterBuilder::new()
+            .name(crate::idempotency::KEY_HEADER)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes the request safe to repeat: a repeat by the same caller with the same \
+                 key, method, path and body within the retention window (a day by default) \
+                 gets the first answer again, with `Idempotent-Replayed: true`, and changes \
+                 nothing. Only a request that changed something is kept; a secret shown once \
+                 is `null` in a repeat.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255))
+                    .pattern(Some("^[ -~]+$")),
+            ))
+            .build();
+        let reused = ResponseBuilder::new()
+            .description(
+                "`idempotency_key_reused`: the `Idempotency-Key` was used for a different request.",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.post, &mut item.patch, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                op.parameters.get_or_insert_with(Vec::new).push(key.clone());
+                op.responses
+                    .responses
+                    .insert("422".to_owned(), reused.clone().into());
+                if let Some(utoipa::openapi::RefOr::T(conflict)) =
+                    op.responses.responses.get_mut("409")
+                {
+                    conflict.description.push_str(
+                        " Or `idempotency_key_in_use`: a request with the same \
+                         `Idempotency-Key` is still running.",
+                    );
                 }
             }
         }

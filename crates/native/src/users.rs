@@ -1,8 +1,9 @@
 //! `/v1/users` and users' own tokens.
 
-use axum::Json;
+use crate::idempotency::ShownOnce;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use roster_core::model::UserFilter;
 use roster_core::service::{NewUser, UserPatch};
 
@@ -145,12 +146,16 @@ pub async fn create_token(
     Auth(a): Auth,
     Path(id): Path<String>,
     Body(b): Body<CreateToken>,
-) -> Result<(StatusCode, Json<CreatedTokenOut>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<CreatedTokenOut>), ApiError> {
     let created = s
         .roster
         .create_user_token(&a, parse(&id)?, &b.name, b.ttl, &context())
         .await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((
+        StatusCode::CREATED,
+        Extension(CreatedTokenOut::SHOWN_ONCE),
+        Json(created.into()),
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/users/{user_id}/tokens/{token_id}", tag = "tokens",

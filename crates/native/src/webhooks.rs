@@ -2,9 +2,10 @@
 //! sent, the attempts made, and retries. A signing secret is shown in the answers that create
 //! or rotate it, and never again.
 
-use axum::Json;
+use crate::idempotency::ShownOnce;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use roster_core::service::{NewWebhookEndpoint, WebhookEndpointPatch};
 use roster_core::webhooks::{DeliveryAttempt, WebhookEndpoint};
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub struct WebhookEndpointOut {
 }
 
 impl WebhookEndpointOut {
+    /// The field a replayed answer has null (`crate::idempotency`).
+    const SHOWN_ONCE: ShownOnce = ShownOnce(&["secret"]);
+
     fn without_secret(e: WebhookEndpoint) -> Self {
         WebhookEndpointOut {
             id: e.id.to_string(),
@@ -155,7 +159,7 @@ pub async fn create(
     Auth(a): Auth,
     Path(org): Path<String>,
     Body(b): Body<CreateWebhookEndpoint>,
-) -> Result<(StatusCode, Json<WebhookEndpointOut>), ApiError> {
+) -> Result<(StatusCode, Extension<ShownOnce>, Json<WebhookEndpointOut>), ApiError> {
     let input = NewWebhookEndpoint {
         url: b.url,
         event_types: keys(b.events),
@@ -168,6 +172,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
+        Extension(WebhookEndpointOut::SHOWN_ONCE),
         Json(WebhookEndpointOut::with_secret(created)),
     ))
 }
@@ -233,12 +238,15 @@ pub async fn rotate_secret(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path((org, id)): Path<(String, String)>,
-) -> Result<Json<WebhookEndpointOut>, ApiError> {
+) -> Result<(Extension<ShownOnce>, Json<WebhookEndpointOut>), ApiError> {
     let e = s
         .roster
         .rotate_webhook_secret(&a, parse(&org)?, parse(&id)?, &context())
         .await?;
-    Ok(Json(WebhookEndpointOut::with_secret(e)))
+    Ok((
+        Extension(WebhookEndpointOut::SHOWN_ONCE),
+        Json(WebhookEndpointOut::with_secret(e)),
+    ))
 }
 
 /// The endpoint's delivery attempts, oldest first unless `order=desc`.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::idempotency::ShownOnce;
 use roster_http::json_parts::JsonParts;
 
 fn time(t: Timestamp) -> String {
@@ -716,6 +717,11 @@ pub struct CreatedTokenOut {
     pub token_secret: String,
 }
 
+impl CreatedTokenOut {
+    /// The fields a replayed answer has null (`crate::idempotency`).
+    pub const SHOWN_ONCE: ShownOnce = ShownOnce(&["token", "token_value", "token_secret"]);
+}
+
 impl From<roster_core::service::CreatedToken> for CreatedTokenOut {
     fn from(c: roster_core::service::CreatedToken) -> Self {
         let bearer = c.bearer();
@@ -773,6 +779,11 @@ pub struct CreatedPasswordOut {
     pub password: PasswordOut,
     /// Shown once.
     pub plain_text: String,
+}
+
+impl CreatedPasswordOut {
+    /// The field a replayed answer has null (`crate::idempotency`).
+    pub const SHOWN_ONCE: ShownOnce = ShownOnce(&["plain_text"]);
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "former_members",
         sql: include_str!("../migrations/0009_former_members.sql"),
     },
+    Migration {
+        version: 10,
+        name: "idempotency_records",
+        sql: include_str!("../migrations/0010_idempotency_records.sql"),
+    },
 ];
 
 #[derive(Clone)]

@@ -49,6 +49,7 @@ mod events;
 mod former_members;
 mod fuzz;
 mod group_commit;
+mod idempotency;
 mod infisical;
 mod input;
 mod member_count;

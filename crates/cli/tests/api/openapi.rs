@@ -34,12 +34,31 @@ fn template_names(path: &str) -> Vec<String> {
 }
 
 #[test]
-fn path_parameters_match_their_route_and_every_other_parameter_is_in_the_query() {
+fn path_parameters_match_their_route_writes_take_a_key_and_the_rest_is_in_the_query() {
     let doc = document();
     let mut queries = 0;
     for (path, method, params) in operations(&doc) {
+        let writes = matches!(method.as_str(), "post" | "patch" | "delete");
+        let keys = params
+            .iter()
+            .filter(|p| p["in"] == "header" && p["name"] == "Idempotency-Key")
+            .count();
+        assert_eq!(
+            keys,
+            usize::from(writes),
+            "{method} {path}: an Idempotency-Key exactly on writes"
+        );
+        if writes {
+            let responses = &doc["paths"][&path][&method]["responses"];
+            assert!(
+                responses["422"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("idempotency_key_reused")),
+                "{method} {path}: 422 documented"
+            );
+        }
         let mut in_path: Vec<String> = Vec::new();
-        for p in &params {
+        for p in params.iter().filter(|p| p["in"] != "header") {
             let name = p["name"].as_str().unwrap().to_owned();
             match p["in"].as_str() {
                 Some("path") => {

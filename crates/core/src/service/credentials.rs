@@ -16,6 +16,7 @@ use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
 use crate::secrets::{PlainSecret, format_token};
+use crate::service::idempotency::commit;
 use crate::store::Session;
 use crate::timestamp::Timestamp;
 
@@ -171,7 +172,7 @@ impl Roster {
             ),
         ])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(Bootstrap {
             organization: org,
             user,
@@ -198,7 +199,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(CreatedToken { token, secret })
     }
 
@@ -241,7 +242,7 @@ impl Roster {
             json!({"name": key.name}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(key)
     }
 
@@ -274,7 +275,7 @@ impl Roster {
             json!({"user_id": user}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(CreatedToken { token, secret })
     }
 
@@ -310,7 +311,7 @@ impl Roster {
             json!({"identity_id": identity}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(CreatedToken { token, secret })
     }
 
@@ -347,7 +348,7 @@ impl Roster {
             json!({"permissions": permissions.keys()}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(CreatedToken { token, secret })
     }
 
@@ -410,7 +411,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(token)
     }
 
@@ -440,7 +441,7 @@ impl Roster {
             json!({"from": before.keys(), "to": permissions.keys()}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(token)
     }
 
@@ -481,7 +482,7 @@ impl Roster {
             json!({"user_id": user}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(token)
     }
 
@@ -525,7 +526,7 @@ impl Roster {
             json!({"user_id": owner}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(NewPassword { password, secret })
     }
 
@@ -564,7 +565,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(p)
     }
 

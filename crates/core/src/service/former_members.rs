@@ -9,6 +9,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission};
+use crate::service::idempotency::commit;
 use crate::timestamp::Timestamp;
 
 impl FormerMember {
@@ -76,7 +77,7 @@ impl Roster {
             json!({"user_id": record.membership.user_id}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(record.as_seen_with(held))
     }
 
@@ -85,7 +86,7 @@ impl Roster {
     pub async fn purge_expired_former_members(&self) -> CoreResult<u64> {
         let mut tx = self.store.begin().await?;
         let n = tx.purge_expired_former_members(Timestamp::now()).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(n)
     }
 }
@@ -196,7 +197,7 @@ impl Roster {
             crate::events::EventObject::Membership(membership.clone()),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(Reinstatement {
             membership: membership.as_seen_with(held),
             role_fell_back,

@@ -11,6 +11,7 @@ use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, Principal};
+use crate::service::idempotency::commit;
 use crate::timestamp::Timestamp;
 
 #[derive(Clone, Debug, Default)]
@@ -62,7 +63,7 @@ impl Roster {
             json!({"role": identity.role_key}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(identity)
     }
 
@@ -127,7 +128,7 @@ impl Roster {
             json!({"role": identity.role_key}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(identity)
     }
 
@@ -159,7 +160,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(identity)
     }
 
@@ -219,7 +220,7 @@ impl Roster {
             EventObject::IdentityMembership(m.clone()),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(m)
     }
 
@@ -298,7 +299,7 @@ impl Roster {
             json!({"role": {"from": before, "to": m.role}}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(m)
     }
 
@@ -347,7 +348,7 @@ impl Roster {
         )])
         .await?;
         if !dry_run {
-            tx.commit().await?;
+            commit(tx).await?;
         }
         Ok(m)
     }

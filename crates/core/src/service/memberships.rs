@@ -13,6 +13,7 @@ use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission};
+use crate::service::idempotency::commit;
 use crate::store::Session;
 use crate::timestamp::Timestamp;
 
@@ -145,7 +146,7 @@ impl Roster {
             &membership,
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(membership)
     }
 
@@ -211,7 +212,7 @@ impl Roster {
             &m,
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(m)
     }
 
@@ -416,7 +417,7 @@ impl Roster {
             changes.into_details(),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(m)
     }
 }

@@ -7,6 +7,7 @@ mod credentials;
 mod events;
 mod former_members;
 mod group_commit;
+mod idempotency;
 mod identities;
 mod memberships;
 mod organizations;
@@ -24,6 +25,7 @@ use serde_json::Value;
 pub use credentials::{Bootstrap, CreatedToken, NewPassword, NewServiceToken};
 pub use former_members::Reinstatement;
 pub use group_commit::{GroupCommitLayers, GroupCommitStats};
+pub use idempotency::{Earlier, HeldChange, KeyClaim};
 pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MemberInContext, MembershipPatch, NewMembership};
 pub use organizations::{NewOrganization, OrganizationPatch};
@@ -70,6 +72,10 @@ pub struct Roster {
     deliveries: Arc<webhooks::DeliveryCounters>,
     /// How long a removed member's former-member record is kept (90 days unless set).
     former_member_retention: std::time::Duration,
+    /// How long an idempotent request's answer is kept for its repeats (a day unless set).
+    idempotency_retention: std::time::Duration,
+    /// The idempotency keys of requests running in this process (`idempotency`).
+    running_keys: Arc<idempotency::RunningKeys>,
 }
 
 impl std::fmt::Debug for Roster {
@@ -91,7 +97,15 @@ impl Roster {
             webhook_url_policy: Arc::new(AnyHttpUrl),
             deliveries: Arc::default(),
             former_member_retention: DEFAULT_FORMER_MEMBER_RETENTION,
+            idempotency_retention: crate::idempotency::DEFAULT_IDEMPOTENCY_RETENTION,
+            running_keys: Arc::default(),
         }
+    }
+
+    /// The same service, keeping idempotent requests' answers for `retention`.
+    pub fn with_idempotency_retention(mut self, retention: std::time::Duration) -> Self {
+        self.idempotency_retention = retention;
+        self
     }
 
     /// The same service, keeping removed members' records for `retention`.

@@ -9,6 +9,7 @@ use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet, Principal};
+use crate::service::idempotency::commit;
 use crate::store::Session;
 use crate::timestamp::Timestamp;
 
@@ -104,7 +105,7 @@ impl Roster {
             json!({"name": org.name, "slug": org.slug, "created_by": creator}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(org)
     }
 
@@ -293,7 +294,7 @@ impl Roster {
             changes.into_details(),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(org)
     }
 
@@ -329,7 +330,7 @@ impl Roster {
             EventObject::Organization(org.clone()),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(org)
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission};
+use crate::service::idempotency::commit;
 use crate::store::Session;
 use crate::timestamp::Timestamp;
 
@@ -126,7 +127,7 @@ impl Roster {
             json!({"slug": project.slug}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(project)
     }
 
@@ -177,7 +178,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(p)
     }
 
@@ -208,7 +209,7 @@ impl Roster {
             json!({"slug": p.slug}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(p)
     }
 
@@ -254,7 +255,7 @@ impl Roster {
             json!({"project_id": project, "user_id": user, "role": pm.role}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(pm)
     }
 
@@ -294,7 +295,7 @@ impl Roster {
             json!({"project_id": project, "user_id": pm.user_id}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(pm)
     }
 }

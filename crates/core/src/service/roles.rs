@@ -7,6 +7,7 @@ use crate::error::{CoreError, CoreResult, Rule};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::{Actor, Permission, PermissionSet};
+use crate::service::idempotency::commit;
 use crate::timestamp::Timestamp;
 
 #[derive(Clone, Debug, Default)]
@@ -76,7 +77,7 @@ impl Roster {
             json!({"key": role.key, "permissions": role.permissions.keys()}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(role)
     }
 
@@ -121,7 +122,7 @@ impl Roster {
             json!({"permissions": role.permissions.keys()}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(role)
     }
 
@@ -161,7 +162,7 @@ impl Roster {
             json!({"key": role.key}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(role)
     }
 }

@@ -14,6 +14,7 @@ use crate::events::{Event, EventObject, EventType};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
+use crate::service::idempotency::commit;
 use crate::timestamp::Timestamp;
 
 #[derive(Clone, Debug, Default)]
@@ -71,7 +72,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(user)
     }
 
@@ -149,7 +150,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(user)
     }
 
@@ -197,7 +198,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(user)
     }
 }

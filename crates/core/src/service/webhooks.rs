@@ -15,6 +15,7 @@ use crate::events::EventType;
 use crate::ids::*;
 use crate::model::{Page, Paged};
 use crate::permissions::{Actor, Permission};
+use crate::service::idempotency::commit;
 use crate::timestamp::Timestamp;
 use crate::webhooks::*;
 
@@ -212,7 +213,7 @@ impl Roster {
             json!({"url": endpoint.url, "format": format.key()}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(endpoint)
     }
 
@@ -285,7 +286,7 @@ impl Roster {
             json!({"url": e.url, "disabled": e.disabled}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(e)
     }
 
@@ -310,7 +311,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(endpoint)
     }
 
@@ -338,7 +339,7 @@ impl Roster {
             json!({}),
         )])
         .await?;
-        tx.commit().await?;
+        commit(tx).await?;
         Ok(e)
     }
 
@@ -381,7 +382,7 @@ impl Roster {
             json!({"event_id": event}),
         )])
         .await?;
-        tx.commit().await
+        commit(tx).await
     }
 
     /// Whether anything is due, read without taking the write lock (the worker's idle poll);
@@ -511,7 +512,7 @@ impl Roster {
             Vec::new()
         };
         read_clerk_context(&mut *tx, &mut claimed).await?;
-        tx.commit().await?;
+        commit(tx).await?;
         for o in &outcomes {
             let counter = match o.state {
                 DeliveryState::Succeeded => &self.deliveries.delivered,

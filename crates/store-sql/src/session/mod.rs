@@ -7,6 +7,7 @@ mod audit;
 mod credentials;
 mod events;
 mod former_members;
+mod idempotency;
 mod identities;
 mod memberships;
 mod organizations;

@@ -27,6 +27,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
+use crate::service::idempotency::commit;
 use crate::store::Session;
 
 /// The most targets one bulk removal may name (documented in the README and the OpenAPI
@@ -156,8 +157,11 @@ impl Roster {
             // Never in a shared transaction: its rollback would undo the others.
             return self.removal_batches().dry_run(org, &request).await;
         }
-        let shares_commit =
-            request.targets.len() <= SHARED_COMMIT_MAX_TARGETS && self.layers().batching;
+        // A request whose commit is held (an idempotent one) runs in its own transaction, in
+        // its own task, where its answer is then stored (`super::idempotency`).
+        let shares_commit = request.targets.len() <= SHARED_COMMIT_MAX_TARGETS
+            && self.layers().batching
+            && !super::idempotency::commit_is_held();
         if shares_commit {
             let batches = self.removal_batches();
             let lane = batches.lane(org);
@@ -303,7 +307,7 @@ impl Roster {
         )])
         .await?;
         if !dry_run {
-            tx.commit().await?;
+            commit(tx).await?;
         }
         Ok(Offboarding {
             user,

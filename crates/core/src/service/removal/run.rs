@@ -16,6 +16,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
+use crate::service::idempotency::commit;
 use crate::store::{Session, Store};
 
 use super::RemovalRequest;
@@ -141,7 +142,7 @@ impl RemovalBatches {
             Err(e) => return Ok(Ran::Undone(e)),
         };
         if outcomes.iter().any(Result::is_ok) {
-            tx.commit().await?;
+            commit(tx).await?;
         }
         Ok(Ran::Done(outcomes))
     }
