@@ -105,6 +105,7 @@ pub fn app_over(roster: Roster) -> axum::Router {
             roster_dialect_infisical::mount(),
             roster_dialect_clerk::mount(),
             roster_dialect_planetscale::mount(),
+            roster_dialect_scim::mount(),
         ],
     )
 }

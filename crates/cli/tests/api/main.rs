@@ -58,5 +58,6 @@ mod planetscale;
 mod removal;
 mod removal_equivalence;
 mod resources;
+mod scim;
 mod tenant;
 mod webhooks;

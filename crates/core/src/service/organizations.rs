@@ -166,14 +166,19 @@ impl Roster {
         slug: &str,
     ) -> CoreResult<Organization> {
         let mut s = self.store.read().await?;
-        let org = s
-            .organization_by_slug(slug)
-            .await?
-            .ok_or_else(|| CoreError::not_found("organization", slug))?;
-        match crate::auth::permissions_in(&mut *s, actor, org.id).await? {
-            Some(held) => Ok(org.as_seen_with(held)),
-            None => Err(CoreError::not_found("organization", slug)),
-        }
+        let org = s.organization_by_slug(slug).await?;
+        as_seen_by(&mut *s, actor, org, slug).await
+    }
+
+    /// `visible_organization_by_slug`, by id.
+    pub async fn visible_organization(
+        &self,
+        actor: &Actor,
+        id: OrganizationId,
+    ) -> CoreResult<Organization> {
+        let mut s = self.store.read().await?;
+        let org = s.organization(id).await?;
+        as_seen_by(&mut *s, actor, org, id).await
     }
 
     pub async fn member_count(&self, actor: &Actor, id: OrganizationId) -> CoreResult<i64> {
@@ -492,6 +497,21 @@ impl SlugIds {
         if map.get(slug) == Some(&id) {
             map.remove(slug);
         }
+    }
+}
+
+/// `org` (read by what named it) as `actor` may see it: not found if it is not there, or if
+/// the actor holds nothing in it.
+async fn as_seen_by(
+    s: &mut dyn Session,
+    actor: &Actor,
+    org: Option<Organization>,
+    named: impl std::fmt::Display,
+) -> CoreResult<Organization> {
+    let org = org.ok_or_else(|| CoreError::not_found("organization", &named))?;
+    match crate::auth::permissions_in(s, actor, org.id).await? {
+        Some(held) => Ok(org.as_seen_with(held)),
+        None => Err(CoreError::not_found("organization", named)),
     }
 }
 

@@ -1,0 +1,537 @@
+//! The SCIM 2.0 mount, driven as an identity provider drives it (Okta's and Entra ID's request
+//! forms), with an organization service token as the docs tell an operator to make.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Resp, TestApp};
+
+/// `method path` with a SCIM body, as `token`.
+async fn scim(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Resp {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"));
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/scim+json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    };
+    app.send(req.unwrap()).await
+}
+
+/// A service token of `org` with what SCIM provisioning needs.
+async fn scim_token(app: &TestApp, org: &str) -> String {
+    let created = app
+        .post(
+            &format!("/v1/organizations/{org}/service-tokens"),
+            &app.admin,
+            json!({"name": "okta", "permissions": ["members:read", "members:write", "members:delete"]}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    created["token"].as_str().unwrap().to_owned()
+}
+
+fn users(org: &str) -> String {
+    format!("/scim/v2/organizations/{org}/Users")
+}
+
+#[track_caller]
+fn scim_error(res: &Resp, status: StatusCode, scim_type: Option<&str>) {
+    assert_eq!(res.status, status, "{}", res.body);
+    assert_eq!(
+        res.body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+        "{}",
+        res.body
+    );
+    assert_eq!(res.body["status"], status.as_u16().to_string());
+    assert_eq!(res.body["scimType"].as_str(), scim_type, "{}", res.body);
+    assert!(res.body["detail"].is_string());
+    assert_eq!(
+        res.headers["content-type"], "application/scim+json",
+        "errors are SCIM's too"
+    );
+}
+
+fn deactivate_okta() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": false}}],
+    })
+}
+
+fn reactivate_entra() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Replace", "path": "active", "value": "True"}],
+    })
+}
+
+async fn discovery_says_what_the_service_provider_does(app: TestApp) {
+    let org = app.new_org("Discovery").await;
+    let token = scim_token(&app, &org).await;
+    let base = format!("/scim/v2/organizations/{org}");
+    let config = scim(
+        &app,
+        "GET",
+        &format!("{base}/ServiceProviderConfig"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(config.headers["content-type"], "application/scim+json");
+    let config = config.expect(StatusCode::OK);
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(
+        config["filter"],
+        json!({"supported": true, "maxResults": 500})
+    );
+    for unsupported in ["bulk", "sort", "etag", "changePassword"] {
+        assert_eq!(config[unsupported]["supported"], false, "{unsupported}");
+    }
+    let types = scim(&app, "GET", &format!("{base}/ResourceTypes"), &token, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(types["totalResults"], 1);
+    assert_eq!(types["Resources"][0]["endpoint"], "/Users");
+    let user_type = scim(
+        &app,
+        "GET",
+        &format!("{base}/ResourceTypes/User"),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        user_type["schema"],
+        "urn:ietf:params:scim:schemas:core:2.0:User"
+    );
+    let schemas = scim(&app, "GET", &format!("{base}/Schemas"), &token, None)
+        .await
+        .expect(StatusCode::OK);
+    let user_schema = &schemas["Resources"][0];
+    let names: Vec<&str> = user_schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for name in ["userName", "name", "emails", "active", "roles"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let one = scim(
+        &app,
+        "GET",
+        &format!("{base}/Schemas/urn:ietf:params:scim:schemas:core:2.0:User"),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(&one, user_schema);
+    let missing = scim(
+        &app,
+        "GET",
+        &format!("{base}/Schemas/urn:nothing"),
+        &token,
+        None,
+    )
+    .await;
+    scim_error(&missing, StatusCode::NOT_FOUND, None);
+}
+
+async fn users_are_listed_and_filtered_as_identity_providers_ask(app: TestApp) {
+    let org = app.new_org("Directory").await;
+    let token = scim_token(&app, &org).await;
+    let ada = app.new_user("Ada.Lovelace@example.com").await;
+    app.make_member(&org, &ada, "member").await;
+    let grace = app.new_user("grace@example.com").await;
+    app.make_member(&org, &grace, "member").await;
+    app.add_users_as_members(&org, "member", 3).await;
+    let all = scim(&app, "GET", &users(&org), &token, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        all["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+    let members = app.membership_ids(&org).await.len();
+    assert_eq!(all["totalResults"], members);
+    assert_eq!(all["Resources"].as_array().unwrap().len(), members);
+
+    let by_name = |filter: &str| {
+        let path = format!(
+            "{}?filter={}",
+            users(&org),
+            filter.replace(' ', "%20").replace('"', "%22")
+        );
+        let token = token.clone();
+        let app = &app;
+        async move { scim(app, "GET", &path, &token, None).await }
+    };
+    // Okta's lookup before it creates anyone: userName eq, in any case.
+    let found = by_name(r#"userName eq "ada.lovelace@EXAMPLE.com""#)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(found["totalResults"], 1);
+    let user = &found["Resources"][0];
+    assert_eq!(user["userName"], "Ada.Lovelace@example.com");
+    assert_eq!(user["active"], true);
+    assert_eq!(user["roles"][0]["value"], "member");
+    assert_eq!(user["meta"]["resourceType"], "User");
+    assert!(
+        user["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(
+                "/scim/v2/organizations/{org}/Users/{}",
+                user["id"].as_str().unwrap()
+            ))
+    );
+    let got = scim(
+        &app,
+        "GET",
+        &format!("{}/{}", users(&org), user["id"].as_str().unwrap()),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(&got, user);
+    let by_email = by_name(r#"emails.value eq "ada.lovelace@example.com""#)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(by_email["Resources"][0]["id"], user["id"]);
+    let nobody = by_name(r#"userName eq "nobody@example.com""#)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (nobody["totalResults"].clone(), nobody["Resources"].clone()),
+        (json!(0), json!([]))
+    );
+
+    // Deactivate one; `active eq false` finds exactly them, `or` both.
+    let other = by_name(r#"userName eq "grace@example.com""#)
+        .await
+        .expect(StatusCode::OK)["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    scim(
+        &app,
+        "PATCH",
+        &format!("{}/{other}", users(&org)),
+        &token,
+        Some(deactivate_okta()),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let inactive = by_name("active eq false").await.expect(StatusCode::OK);
+    assert_eq!(inactive["totalResults"], 1);
+    assert_eq!(inactive["Resources"][0]["id"], other.as_str());
+    let either = by_name(r#"active eq false or userName eq "ada.lovelace@example.com""#)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(either["totalResults"], 2);
+
+    // Pages: startIndex is 1-based; count bounds the page, not totalResults.
+    let page = scim(
+        &app,
+        "GET",
+        &format!("{}?startIndex=2&count=2", users(&org)),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            page["totalResults"].clone(),
+            page["startIndex"].clone(),
+            page["itemsPerPage"].clone()
+        ),
+        (json!(members), json!(2), json!(2))
+    );
+    assert_eq!(page["Resources"][0]["id"], all["Resources"][1]["id"]);
+    let filtered_page = scim(
+        &app,
+        "GET",
+        &format!(
+            "{}?filter=active%20eq%20true&startIndex=2&count=1",
+            users(&org)
+        ),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(filtered_page["totalResults"], members - 1);
+    assert_eq!(filtered_page["Resources"].as_array().unwrap().len(), 1);
+    let only = scim(
+        &app,
+        "GET",
+        &format!("{}?attributes=userName", users(&org)),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    let keys: Vec<&String> = only["Resources"][0].as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 3, "id, schemas and userName: {keys:?}");
+
+    // By slug as well as by id.
+    let slug = app.slug(&org).await;
+    let by_slug = scim(&app, "GET", &users(&slug), &token, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(by_slug["totalResults"], members);
+
+    let bad = by_name(r#"userName eq"#).await;
+    scim_error(&bad, StatusCode::BAD_REQUEST, Some("invalidFilter"));
+}
+
+async fn deactivation_refuses_the_members_token_at_once_and_reactivation_restores_it(app: TestApp) {
+    let org = app.new_org("Leavers").await;
+    let token = scim_token(&app, &org).await;
+    let member = app.add_member(&org, "member").await;
+    let project = app.project_with(&org, "vault", &[&member]).await;
+    let reads_path = format!("/v1/organizations/{org}/memberships");
+    assert_eq!(
+        app.get(&reads_path, &member.token).await.status,
+        StatusCode::OK
+    );
+    let user = format!("{}/{}", users(&org), member.membership_id);
+    let off = scim(&app, "PATCH", &user, &token, Some(deactivate_okta()))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(off["active"], false);
+    assert_ne!(
+        app.get(&reads_path, &member.token).await.status,
+        StatusCode::OK,
+        "refused at the next request"
+    );
+    // Nothing was deleted: the membership and its project membership stay.
+    assert!(
+        app.membership_ids(&org)
+            .await
+            .contains(&member.membership_id)
+    );
+    let in_project = app
+        .get(&format!("/v1/projects/{project}/memberships"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(in_project["data"].as_array().unwrap().len(), 1);
+    let on = scim(&app, "PATCH", &user, &token, Some(reactivate_entra()))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(on["active"], true);
+    assert_eq!(
+        app.get(&reads_path, &member.token).await.status,
+        StatusCode::OK,
+        "access is back"
+    );
+    // PUT, as Okta sends a profile: active and roles are applied; read-only values ignored.
+    let put = scim(
+        &app,
+        "PUT",
+        &user,
+        &token,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": on["userName"],
+            "name": {"givenName": "Someone", "familyName": "Else"},
+            "active": false,
+            "roles": [{"value": "admin", "primary": true}],
+        })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        (put["active"].clone(), put["roles"][0]["value"].clone()),
+        (json!(false), json!("admin"))
+    );
+    assert_eq!(
+        put["name"], on["name"],
+        "the profile is not SCIM's to change"
+    );
+    let audited = app.audited(&org, "membership.updated").await;
+    assert_eq!(audited.len(), 3, "each change audited: {audited:?}");
+}
+
+async fn the_last_admin_is_neither_deactivated_nor_deleted(app: TestApp) {
+    let org = app.empty_org("Sole admin").await;
+    let admin = app.add_member(&org, "admin").await;
+    let token = scim_token(&app, &org).await;
+    let before = app.memberships(&org).await;
+    let user = format!("{}/{}", users(&org), admin.membership_id);
+    let off = scim(&app, "PATCH", &user, &token, Some(deactivate_okta())).await;
+    scim_error(&off, StatusCode::CONFLICT, None);
+    let gone = scim(&app, "DELETE", &user, &token, None).await;
+    scim_error(&gone, StatusCode::CONFLICT, None);
+    assert_eq!(app.memberships(&org).await, before, "nothing changed");
+}
+
+async fn delete_is_the_removal_every_mount_uses(app: TestApp) {
+    let org = app.new_org("Removal").await;
+    let token = scim_token(&app, &org).await;
+    let member = app.add_member(&org, "member").await;
+    let project = app.project_with(&org, "vault", &[&member]).await;
+    let user = format!("{}/{}", users(&org), member.membership_id);
+    let gone = scim(&app, "DELETE", &user, &token, None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    let again = scim(&app, "GET", &user, &token, None).await;
+    scim_error(&again, StatusCode::NOT_FOUND, None);
+    assert!(
+        !app.membership_ids(&org)
+            .await
+            .contains(&member.membership_id)
+    );
+    let in_project = app
+        .get(&format!("/v1/projects/{project}/memberships"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(in_project["data"], json!([]), "the cascade ran");
+    assert_eq!(
+        app.audited(&org, "membership.removed").await,
+        vec![member.membership_id.clone()]
+    );
+    let former = app
+        .get(
+            &format!(
+                "/v1/organizations/{org}/former-members/{}",
+                member.membership_id
+            ),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(former.status, StatusCode::OK, "kept for reinstatement");
+}
+
+async fn another_organizations_token_finds_nothing_and_changes_nothing(app: TestApp) {
+    let a = app.new_org("Tenant A").await;
+    let b = app.new_org("Tenant B").await;
+    let a_token = scim_token(&app, &a).await;
+    let in_b = app.add_member(&b, "member").await;
+    let before = app.memberships(&b).await;
+    let user = format!("{}/{}", users(&b), in_b.membership_id);
+    for (method, path, body) in [
+        ("GET", users(&b), None),
+        ("GET", user.clone(), None),
+        ("PATCH", user.clone(), Some(deactivate_okta())),
+        ("DELETE", user.clone(), None),
+        (
+            "GET",
+            format!("/scim/v2/organizations/{b}/ServiceProviderConfig"),
+            None,
+        ),
+    ] {
+        let r = scim(&app, method, &path, &a_token, body).await;
+        scim_error(&r, StatusCode::NOT_FOUND, None);
+    }
+    let slug = app.slug(&b).await;
+    let r = scim(&app, "GET", &users(&slug), &a_token, None).await;
+    scim_error(&r, StatusCode::NOT_FOUND, None);
+    assert_eq!(app.memberships(&b).await, before);
+}
+
+async fn every_failure_is_answered_in_scims_envelope(app: TestApp) {
+    let org = app.new_org("Errors").await;
+    let token = scim_token(&app, &org).await;
+    let member = app.add_member(&org, "member").await;
+    let user = format!("{}/{}", users(&org), member.membership_id);
+    let base = format!("/scim/v2/organizations/{org}");
+    let r = scim(&app, "GET", &format!("{base}/Nothing"), &token, None).await;
+    scim_error(&r, StatusCode::NOT_FOUND, None);
+    let r = scim(
+        &app,
+        "POST",
+        &format!("{base}/ServiceProviderConfig"),
+        &token,
+        Some(json!({})),
+    )
+    .await;
+    scim_error(&r, StatusCode::METHOD_NOT_ALLOWED, None);
+    let r = app.call("GET", &users(&org), None, None).await;
+    scim_error(&r, StatusCode::UNAUTHORIZED, None);
+    let r = scim(
+        &app,
+        "GET",
+        &format!("{}/not-an-id", users(&org)),
+        &token,
+        None,
+    )
+    .await;
+    scim_error(&r, StatusCode::NOT_FOUND, None);
+    let req = Request::builder()
+        .method("PATCH")
+        .uri(&user)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/scim+json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    scim_error(
+        &app.send(req).await,
+        StatusCode::BAD_REQUEST,
+        Some("invalidSyntax"),
+    );
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let cases = [
+        (
+            json!([{"op": "replace", "path": "userName", "value": "else@example.com"}]),
+            "mutability",
+        ),
+        (
+            json!([{"op": "replace", "path": "nickName", "value": "x"}]),
+            "invalidPath",
+        ),
+        (
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+            "invalidValue",
+        ),
+        (
+            json!([{"op": "replace", "path": "roles", "value": [{"value": "no-such-role"}]}]),
+            "invalidValue",
+        ),
+        (json!([{"op": "remove"}]), "noTarget"),
+        (json!([{"op": "move", "path": "active"}]), "invalidSyntax"),
+    ];
+    for (ops, scim_type) in cases {
+        let r = scim(&app, "PATCH", &user, &token, Some(patch(ops.clone()))).await;
+        assert_eq!(r.body["scimType"], scim_type, "{ops}: {}", r.body);
+        scim_error(&r, StatusCode::BAD_REQUEST, Some(scim_type));
+    }
+    let r = scim(
+        &app,
+        "PUT",
+        &user,
+        &token,
+        Some(json!({"userName": "someone.else@example.com"})),
+    )
+    .await;
+    scim_error(&r, StatusCode::BAD_REQUEST, Some("mutability"));
+    let unchanged = scim(&app, "GET", &user, &token, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            unchanged["active"].clone(),
+            unchanged["roles"][0]["value"].clone()
+        ),
+        (json!(true), json!("member"))
+    );
+}
+
+on_both_backends!(
+    discovery_says_what_the_service_provider_does,
+    users_are_listed_and_filtered_as_identity_providers_ask,
+    deactivation_refuses_the_members_token_at_once_and_reactivation_restores_it,
+    the_last_admin_is_neither_deactivated_nor_deleted,
+    delete_is_the_removal_every_mount_uses,
+    another_organizations_token_finds_nothing_and_changes_nothing,
+    every_failure_is_answered_in_scims_envelope,
+);

@@ -1,0 +1,166 @@
+//! Discovery (RFC 7644 §4): `ServiceProviderConfig`, `ResourceTypes` and `Schemas`, saying
+//! what this service provider does, and nothing it does not.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use roster_http::AppState;
+use serde_json::{Value, json};
+
+use crate::error::ScimError;
+use crate::extract::{Auth, Path};
+use crate::wire::{Base, USER_SCHEMA, list_response};
+use crate::{organization_id, scim_json};
+
+const CONFIG_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
+
+/// The most resources one list answers (`count` above it is lowered to it).
+pub const MAX_RESULTS: usize = 500;
+
+pub async fn service_provider_config(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    organization_id(&s, &a, &org).await?;
+    let base = Base::new(&headers, &org);
+    Ok(scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": [CONFIG_SCHEMA],
+            "patch": {"supported": true},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": MAX_RESULTS},
+            "changePassword": {"supported": false},
+            "sort": {"supported": false},
+            "etag": {"supported": false},
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "Bearer token",
+                "description": "Authorization: Bearer <a roster token>; an organization service \
+                    token with members:read, members:write and members:delete is the usual one",
+                "primary": true,
+            }],
+            "meta": {
+                "resourceType": "ServiceProviderConfig",
+                "location": base.at("ServiceProviderConfig"),
+            },
+        }),
+    ))
+}
+
+fn user_resource_type(base: &Base) -> Value {
+    json!({
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "A member of the organization",
+        "schema": USER_SCHEMA,
+        "meta": {"resourceType": "ResourceType", "location": base.at("ResourceTypes/User")},
+    })
+}
+
+pub async fn resource_types(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    organization_id(&s, &a, &org).await?;
+    let base = Base::new(&headers, &org);
+    let all = vec![user_resource_type(&base)];
+    Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
+}
+
+pub async fn resource_type(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    organization_id(&s, &a, &org).await?;
+    let base = Base::new(&headers, &org);
+    match id.as_str() {
+        "User" => Ok(scim_json(StatusCode::OK, &user_resource_type(&base))),
+        _ => Err(ScimError::not_found(format!("no resource type {id}"))),
+    }
+}
+
+/// An attribute's definition (RFC 7643 §7).
+fn attribute(name: &str, kind: &str, multi: bool, required: bool, mutability: &str) -> Value {
+    json!({
+        "name": name,
+        "type": kind,
+        "multiValued": multi,
+        "required": required,
+        "caseExact": false,
+        "mutability": mutability,
+        "returned": "default",
+        "uniqueness": if name == "userName" { "server" } else { "none" },
+    })
+}
+
+fn with_sub(mut a: Value, sub: Vec<Value>) -> Value {
+    a["subAttributes"] = Value::Array(sub);
+    a
+}
+
+fn user_schema(base: &Base) -> Value {
+    json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": USER_SCHEMA,
+        "name": "User",
+        "description": "A member of the organization: the user (by email) and their membership",
+        "attributes": [
+            attribute("userName", "string", false, true, "immutable"),
+            with_sub(attribute("name", "complex", false, false, "readOnly"), vec![
+                attribute("formatted", "string", false, false, "readOnly"),
+                attribute("givenName", "string", false, false, "readOnly"),
+                attribute("familyName", "string", false, false, "readOnly"),
+            ]),
+            attribute("displayName", "string", false, false, "readOnly"),
+            with_sub(attribute("emails", "complex", true, false, "readOnly"), vec![
+                attribute("value", "string", false, false, "readOnly"),
+                attribute("type", "string", false, false, "readOnly"),
+                attribute("primary", "boolean", false, false, "readOnly"),
+            ]),
+            attribute("active", "boolean", false, false, "readWrite"),
+            with_sub(attribute("roles", "complex", true, false, "readWrite"), vec![
+                attribute("value", "string", false, false, "readWrite"),
+                attribute("primary", "boolean", false, false, "readWrite"),
+            ]),
+        ],
+        "meta": {"resourceType": "Schema", "location": base.at(&format!("Schemas/{USER_SCHEMA}"))},
+    })
+}
+
+pub async fn schemas(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    organization_id(&s, &a, &org).await?;
+    let base = Base::new(&headers, &org);
+    let all = vec![user_schema(&base)];
+    Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
+}
+
+pub async fn schema(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    organization_id(&s, &a, &org).await?;
+    let base = Base::new(&headers, &org);
+    if id == USER_SCHEMA {
+        Ok(scim_json(StatusCode::OK, &user_schema(&base)))
+    } else {
+        Err(ScimError::not_found(format!("no schema {id}")))
+    }
+}

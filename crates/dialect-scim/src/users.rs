@@ -1,0 +1,443 @@
+//! `/Users`: the organization's members. A member's `id` is their membership's id.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use roster_core::Actor;
+use roster_core::ids::{MembershipId, OrganizationId};
+use roster_core::model::{MemberRef, MemberView, MembershipFilter, Page, RemovalOptions};
+use roster_core::service::MembershipPatch;
+use roster_http::AppState;
+use roster_http::request_id::context;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::discovery::MAX_RESULTS;
+use crate::error::ScimError;
+use crate::extract::{Auth, Body, Path, Query};
+use crate::filter::{Filter, Op};
+use crate::wire::{self, Base, PATCH_SCHEMA, PatchRequest, list_response};
+use crate::{organization_id, scim_json};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListQuery {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<String>,
+    excluded_attributes: Option<String>,
+}
+
+/// The membership a path's `{id}` names (an id that is none names nobody: 404).
+fn membership_id(id: &str) -> Result<MembershipId, ScimError> {
+    id.parse()
+        .map_err(|_| ScimError::not_found(format!("no user {id}")))
+}
+
+/// The member `id`, who must be a user (an invitation is not a SCIM User).
+async fn member(
+    s: &AppState,
+    a: &Actor,
+    org: OrganizationId,
+    id: MembershipId,
+) -> Result<MemberView, ScimError> {
+    let view = s.roster.member(a, org, MemberRef::Membership(id)).await?;
+    if view.user.is_none() {
+        return Err(ScimError::not_found(format!("no user {id}")));
+    }
+    Ok(view)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(named): Path<String>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let org = organization_id(&s, &a, &named).await?;
+    let filter = q
+        .filter
+        .as_deref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(|e| ScimError::bad_request("invalidFilter", e))?;
+    // RFC 7644 §3.4.2.4: a start below 1 is 1; a negative count is 0.
+    let start = usize::try_from(q.start_index.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
+    let count = usize::try_from(q.count.unwrap_or(100).max(0))
+        .unwrap_or(0)
+        .min(MAX_RESULTS);
+    let base = Base::new(&headers, &named);
+    let mut core_filter = MembershipFilter {
+        users_only: true,
+        ..Default::default()
+    };
+    // What a filter requires of the email is read through the store's index.
+    let email_paths: [&[&str]; 2] = [&["userName"], &["emails", "value"]];
+    let required_email = filter.as_ref().and_then(|f| {
+        email_paths
+            .iter()
+            .find_map(|p| f.required_eq(p).and_then(Value::as_str))
+    });
+    if let Some(email) = required_email {
+        core_filter.emails.push(email.to_owned());
+    }
+    let exact = match &filter {
+        None => true,
+        Some(Filter::Compare {
+            path, op: Op::Eq, ..
+        }) => required_email.is_some() && (path.len() == 1 || path.len() == 2),
+        Some(_) => false,
+    };
+    let (total, resources) = if exact {
+        // The store does all of it: count, and read the page.
+        let total = s.roster.count_members(&a, org, &core_filter).await?;
+        let total = usize::try_from(total).unwrap_or(0);
+        let page = if count == 0 || start > total {
+            Vec::new()
+        } else {
+            let page = Page {
+                after: None,
+                offset: (start - 1) as u64,
+                limit: count as u32,
+                descending: false,
+            };
+            s.roster
+                .list_members(&a, org, &core_filter, page)
+                .await?
+                .items
+                .iter()
+                .map(|v| wire::user(v, &base))
+                .collect()
+        };
+        (total, page)
+    } else {
+        // Read every candidate, and keep those the whole filter matches.
+        let mut matching = Vec::new();
+        let mut after = None;
+        loop {
+            let page = Page {
+                after,
+                offset: 0,
+                limit: Page::MAX_LIMIT,
+                descending: false,
+            };
+            let read = s.roster.list_members(&a, org, &core_filter, page).await?;
+            for view in &read.items {
+                let resource = wire::user(view, &base);
+                if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
+                    matching.push(resource);
+                }
+            }
+            match read.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let total = matching.len();
+        let page = matching.into_iter().skip(start - 1).take(count).collect();
+        (total, page)
+    };
+    let resources = resources
+        .into_iter()
+        .map(|r| project(r, q.attributes.as_deref(), q.excluded_attributes.as_deref()))
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, start, resources),
+    ))
+}
+
+/// `resource` with only the `attributes` asked for, or without the `excluded` ones (RFC 7644
+/// §3.4.2.5), by top-level attribute: asking for `name.givenName` returns all of `name`.
+/// `id` and `schemas` are always returned.
+fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>) -> Value {
+    let names = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(|a| {
+                let a = a.trim();
+                let a = a.rsplit_once(':').map_or(a, |(_, rest)| rest);
+                a.split('.').next().unwrap_or_default().to_ascii_lowercase()
+            })
+            .collect()
+    };
+    let Value::Object(map) = resource else {
+        return resource;
+    };
+    let always = |k: &str| k == "id" || k == "schemas";
+    let kept: Map<String, Value> = match (attributes, excluded) {
+        (Some(list), _) => {
+            let wanted = names(list);
+            map.into_iter()
+                .filter(|(k, _)| always(k) || wanted.contains(&k.to_ascii_lowercase()))
+                .collect()
+        }
+        (None, Some(list)) => {
+            let unwanted = names(list);
+            map.into_iter()
+                .filter(|(k, _)| always(k) || !unwanted.contains(&k.to_ascii_lowercase()))
+                .collect()
+        }
+        (None, None) => map,
+    };
+    Value::Object(kept)
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((named, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let org = organization_id(&s, &a, &named).await?;
+    let view = member(&s, &a, org, membership_id(&id)?).await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &wire::user(&view, &Base::new(&headers, &named)),
+    ))
+}
+
+/// A change asked of a member, read from a PUT or a PATCH.
+#[derive(Default)]
+struct Change {
+    active: Option<bool>,
+    role: Option<String>,
+}
+
+impl Change {
+    /// Reads one attribute's new value. What this mount keeps of the user (`userName`, `name`,
+    /// `emails`, `displayName`) is read-only here: the same value again is no change, another
+    /// is refused (`mutability`). `strict` is PATCH's rule; a PUT ignores read-only values.
+    fn set(
+        &mut self,
+        attr: &str,
+        value: &Value,
+        current: &Value,
+        strict: bool,
+    ) -> Result<(), ScimError> {
+        let attr = attr.rsplit_once(':').map_or(attr, |(_, rest)| rest);
+        match attr.to_ascii_lowercase().as_str() {
+            "active" => {
+                self.active = Some(wire::boolean(value).ok_or_else(|| {
+                    ScimError::bad_request(
+                        "invalidValue",
+                        format!("active must be true or false, not {value}"),
+                    )
+                })?);
+            }
+            "roles" => self.role = Some(role_of(value)?),
+            "username" if !same(current.get("userName"), value) => {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    "userName (the user's email) cannot be changed over SCIM",
+                ));
+            }
+            "username" => {}
+            "id" | "meta" | "schemas" => {
+                if strict {
+                    return Err(ScimError::bad_request(
+                        "mutability",
+                        format!("{attr} is read-only"),
+                    ));
+                }
+            }
+            "name" | "emails" | "displayName" | "name.givenname" | "name.familyname"
+            | "name.formatted" | "displayname" => {
+                let now = path_value(current, attr);
+                if strict && !same(now.as_ref(), value) {
+                    return Err(ScimError::bad_request(
+                        "mutability",
+                        format!("{attr} is read-only here: the user's profile is the instance's"),
+                    ));
+                }
+            }
+            _ => {
+                return Err(ScimError::bad_request(
+                    "invalidPath",
+                    format!("{attr} is not an attribute of a User here"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The value at a dotted path of `resource` (case-insensitively).
+fn path_value(resource: &Value, path: &str) -> Option<Value> {
+    let mut at = resource;
+    for part in path.split('.') {
+        at = at
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(part))?
+            .1;
+    }
+    Some(at.clone())
+}
+
+/// Whether `new` is what `now` already is (strings case-insensitively).
+fn same(now: Option<&Value>, new: &Value) -> bool {
+    match (now, new) {
+        (Some(Value::String(a)), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        (Some(a), b) => a == b,
+        (None, b) => b.is_null(),
+    }
+}
+
+/// The role key a `roles` value names: `[{"value": "admin"}]` (the primary, or the only one),
+/// or `"admin"`.
+fn role_of(value: &Value) -> Result<String, ScimError> {
+    let refuse = || {
+        ScimError::bad_request(
+            "invalidValue",
+            "roles must name one role: [{\"value\": \"<role key>\"}]",
+        )
+    };
+    let pick = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("value").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    match value {
+        Value::Array(items) if items.len() == 1 => pick(&items[0]).ok_or_else(refuse),
+        Value::Array(items) => items
+            .iter()
+            .find(|i| i.get("primary").and_then(wire::boolean) == Some(true))
+            .and_then(pick)
+            .ok_or_else(refuse),
+        other => pick(other).ok_or_else(refuse),
+    }
+}
+
+/// Applies `change` to the member, and answers with the member as they then are.
+async fn apply(
+    s: &AppState,
+    a: &Actor,
+    org: OrganizationId,
+    id: MembershipId,
+    change: Change,
+    base: &Base,
+) -> Result<Response, ScimError> {
+    if change.active.is_some() || change.role.is_some() {
+        let patch = MembershipPatch {
+            role_key: change.role,
+            is_active: change.active,
+            ..Default::default()
+        };
+        s.roster
+            .update_membership(a, org, MemberRef::Membership(id), patch, &context())
+            .await?;
+    }
+    let view = member(s, a, org, id).await?;
+    Ok(scim_json(StatusCode::OK, &wire::user(&view, base)))
+}
+
+/// PUT: the User as the identity provider has it. `active` and `roles` are applied (absent:
+/// unchanged); `userName` must be the member's; read-only attributes are ignored (RFC 7644
+/// §3.5.1).
+pub async fn replace(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((named, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body<Map<String, Value>>,
+) -> Result<Response, ScimError> {
+    let org = organization_id(&s, &a, &named).await?;
+    let id = membership_id(&id)?;
+    let base = Base::new(&headers, &named);
+    let current = wire::user(&member(&s, &a, org, id).await?, &base);
+    if !body.keys().any(|k| k == "userName") {
+        return Err(ScimError::bad_request(
+            "invalidValue",
+            "userName is required",
+        ));
+    }
+    let mut change = Change::default();
+    for (attr, value) in &body {
+        change.set(attr, value, &current, false)?;
+    }
+    apply(&s, &a, org, id, change, &base).await
+}
+
+/// PATCH (RFC 7644 §3.5.2): `add` and `replace` of `active` and `roles`, with a path or with
+/// an object of attributes (as Okta and Entra ID send them, `"Replace"` and `"False"`
+/// included).
+pub async fn patch(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((named, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Body(request): Body<PatchRequest>,
+) -> Result<Response, ScimError> {
+    let org = organization_id(&s, &a, &named).await?;
+    let id = membership_id(&id)?;
+    if !request.schemas.iter().any(|s| s == PATCH_SCHEMA) {
+        return Err(ScimError::bad_request(
+            "invalidSyntax",
+            format!("a PATCH names the schema {PATCH_SCHEMA}"),
+        ));
+    }
+    let base = Base::new(&headers, &named);
+    let current = wire::user(&member(&s, &a, org, id).await?, &base);
+    let mut change = Change::default();
+    for operation in &request.operations {
+        let op = operation.op.to_ascii_lowercase();
+        match (op.as_str(), &operation.path, &operation.value) {
+            ("add" | "replace", Some(path), Some(value)) => {
+                change.set(path, value, &current, true)?;
+            }
+            ("add" | "replace", None, Some(Value::Object(attrs))) => {
+                for (attr, value) in attrs {
+                    change.set(attr, value, &current, true)?;
+                }
+            }
+            ("add" | "replace", _, _) => {
+                return Err(ScimError::bad_request(
+                    "invalidValue",
+                    format!("{op} needs a value (an object of attributes when there is no path)"),
+                ));
+            }
+            ("remove", None, _) => {
+                return Err(ScimError::bad_request("noTarget", "remove needs a path"));
+            }
+            ("remove", Some(path), _) => {
+                return Err(ScimError::bad_request(
+                    "mutability",
+                    format!("{path} cannot be removed: a member always has a role and a state"),
+                ));
+            }
+            _ => {
+                return Err(ScimError::bad_request(
+                    "invalidSyntax",
+                    format!(
+                        "{} is not a PATCH operation (add, replace, remove)",
+                        operation.op
+                    ),
+                ));
+            }
+        }
+    }
+    apply(&s, &a, org, id, change, &base).await
+}
+
+/// DELETE: the removal every mount uses (its guards, its cascade, its audit trail and events).
+pub async fn delete(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path((named, id)): Path<(String, String)>,
+) -> Result<StatusCode, ScimError> {
+    let org = organization_id(&s, &a, &named).await?;
+    let id = membership_id(&id)?;
+    member(&s, &a, org, id).await?;
+    s.roster
+        .remove_memberships(
+            &a,
+            org,
+            &[MemberRef::Membership(id)],
+            RemovalOptions::default(),
+            &context(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
