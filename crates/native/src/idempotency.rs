@@ -8,6 +8,8 @@
 //! A request that changed nothing (refused, failed, a dry run) keeps nothing, so its repeat runs
 //! again. An answer holding a secret shown once (`ShownOnce`) is kept with those fields null.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -32,8 +34,9 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 pub struct ShownOnce(pub &'static [&'static str]);
 
 /// Middleware (a route layer, so that the route is known): runs a keyed `POST`, `PATCH` or
-/// `DELETE` idempotently; anything else as it is.
-pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Response {
+/// `DELETE` idempotently; anything else as it is. Its state is shared behind one `Arc`, so
+/// that a request without a key pays one reference count, not a copy of `AppState`'s.
+pub async fn layer(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if !matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE) {
         return next.run(req).await;
     }

@@ -247,7 +247,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             get(|| async { axum::Json(openapi::document()) }),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            std::sync::Arc::new(state.clone()),
             idempotency::layer,
         ))
         // Outermost: a request with a query parameter its route lacks is refused before it
