@@ -125,6 +125,10 @@ pub struct Membership {
     pub private_metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The member's id in an identity provider's directory (SCIM's `externalId`), unique in
+    /// the organization where set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 impl Membership {
@@ -339,6 +343,8 @@ pub struct MembershipFilter {
     pub users_only: bool,
     /// Only members whose email or name contains this text (case-insensitive).
     pub query: Option<String>,
+    /// Only memberships with one of these external ids (none: any).
+    pub external_ids: Vec<String>,
 }
 
 /// Filters of the organization list.

@@ -156,6 +156,7 @@ fn has_only_shared_fields(m: &Membership) -> bool {
         && m.project_favorites.is_none()
         && m.public_metadata.is_empty()
         && m.private_metadata.is_empty()
+        && m.external_id.is_none()
 }
 
 fn unpack(shapes: &[Membership], r: &Packed) -> Membership {
@@ -266,6 +267,7 @@ mod tests {
             private_metadata: Default::default(),
             created_at: now,
             updated_at: Timestamp(now.0 + 1),
+            external_id: None,
         }
     }
 

@@ -107,6 +107,7 @@ pub async fn list(
         emails: q.all("email_address"),
         users_only: true,
         query: q.one("query").filter(|v| !v.is_empty()),
+        ..Default::default()
     };
     q.finish()?;
     let org = resolve(&s, &a, &org).await?;

@@ -79,6 +79,7 @@ pub async fn update(
             })
             .map(MetadataUpdate::Replace),
         private_metadata: None,
+        external_id: None,
     };
     let m = s
         .roster

@@ -128,6 +128,7 @@ fn user_schema(base: &Base) -> Value {
                 attribute("type", "string", false, false, "readOnly"),
                 attribute("primary", "boolean", false, false, "readOnly"),
             ]),
+            attribute("externalId", "string", false, false, "readWrite"),
             attribute("active", "boolean", false, false, "readWrite"),
             with_sub(attribute("roles", "complex", true, false, "readWrite"), vec![
                 attribute("value", "string", false, false, "readWrite"),

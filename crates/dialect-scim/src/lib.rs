@@ -77,7 +77,10 @@ pub fn mount() -> Mount {
             "/organizations/{organization}/Schemas/{id}",
             get(discovery::schema),
         )
-        .route("/organizations/{organization}/Users", get(users::list))
+        .route(
+            "/organizations/{organization}/Users",
+            get(users::list).post(users::create),
+        )
         .route(
             "/organizations/{organization}/Users/{id}",
             get(users::get)

@@ -6,7 +6,7 @@ use axum::response::Response;
 use roster_core::Actor;
 use roster_core::ids::{MembershipId, OrganizationId};
 use roster_core::model::{MemberRef, MemberView, MembershipFilter, Page, RemovalOptions};
-use roster_core::service::MembershipPatch;
+use roster_core::service::{MembershipPatch, ProvisionedMember};
 use roster_http::AppState;
 use roster_http::request_id::context;
 use serde::Deserialize;
@@ -73,21 +73,23 @@ pub async fn list(
         users_only: true,
         ..Default::default()
     };
-    // What a filter requires of the email is read through the store's index.
-    let email_paths: [&[&str]; 2] = [&["userName"], &["emails", "value"]];
-    let required_email = filter.as_ref().and_then(|f| {
-        email_paths
-            .iter()
-            .find_map(|p| f.required_eq(p).and_then(Value::as_str))
-    });
-    if let Some(email) = required_email {
-        core_filter.emails.push(email.to_owned());
-    }
+    // What a filter requires of the email or the external id is read through the store's
+    // indexes; a filter that is only that is answered by the store alone.
+    let required = |paths: &[&[&str]]| {
+        filter.as_ref().and_then(|f| {
+            paths
+                .iter()
+                .find_map(|p| f.required_eq(p).and_then(Value::as_str))
+                .map(str::to_owned)
+        })
+    };
+    let email = required(&[&["userName"], &["emails", "value"]]);
+    let external_id = required(&[&["externalId"]]);
+    core_filter.emails.extend(email.clone());
+    core_filter.external_ids.extend(external_id.clone());
     let exact = match &filter {
         None => true,
-        Some(Filter::Compare {
-            path, op: Op::Eq, ..
-        }) => required_email.is_some() && (path.len() == 1 || path.len() == 2),
+        Some(Filter::Compare { op: Op::Eq, .. }) => email.is_some() || external_id.is_some(),
         Some(_) => false,
     };
     let (total, resources) = if exact {
@@ -198,11 +200,74 @@ pub async fn get(
     ))
 }
 
+/// POST: provisions a member, making the user if the email is new (an existing user's
+/// profile stays theirs). 201 with `Location`; already a member: 409 `uniqueness`.
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(a): Auth,
+    Path(named): Path<String>,
+    headers: HeaderMap,
+    Body(body): Body<Map<String, Value>>,
+) -> Result<Response, ScimError> {
+    let org = organization_id(&s, &a, &named).await?;
+    let field = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    };
+    let text = |v: Option<&Value>, name: &str| match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ScimError::bad_request(
+            "invalidValue",
+            format!("{name} must be a string, not {other}"),
+        )),
+    };
+    let email = text(field("userName"), "userName")?
+        .ok_or_else(|| ScimError::bad_request("invalidValue", "userName is required"))?;
+    let name = field("name");
+    let input = ProvisionedMember {
+        email,
+        first_name: text(name.and_then(|n| n.get("givenName")), "name.givenName")?,
+        last_name: text(name.and_then(|n| n.get("familyName")), "name.familyName")?,
+        external_id: text(field("externalId"), "externalId")?,
+        role_key: match field("roles") {
+            None | Some(Value::Null) => roster_core::model::ROLE_MEMBER.to_owned(),
+            Some(roles) => role_of(roles)?,
+        },
+        is_active: match field("active") {
+            None | Some(Value::Null) => true,
+            Some(v) => wire::boolean(v).ok_or_else(|| {
+                ScimError::bad_request(
+                    "invalidValue",
+                    format!("active must be true or false, not {v}"),
+                )
+            })?,
+        },
+    };
+    let view = s
+        .roster
+        .provision_member(&a, org, input, &context())
+        .await?;
+    let resource = wire::user(&view, &Base::new(&headers, &named));
+    let mut res = scim_json(StatusCode::CREATED, &resource);
+    if let Some(location) = resource["meta"]["location"]
+        .as_str()
+        .and_then(|l| axum::http::HeaderValue::from_str(l).ok())
+    {
+        res.headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    Ok(res)
+}
+
 /// A change asked of a member, read from a PUT or a PATCH.
 #[derive(Default)]
 struct Change {
     active: Option<bool>,
     role: Option<String>,
+    /// `Some(None)` clears it.
+    external_id: Option<Option<String>>,
 }
 
 impl Change {
@@ -227,6 +292,18 @@ impl Change {
                 })?);
             }
             "roles" => self.role = Some(role_of(value)?),
+            "externalid" => {
+                self.external_id = Some(match value {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Null => None,
+                    other => {
+                        return Err(ScimError::bad_request(
+                            "invalidValue",
+                            format!("externalId must be a string, not {other}"),
+                        ));
+                    }
+                });
+            }
             "username" if !same(current.get("userName"), value) => {
                 return Err(ScimError::bad_request(
                     "mutability",
@@ -319,10 +396,11 @@ async fn apply(
     change: Change,
     base: &Base,
 ) -> Result<Response, ScimError> {
-    if change.active.is_some() || change.role.is_some() {
+    if change.active.is_some() || change.role.is_some() || change.external_id.is_some() {
         let patch = MembershipPatch {
             role_key: change.role,
             is_active: change.active,
+            external_id: change.external_id,
             ..Default::default()
         };
         s.roster
@@ -400,6 +478,9 @@ pub async fn patch(
             }
             ("remove", None, _) => {
                 return Err(ScimError::bad_request("noTarget", "remove needs a path"));
+            }
+            ("remove", Some(path), _) if path.eq_ignore_ascii_case("externalId") => {
+                change.external_id = Some(None);
             }
             ("remove", Some(path), _) => {
                 return Err(ScimError::bad_request(

@@ -43,7 +43,8 @@ pub fn list_response(total: usize, start_index: usize, resources: Vec<Value>) ->
     })
 }
 
-/// A member as a SCIM User: `id` is the membership's id, `userName` the user's email.
+/// A member as a SCIM User: `id` is the membership's id, `userName` the user's email;
+/// `externalId` only where one is set.
 pub fn user(view: &MemberView, base: &Base) -> Value {
     let m = &view.membership;
     let (email, given, family) = match &view.user {
@@ -65,7 +66,7 @@ pub fn user(view: &MemberView, base: &Base) -> Value {
     if !formatted.is_empty() {
         name["formatted"] = json!(formatted);
     }
-    json!({
+    let mut resource = json!({
         "schemas": [USER_SCHEMA],
         "id": m.id.to_string(),
         "userName": email,
@@ -74,13 +75,20 @@ pub fn user(view: &MemberView, base: &Base) -> Value {
         "emails": [{"value": email, "type": "work", "primary": true}],
         "active": m.is_active,
         "roles": [{"value": m.role_key, "primary": true}],
+        "externalId": m.external_id,
         "meta": {
             "resourceType": "User",
             "created": m.created_at.to_rfc3339(),
             "lastModified": m.updated_at.to_rfc3339(),
             "location": base.at(&format!("Users/{}", m.id)),
         },
-    })
+    });
+    if m.external_id.is_none()
+        && let Some(o) = resource.as_object_mut()
+    {
+        o.remove("externalId");
+    }
+    resource
 }
 
 /// A PATCH request (RFC 7644 §3.5.2).

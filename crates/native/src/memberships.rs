@@ -58,7 +58,7 @@ pub async fn list(
             .collect(),
         emails: q.email.into_iter().collect(),
         query: q.q,
-        users_only: false,
+        ..Default::default()
     };
     Ok(Json(List::from_paged(
         s.roster
@@ -122,6 +122,7 @@ pub async fn update(
         is_active: b.is_active,
         public_metadata: b.public_metadata.map(MetadataUpdate::Replace),
         private_metadata: b.private_metadata.map(MetadataUpdate::Replace),
+        external_id: None,
     };
     let target = MemberRef::Membership(parse(&id)?);
     Ok(Json(

@@ -943,6 +943,7 @@ mod tests {
             private_metadata: Metadata::new(),
             created_at: at,
             updated_at: at,
+            external_id: None,
         }
     }
 

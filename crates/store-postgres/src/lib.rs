@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "idempotency_records",
         sql: include_str!("../migrations/0010_idempotency_records.sql"),
     },
+    Migration {
+        version: 11,
+        name: "membership_external_id",
+        sql: include_str!("../migrations/0011_membership_external_id.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

@@ -82,6 +82,14 @@ pub fn constraint_error(constraint_or_message: &str) -> Option<CoreError> {
             "already_a_member",
             "the user is already a member of this organization",
         ))
+    } else if pick(&[
+        "memberships_external_id_key",
+        "memberships.org_id, memberships.external_id",
+    ]) {
+        Some(CoreError::conflict(
+            "external_id_taken",
+            "another member of this organization has this external id",
+        ))
     } else if pick(&["memberships_pending_invitation_key"]) {
         Some(CoreError::conflict(
             "already_invited",

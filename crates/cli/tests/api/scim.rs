@@ -526,7 +526,206 @@ async fn every_failure_is_answered_in_scims_envelope(app: TestApp) {
     );
 }
 
+/// Every user's email (through the admin key).
+async fn user_emails(app: &TestApp) -> Vec<String> {
+    let all = app
+        .get("/v1/users?limit=500", &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn users_are_provisioned_as_okta_creates_them(app: TestApp) {
+    let org = app.new_org("Provisioned").await;
+    let token = scim_token(&app, &org).await;
+    // Okta's request, its extra attributes (locale, password, groups) included.
+    let okta = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "new.hire@example.com",
+        "name": {"givenName": "New", "familyName": "Hire"},
+        "emails": [{"primary": true, "value": "new.hire@example.com", "type": "work"}],
+        "displayName": "New Hire",
+        "locale": "en-US",
+        "externalId": "00u1new",
+        "groups": [],
+        "password": "not kept",
+        "active": true,
+    });
+    let created = scim(&app, "POST", &users(&org), &token, Some(okta.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let user = created.body.clone();
+    assert_eq!(
+        created.headers["location"],
+        user["meta"]["location"].as_str().unwrap()
+    );
+    assert_eq!(user["userName"], "new.hire@example.com");
+    assert_eq!(user["name"]["givenName"], "New");
+    assert_eq!(user["externalId"], "00u1new");
+    assert_eq!(
+        (user["active"].clone(), user["roles"][0]["value"].clone()),
+        (json!(true), json!("member"))
+    );
+    assert!(
+        !user.to_string().contains("not kept"),
+        "no password kept or shown"
+    );
+    assert!(
+        user_emails(&app)
+            .await
+            .contains(&"new.hire@example.com".to_owned())
+    );
+    let id = user["id"].as_str().unwrap();
+    assert!(app.membership_ids(&org).await.contains(&id.to_owned()));
+    assert_eq!(
+        app.audited(&org, "membership.created").await,
+        vec![id.to_owned()]
+    );
+    let by_external = scim(
+        &app,
+        "GET",
+        &format!("{}?filter=externalId%20eq%20%2200u1new%22", users(&org)),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(by_external["totalResults"], 1);
+    assert_eq!(by_external["Resources"][0]["id"], id);
+
+    // Again: a member already.
+    let again = scim(&app, "POST", &users(&org), &token, Some(okta)).await;
+    scim_error(&again, StatusCode::CONFLICT, Some("uniqueness"));
+    // Another person with the same external id: refused, and nobody is made.
+    let clash = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({"userName": "second@example.com", "externalId": "00u1new"})),
+    )
+    .await;
+    scim_error(&clash, StatusCode::CONFLICT, Some("uniqueness"));
+    assert!(
+        !user_emails(&app)
+            .await
+            .contains(&"second@example.com".to_owned())
+    );
+
+    // An existing user is reused, their profile untouched; made inactive as asked.
+    let existing = app.new_user("already.here@example.com").await;
+    let reused = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({
+            "userName": "Already.Here@example.com",
+            "name": {"givenName": "Renamed"},
+            "active": "False",
+            "roles": [{"value": "admin"}],
+        })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(reused["name"], json!({}), "the profile stays the user's");
+    assert_eq!(
+        (
+            reused["active"].clone(),
+            reused["roles"][0]["value"].clone()
+        ),
+        (json!(false), json!("admin"))
+    );
+    let member = app
+        .get(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                reused["id"].as_str().unwrap()
+            ),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(member["user_id"], existing.as_str());
+
+    // The external id changes, and goes.
+    let path = format!("{}/{id}", users(&org));
+    let patch = |op: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]});
+    let changed = scim(
+        &app,
+        "PATCH",
+        &path,
+        &token,
+        Some(patch(
+            json!({"op": "replace", "path": "externalId", "value": "00u1moved"}),
+        )),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(changed["externalId"], "00u1moved");
+    let cleared = scim(
+        &app,
+        "PATCH",
+        &path,
+        &token,
+        Some(patch(json!({"op": "remove", "path": "externalId"}))),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert!(cleared.get("externalId").is_none(), "{cleared}");
+
+    // Removed and reinstated, a member keeps their external id.
+    scim(
+        &app,
+        "PATCH",
+        &path,
+        &token,
+        Some(patch(
+            json!({"op": "add", "value": {"externalId": "00u1back"}}),
+        )),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let gone = scim(&app, "DELETE", &path, &token, None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    app.post(
+        &format!("/v1/organizations/{org}/former-members/{id}/reinstate"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let back = scim(&app, "GET", &path, &token, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(back["externalId"], "00u1back");
+
+    let bad = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({"name": {}})),
+    )
+    .await;
+    scim_error(&bad, StatusCode::BAD_REQUEST, Some("invalidValue"));
+    let bad = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({"userName": "not an email"})),
+    )
+    .await;
+    scim_error(&bad, StatusCode::BAD_REQUEST, Some("invalidValue"));
+}
+
 on_both_backends!(
+    users_are_provisioned_as_okta_creates_them,
     discovery_says_what_the_service_provider_does,
     users_are_listed_and_filtered_as_identity_providers_ask,
     deactivation_refuses_the_members_token_at_once_and_reactivation_restores_it,

@@ -28,12 +28,27 @@ pub struct NewMembership {
     pub private_metadata: Metadata,
 }
 
+/// A member as an identity provider provisions them (SCIM's `POST /Users`): the user by email,
+/// made if there is none, and a membership accepted at once.
+#[derive(Clone, Debug, Default)]
+pub struct ProvisionedMember {
+    pub email: String,
+    /// Set on a user made now; an existing user's profile is theirs and stays as it is.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub external_id: Option<String>,
+    pub role_key: String,
+    pub is_active: bool,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct MembershipPatch {
     pub role_key: Option<String>,
     pub is_active: Option<bool>,
     pub public_metadata: Option<MetadataUpdate>,
     pub private_metadata: Option<MetadataUpdate>,
+    /// `Some(None)` clears it.
+    pub external_id: Option<Option<String>>,
 }
 
 /// A member, its organization and the organization's roles, as read together.
@@ -93,18 +108,6 @@ impl Roster {
                 ));
             }
         };
-        if organization.max_allowed_memberships > 0
-            && tx.count_memberships(org).await? >= organization.max_allowed_memberships
-        {
-            return Err(CoreError::rule(
-                Rule::MembershipQuota,
-                format!(
-                    "the organization has reached its limit of {} memberships",
-                    organization.max_allowed_memberships
-                ),
-                None,
-            ));
-        }
         let membership = Membership {
             id: MembershipId::new(),
             organization_id: org,
@@ -122,30 +125,9 @@ impl Roster {
             private_metadata: within_metadata_limit("private_metadata", input.private_metadata)?,
             created_at: now,
             updated_at: now,
+            external_id: None,
         };
-        tx.insert_membership(&membership).await?;
-        let action = if user_id.is_some() {
-            "membership.created"
-        } else {
-            "membership.invited"
-        };
-        tx.insert_audit_events(&[audit_event(
-            ctx,
-            Some(actor),
-            Some(org),
-            action,
-            ("membership", membership.id.to_string()),
-            json!({"user_id": user_id, "invite_email": membership.invite_email,
-                   "role": membership.role_key}),
-        )])
-        .await?;
-        tx.insert_events(&[membership_event(
-            ctx,
-            actor,
-            EventType::MembershipCreated,
-            &membership,
-        )])
-        .await?;
+        insert_new_membership(&mut *tx, actor, ctx, &organization, &membership).await?;
         commit(tx).await?;
         Ok(membership)
     }
@@ -214,6 +196,78 @@ impl Roster {
         .await?;
         commit(tx).await?;
         Ok(m)
+    }
+
+    /// Provisions a member (`ProvisionedMember`): the user found by email or made (which a
+    /// member's adder may do here, as an invitation would), then made a member at once, in one
+    /// transaction. Already a member: 409 `already_a_member`; an external id another member
+    /// has: 409 `external_id_taken`.
+    pub async fn provision_member(
+        &self,
+        actor: &Actor,
+        org: OrganizationId,
+        input: ProvisionedMember,
+        ctx: &RequestContext,
+    ) -> CoreResult<MemberView> {
+        let (mut tx, held) = self.write_in(actor, org, Permission::MembersWrite).await?;
+        let role = role_by_key(&mut *tx, org, &input.role_key).await?;
+        let organization = tx
+            .organization(org)
+            .await?
+            .ok_or_else(|| CoreError::not_found("organization", org))?;
+        let email = validate::email("userName", &input.email)?;
+        let external_id = validate::optional_text("externalId", input.external_id)?;
+        let now = Timestamp::now();
+        let user = match tx.user_by_email(&email).await? {
+            Some(user) => {
+                if tx.membership_by_user(org, user.id).await?.is_some() {
+                    return Err(CoreError::conflict(
+                        "already_a_member",
+                        format!("{email} is already a member of this organization"),
+                    ));
+                }
+                user
+            }
+            None => {
+                let user = User {
+                    id: UserId::new(),
+                    email,
+                    first_name: validate::optional_text("name.givenName", input.first_name)?,
+                    last_name: validate::optional_text("name.familyName", input.last_name)?,
+                    username: None,
+                    image_url: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                super::users::insert_new_user(&mut *tx, Some(actor), ctx, &user, Some(org)).await?;
+                user
+            }
+        };
+        let membership = Membership {
+            id: MembershipId::new(),
+            organization_id: org,
+            user_id: Some(user.id),
+            invite_email: None,
+            role_id: role.id,
+            role_key: role.key,
+            status: MembershipStatus::Accepted,
+            is_active: input.is_active,
+            last_invited_at: None,
+            last_login_auth_method: None,
+            last_login_time: None,
+            project_favorites: None,
+            public_metadata: Metadata::new(),
+            private_metadata: Metadata::new(),
+            created_at: now,
+            updated_at: now,
+            external_id,
+        };
+        insert_new_membership(&mut *tx, actor, ctx, &organization, &membership).await?;
+        commit(tx).await?;
+        Ok(MemberView {
+            membership: membership.as_seen_with(held),
+            user: Some(user),
+        })
     }
 
     pub async fn membership(
@@ -378,6 +432,9 @@ impl Roster {
         if let Some(md) = patch.private_metadata {
             md.apply_within_limit("private_metadata", &mut m.private_metadata)?;
         }
+        if let Some(external_id) = patch.external_id {
+            m.external_id = validate::optional_text("external_id", external_id)?;
+        }
         if before.is_active_admin() && !m.is_active_admin() {
             let admins = tx.count_active_admins(org).await?;
             if let Some(refusal) = leaves_no_admin(admins, [m.id].into_iter()) {
@@ -389,6 +446,7 @@ impl Roster {
         let changes = Changes::default()
             .field("role", &before.role_key, &m.role_key)
             .field("is_active", &before.is_active, &m.is_active)
+            .field("external_id", &before.external_id, &m.external_id)
             .metadata(
                 "public_metadata",
                 &before.public_metadata,
@@ -423,6 +481,52 @@ impl Roster {
 }
 
 /// The event of a change to membership `m`, made by `actor`.
+/// Writes a new membership (within the organization's quota), its audit event
+/// (`membership.created`, or `membership.invited` for an invitation) and its event.
+async fn insert_new_membership(
+    tx: &mut dyn Session,
+    actor: &Actor,
+    ctx: &RequestContext,
+    organization: &Organization,
+    membership: &Membership,
+) -> CoreResult<()> {
+    if organization.max_allowed_memberships > 0
+        && tx.count_memberships(organization.id).await? >= organization.max_allowed_memberships
+    {
+        return Err(CoreError::rule(
+            Rule::MembershipQuota,
+            format!(
+                "the organization has reached its limit of {} memberships",
+                organization.max_allowed_memberships
+            ),
+            None,
+        ));
+    }
+    tx.insert_membership(membership).await?;
+    let action = if membership.user_id.is_some() {
+        "membership.created"
+    } else {
+        "membership.invited"
+    };
+    tx.insert_audit_events(&[audit_event(
+        ctx,
+        Some(actor),
+        Some(organization.id),
+        action,
+        ("membership", membership.id.to_string()),
+        json!({"user_id": membership.user_id, "invite_email": membership.invite_email,
+               "role": membership.role_key}),
+    )])
+    .await?;
+    tx.insert_events(&[membership_event(
+        ctx,
+        actor,
+        EventType::MembershipCreated,
+        membership,
+    )])
+    .await
+}
+
 fn membership_event(
     ctx: &RequestContext,
     actor: &Actor,

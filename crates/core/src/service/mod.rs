@@ -27,7 +27,7 @@ pub use former_members::Reinstatement;
 pub use group_commit::{GroupCommitLayers, GroupCommitStats};
 pub use idempotency::{Earlier, HeldChange, KeyClaim};
 pub use identities::{IdentityPatch, NewIdentity};
-pub use memberships::{MemberInContext, MembershipPatch, NewMembership};
+pub use memberships::{MemberInContext, MembershipPatch, NewMembership, ProvisionedMember};
 pub use organizations::{NewOrganization, OrganizationPatch};
 pub use projects::{NewProject, ProjectPatch};
 pub use removal::{MAX_BULK_REMOVAL, Offboarding, OwnMembership, RemovalRequest};

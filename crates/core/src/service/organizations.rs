@@ -445,6 +445,7 @@ pub(super) async fn create_organization_in(
             private_metadata: Metadata::new(),
             created_at: now,
             updated_at: now,
+            external_id: None,
         };
         tx.insert_membership(&m).await?;
         events.push(Event::new(

@@ -15,6 +15,7 @@ use crate::ids::*;
 use crate::model::*;
 use crate::permissions::Actor;
 use crate::service::idempotency::commit;
+use crate::store::Session;
 use crate::timestamp::Timestamp;
 
 #[derive(Clone, Debug, Default)]
@@ -60,18 +61,7 @@ impl Roster {
                 format!("a user with email `{}` already exists", user.email),
             ));
         }
-        tx.insert_user(&user).await?;
-        tx.insert_events(&user_events(ctx, actor, EventType::UserCreated, &user, &[]))
-            .await?;
-        tx.insert_audit_events(&[audit_event(
-            ctx,
-            actor,
-            None,
-            "user.created",
-            ("user", user.id.to_string()),
-            json!({}),
-        )])
-        .await?;
+        insert_new_user(&mut *tx, actor, ctx, &user, None).await?;
         commit(tx).await?;
         Ok(user)
     }
@@ -205,6 +195,36 @@ impl Roster {
 
 /// A change to `user`'s events: one for each organization they belong to (whose endpoints
 /// learn of it), or one of no organization while they belong to none.
+/// Writes a new user, its `user.created` event (in `org`, where it was made for one) and its
+/// audit event.
+pub(super) async fn insert_new_user(
+    tx: &mut dyn Session,
+    actor: Option<&Actor>,
+    ctx: &RequestContext,
+    user: &User,
+    org: Option<OrganizationId>,
+) -> CoreResult<()> {
+    tx.insert_user(user).await?;
+    let orgs: Vec<_> = org.into_iter().collect();
+    tx.insert_events(&user_events(
+        ctx,
+        actor,
+        EventType::UserCreated,
+        user,
+        &orgs,
+    ))
+    .await?;
+    tx.insert_audit_events(&[audit_event(
+        ctx,
+        actor,
+        org,
+        "user.created",
+        ("user", user.id.to_string()),
+        json!({}),
+    )])
+    .await
+}
+
 fn user_events(
     ctx: &RequestContext,
     actor: Option<&Actor>,

@@ -17,8 +17,8 @@ use crate::conn::{Arg, Conn, SqlRow};
 pub(super) const MEMBERSHIP_SELECT: &str = "SELECT m.id, m.org_id, m.user_id, m.invite_email, m.role_id, \
      (SELECT r.role_key FROM roles r WHERE r.id = m.role_id), \
      m.status, m.is_active, m.last_invited_at, m.last_login_auth_method, m.last_login_time, \
-     m.project_favorites, m.public_metadata, m.private_metadata, m.created_at, m.updated_at \
-     FROM memberships m";
+     m.project_favorites, m.public_metadata, m.private_metadata, m.created_at, m.updated_at, \
+     m.external_id FROM memberships m";
 
 /// How a membership query names its organization (`$1`): the equality, for every query but a
 /// page of memberships.
@@ -66,6 +66,12 @@ pub(super) fn membership_filter_sql(
     }
     let users = filter.user_ids.iter().map(|u| Arg::Uuid(u.0)).collect();
     sql.push_str(&in_list("m.user_id", users, args));
+    let external = filter
+        .external_ids
+        .iter()
+        .map(|e| Arg::Text(e.clone()))
+        .collect();
+    sql.push_str(&in_list("m.external_id", external, args));
     if filter.users_only {
         sql.push_str(" AND m.user_id IS NOT NULL");
     }
@@ -112,6 +118,7 @@ pub(super) fn membership_row(r: &impl SqlRow) -> CoreResult<Membership> {
         private_metadata: metadata(&r.text(13)?)?,
         created_at: Timestamp(r.int(14)?),
         updated_at: Timestamp(r.int(15)?),
+        external_id: r.opt_text(16)?,
     })
 }
 
@@ -136,6 +143,7 @@ pub(super) fn membership_args(m: &Membership) -> Vec<Arg> {
         Arg::Text(json_text(&m.private_metadata)),
         ts(m.created_at),
         ts(m.updated_at),
+        Arg::OptText(m.external_id.clone()),
     ]
 }
 
@@ -146,7 +154,8 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
             .execute(
                 "INSERT INTO memberships (id, org_id, user_id, invite_email, role_id, status, is_active, last_invited_at, \
                  last_login_auth_method, last_login_time, project_favorites, public_metadata, private_metadata, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 created_at, updated_at, external_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 membership_args(m),
             )
             .await
@@ -228,7 +237,7 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
                 "UPDATE memberships SET org_id = $2, user_id = $3, invite_email = $4, role_id = $5, status = $6, \
                  is_active = $7, last_invited_at = $8, last_login_auth_method = $9, last_login_time = $10, \
                  project_favorites = $11, public_metadata = $12, private_metadata = $13, created_at = $14, \
-                 updated_at = $15 WHERE id = $1",
+                 updated_at = $15, external_id = $16 WHERE id = $1",
                 membership_args(m),
             )
             .await
