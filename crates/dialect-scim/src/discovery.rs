@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::error::ScimError;
 use crate::extract::{Auth, Path};
-use crate::wire::{Base, USER_SCHEMA, list_response};
+use crate::wire::{Base, GROUP_SCHEMA, USER_SCHEMA, list_response};
 use crate::{organization_id, scim_json};
 
 const CONFIG_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -52,16 +52,23 @@ pub async fn service_provider_config(
     ))
 }
 
-fn user_resource_type(base: &Base) -> Value {
+fn resource_type_of(base: &Base, name: &str, description: &str, schema: &str) -> Value {
     json!({
         "schemas": [RESOURCE_TYPE_SCHEMA],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "A member of the organization",
-        "schema": USER_SCHEMA,
-        "meta": {"resourceType": "ResourceType", "location": base.at("ResourceTypes/User")},
+        "id": name,
+        "name": name,
+        "endpoint": format!("/{name}s"),
+        "description": description,
+        "schema": schema,
+        "meta": {"resourceType": "ResourceType", "location": base.at(&format!("ResourceTypes/{name}"))},
     })
+}
+
+fn all_resource_types(base: &Base) -> Vec<Value> {
+    vec![
+        resource_type_of(base, "User", "A member of the organization", USER_SCHEMA),
+        resource_type_of(base, "Group", "A project of the organization", GROUP_SCHEMA),
+    ]
 }
 
 pub async fn resource_types(
@@ -72,7 +79,7 @@ pub async fn resource_types(
 ) -> Result<Response, ScimError> {
     organization_id(&s, &a, &org).await?;
     let base = Base::new(&headers, &org);
-    let all = vec![user_resource_type(&base)];
+    let all = all_resource_types(&base);
     Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
 }
 
@@ -84,10 +91,11 @@ pub async fn resource_type(
 ) -> Result<Response, ScimError> {
     organization_id(&s, &a, &org).await?;
     let base = Base::new(&headers, &org);
-    match id.as_str() {
-        "User" => Ok(scim_json(StatusCode::OK, &user_resource_type(&base))),
-        _ => Err(ScimError::not_found(format!("no resource type {id}"))),
-    }
+    all_resource_types(&base)
+        .into_iter()
+        .find(|t| t["id"] == id.as_str())
+        .map(|t| scim_json(StatusCode::OK, &t))
+        .ok_or_else(|| ScimError::not_found(format!("no resource type {id}")))
 }
 
 /// An attribute's definition (RFC 7643 §7).
@@ -139,6 +147,28 @@ fn user_schema(base: &Base) -> Value {
     })
 }
 
+fn group_schema(base: &Base) -> Value {
+    json!({
+        "schemas": [SCHEMA_SCHEMA],
+        "id": GROUP_SCHEMA,
+        "name": "Group",
+        "description": "A project of the organization: its name and the members in it",
+        "attributes": [
+            attribute("displayName", "string", false, true, "readWrite"),
+            with_sub(attribute("members", "complex", true, false, "readWrite"), vec![
+                attribute("value", "string", false, false, "immutable"),
+                attribute("display", "string", false, false, "readOnly"),
+                attribute("$ref", "reference", false, false, "immutable"),
+            ]),
+        ],
+        "meta": {"resourceType": "Schema", "location": base.at(&format!("Schemas/{GROUP_SCHEMA}"))},
+    })
+}
+
+fn all_schemas(base: &Base) -> Vec<Value> {
+    vec![user_schema(base), group_schema(base)]
+}
+
 pub async fn schemas(
     State(s): State<AppState>,
     Auth(a): Auth,
@@ -147,7 +177,7 @@ pub async fn schemas(
 ) -> Result<Response, ScimError> {
     organization_id(&s, &a, &org).await?;
     let base = Base::new(&headers, &org);
-    let all = vec![user_schema(&base)];
+    let all = all_schemas(&base);
     Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
 }
 
@@ -159,9 +189,9 @@ pub async fn schema(
 ) -> Result<Response, ScimError> {
     organization_id(&s, &a, &org).await?;
     let base = Base::new(&headers, &org);
-    if id == USER_SCHEMA {
-        Ok(scim_json(StatusCode::OK, &user_schema(&base)))
-    } else {
-        Err(ScimError::not_found(format!("no schema {id}")))
-    }
+    all_schemas(&base)
+        .into_iter()
+        .find(|schema| schema["id"] == id.as_str())
+        .map(|schema| scim_json(StatusCode::OK, &schema))
+        .ok_or_else(|| ScimError::not_found(format!("no schema {id}")))
 }

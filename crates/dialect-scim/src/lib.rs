@@ -2,7 +2,8 @@
 //! provider (Okta, Microsoft Entra ID) keeps an organization's members in step with its
 //! directory, mounted at `/scim/v2/organizations/{organization}` (the organization's id or
 //! slug). Users are the organization's members, `id` their membership's id; `active: false`
-//! deactivates a membership, `DELETE` is the removal every mount uses. Errors are SCIM's
+//! deactivates a membership, `DELETE` is the removal every mount uses. Groups are the
+//! organization's projects, their members the project's users. Errors are SCIM's
 //! (`error.rs`); filters are evaluated on the resources as rendered (`filter.rs`). See
 //! `docs/dialects/scim.md`.
 //!
@@ -12,6 +13,7 @@
 mod discovery;
 mod error;
 pub mod filter;
+mod groups;
 mod users;
 mod wire;
 
@@ -87,6 +89,17 @@ pub fn mount() -> Mount {
                 .put(users::replace)
                 .patch(users::patch)
                 .delete(users::delete),
+        )
+        .route(
+            "/organizations/{organization}/Groups",
+            get(groups::list).post(groups::create),
+        )
+        .route(
+            "/organizations/{organization}/Groups/{id}",
+            get(groups::get)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
         )
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed);

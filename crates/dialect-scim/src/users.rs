@@ -22,11 +22,11 @@ use crate::{organization_id, scim_json};
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
-    filter: Option<String>,
-    start_index: Option<i64>,
-    count: Option<i64>,
-    attributes: Option<String>,
-    excluded_attributes: Option<String>,
+    pub filter: Option<String>,
+    pub start_index: Option<i64>,
+    pub count: Option<i64>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
 }
 
 /// The membership a path's `{id}` names (an id that is none names nobody: 404).
@@ -154,7 +154,7 @@ pub async fn list(
 /// `resource` with only the `attributes` asked for, or without the `excluded` ones (RFC 7644
 /// §3.4.2.5), by top-level attribute: asking for `name.givenName` returns all of `name`.
 /// `id` and `schemas` are always returned.
-fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>) -> Value {
+pub fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>) -> Value {
     let names = |list: &str| -> Vec<String> {
         list.split(',')
             .map(|a| {

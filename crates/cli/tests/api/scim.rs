@@ -28,7 +28,9 @@ async fn scim_token(app: &TestApp, org: &str) -> String {
         .post(
             &format!("/v1/organizations/{org}/service-tokens"),
             &app.admin,
-            json!({"name": "okta", "permissions": ["members:read", "members:write", "members:delete"]}),
+            json!({"name": "okta", "permissions": [
+                "members:read", "members:write", "members:delete", "projects:read", "projects:write",
+            ]}),
         )
         .await
         .expect(StatusCode::CREATED);
@@ -96,8 +98,9 @@ async fn discovery_says_what_the_service_provider_does(app: TestApp) {
     let types = scim(&app, "GET", &format!("{base}/ResourceTypes"), &token, None)
         .await
         .expect(StatusCode::OK);
-    assert_eq!(types["totalResults"], 1);
+    assert_eq!(types["totalResults"], 2);
     assert_eq!(types["Resources"][0]["endpoint"], "/Users");
+    assert_eq!(types["Resources"][1]["endpoint"], "/Groups");
     let user_type = scim(
         &app,
         "GET",
@@ -724,7 +727,192 @@ async fn users_are_provisioned_as_okta_creates_them(app: TestApp) {
     scim_error(&bad, StatusCode::BAD_REQUEST, Some("invalidValue"));
 }
 
+fn groups(org: &str) -> String {
+    format!("/scim/v2/organizations/{org}/Groups")
+}
+
+/// The SCIM User ids in a Group, sorted.
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no members in {group}"))
+        .iter()
+        .map(|m| m["value"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+async fn groups_are_projects_kept_in_step_with_the_directory(app: TestApp) {
+    let org = app.new_org("Groups").await;
+    let token = scim_token(&app, &org).await;
+    let [a, b, c] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let created = scim(
+        &app,
+        "POST",
+        &groups(&org),
+        &token,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Engineering",
+            "members": [{"value": a.membership_id}, {"value": b.membership_id}],
+        })),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let group = created.body.clone();
+    assert_eq!(
+        created.headers["location"],
+        group["meta"]["location"].as_str().unwrap()
+    );
+    assert_eq!(group["displayName"], "Engineering");
+    assert_eq!(
+        member_ids(&group),
+        sorted(vec![a.membership_id.clone(), b.membership_id.clone()])
+    );
+    let id = group["id"].as_str().unwrap().to_owned();
+    // It is a project, with those users in it.
+    let project_members = app
+        .get(&format!("/v1/projects/{id}/memberships"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(project_members["data"].as_array().unwrap().len(), 2);
+
+    let path = format!("{}/{id}", groups(&org));
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    // Okta: add a member, remove one by a value path; Entra: remove by value; rename.
+    let changed = scim(
+        &app,
+        "PATCH",
+        &path,
+        &token,
+        Some(patch(json!([
+            {"op": "add", "path": "members", "value": [{"value": c.membership_id}]},
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", a.membership_id)},
+            {"op": "replace", "value": {"id": id, "displayName": "Platform"}},
+        ]))),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(changed["displayName"], "Platform");
+    assert_eq!(
+        member_ids(&changed),
+        sorted(vec![b.membership_id.clone(), c.membership_id.clone()])
+    );
+    let removed = scim(
+        &app,
+        "PATCH",
+        &path,
+        &token,
+        Some(patch(json!([
+            {"op": "Remove", "path": "members", "value": [{"value": b.membership_id}]},
+        ]))),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(member_ids(&removed), vec![c.membership_id.clone()]);
+    // Removing a user from a group removes that project membership, and only it.
+    assert!(
+        app.membership_ids(&org).await.contains(&b.membership_id),
+        "still a member"
+    );
+
+    // A change naming someone who is not a member changes nothing at all.
+    let stranger = app.add_member(&app.org, "member").await;
+    let refused = scim(
+        &app,
+        "PATCH",
+        &path,
+        &token,
+        Some(patch(json!([
+            {"op": "replace", "path": "displayName", "value": "Renamed"},
+            {"op": "add", "path": "members", "value": [{"value": stranger.membership_id}]},
+        ]))),
+    )
+    .await;
+    scim_error(&refused, StatusCode::BAD_REQUEST, Some("invalidValue"));
+    let unchanged = scim(&app, "GET", &path, &token, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (unchanged["displayName"].clone(), member_ids(&unchanged)),
+        (json!("Platform"), vec![c.membership_id.clone()])
+    );
+
+    // PUT sets the name and the members exactly.
+    let put = scim(
+        &app,
+        "PUT",
+        &path,
+        &token,
+        Some(json!({"displayName": "Everyone", "members": [{"value": a.membership_id}, {"value": b.membership_id}]})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        member_ids(&put),
+        sorted(vec![a.membership_id.clone(), b.membership_id.clone()])
+    );
+
+    // Listed and filtered; Entra ID's excludedAttributes=members.
+    let listed = scim(
+        &app,
+        "GET",
+        &format!("{}?filter=displayName%20eq%20%22everyone%22", groups(&org)),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(listed["totalResults"], 1);
+    assert_eq!(listed["Resources"][0]["id"], id.as_str());
+    let lean = scim(
+        &app,
+        "GET",
+        &format!("{}?excludedAttributes=members", groups(&org)),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert!(lean["Resources"][0].get("members").is_none(), "{lean}");
+
+    // Deleting the group deletes the project; the members stay members.
+    let gone = scim(&app, "DELETE", &path, &token, None).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.body);
+    scim_error(
+        &scim(&app, "GET", &path, &token, None).await,
+        StatusCode::NOT_FOUND,
+        None,
+    );
+    assert!(app.membership_ids(&org).await.contains(&a.membership_id));
+    let project = app.get(&format!("/v1/projects/{id}"), &app.admin).await;
+    assert_eq!(project.status, StatusCode::NOT_FOUND);
+
+    // Another organization's project is no group here.
+    let elsewhere = app.project_with(&app.org, "Elsewhere", &[]).await;
+    let r = scim(
+        &app,
+        "GET",
+        &format!("{}/{elsewhere}", groups(&org)),
+        &token,
+        None,
+    )
+    .await;
+    scim_error(&r, StatusCode::NOT_FOUND, None);
+}
+
 on_both_backends!(
+    groups_are_projects_kept_in_step_with_the_directory,
     users_are_provisioned_as_okta_creates_them,
     discovery_says_what_the_service_provider_does,
     users_are_listed_and_filtered_as_identity_providers_ask,

@@ -29,7 +29,7 @@ pub use idempotency::{Earlier, HeldChange, KeyClaim};
 pub use identities::{IdentityPatch, NewIdentity};
 pub use memberships::{MemberInContext, MembershipPatch, NewMembership, ProvisionedMember};
 pub use organizations::{NewOrganization, OrganizationPatch};
-pub use projects::{NewProject, ProjectPatch};
+pub use projects::{NewProject, ProjectMembersChange, ProjectPatch, ProjectWithMembers};
 pub use removal::{MAX_BULK_REMOVAL, Offboarding, OwnMembership, RemovalRequest};
 pub use roles::{NewRole, RolePatch};
 pub use users::{NewUser, UserPatch};
