@@ -253,6 +253,7 @@ async fn org_parts(
             NewProject {
                 name: "bench".into(),
                 slug: None,
+                external_id: None,
             },
             &RequestContext::default(),
         )

@@ -129,6 +129,10 @@ pub struct Membership {
     /// the organization where set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The member's userName in that directory (SCIM's `userName`) where it is not their
+    /// email; unique in the organization, whatever its case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_user_name: Option<String>,
 }
 
 impl Membership {
@@ -173,6 +177,9 @@ pub struct Project {
     pub slug: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The project's id in an identity provider's directory (a SCIM Group's `externalId`),
+    /// unique in the organization where set.
+    pub external_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -345,6 +352,9 @@ pub struct MembershipFilter {
     pub query: Option<String>,
     /// Only memberships with one of these external ids (none: any).
     pub external_ids: Vec<String>,
+    /// Only memberships whose directory userName (`Membership::directory_user_name`, or else
+    /// the user's email) is one of these, whatever its case (none: any).
+    pub directory_user_names: Vec<String>,
 }
 
 /// Filters of the organization list.

@@ -157,6 +157,7 @@ fn has_only_shared_fields(m: &Membership) -> bool {
         && m.public_metadata.is_empty()
         && m.private_metadata.is_empty()
         && m.external_id.is_none()
+        && m.directory_user_name.is_none()
 }
 
 fn unpack(shapes: &[Membership], r: &Packed) -> Membership {
@@ -268,6 +269,7 @@ mod tests {
             created_at: now,
             updated_at: Timestamp(now.0 + 1),
             external_id: None,
+            directory_user_name: None,
         }
     }
 

@@ -80,6 +80,7 @@ pub async fn update(
             .map(MetadataUpdate::Replace),
         private_metadata: None,
         external_id: None,
+        directory_user_name: None,
     };
     let m = s
         .roster

@@ -112,35 +112,42 @@ fn attribute(name: &str, kind: &str, multi: bool, required: bool, mutability: &s
     })
 }
 
+fn canonical(mut a: Value, values: &[String]) -> Value {
+    a["canonicalValues"] = json!(values);
+    a
+}
+
 fn with_sub(mut a: Value, sub: Vec<Value>) -> Value {
     a["subAttributes"] = Value::Array(sub);
     a
 }
 
-fn user_schema(base: &Base) -> Value {
+/// The User schema; `roles.value` lists the organization's role keys as its canonical values.
+fn user_schema(base: &Base, role_keys: &[String]) -> Value {
     json!({
         "schemas": [SCHEMA_SCHEMA],
         "id": USER_SCHEMA,
         "name": "User",
         "description": "A member of the organization: the user (by email) and their membership",
         "attributes": [
-            attribute("userName", "string", false, true, "immutable"),
+            attribute("userName", "string", false, true, "readWrite"),
             with_sub(attribute("name", "complex", false, false, "readOnly"), vec![
                 attribute("formatted", "string", false, false, "readOnly"),
                 attribute("givenName", "string", false, false, "readOnly"),
                 attribute("familyName", "string", false, false, "readOnly"),
             ]),
             attribute("displayName", "string", false, false, "readOnly"),
-            with_sub(attribute("emails", "complex", true, false, "readOnly"), vec![
-                attribute("value", "string", false, false, "readOnly"),
+            // Required: roster knows a person by their email (a userName that is one will do).
+            with_sub(attribute("emails", "complex", true, true, "immutable"), vec![
+                attribute("value", "string", false, true, "immutable"),
                 attribute("type", "string", false, false, "readOnly"),
-                attribute("primary", "boolean", false, false, "readOnly"),
+                attribute("primary", "boolean", false, false, "immutable"),
             ]),
             attribute("externalId", "string", false, false, "readWrite"),
             attribute("active", "boolean", false, false, "readWrite"),
             with_sub(attribute("roles", "complex", true, false, "readWrite"), vec![
-                attribute("value", "string", false, false, "readWrite"),
-                attribute("primary", "boolean", false, false, "readWrite"),
+                // One role a member: no `primary` to choose between.
+                canonical(attribute("value", "string", false, false, "readWrite"), role_keys),
             ]),
         ],
         "meta": {"resourceType": "Schema", "location": base.at(&format!("Schemas/{USER_SCHEMA}"))},
@@ -155,18 +162,36 @@ fn group_schema(base: &Base) -> Value {
         "description": "A project of the organization: its name and the members in it",
         "attributes": [
             attribute("displayName", "string", false, true, "readWrite"),
+            attribute("externalId", "string", false, false, "readWrite"),
             with_sub(attribute("members", "complex", true, false, "readWrite"), vec![
                 attribute("value", "string", false, false, "immutable"),
-                attribute("display", "string", false, false, "readOnly"),
-                attribute("$ref", "reference", false, false, "immutable"),
+                references(attribute("$ref", "reference", false, false, "immutable"), &["User"]),
             ]),
         ],
         "meta": {"resourceType": "Schema", "location": base.at(&format!("Schemas/{GROUP_SCHEMA}"))},
     })
 }
 
-fn all_schemas(base: &Base) -> Vec<Value> {
-    vec![user_schema(base), group_schema(base)]
+fn references(mut a: Value, types: &[&str]) -> Value {
+    a["referenceTypes"] = json!(types);
+    a
+}
+
+/// Every schema, as `org` has them (its roles).
+async fn all_schemas(
+    s: &AppState,
+    a: &roster_core::Actor,
+    org: roster_core::ids::OrganizationId,
+    base: &Base,
+) -> Result<Vec<Value>, ScimError> {
+    let roles: Vec<String> = s
+        .roster
+        .list_roles(a, org)
+        .await?
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    Ok(vec![user_schema(base, &roles), group_schema(base)])
 }
 
 pub async fn schemas(
@@ -175,9 +200,9 @@ pub async fn schemas(
     Path(org): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    organization_id(&s, &a, &org).await?;
+    let id = organization_id(&s, &a, &org).await?;
     let base = Base::new(&headers, &org);
-    let all = all_schemas(&base);
+    let all = all_schemas(&s, &a, id, &base).await?;
     Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
 }
 
@@ -187,9 +212,10 @@ pub async fn schema(
     Path((org, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    organization_id(&s, &a, &org).await?;
+    let org_id = organization_id(&s, &a, &org).await?;
     let base = Base::new(&headers, &org);
-    all_schemas(&base)
+    all_schemas(&s, &a, org_id, &base)
+        .await?
         .into_iter()
         .find(|schema| schema["id"] == id.as_str())
         .map(|schema| scim_json(StatusCode::OK, &schema))

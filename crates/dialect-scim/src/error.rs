@@ -7,13 +7,13 @@
 //! | no or bad credentials | 401 | |
 //! | lacking a permission | 403 | |
 //! | a resource, an organization or a route the caller cannot see | 404 | |
-//! | already a member | 409 | `uniqueness` |
+//! | already a member; a userName or externalId taken | 409 | `uniqueness` |
 //! | a rule refused the change (last active admin, own membership) | 409 | |
 //! | bad JSON, a body that is not an object | 400 | `invalidSyntax` |
 //! | a bad filter | 400 | `invalidFilter` |
 //! | a bad value (a role that does not exist, `active: "maybe"`) | 400 | `invalidValue` |
 //! | a PATCH path this mount does not know | 400 | `invalidPath` |
-//! | an attribute that cannot be changed here (`userName`) | 400 | `mutability` |
+//! | an attribute that cannot be changed here (`emails`), `active` or `roles` removed | 400 | `mutability` |
 //! | a body over 1 MiB | 413 | |
 //! | the database unreachable | 503 | |
 

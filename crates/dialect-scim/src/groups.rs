@@ -38,13 +38,13 @@ async fn group(
     Ok(found)
 }
 
-/// The organization memberships (SCIM User ids) of `users`, with their emails.
+/// The organization memberships (SCIM User ids) of `users`.
 async fn memberships_of(
     s: &AppState,
     a: &Actor,
     org: OrganizationId,
     users: Vec<UserId>,
-) -> Result<HashMap<UserId, (MembershipId, String)>, ScimError> {
+) -> Result<HashMap<UserId, MembershipId>, ScimError> {
     let mut found = HashMap::new();
     for chunk in users.chunks(1000) {
         let filter = MembershipFilter {
@@ -59,8 +59,8 @@ async fn memberships_of(
             descending: false,
         };
         for view in s.roster.list_members(a, org, &filter, page).await?.items {
-            if let (Some(user), Some(u)) = (view.membership.user_id, view.user) {
-                found.insert(user, (view.membership.id, u.email));
+            if let Some(user) = view.membership.user_id {
+                found.insert(user, view.membership.id);
             }
         }
     }
@@ -80,6 +80,7 @@ async fn render(
         "schemas": [GROUP_SCHEMA],
         "id": g.project.id.to_string(),
         "displayName": g.project.name,
+        "externalId": g.project.external_id,
         "meta": {
             "resourceType": "Group",
             "created": g.project.created_at.to_rfc3339(),
@@ -87,6 +88,11 @@ async fn render(
             "location": base.at(&format!("Groups/{}", g.project.id)),
         },
     });
+    if g.project.external_id.is_none()
+        && let Some(o) = resource.as_object_mut()
+    {
+        o.remove("externalId");
+    }
     if with_members {
         let users = g.members.iter().map(|m| m.user_id).collect();
         let memberships = memberships_of(s, a, org, users).await?;
@@ -94,9 +100,7 @@ async fn render(
             .members
             .iter()
             .filter_map(|m| memberships.get(&m.user_id))
-            .map(|(id, email)| {
-                json!({"value": id.to_string(), "display": email, "$ref": base.at(&format!("Users/{id}"))})
-            })
+            .map(|id| json!({"value": id.to_string(), "$ref": base.at(&format!("Users/{id}"))}))
             .collect();
         resource["members"] = Value::Array(members);
     }
@@ -181,7 +185,19 @@ pub async fn list(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    let org = organization_id(&s, &a, &named).await?;
+    let found = search(&s, &a, &named, &q, &headers).await?;
+    Ok(scim_json(StatusCode::OK, &found))
+}
+
+/// The `ListResponse` of the groups `q` asks for (a GET's query, or a `.search` body).
+pub async fn search(
+    s: &AppState,
+    a: &Actor,
+    named: &str,
+    q: &ListQuery,
+    headers: &HeaderMap,
+) -> Result<Value, ScimError> {
+    let org = organization_id(s, a, named).await?;
     let filter = q
         .filter
         .as_deref()
@@ -192,8 +208,8 @@ pub async fn list(
     let count = usize::try_from(q.count.unwrap_or(100).max(0))
         .unwrap_or(0)
         .min(MAX_RESULTS);
-    let base = Base::new(&headers, &named);
-    let with_members = wants_members(&q) || filter.is_some();
+    let base = Base::new(headers, named);
+    let with_members = wants_members(q) || filter.is_some();
     let mut matching = Vec::new();
     let mut after = None;
     loop {
@@ -203,17 +219,17 @@ pub async fn list(
             limit: Page::MAX_LIMIT,
             descending: false,
         };
-        let read = s.roster.list_projects(&a, org, page).await?;
+        let read = s.roster.list_projects(a, org, page).await?;
         for p in &read.items {
             let g = if with_members {
-                s.roster.project_with_members(&a, p.id).await?
+                s.roster.project_with_members(a, p.id).await?
             } else {
                 ProjectWithMembers {
                     project: p.clone(),
                     members: Vec::new(),
                 }
             };
-            let resource = render(&s, &a, org, &g, &base, with_members).await?;
+            let resource = render(s, a, org, &g, &base, with_members).await?;
             if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
                 matching.push(resource);
             }
@@ -230,10 +246,7 @@ pub async fn list(
         .take(count)
         .map(|r| project(r, q.attributes.as_deref(), q.excluded_attributes.as_deref()))
         .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(total, start, resources),
-    ))
+    Ok(list_response(total, start, resources))
 }
 
 pub async fn get(
@@ -257,17 +270,14 @@ pub async fn get(
     ))
 }
 
-/// The `displayName` of a body, which must be a string.
-fn display_name(body: &Map<String, Value>) -> Result<Option<String>, ScimError> {
-    match body
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("displayName"))
-    {
-        None => Ok(None),
+/// The text attribute `name` of a body (any case), which must be a string where present.
+fn text_field(body: &Map<String, Value>, name: &str) -> Result<Option<String>, ScimError> {
+    match body.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        None | Some((_, Value::Null)) => Ok(None),
         Some((_, Value::String(s))) => Ok(Some(s.clone())),
         Some((_, other)) => Err(ScimError::bad_request(
             "invalidValue",
-            format!("displayName must be a string, not {other}"),
+            format!("{name} must be a string, not {other}"),
         )),
     }
 }
@@ -287,13 +297,17 @@ pub async fn create(
     Body(body): Body<Map<String, Value>>,
 ) -> Result<Response, ScimError> {
     let org = organization_id(&s, &a, &named).await?;
-    let name = display_name(&body)?
+    let name = text_field(&body, "displayName")?
         .ok_or_else(|| ScimError::bad_request("invalidValue", "displayName is required"))?;
     let members = match members_of(&body) {
         Some(m) => users_named(&s, &a, org, m).await?,
         None => Vec::new(),
     };
-    let input = NewProject { name, slug: None };
+    let input = NewProject {
+        name,
+        slug: None,
+        external_id: text_field(&body, "externalId")?,
+    };
     let g = s
         .roster
         .create_project_with_members(&a, org, input, members, &context())
@@ -339,7 +353,7 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let org = organization_id(&s, &a, &named).await?;
     let g = group(&s, &a, org, &id).await?;
-    let name = display_name(&body)?
+    let name = text_field(&body, "displayName")?
         .ok_or_else(|| ScimError::bad_request("invalidValue", "displayName is required"))?;
     let members = match members_of(&body) {
         Some(m) => users_named(&s, &a, org, m).await?,
@@ -347,6 +361,7 @@ pub async fn replace(
     };
     let change = ProjectMembersChange {
         name: Some(name),
+        external_id: Some(text_field(&body, "externalId")?),
         replace: Some(members),
         ..Default::default()
     };
@@ -402,6 +417,14 @@ pub async fn patch(
             {
                 change.name = Some(name.clone());
             }
+            ("add" | "replace", Some(p), Some(Value::String(external)))
+                if is(Some(p), "externalId") =>
+            {
+                change.external_id = Some(Some(external.clone()));
+            }
+            ("remove", Some(p), _) if is(Some(p), "externalId") => {
+                change.external_id = Some(None);
+            }
             ("add" | "replace", None, Some(Value::Object(attrs))) => {
                 for (attr, value) in attrs {
                     match attr.to_ascii_lowercase().as_str() {
@@ -413,6 +436,15 @@ pub async fn patch(
                                 )
                             })?;
                             change.name = Some(name.to_owned());
+                        }
+                        "externalid" => {
+                            let external = value.as_str().ok_or_else(|| {
+                                ScimError::bad_request(
+                                    "invalidValue",
+                                    "externalId must be a string",
+                                )
+                            })?;
+                            change.external_id = Some(Some(external.to_owned()));
                         }
                         "members" => {
                             let users = users_named(&s, &a, org, value).await?;

@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 pub mod filter;
 mod groups;
+mod search;
 mod users;
 mod wire;
 
@@ -89,6 +90,18 @@ pub fn mount() -> Mount {
                 .put(users::replace)
                 .patch(users::patch)
                 .delete(users::delete),
+        )
+        .route(
+            "/organizations/{organization}/.search",
+            axum::routing::post(search::all),
+        )
+        .route(
+            "/organizations/{organization}/Users/.search",
+            axum::routing::post(search::users),
+        )
+        .route(
+            "/organizations/{organization}/Groups/.search",
+            axum::routing::post(search::groups),
         )
         .route(
             "/organizations/{organization}/Groups",

@@ -19,7 +19,7 @@ use crate::filter::{Filter, Op};
 use crate::wire::{self, Base, PATCH_SCHEMA, PatchRequest, list_response};
 use crate::{organization_id, scim_json};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListQuery {
     pub filter: Option<String>,
@@ -56,7 +56,19 @@ pub async fn list(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
-    let org = organization_id(&s, &a, &named).await?;
+    let found = search(&s, &a, &named, &q, &headers).await?;
+    Ok(scim_json(StatusCode::OK, &found))
+}
+
+/// The `ListResponse` of the members `q` asks for (a GET's query, or a `.search` body).
+pub async fn search(
+    s: &AppState,
+    a: &Actor,
+    named: &str,
+    q: &ListQuery,
+    headers: &HeaderMap,
+) -> Result<Value, ScimError> {
+    let org = organization_id(s, a, named).await?;
     let filter = q
         .filter
         .as_deref()
@@ -68,7 +80,7 @@ pub async fn list(
     let count = usize::try_from(q.count.unwrap_or(100).max(0))
         .unwrap_or(0)
         .min(MAX_RESULTS);
-    let base = Base::new(&headers, &named);
+    let base = Base::new(headers, named);
     let mut core_filter = MembershipFilter {
         users_only: true,
         ..Default::default()
@@ -83,18 +95,22 @@ pub async fn list(
                 .map(str::to_owned)
         })
     };
-    let email = required(&[&["userName"], &["emails", "value"]]);
+    let user_name = required(&[&["userName"]]);
+    let email = required(&[&["emails", "value"]]);
     let external_id = required(&[&["externalId"]]);
+    core_filter.directory_user_names.extend(user_name.clone());
     core_filter.emails.extend(email.clone());
     core_filter.external_ids.extend(external_id.clone());
     let exact = match &filter {
         None => true,
-        Some(Filter::Compare { op: Op::Eq, .. }) => email.is_some() || external_id.is_some(),
+        Some(Filter::Compare { op: Op::Eq, .. }) => {
+            user_name.is_some() || email.is_some() || external_id.is_some()
+        }
         Some(_) => false,
     };
     let (total, resources) = if exact {
         // The store does all of it: count, and read the page.
-        let total = s.roster.count_members(&a, org, &core_filter).await?;
+        let total = s.roster.count_members(a, org, &core_filter).await?;
         let total = usize::try_from(total).unwrap_or(0);
         let page = if count == 0 || start > total {
             Vec::new()
@@ -106,7 +122,7 @@ pub async fn list(
                 descending: false,
             };
             s.roster
-                .list_members(&a, org, &core_filter, page)
+                .list_members(a, org, &core_filter, page)
                 .await?
                 .items
                 .iter()
@@ -125,7 +141,7 @@ pub async fn list(
                 limit: Page::MAX_LIMIT,
                 descending: false,
             };
-            let read = s.roster.list_members(&a, org, &core_filter, page).await?;
+            let read = s.roster.list_members(a, org, &core_filter, page).await?;
             for view in &read.items {
                 let resource = wire::user(view, &base);
                 if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
@@ -145,10 +161,7 @@ pub async fn list(
         .into_iter()
         .map(|r| project(r, q.attributes.as_deref(), q.excluded_attributes.as_deref()))
         .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(total, start, resources),
-    ))
+    Ok(list_response(total, start, resources))
 }
 
 /// `resource` with only the `attributes` asked for, or without the `excluded` ones (RFC 7644
@@ -190,13 +203,19 @@ pub async fn get(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path((named, id)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ScimError> {
     let org = organization_id(&s, &a, &named).await?;
     let view = member(&s, &a, org, membership_id(&id)?).await?;
+    let resource = wire::user(&view, &Base::new(&headers, &named));
     Ok(scim_json(
         StatusCode::OK,
-        &wire::user(&view, &Base::new(&headers, &named)),
+        &project(
+            resource,
+            q.attributes.as_deref(),
+            q.excluded_attributes.as_deref(),
+        ),
     ))
 }
 
@@ -223,11 +242,19 @@ pub async fn create(
             format!("{name} must be a string, not {other}"),
         )),
     };
-    let email = text(field("userName"), "userName")?
+    let user_name = text(field("userName"), "userName")?
         .ok_or_else(|| ScimError::bad_request("invalidValue", "userName is required"))?;
+    // The email is the primary of `emails` (or the first), else the userName itself; a
+    // userName that is not the email is kept as the member's directory userName.
+    let email = match field("emails").and_then(wire::primary_email) {
+        Some(email) => email,
+        None => user_name.clone(),
+    };
+    let directory_user_name = (!user_name.eq_ignore_ascii_case(&email)).then_some(user_name);
     let name = field("name");
     let input = ProvisionedMember {
         email,
+        directory_user_name,
         first_name: text(name.and_then(|n| n.get("givenName")), "name.givenName")?,
         last_name: text(name.and_then(|n| n.get("familyName")), "name.familyName")?,
         external_id: text(field("externalId"), "externalId")?,
@@ -268,6 +295,8 @@ struct Change {
     role: Option<String>,
     /// `Some(None)` clears it.
     external_id: Option<Option<String>>,
+    /// `Some(None)`: the userName is the email again.
+    directory_user_name: Option<Option<String>>,
 }
 
 impl Change {
@@ -304,13 +333,17 @@ impl Change {
                     }
                 });
             }
-            "username" if !same(current.get("userName"), value) => {
-                return Err(ScimError::bad_request(
-                    "mutability",
-                    "userName (the user's email) cannot be changed over SCIM",
-                ));
+            "username" => {
+                let name = value.as_str().ok_or_else(|| {
+                    ScimError::bad_request(
+                        "invalidValue",
+                        format!("userName must be a string, not {value}"),
+                    )
+                })?;
+                let email = current["emails"][0]["value"].as_str().unwrap_or_default();
+                self.directory_user_name =
+                    Some((!name.eq_ignore_ascii_case(email)).then(|| name.to_owned()));
             }
-            "username" => {}
             "id" | "meta" | "schemas" => {
                 if strict {
                     return Err(ScimError::bad_request(
@@ -320,7 +353,7 @@ impl Change {
                 }
             }
             "name" | "emails" | "displayName" | "name.givenname" | "name.familyname"
-            | "name.formatted" | "displayname" => {
+            | "name.formatted" | "displayname" | "emails.value" => {
                 let now = path_value(current, attr);
                 if strict && !same(now.as_ref(), value) {
                     return Err(ScimError::bad_request(
@@ -396,11 +429,16 @@ async fn apply(
     change: Change,
     base: &Base,
 ) -> Result<Response, ScimError> {
-    if change.active.is_some() || change.role.is_some() || change.external_id.is_some() {
+    if change.active.is_some()
+        || change.role.is_some()
+        || change.external_id.is_some()
+        || change.directory_user_name.is_some()
+    {
         let patch = MembershipPatch {
             role_key: change.role,
             is_active: change.active,
             external_id: change.external_id,
+            directory_user_name: change.directory_user_name,
             ..Default::default()
         };
         s.roster

@@ -44,8 +44,8 @@ pub fn list_response(total: usize, start_index: usize, resources: Vec<Value>) ->
     })
 }
 
-/// A member as a SCIM User: `id` is the membership's id, `userName` the user's email;
-/// `externalId` only where one is set.
+/// A member as a SCIM User: `id` is the membership's id, `userName` the directory's name for
+/// them where one was given, else the user's email; `externalId` only where one is set.
 pub fn user(view: &MemberView, base: &Base) -> Value {
     let m = &view.membership;
     let (email, given, family) = match &view.user {
@@ -70,12 +70,12 @@ pub fn user(view: &MemberView, base: &Base) -> Value {
     let mut resource = json!({
         "schemas": [USER_SCHEMA],
         "id": m.id.to_string(),
-        "userName": email,
+        "userName": m.directory_user_name.clone().unwrap_or_else(|| email.clone()),
         "name": name,
         "displayName": if formatted.is_empty() { email.clone() } else { formatted },
         "emails": [{"value": email, "type": "work", "primary": true}],
         "active": m.is_active,
-        "roles": [{"value": m.role_key, "primary": true}],
+        "roles": [{"value": m.role_key}],
         "externalId": m.external_id,
         "meta": {
             "resourceType": "User",
@@ -106,6 +106,20 @@ pub struct PatchOperation {
     pub op: String,
     pub path: Option<String>,
     pub value: Option<Value>,
+}
+
+/// The address of `emails` (SCIM's `[{"value", "primary"?}]`): the primary one, or else the
+/// first.
+pub fn primary_email(emails: &Value) -> Option<String> {
+    let items = emails.as_array()?;
+    let is_primary = |e: &&Value| e.get("primary").and_then(boolean) == Some(true);
+    items
+        .iter()
+        .find(is_primary)
+        .or_else(|| items.first())
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// `active` as identity providers send it: a boolean, or Entra ID's `"True"` / `"False"`.

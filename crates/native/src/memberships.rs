@@ -123,6 +123,7 @@ pub async fn update(
         public_metadata: b.public_metadata.map(MetadataUpdate::Replace),
         private_metadata: b.private_metadata.map(MetadataUpdate::Replace),
         external_id: None,
+        directory_user_name: None,
     };
     let target = MemberRef::Membership(parse(&id)?);
     Ok(Json(

@@ -42,6 +42,7 @@ pub async fn create(
             NewProject {
                 name: b.name,
                 slug: b.slug,
+                external_id: None,
             },
             &context(),
         )

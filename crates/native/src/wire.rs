@@ -944,6 +944,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             external_id: None,
+            directory_user_name: None,
         }
     }
 

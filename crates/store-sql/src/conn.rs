@@ -90,6 +90,22 @@ pub fn constraint_error(constraint_or_message: &str) -> Option<CoreError> {
             "external_id_taken",
             "another member of this organization has this external id",
         ))
+    } else if pick(&[
+        "memberships_directory_user_name_key",
+        "index 'memberships_directory_user_name_key'",
+    ]) {
+        Some(CoreError::conflict(
+            "directory_user_name_taken",
+            "another member of this organization has this userName",
+        ))
+    } else if pick(&[
+        "projects_external_id_key",
+        "projects.org_id, projects.external_id",
+    ]) {
+        Some(CoreError::conflict(
+            "external_id_taken",
+            "another project of this organization has this external id",
+        ))
     } else if pick(&["memberships_pending_invitation_key"]) {
         Some(CoreError::conflict(
             "already_invited",

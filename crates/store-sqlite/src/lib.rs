@@ -88,6 +88,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "membership_external_id",
         sql: include_str!("../migrations/0011_membership_external_id.sql"),
     },
+    Migration {
+        version: 12,
+        name: "membership_directory_user_name",
+        sql: include_str!("../migrations/0012_membership_directory_user_name.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "project_external_id",
+        sql: include_str!("../migrations/0013_project_external_id.sql"),
+    },
 ];
 
 #[derive(Clone)]

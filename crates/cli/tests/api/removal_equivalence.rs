@@ -145,6 +145,7 @@ async fn twin(roster: &Roster, admin: &Actor, people: &People, case: &Case, name
             NewProject {
                 name: "Web".into(),
                 slug: None,
+                external_id: None,
             },
             &ctx,
         )

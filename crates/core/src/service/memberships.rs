@@ -37,6 +37,8 @@ pub struct ProvisionedMember {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub external_id: Option<String>,
+    /// The member's userName in the provider's directory, where it is not their email.
+    pub directory_user_name: Option<String>,
     pub role_key: String,
     pub is_active: bool,
 }
@@ -49,6 +51,8 @@ pub struct MembershipPatch {
     pub private_metadata: Option<MetadataUpdate>,
     /// `Some(None)` clears it.
     pub external_id: Option<Option<String>>,
+    /// `Some(None)` clears it.
+    pub directory_user_name: Option<Option<String>>,
 }
 
 /// A member, its organization and the organization's roles, as read together.
@@ -126,6 +130,7 @@ impl Roster {
             created_at: now,
             updated_at: now,
             external_id: None,
+            directory_user_name: None,
         };
         insert_new_membership(&mut *tx, actor, ctx, &organization, &membership).await?;
         commit(tx).await?;
@@ -217,6 +222,7 @@ impl Roster {
             .ok_or_else(|| CoreError::not_found("organization", org))?;
         let email = validate::email("userName", &input.email)?;
         let external_id = validate::optional_text("externalId", input.external_id)?;
+        let directory_user_name = validate::optional_text("userName", input.directory_user_name)?;
         let now = Timestamp::now();
         let user = match tx.user_by_email(&email).await? {
             Some(user) => {
@@ -261,6 +267,7 @@ impl Roster {
             created_at: now,
             updated_at: now,
             external_id,
+            directory_user_name,
         };
         insert_new_membership(&mut *tx, actor, ctx, &organization, &membership).await?;
         commit(tx).await?;
@@ -435,6 +442,9 @@ impl Roster {
         if let Some(external_id) = patch.external_id {
             m.external_id = validate::optional_text("external_id", external_id)?;
         }
+        if let Some(name) = patch.directory_user_name {
+            m.directory_user_name = validate::optional_text("directory_user_name", name)?;
+        }
         if before.is_active_admin() && !m.is_active_admin() {
             let admins = tx.count_active_admins(org).await?;
             if let Some(refusal) = leaves_no_admin(admins, [m.id].into_iter()) {
@@ -447,6 +457,11 @@ impl Roster {
             .field("role", &before.role_key, &m.role_key)
             .field("is_active", &before.is_active, &m.is_active)
             .field("external_id", &before.external_id, &m.external_id)
+            .field(
+                "directory_user_name",
+                &before.directory_user_name,
+                &m.directory_user_name,
+            )
             .metadata(
                 "public_metadata",
                 &before.public_metadata,

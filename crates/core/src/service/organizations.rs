@@ -446,6 +446,7 @@ pub(super) async fn create_organization_in(
             created_at: now,
             updated_at: now,
             external_id: None,
+            directory_user_name: None,
         };
         tx.insert_membership(&m).await?;
         events.push(Event::new(

@@ -15,6 +15,8 @@ use crate::timestamp::Timestamp;
 pub struct NewProject {
     pub name: String,
     pub slug: Option<String>,
+    /// Its id in an identity provider's directory.
+    pub external_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -29,6 +31,8 @@ pub struct ProjectPatch {
 #[derive(Clone, Debug, Default)]
 pub struct ProjectMembersChange {
     pub name: Option<String>,
+    /// `Some(None)` clears it.
+    pub external_id: Option<Option<String>>,
     pub replace: Option<Vec<UserId>>,
     pub add: Vec<UserId>,
     pub remove: Vec<UserId>,
@@ -177,10 +181,16 @@ impl Roster {
             .project(id)
             .await?
             .ok_or_else(|| CoreError::not_found("project", id))?;
+        let mut renamed = project.clone();
         if let Some(name) = &change.name {
-            let name = validate::name("name", name)?;
-            if name != project.name {
-                project.name = name;
+            renamed.name = validate::name("name", name)?;
+        }
+        if let Some(external_id) = change.external_id.clone() {
+            renamed.external_id = validate::optional_text("external_id", external_id)?;
+        }
+        {
+            if renamed != project {
+                project = renamed;
                 project.updated_at = Timestamp::now();
                 tx.update_project(&project).await?;
                 tx.insert_audit_events(&[audit_event(
@@ -389,6 +399,7 @@ async fn insert_new_project(
         slug,
         created_at: now,
         updated_at: now,
+        external_id: validate::optional_text("external_id", input.external_id)?,
     };
     tx.insert_project(&project).await?;
     tx.insert_audit_events(&[audit_event(

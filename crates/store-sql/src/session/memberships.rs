@@ -18,7 +18,7 @@ pub(super) const MEMBERSHIP_SELECT: &str = "SELECT m.id, m.org_id, m.user_id, m.
      (SELECT r.role_key FROM roles r WHERE r.id = m.role_id), \
      m.status, m.is_active, m.last_invited_at, m.last_login_auth_method, m.last_login_time, \
      m.project_favorites, m.public_metadata, m.private_metadata, m.created_at, m.updated_at, \
-     m.external_id FROM memberships m";
+     m.external_id, m.directory_user_name FROM memberships m";
 
 /// How a membership query names its organization (`$1`): the equality, for every query but a
 /// page of memberships.
@@ -75,7 +75,10 @@ pub(super) fn membership_filter_sql(
     if filter.users_only {
         sql.push_str(" AND m.user_id IS NOT NULL");
     }
-    if !filter.emails.is_empty() || filter.query.is_some() {
+    if !filter.emails.is_empty()
+        || filter.query.is_some()
+        || !filter.directory_user_names.is_empty()
+    {
         join.push_str(" LEFT JOIN users u ON u.id = m.user_id");
     }
     let emails = filter
@@ -84,6 +87,16 @@ pub(super) fn membership_filter_sql(
         .map(|e| Arg::Text(e.to_lowercase()))
         .collect();
     sql.push_str(&in_list("u.email_normalized", emails, args));
+    let names = filter
+        .directory_user_names
+        .iter()
+        .map(|n| Arg::Text(n.to_lowercase()))
+        .collect();
+    sql.push_str(&in_list(
+        "COALESCE(LOWER(m.directory_user_name), u.email_normalized)",
+        names,
+        args,
+    ));
     if let Some(q) = &filter.query {
         // LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's is not.
         args.push(Arg::Text(contains_pattern(q)));
@@ -119,6 +132,7 @@ pub(super) fn membership_row(r: &impl SqlRow) -> CoreResult<Membership> {
         created_at: Timestamp(r.int(14)?),
         updated_at: Timestamp(r.int(15)?),
         external_id: r.opt_text(16)?,
+        directory_user_name: r.opt_text(17)?,
     })
 }
 
@@ -144,6 +158,7 @@ pub(super) fn membership_args(m: &Membership) -> Vec<Arg> {
         ts(m.created_at),
         ts(m.updated_at),
         Arg::OptText(m.external_id.clone()),
+        Arg::OptText(m.directory_user_name.clone()),
     ]
 }
 
@@ -154,8 +169,8 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
             .execute(
                 "INSERT INTO memberships (id, org_id, user_id, invite_email, role_id, status, is_active, last_invited_at, \
                  last_login_auth_method, last_login_time, project_favorites, public_metadata, private_metadata, \
-                 created_at, updated_at, external_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 created_at, updated_at, external_id, directory_user_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 membership_args(m),
             )
             .await
@@ -237,7 +252,7 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
                 "UPDATE memberships SET org_id = $2, user_id = $3, invite_email = $4, role_id = $5, status = $6, \
                  is_active = $7, last_invited_at = $8, last_login_auth_method = $9, last_login_time = $10, \
                  project_favorites = $11, public_metadata = $12, private_metadata = $13, created_at = $14, \
-                 updated_at = $15, external_id = $16 WHERE id = $1",
+                 updated_at = $15, external_id = $16, directory_user_name = $17 WHERE id = $1",
                 membership_args(m),
             )
             .await

@@ -10,7 +10,7 @@ use roster_core::store::rows::*;
 use super::*;
 use crate::conn::{Arg, Conn, SqlRow};
 
-pub(super) const PROJECT_COLS: &str = "id, org_id, name, slug, created_at, updated_at";
+pub(super) const PROJECT_COLS: &str = "id, org_id, name, slug, created_at, updated_at, external_id";
 
 pub(super) const PM_COLS: &str = "id, org_id, project_id, user_id, role, created_at, updated_at";
 
@@ -22,6 +22,7 @@ pub(super) fn project_row(r: &impl SqlRow) -> CoreResult<Project> {
         slug: r.text(3)?,
         created_at: Timestamp(r.int(4)?),
         updated_at: Timestamp(r.int(5)?),
+        external_id: r.opt_text(6)?,
     })
 }
 
@@ -54,7 +55,9 @@ impl<C: Conn> ProjectRows for SqlSession<C> {
     async fn insert_project(&mut self, p: &Project) -> CoreResult<()> {
         self.0
             .execute(
-                &format!("INSERT INTO projects ({PROJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"),
+                &format!(
+                    "INSERT INTO projects ({PROJECT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
                 vec![
                     Arg::Uuid(p.id.0),
                     Arg::Uuid(p.organization_id.0),
@@ -62,6 +65,7 @@ impl<C: Conn> ProjectRows for SqlSession<C> {
                     Arg::Text(p.slug.clone()),
                     ts(p.created_at),
                     ts(p.updated_at),
+                    Arg::OptText(p.external_id.clone()),
                 ],
             )
             .await
@@ -85,11 +89,12 @@ impl<C: Conn> ProjectRows for SqlSession<C> {
     async fn update_project(&mut self, p: &Project) -> CoreResult<()> {
         self.0
             .execute(
-                "UPDATE projects SET name = $2, updated_at = $3 WHERE id = $1",
+                "UPDATE projects SET name = $2, updated_at = $3, external_id = $4 WHERE id = $1",
                 vec![
                     Arg::Uuid(p.id.0),
                     Arg::Text(p.name.clone()),
                     ts(p.updated_at),
+                    Arg::OptText(p.external_id.clone()),
                 ],
             )
             .await
