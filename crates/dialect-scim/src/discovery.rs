@@ -9,15 +9,13 @@ use serde_json::{Value, json};
 
 use crate::error::ScimError;
 use crate::extract::{Auth, Path};
+use crate::list::MAX_RESULTS;
 use crate::wire::{Base, GROUP_SCHEMA, USER_SCHEMA, list_response};
 use crate::{organization_id, scim_json};
 
 const CONFIG_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
-
-/// The most resources one list answers (`count` above it is lowered to it).
-pub const MAX_RESULTS: usize = 500;
 
 pub async fn service_provider_config(
     State(s): State<AppState>,

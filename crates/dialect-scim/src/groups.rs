@@ -14,12 +14,11 @@ use roster_http::AppState;
 use roster_http::request_id::context;
 use serde_json::{Map, Value, json};
 
-use crate::discovery::MAX_RESULTS;
 use crate::error::ScimError;
 use crate::extract::{Auth, Body, Path, Query};
 use crate::filter::Filter;
-use crate::users::{ListQuery, project};
-use crate::wire::{Base, GROUP_SCHEMA, PATCH_SCHEMA, PatchRequest, list_response};
+use crate::list::ListQuery;
+use crate::wire::{Base, GROUP_SCHEMA, PATCH_SCHEMA, PatchRequest};
 use crate::{organization_id, scim_json};
 
 /// The project a path's `{id}` names, in organization `org` (any other: 404).
@@ -198,16 +197,7 @@ pub async fn search(
     headers: &HeaderMap,
 ) -> Result<Value, ScimError> {
     let org = organization_id(s, a, named).await?;
-    let filter = q
-        .filter
-        .as_deref()
-        .map(Filter::parse)
-        .transpose()
-        .map_err(|e| ScimError::bad_request("invalidFilter", e))?;
-    let start = usize::try_from(q.start_index.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
-    let count = usize::try_from(q.count.unwrap_or(100).max(0))
-        .unwrap_or(0)
-        .min(MAX_RESULTS);
+    let filter = q.filter()?;
     let base = Base::new(headers, named);
     let with_members = wants_members(q) || filter.is_some();
     let mut matching = Vec::new();
@@ -239,14 +229,7 @@ pub async fn search(
             None => break,
         }
     }
-    let total = matching.len();
-    let resources = matching
-        .into_iter()
-        .skip(start - 1)
-        .take(count)
-        .map(|r| project(r, q.attributes.as_deref(), q.excluded_attributes.as_deref()))
-        .collect();
-    Ok(list_response(total, start, resources))
+    Ok(q.page_of(matching))
 }
 
 pub async fn get(
@@ -260,14 +243,7 @@ pub async fn get(
     let g = group(&s, &a, org, &id).await?;
     let base = Base::new(&headers, &named);
     let resource = render(&s, &a, org, &g, &base, wants_members(&q)).await?;
-    Ok(scim_json(
-        StatusCode::OK,
-        &project(
-            resource,
-            q.attributes.as_deref(),
-            q.excluded_attributes.as_deref(),
-        ),
-    ))
+    Ok(scim_json(StatusCode::OK, &q.shape(resource)))
 }
 
 /// The text attribute `name` of a body (any case), which must be a string where present.

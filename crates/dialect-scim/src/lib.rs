@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 pub mod filter;
 mod groups;
+mod list;
 mod search;
 mod users;
 mod wire;

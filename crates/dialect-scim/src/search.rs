@@ -8,10 +8,9 @@ use roster_http::AppState;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::discovery::MAX_RESULTS;
 use crate::error::ScimError;
 use crate::extract::{Auth, Body, Path};
-use crate::users::ListQuery;
+use crate::list::ListQuery;
 use crate::wire::list_response;
 use crate::{groups, scim_json, users};
 
@@ -88,32 +87,36 @@ pub async fn all(
     Body(request): Body<SearchRequest>,
 ) -> Result<Response, ScimError> {
     let q = request.into_query()?;
-    let start = q.start_index.unwrap_or(1).max(1);
-    let count = q.count.unwrap_or(100).clamp(0, MAX_RESULTS as i64);
+    let (start, count) = (q.start(), q.count());
     let users = users::search(&s, &a, &named, &q, &headers).await?;
     let users_total = total_of(&users);
     let mut page = resources_of(users);
     // The groups' share of the page: from where the users end.
+    let room = count - page.len();
     let groups_query = ListQuery {
-        start_index: Some((start - users_total).max(1)),
-        count: Some(count - page.len() as i64),
+        start_index: Some(
+            i64::try_from(start.saturating_sub(users_total).max(1)).unwrap_or(i64::MAX),
+        ),
+        count: Some(i64::try_from(room).unwrap_or(0)),
         ..q
     };
     let groups = groups::search(&s, &a, &named, &groups_query, &headers).await?;
     let groups_total = total_of(&groups);
-    if groups_query.count.unwrap_or(0) > 0 {
+    if room > 0 {
         page.extend(resources_of(groups));
     }
-    let total = usize::try_from(users_total + groups_total).unwrap_or(0);
-    let start = usize::try_from(start).unwrap_or(usize::MAX);
+    // Already shaped by each search.
     Ok(scim_json(
         StatusCode::OK,
-        &list_response(total, start, page),
+        &list_response(users_total + groups_total, start, page),
     ))
 }
 
-fn total_of(list: &Value) -> i64 {
-    list["totalResults"].as_i64().unwrap_or(0)
+fn total_of(list: &Value) -> usize {
+    list["totalResults"]
+        .as_u64()
+        .and_then(|t| usize::try_from(t).ok())
+        .unwrap_or(0)
 }
 
 fn resources_of(list: Value) -> Vec<Value> {

@@ -9,25 +9,14 @@ use roster_core::model::{MemberRef, MemberView, MembershipFilter, Page, RemovalO
 use roster_core::service::{MembershipPatch, ProvisionedMember};
 use roster_http::AppState;
 use roster_http::request_id::context;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::discovery::MAX_RESULTS;
 use crate::error::ScimError;
 use crate::extract::{Auth, Body, Path, Query};
 use crate::filter::{Filter, Op};
-use crate::wire::{self, Base, PATCH_SCHEMA, PatchRequest, list_response};
+use crate::list::ListQuery;
+use crate::wire::{self, Base, PATCH_SCHEMA, PatchRequest};
 use crate::{organization_id, scim_json};
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ListQuery {
-    pub filter: Option<String>,
-    pub start_index: Option<i64>,
-    pub count: Option<i64>,
-    pub attributes: Option<String>,
-    pub excluded_attributes: Option<String>,
-}
 
 /// The membership a path's `{id}` names (an id that is none names nobody: 404).
 fn membership_id(id: &str) -> Result<MembershipId, ScimError> {
@@ -69,17 +58,8 @@ pub async fn search(
     headers: &HeaderMap,
 ) -> Result<Value, ScimError> {
     let org = organization_id(s, a, named).await?;
-    let filter = q
-        .filter
-        .as_deref()
-        .map(Filter::parse)
-        .transpose()
-        .map_err(|e| ScimError::bad_request("invalidFilter", e))?;
-    // RFC 7644 §3.4.2.4: a start below 1 is 1; a negative count is 0.
-    let start = usize::try_from(q.start_index.unwrap_or(1).max(1)).unwrap_or(usize::MAX);
-    let count = usize::try_from(q.count.unwrap_or(100).max(0))
-        .unwrap_or(0)
-        .min(MAX_RESULTS);
+    let filter = q.filter()?;
+    let (start, count) = (q.start(), q.count());
     let base = Base::new(headers, named);
     let mut core_filter = MembershipFilter {
         users_only: true,
@@ -108,7 +88,7 @@ pub async fn search(
         }
         Some(_) => false,
     };
-    let (total, resources) = if exact {
+    if exact {
         // The store does all of it: count, and read the page.
         let total = s.roster.count_members(a, org, &core_filter).await?;
         let total = usize::try_from(total).unwrap_or(0);
@@ -129,74 +109,31 @@ pub async fn search(
                 .map(|v| wire::user(v, &base))
                 .collect()
         };
-        (total, page)
-    } else {
-        // Read every candidate, and keep those the whole filter matches.
-        let mut matching = Vec::new();
-        let mut after = None;
-        loop {
-            let page = Page {
-                after,
-                offset: 0,
-                limit: Page::MAX_LIMIT,
-                descending: false,
-            };
-            let read = s.roster.list_members(a, org, &core_filter, page).await?;
-            for view in &read.items {
-                let resource = wire::user(view, &base);
-                if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
-                    matching.push(resource);
-                }
-            }
-            match read.next_after {
-                Some(next) => after = Some(next),
-                None => break,
+        return Ok(q.list_response(total, page));
+    }
+    // Read every candidate, and keep those the whole filter matches.
+    let mut matching = Vec::new();
+    let mut after = None;
+    loop {
+        let page = Page {
+            after,
+            offset: 0,
+            limit: Page::MAX_LIMIT,
+            descending: false,
+        };
+        let read = s.roster.list_members(a, org, &core_filter, page).await?;
+        for view in &read.items {
+            let resource = wire::user(view, &base);
+            if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
+                matching.push(resource);
             }
         }
-        let total = matching.len();
-        let page = matching.into_iter().skip(start - 1).take(count).collect();
-        (total, page)
-    };
-    let resources = resources
-        .into_iter()
-        .map(|r| project(r, q.attributes.as_deref(), q.excluded_attributes.as_deref()))
-        .collect();
-    Ok(list_response(total, start, resources))
-}
-
-/// `resource` with only the `attributes` asked for, or without the `excluded` ones (RFC 7644
-/// §3.4.2.5), by top-level attribute: asking for `name.givenName` returns all of `name`.
-/// `id` and `schemas` are always returned.
-pub fn project(resource: Value, attributes: Option<&str>, excluded: Option<&str>) -> Value {
-    let names = |list: &str| -> Vec<String> {
-        list.split(',')
-            .map(|a| {
-                let a = a.trim();
-                let a = a.rsplit_once(':').map_or(a, |(_, rest)| rest);
-                a.split('.').next().unwrap_or_default().to_ascii_lowercase()
-            })
-            .collect()
-    };
-    let Value::Object(map) = resource else {
-        return resource;
-    };
-    let always = |k: &str| k == "id" || k == "schemas";
-    let kept: Map<String, Value> = match (attributes, excluded) {
-        (Some(list), _) => {
-            let wanted = names(list);
-            map.into_iter()
-                .filter(|(k, _)| always(k) || wanted.contains(&k.to_ascii_lowercase()))
-                .collect()
+        match read.next_after {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        (None, Some(list)) => {
-            let unwanted = names(list);
-            map.into_iter()
-                .filter(|(k, _)| always(k) || !unwanted.contains(&k.to_ascii_lowercase()))
-                .collect()
-        }
-        (None, None) => map,
-    };
-    Value::Object(kept)
+    }
+    Ok(q.page_of(matching))
 }
 
 pub async fn get(
@@ -209,14 +146,7 @@ pub async fn get(
     let org = organization_id(&s, &a, &named).await?;
     let view = member(&s, &a, org, membership_id(&id)?).await?;
     let resource = wire::user(&view, &Base::new(&headers, &named));
-    Ok(scim_json(
-        StatusCode::OK,
-        &project(
-            resource,
-            q.attributes.as_deref(),
-            q.excluded_attributes.as_deref(),
-        ),
-    ))
+    Ok(scim_json(StatusCode::OK, &q.shape(resource)))
 }
 
 /// POST: provisions a member, making the user if the email is new (an existing user's

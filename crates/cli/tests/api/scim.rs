@@ -294,6 +294,59 @@ async fn users_are_listed_and_filtered_as_identity_providers_ask(app: TestApp) {
         .expect(StatusCode::OK);
     assert_eq!(by_slug["totalResults"], members);
 
+    // The same with POST: /Users/.search, and /.search over Users and Groups.
+    let search = |filter: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": filter,
+            "attributes": ["userName"],
+            "count": 1,
+        })
+    };
+    let searched = scim(
+        &app,
+        "POST",
+        &format!("{}/.search", users(&org)),
+        &token,
+        Some(search(r#"userName eq "ada.lovelace@example.com""#)),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(searched["Resources"][0]["id"], user["id"]);
+    let project = app.project_with(&org, "Analytical Engine", &[]).await;
+    let everything = scim(
+        &app,
+        "POST",
+        &format!("/scim/v2/organizations/{org}/.search"),
+        &token,
+        Some(search(r#"userName pr or displayName pr"#)),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        everything["totalResults"],
+        members + 1,
+        "the members and the group"
+    );
+    assert_eq!(everything["Resources"].as_array().unwrap().len(), 1);
+    let last = scim(
+        &app,
+        "POST",
+        &format!("/scim/v2/organizations/{org}/.search"),
+        &token,
+        Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "startIndex": members + 1,
+        })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        last["Resources"][0]["id"],
+        project.as_str(),
+        "the group comes last"
+    );
+
     let bad = by_name(r#"userName eq"#).await;
     scim_error(&bad, StatusCode::BAD_REQUEST, Some("invalidFilter"));
 }
@@ -510,6 +563,22 @@ async fn every_failure_is_answered_in_scims_envelope(app: TestApp) {
     }
     let r = scim(&app, "PUT", &user, &token, Some(json!({"active": false}))).await;
     scim_error(&r, StatusCode::BAD_REQUEST, Some("invalidValue"));
+    let huge = json!({"userName": "x".repeat(2 * 1024 * 1024)});
+    let r = scim(&app, "POST", &users(&org), &token, Some(huge)).await;
+    scim_error(&r, StatusCode::PAYLOAD_TOO_LARGE, None);
+    // Plain application/json is read too (the harness's own calls send it).
+    let plain = app
+        .call(
+            "PATCH",
+            &user,
+            Some(&token),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": true}],
+            })),
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
     let unchanged = scim(&app, "GET", &user, &token, None)
         .await
         .expect(StatusCode::OK);
