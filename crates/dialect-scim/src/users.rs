@@ -241,7 +241,14 @@ impl Change {
         strict: bool,
     ) -> Result<(), ScimError> {
         let attr = attr.rsplit_once(':').map_or(attr, |(_, rest)| rest);
-        match attr.to_ascii_lowercase().as_str() {
+        let key = attr.to_ascii_lowercase();
+        // Entra ID's `emails[type eq "work"].value`: a member has the one address.
+        let key = if key.starts_with("emails[") {
+            "emails.value"
+        } else {
+            key.as_str()
+        };
+        match key {
             "active" => {
                 self.active = Some(wire::boolean(value).ok_or_else(|| {
                     ScimError::bad_request(
@@ -282,8 +289,21 @@ impl Change {
                     ));
                 }
             }
-            "name" | "emails" | "displayName" | "name.givenname" | "name.familyname"
-            | "name.formatted" | "displayname" | "emails.value" => {
+            "emails" | "emails.value" => {
+                let email = current["emails"][0]["value"].as_str().unwrap_or_default();
+                let unchanged = match value {
+                    Value::String(address) => address.eq_ignore_ascii_case(email),
+                    emails => wire::primary_email(emails)
+                        .is_some_and(|address| address.eq_ignore_ascii_case(email)),
+                };
+                if strict && !unchanged {
+                    return Err(ScimError::bad_request(
+                        "mutability",
+                        "emails is immutable: a member's address is set when they are provisioned",
+                    ));
+                }
+            }
+            "name" | "name.givenname" | "name.familyname" | "name.formatted" | "displayname" => {
                 let now = path_value(current, attr);
                 if strict && !same(now.as_ref(), value) {
                     return Err(ScimError::bad_request(

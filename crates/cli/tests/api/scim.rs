@@ -579,6 +579,20 @@ async fn every_failure_is_answered_in_scims_envelope(app: TestApp) {
         )
         .await;
     assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+    // Entra ID's PATCH of the unchanged address, by its value path, is no change.
+    let same_address = scim(
+        &app,
+        "PATCH",
+        &user,
+        &token,
+        Some(patch(json!([{
+            "op": "Replace",
+            "path": "emails[type eq \"work\"].value",
+            "value": app.get(&format!("/v1/users/{}", member.user_id), &app.admin).await.body["email"],
+        }]))),
+    )
+    .await;
+    assert_eq!(same_address.status, StatusCode::OK, "{}", same_address.body);
     let unchanged = scim(&app, "GET", &user, &token, None)
         .await
         .expect(StatusCode::OK);
