@@ -1,8 +1,12 @@
-//! `roster`: serve, migrate, bootstrap, and mint admin keys. A thin shell over the library.
+//! `roster`: the server's commands (serve, migrate, bootstrap, admin keys), a thin shell over
+//! the library, and the client's (login, orgs, members, completions), which talk to a server
+//! over HTTP (`client`).
+
+mod client;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use roster::{
     DEFAULT_DATABASE, DEFAULT_LISTEN, Database, app_over, open_and_migrate, open_store,
     shutdown_signal,
@@ -37,6 +41,15 @@ struct DatabaseArg {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    #[command(flatten)]
+    Client(client::Command),
+}
+
+/// What runs the service, on its database.
+#[derive(Subcommand)]
+enum ServerCommand {
     /// Run the HTTP service (migrates the database first).
     Serve {
         /// Address to listen on.
@@ -137,7 +150,11 @@ async fn main() -> ExitCode {
         .with_writer(log)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let outcome = run(Cli::parse().command).await;
+    let command = match Cli::parse().command {
+        Command::Client(command) => return client::run(command, Cli::command).await,
+        Command::Server(command) => command,
+    };
+    let outcome = run(command).await;
     // Everything logged is on stderr before the error below, and before the process ends.
     drop(log_guard);
     match outcome {
@@ -153,9 +170,9 @@ async fn store(db: &DatabaseArg) -> Result<std::sync::Arc<dyn Store>, Box<dyn st
     Ok(open_store(&Database::parse(&db.database)?).await?)
 }
 
-async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
     match command {
-        Command::Serve {
+        ServerCommand::Serve {
             listen,
             db,
             allow_private_webhook_urls,
@@ -208,11 +225,11 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let _ = stop.send(true);
             let _ = delivery.await;
         }
-        Command::Migrate { db } => {
+        ServerCommand::Migrate { db } => {
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
             println!("{}", roster::migration_report(store.backend(), &applied));
         }
-        Command::Bootstrap { org, email, db } => {
+        ServerCommand::Bootstrap { org, email, db } => {
             let roster = Roster::new(store(&db).await?);
             let b = roster.bootstrap(&org, &email).await?;
             let out = json!({
@@ -226,7 +243,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             });
             println!("{out}");
         }
-        Command::AdminKey { action, name, db } => {
+        ServerCommand::AdminKey { action, name, db } => {
             let roster = Roster::new(store(&db).await?);
             match action {
                 None => {

@@ -43,6 +43,7 @@ mod audit;
 mod auth;
 mod binary;
 mod clerk;
+mod cli;
 mod concurrency;
 mod dry_run;
 mod events;

@@ -1,0 +1,189 @@
+//! The command-line client: `roster login`, `orgs`, `members`, `completions`. A client of the
+//! native API over HTTP like any other (every call permission-checked, audited and evented by
+//! the server), never of a database. It must not depend on a store or on the server's crates
+//! beyond the binary's own argument parsing.
+
+mod http;
+mod members;
+mod output;
+mod profile;
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+pub use http::Failure;
+
+/// Where a client command talks to, and how it shows what it got.
+#[derive(Args, Clone, Debug)]
+pub struct Connection {
+    /// The saved profile to use (`roster login --profile NAME`).
+    #[arg(long, env = "ROSTER_PROFILE", default_value = "default", global = true)]
+    pub profile: String,
+    /// The server, over the profile's (e.g. `http://127.0.0.1:8080`).
+    #[arg(long, env = "ROSTER_SERVER", global = true)]
+    pub server: Option<String>,
+    /// The token, over the profile's.
+    #[arg(long, env = "ROSTER_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// `table` (readable, the default) or `json` (one document, stable keys, for scripts).
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// The client's commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Save a server and a token (a profile), checking the token against the server first.
+    /// The token comes from --token, ROSTER_TOKEN, or a prompt that does not echo it.
+    ///
+    /// Example: roster login --server http://127.0.0.1:8080
+    Login {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Organizations: `roster orgs list`.
+    Orgs {
+        #[command(subcommand)]
+        command: Orgs,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// An organization's members: list, show, remove (a dry run first), reinstate.
+    Members {
+        #[command(subcommand)]
+        command: Members,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Prints shell completions.
+    ///
+    /// Example: roster completions bash > ~/.local/share/bash-completion/completions/roster
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Orgs {
+    /// The organizations the token can see.
+    ///
+    /// Example: roster orgs list --output json
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Members {
+    /// An organization's members.
+    ///
+    /// Example: roster members list --org acme --role admin
+    List {
+        /// The organization: its id or its slug.
+        #[arg(long)]
+        org: String,
+        /// Only members with this role key.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only members whose email or name contains this text.
+        #[arg(long)]
+        query: Option<String>,
+    },
+    /// One member, by membership id, user id or email.
+    ///
+    /// Example: roster members show --org acme ada@example.com
+    Show {
+        /// The organization: its id or its slug.
+        #[arg(long)]
+        org: String,
+        member: String,
+    },
+    /// Removes members: shows what the removal will do (a dry run), asks, then removes.
+    ///
+    /// Each MEMBER is a membership id, a user id or an email. A leavers' list comes with
+    /// --from-csv: a header row naming a column `email`, `user_id` or `membership_id`
+    /// (other columns are ignored). Sent in chunks, each with an idempotency key, so that an
+    /// interrupted run can be run again.
+    ///
+    /// Example: roster members remove --org acme --from-csv leavers.csv --yes
+    Remove {
+        /// The organization: its id or its slug.
+        #[arg(long)]
+        org: String,
+        /// Membership ids, user ids or emails.
+        members: Vec<String>,
+        /// A CSV of the members to remove.
+        #[arg(long, value_name = "FILE")]
+        from_csv: Option<std::path::PathBuf>,
+        /// Also delete the passwords the members own in the organization.
+        #[arg(long)]
+        delete_passwords: bool,
+        /// Also delete the service tokens the members made in the organization.
+        #[arg(long)]
+        delete_service_tokens: bool,
+        /// Remove without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Show what the removal would do, and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the members found even if some rows match nobody (they are reported).
+        #[arg(long)]
+        skip_unknown: bool,
+    },
+    /// Brings a removed member back, under their old membership id, with their role.
+    ///
+    /// Example: roster members reinstate --org acme 0193a3f4-…
+    Reinstate {
+        /// The organization: its id or its slug.
+        #[arg(long)]
+        org: String,
+        /// The removed membership's id (`roster members` names it when it removes).
+        membership_id: String,
+    },
+}
+
+/// Runs a client command; `cli` is the whole command line's definition (for completions).
+pub async fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> ExitCode {
+    let (output, result) = match &command {
+        Command::Login { connection } => (connection.output, profile::login(connection).await),
+        Command::Orgs {
+            command: Orgs::List,
+            connection,
+        } => (connection.output, list_organizations(connection).await),
+        Command::Members {
+            command,
+            connection,
+        } => (connection.output, members(connection, command).await),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cli(), "roster", &mut std::io::stdout());
+            (Output::Table, Ok(()))
+        }
+    };
+    finish(output, result)
+}
+
+async fn list_organizations(connection: &Connection) -> Result<(), Failure> {
+    let client = http::Client::from(connection)?;
+    output::organizations(connection.output, &client.all("/v1/organizations").await?)
+}
+
+async fn members(connection: &Connection, command: &Members) -> Result<(), Failure> {
+    let client = http::Client::from(connection)?;
+    members::run(&client, connection.output, command).await
+}
+
+/// What a command ends with: 0 done, 1 refused or failed (said on stderr, with the server's
+/// request id), 2 misused.
+fn finish(output: Output, result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            f.report(output);
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
