@@ -39,7 +39,7 @@ pub async fn run(client: &Client, out: Output, command: &Members) -> Result<(), 
         }
         Members::Show { org, member } => {
             let org = organization_id(client, org).await?;
-            let found = Directory::looking_up(client, &org)
+            let found = Directory::looking_up(&org)
                 .find(client, member)
                 .await?
                 .ok_or_else(|| Failure::Refused(format!("{member} is not a member")))?;
@@ -157,7 +157,7 @@ enum Directory<'a> {
 }
 
 impl<'a> Directory<'a> {
-    fn looking_up(_client: &Client, org: &'a str) -> Self {
+    fn looking_up(org: &'a str) -> Self {
         Directory::LookingUp { org }
     }
 
@@ -274,7 +274,7 @@ impl Removal<'_> {
         let directory = if named.len() > READ_WHOLE_ABOVE {
             Directory::read(self.client, self.org).await?
         } else {
-            Directory::looking_up(self.client, self.org)
+            Directory::looking_up(self.org)
         };
         let mut ids: Vec<String> = Vec::new();
         let mut unknown = Vec::new();

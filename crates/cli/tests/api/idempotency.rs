@@ -202,7 +202,8 @@ async fn repeats_arriving_at_once_run_once(app: TestApp) {
     let app = std::sync::Arc::new(app);
     let org = app.new_org("At once").await;
     let mut members = Vec::new();
-    for _ in 0..4 {
+    // Rounds enough for the race between one request's commit and another's look-up to show.
+    for _ in 0..16 {
         members.push(app.add_member(&org, "member").await);
     }
     for (round, target) in members.iter().enumerate() {

@@ -99,32 +99,40 @@ impl std::fmt::Debug for HeldChange {
 
 impl Roster {
     /// What `request`'s key finds: an answer to replay, a refusal, or a claim to run it.
+    ///
+    /// The key is claimed first and its record read after: a request that ran with it has
+    /// committed its record before giving its claim up, so a claim taken after it always
+    /// finds that record (read the other way round, a repeat could miss both the record, not
+    /// yet committed, and the claim, given up just after, and run a second time).
     pub async fn earlier(&self, request: IdempotentRequest) -> CoreResult<Earlier> {
-        let mut s = self.store.read().await?;
-        let found = s
-            .idempotency_record(&request.actor, request.key.as_str(), Timestamp::now())
-            .await?;
-        drop(s);
-        if let Some(record) = found {
-            return Ok(if record.request.repeats(&request) {
-                Earlier::Answered(record.response)
-            } else {
-                Earlier::Reused
-            });
-        }
         let id = (request.actor.clone(), request.key.as_str().to_owned());
         let newly = self
             .running_keys
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id);
-        Ok(if newly {
-            Earlier::Nothing(KeyClaim {
-                request,
-                running: self.running_keys.clone(),
-            })
-        } else {
-            Earlier::Running
+        if !newly {
+            return Ok(Earlier::Running);
+        }
+        let claim = KeyClaim {
+            request,
+            running: self.running_keys.clone(),
+        };
+        let mut s = self.store.read().await?;
+        let found = s
+            .idempotency_record(
+                &claim.request.actor,
+                claim.request.key.as_str(),
+                Timestamp::now(),
+            )
+            .await?;
+        Ok(match found {
+            // The claim goes with the early answers: nothing runs.
+            Some(record) if record.request.repeats(&claim.request) => {
+                Earlier::Answered(record.response)
+            }
+            Some(_) => Earlier::Reused,
+            None => Earlier::Nothing(claim),
         })
     }
 
