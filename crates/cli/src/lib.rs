@@ -108,6 +108,8 @@ pub fn app_over(roster: Roster) -> axum::Router {
             roster_dialect_scim::mount(),
         ],
     )
+    // The API reference: static pages, outside the API's middleware.
+    .merge(roster_native::docs::router())
 }
 
 /// How the delivery worker renders an event for each endpoint format: the native API's event

@@ -6,6 +6,7 @@
 
 mod admin_keys;
 mod credentials;
+pub mod docs;
 pub mod error;
 pub mod events;
 pub mod extract;

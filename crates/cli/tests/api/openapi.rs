@@ -257,7 +257,53 @@ async fn every_native_route_refuses_a_query_parameter_it_does_not_declare(app: T
     assert_eq!(audited_after, audited_before, "nothing was audited");
 }
 
+/// `/docs` browses the document with nothing from another origin: its page, its script and
+/// the UI's files are roster's, and its policy allows nothing else.
+async fn the_api_reference_is_served_by_roster_alone(app: TestApp) {
+    let page = app.call("GET", "/docs", None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let policy = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(
+        !policy.contains("script-src") || !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    let html = page.body.as_str().unwrap();
+    for script in ["/docs/assets/swagger-ui-bundle.js", "/docs/start.js"] {
+        assert!(html.contains(&format!("src=\"{script}\"")), "{html}");
+    }
+    assert!(
+        !html.contains("http:") && !html.contains("https:") && !html.contains("\"//"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+    let start = app.call("GET", "/docs/start.js", None, None).await;
+    let start = start.body.as_str().unwrap();
+    assert!(
+        start.contains("'/openapi.json'") && start.contains("validatorUrl: null"),
+        "{start}"
+    );
+    for asset in [
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+    ] {
+        let r = app.call("GET", asset, None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{asset}");
+        assert!(
+            r.body.as_str().is_some_and(|b| b.len() > 10_000),
+            "{asset} is the UI's file"
+        );
+    }
+}
+
 on_both_backends!(
+    the_api_reference_is_served_by_roster_alone,
     every_declared_query_parameter_is_taken_by_its_route,
     every_native_route_refuses_a_query_parameter_it_does_not_declare,
 );
