@@ -7,7 +7,6 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::http::{Client, Failure};
 use super::{Members, Output, output};
@@ -112,8 +111,30 @@ pub async fn organization_id(client: &Client, named: &str) -> Result<String, Fai
         })
 }
 
+/// Asks `question` on a terminal (`--yes` answers it); off a terminal without `--yes`, a
+/// usage error: nothing is done unasked.
+pub fn confirm(yes: bool, question: &str) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage(
+            "not on a terminal to ask: pass --yes to go ahead, or --dry-run".to_owned(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(Failure::Refused("nothing done".to_owned()))
+    }
+}
+
 /// Percent-encodes a query value.
-fn encode(v: &str) -> String {
+pub fn encode(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
@@ -318,20 +339,7 @@ impl Removal<'_> {
         if stops_here {
             return Ok(());
         }
-        if !yes {
-            if !std::io::stdin().is_terminal() {
-                return Err(Failure::Usage(
-                    "not on a terminal to ask: pass --yes to remove, or --dry-run".to_owned(),
-                ));
-            }
-            eprint!("Remove {} members? [y/N] ", ids.len());
-            let _ = std::io::stderr().flush();
-            let mut answer = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                return Err(Failure::Refused("nothing removed".to_owned()));
-            }
-        }
+        confirm(yes, &format!("Remove {} members?", ids.len()))?;
         let mut done = Receipt::default();
         let progress = output::Progress::new(ids.len() as u64);
         for chunk in &chunks {
@@ -343,8 +351,10 @@ impl Removal<'_> {
         Ok(())
     }
 
-    /// One chunk's bulk removal (or its dry run). The real one carries an idempotency key made
-    /// of what it removes, and is sent again (twice at most) if its answer was lost.
+    /// One chunk's bulk removal (or its dry run). The real one carries an idempotency key of
+    /// its own, and is sent again with it (twice at most) if its answer was lost: the server
+    /// then answers from its record instead of removing twice. (A key made of the chunk's
+    /// content would replay a day-old answer to a later, real removal of the same members.)
     async fn send(&self, chunk: &[String], dry_run: bool) -> Result<Value, Failure> {
         let body = json!({
             "membership_ids": chunk,
@@ -360,10 +370,7 @@ impl Removal<'_> {
                 .await?;
             return Ok(answer.body);
         }
-        let key = format!(
-            "roster-cli-{:x}",
-            Sha256::digest(format!("{}\n{body}", self.org).as_bytes())
-        );
+        let key = format!("roster-cli-{}", uuid::Uuid::now_v7().simple());
         let mut tries = 0;
         loop {
             tries += 1;

@@ -3,10 +3,12 @@
 //! the server), never of a database. It must not depend on a store or on the server's crates
 //! beyond the binary's own argument parsing.
 
+mod audit;
 mod http;
 mod members;
 mod output;
 mod profile;
+mod projects;
 
 use std::process::ExitCode;
 
@@ -59,6 +61,20 @@ pub enum Command {
     Members {
         #[command(subcommand)]
         command: Members,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Projects, their members, and the machine identities in them.
+    Projects {
+        #[command(subcommand)]
+        command: Projects,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The audit log: what was done, by whom.
+    Audit {
+        #[command(subcommand)]
+        command: Audit,
         #[command(flatten)]
         connection: Connection,
     },
@@ -146,6 +162,57 @@ pub enum Members {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum Projects {
+    /// An organization's projects.
+    ///
+    /// Example: roster projects list --org acme
+    List {
+        /// The organization: its id or its slug.
+        #[arg(long)]
+        org: String,
+    },
+    /// A project's members (users) and machine identities.
+    ///
+    /// Example: roster projects members 0193a3f4-…
+    Members { project: String },
+    /// Removes a machine identity from a project: shows the dry run, asks, then removes.
+    ///
+    /// Example: roster projects remove-identity 0193a3f4-… 0193a3f5-… --yes
+    RemoveIdentity {
+        project: String,
+        identity: String,
+        /// Remove without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Show what the removal would do, and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Audit {
+    /// The latest audit events of an organization, oldest first; with --follow, then every
+    /// new one as it is written (until interrupted).
+    ///
+    /// Example: roster audit list --org acme --action membership.removed --follow
+    List {
+        /// The organization: its id or its slug.
+        #[arg(long)]
+        org: String,
+        /// Only events of this action (`membership.removed`, …).
+        #[arg(long)]
+        action: Option<String>,
+        /// How many of the latest to show first (1 to 500).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// Keep printing events as they come.
+        #[arg(long)]
+        follow: bool,
+    },
+}
+
 /// Runs a client command; `cli` is the whole command line's definition (for completions).
 pub async fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> ExitCode {
     let (output, result) = match &command {
@@ -158,6 +225,14 @@ pub async fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> ExitC
             command,
             connection,
         } => (connection.output, members(connection, command).await),
+        Command::Projects {
+            command,
+            connection,
+        } => (connection.output, projects(connection, command).await),
+        Command::Audit {
+            command,
+            connection,
+        } => (connection.output, audit(connection, command).await),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut cli(), "roster", &mut std::io::stdout());
             (Output::Table, Ok(()))
@@ -174,6 +249,16 @@ async fn list_organizations(connection: &Connection) -> Result<(), Failure> {
 async fn members(connection: &Connection, command: &Members) -> Result<(), Failure> {
     let client = http::Client::from(connection)?;
     members::run(&client, connection.output, command).await
+}
+
+async fn projects(connection: &Connection, command: &Projects) -> Result<(), Failure> {
+    let client = http::Client::from(connection)?;
+    projects::run(&client, connection.output, command).await
+}
+
+async fn audit(connection: &Connection, command: &Audit) -> Result<(), Failure> {
+    let client = http::Client::from(connection)?;
+    audit::run(&client, connection.output, command).await
 }
 
 /// What a command ends with: 0 done, 1 refused or failed (said on stderr, with the server's

@@ -178,3 +178,80 @@ impl Progress {
         }
     }
 }
+
+pub fn projects(out: Output, projects: &[Value]) -> Result<(), Failure> {
+    match out {
+        Output::Json => print_json(&json!({"projects": projects})),
+        Output::Table => table(
+            &["ID", "SLUG", "NAME"],
+            &projects
+                .iter()
+                .map(|p| vec![text(&p["id"]), text(&p["slug"]), text(&p["name"])])
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(())
+}
+
+pub fn project_members(out: Output, users: &[Value], identities: &[Value]) -> Result<(), Failure> {
+    match out {
+        Output::Json => print_json(&json!({"members": users, "identities": identities})),
+        Output::Table => {
+            let mut rows: Vec<Vec<String>> = users
+                .iter()
+                .map(|m| vec!["user".to_owned(), text(&m["user_id"]), text(&m["role"])])
+                .collect();
+            rows.extend(identities.iter().map(|m| {
+                vec![
+                    "identity".to_owned(),
+                    text(&m["identity_id"]),
+                    text(&m["role"]),
+                ]
+            }));
+            table(&["KIND", "ID", "ROLE"], &rows);
+        }
+    }
+    Ok(())
+}
+
+/// A machine identity's removal from a project, or its dry run.
+pub fn identity_removal(out: Output, answer: &Value, dry_run: bool) -> Result<(), Failure> {
+    match out {
+        Output::Json => print_json(&json!({"dry_run": dry_run, "removed": answer["removed"]})),
+        Output::Table => {
+            let n = answer["removed"].as_array().map_or(0, Vec::len);
+            let verb = if dry_run { "Would remove" } else { "Removed" };
+            println!("{verb} {n} identity membership.");
+        }
+    }
+    Ok(())
+}
+
+fn audit_row(e: &Value) -> Vec<String> {
+    vec![
+        text(&e["created_at"]),
+        text(&e["action"]),
+        format!("{}:{}", text(&e["actor_kind"]), text(&e["actor_id"])),
+        format!("{}:{}", text(&e["target_kind"]), text(&e["target_id"])),
+    ]
+}
+
+pub fn audit_events(out: Output, events: &[Value]) -> Result<(), Failure> {
+    match out {
+        Output::Json => print_json(&json!({"events": events})),
+        Output::Table => table(
+            &["TIME", "ACTION", "ACTOR", "TARGET"],
+            &events.iter().map(audit_row).collect::<Vec<_>>(),
+        ),
+    }
+    Ok(())
+}
+
+/// One event as it comes, when following: a line of JSON each (`--output json`), or a line
+/// of text.
+pub fn audit_event_line(out: Output, event: &Value) {
+    match out {
+        Output::Json => print_json(event),
+        Output::Table => println!("{}", audit_row(event).join("  ")),
+    }
+}

@@ -450,7 +450,141 @@ async fn a_server_that_is_down_is_a_clear_error(app: TestApp) {
     );
 }
 
+async fn projects_are_listed_and_an_identity_is_removed_after_its_dry_run(app: TestApp) {
+    let served = serve(&app).await;
+    served.login(&app.admin).await;
+    let org = app.new_org("Machines").await;
+    let member = app.add_member(&org, "member").await;
+    let project = app.project_with(&org, "deploys", &[&member]).await;
+    let identity = app.new_identity(&org, "deployer").await;
+    app.add_identity_to_project(&project, &identity).await;
+    let listed = json_of(
+        &served
+            .roster(&["projects", "list", "--org", &org, "--output", "json"])
+            .await,
+    );
+    assert_eq!(listed["projects"][0]["id"], project.as_str());
+    let inside = json_of(
+        &served
+            .roster(&["projects", "members", &project, "--output", "json"])
+            .await,
+    );
+    assert_eq!(inside["members"][0]["user_id"], member.user_id.as_str());
+    assert_eq!(inside["identities"][0]["identity_id"], identity.as_str());
+
+    let unasked = served
+        .roster(&["projects", "remove-identity", &project, &identity])
+        .await;
+    assert_eq!(unasked.status.code(), Some(2), "{}", said(&unasked));
+    assert!(
+        String::from_utf8_lossy(&unasked.stdout).contains("Would remove 1 identity membership"),
+        "{}",
+        said(&unasked)
+    );
+    let done = json_of(
+        &served
+            .roster(&[
+                "projects",
+                "remove-identity",
+                &project,
+                &identity,
+                "--yes",
+                "--output",
+                "json",
+            ])
+            .await,
+    );
+    assert_eq!(done["dry_run"], false);
+    assert_eq!(done["removed"][0]["identity_id"], identity.as_str());
+    let after = app
+        .get(
+            &format!("/v1/projects/{project}/identity-memberships"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(after["data"], json!([]));
+}
+
+async fn the_audit_log_is_listed_and_followed(app: TestApp) {
+    let served = serve(&app).await;
+    served.login(&app.admin).await;
+    let org = app.new_org("Watched").await;
+    let first = app.add_member(&org, "member").await;
+    app.remove_member(&org, &first.membership_id).await;
+    let listed = json_of(
+        &served
+            .roster(&[
+                "audit",
+                "list",
+                "--org",
+                &org,
+                "--action",
+                "membership.removed",
+                "--output",
+                "json",
+            ])
+            .await,
+    );
+    let events = listed["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{listed}");
+    assert_eq!(events[0]["target_id"], first.membership_id.as_str());
+
+    // Following: the next removal is printed as it is written.
+    let mut follower = std::process::Command::new(BIN)
+        .args([
+            "audit",
+            "list",
+            "--org",
+            &org,
+            "--action",
+            "membership.removed",
+            "--follow",
+            "--output",
+            "json",
+        ])
+        .env("XDG_CONFIG_HOME", &served.config)
+        .env("HOME", &served.config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |timeout: std::time::Duration| -> Value {
+        let line = received
+            .recv_timeout(timeout)
+            .expect("a line from the follower");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+    };
+    let history = tokio::task::block_in_place(|| next(std::time::Duration::from_secs(10)));
+    assert_eq!(
+        history["target_id"],
+        first.membership_id.as_str(),
+        "the history first"
+    );
+    let second = app.add_member(&org, "member").await;
+    app.remove_member(&org, &second.membership_id).await;
+    let new = tokio::task::block_in_place(|| next(std::time::Duration::from_secs(10)));
+    assert_eq!(new["target_id"], second.membership_id.as_str());
+    follower.kill().unwrap();
+    let _ = follower.wait();
+}
+
 on_both_backends!(
+    projects_are_listed_and_an_identity_is_removed_after_its_dry_run,
+    the_audit_log_is_listed_and_followed,
     login_checks_the_token_and_saves_a_private_profile,
     members_are_listed_shown_and_removed_by_each_kind_of_name,
     a_refused_removal_exits_1_with_the_servers_words_and_removes_nothing,
