@@ -166,94 +166,75 @@ fn read_csv(file: &std::path::Path) -> Result<Vec<(String, String)>, Failure> {
     Ok(rows)
 }
 
-/// Finds members (and former members) by membership id, user id or email.
-enum Directory<'a> {
-    /// One request a name.
-    LookingUp { org: &'a str },
-    /// Everything read once, by each kind of name.
-    Read {
-        members: HashMap<String, Value>,
-        former: HashMap<String, Value>,
-    },
+/// Finds members (and former members) by membership id, user id or email: each by a request
+/// of its own, or, for a long list, among the organization's members read whole once. Former
+/// members are always asked for by name (only the server knows a removed user's email).
+struct Directory<'a> {
+    org: &'a str,
+    /// The members by each of their names (lower case), when read whole.
+    members: Option<HashMap<String, Value>>,
 }
 
 impl<'a> Directory<'a> {
     fn looking_up(org: &'a str) -> Self {
-        Directory::LookingUp { org }
+        Directory { org, members: None }
     }
 
-    async fn read(client: &Client, org: &str) -> Result<Directory<'a>, Failure> {
-        let index = |items: Vec<Value>, id: &str| {
-            let mut by = HashMap::new();
-            for item in items {
-                for key in [
-                    item[id].as_str(),
-                    item["user_id"].as_str(),
-                    item["email"].as_str(),
-                ]
+    async fn read(client: &Client, org: &'a str) -> Result<Directory<'a>, Failure> {
+        let mut by = HashMap::new();
+        for m in client
+            .all(&format!("/v1/organizations/{org}/memberships"))
+            .await?
+        {
+            for key in [m["id"].as_str(), m["user_id"].as_str(), m["email"].as_str()]
                 .into_iter()
                 .flatten()
-                {
-                    by.insert(key.to_lowercase(), item.clone());
-                }
+            {
+                by.insert(key.to_lowercase(), m.clone());
             }
-            by
-        };
-        let members = client
-            .all(&format!("/v1/organizations/{org}/memberships"))
-            .await?;
-        let former = client
-            .all(&format!("/v1/organizations/{org}/former-members"))
-            .await?;
-        Ok(Directory::Read {
-            members: index(members, "id"),
-            former: index(former, "membership_id"),
+        }
+        Ok(Directory {
+            org,
+            members: Some(by),
         })
     }
 
     /// The member `name` names, if any.
     async fn find(&self, client: &Client, name: &str) -> Result<Option<Value>, Failure> {
-        match self {
-            Directory::Read { members, .. } => Ok(members.get(&name.to_lowercase()).cloned()),
-            Directory::LookingUp { org } => {
-                let base = format!("/v1/organizations/{org}/memberships");
-                if uuid::Uuid::parse_str(name).is_ok() {
-                    match client.get(&format!("{base}/{name}")).await {
-                        Ok(m) => return Ok(Some(m)),
-                        Err(Failure::Server { status: 404, .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                    let by_user = client.get(&format!("{base}?user_id={name}")).await?;
-                    return Ok(by_user["data"].get(0).cloned());
-                }
-                let by_email = client
-                    .get(&format!("{base}?email={}", encode(name)))
-                    .await?;
-                Ok(by_email["data"].get(0).cloned())
-            }
+        if let Some(members) = &self.members {
+            return Ok(members.get(&name.to_lowercase()).cloned());
         }
+        let base = format!("/v1/organizations/{}/memberships", self.org);
+        if uuid::Uuid::parse_str(name).is_ok() {
+            match client.get(&format!("{base}/{name}")).await {
+                Ok(m) => return Ok(Some(m)),
+                Err(Failure::Server { status: 404, .. }) => {}
+                Err(e) => return Err(e),
+            }
+            let by_user = client.get(&format!("{base}?user_id={name}")).await?;
+            return Ok(by_user["data"].get(0).cloned());
+        }
+        let by_email = client
+            .get(&format!("{base}?email={}", encode(name)))
+            .await?;
+        Ok(by_email["data"].get(0).cloned())
     }
 
     /// Whether `name` names someone already removed (a former member).
     async fn was_removed(&self, client: &Client, name: &str) -> Result<bool, Failure> {
-        match self {
-            Directory::Read { former, .. } => Ok(former.contains_key(&name.to_lowercase())),
-            Directory::LookingUp { org } => {
-                let base = format!("/v1/organizations/{org}/former-members");
-                let query = if uuid::Uuid::parse_str(name).is_ok() {
-                    match client.get(&format!("{base}/{name}")).await {
-                        Ok(_) => return Ok(true),
-                        Err(Failure::Server { status: 404, .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                    format!("user_id={name}")
-                } else {
-                    format!("email={}", encode(name))
-                };
-                let found = client.get(&format!("{base}?{query}")).await?;
-                Ok(found["data"].as_array().is_some_and(|d| !d.is_empty()))
+        let base = format!("/v1/organizations/{}/former-members", self.org);
+        let query = if uuid::Uuid::parse_str(name).is_ok() {
+            match client.get(&format!("{base}/{name}")).await {
+                Ok(_) => return Ok(true),
+                Err(Failure::Server { status: 404, .. }) => {}
+                Err(e) => return Err(e),
             }
-        }
+            format!("user_id={name}")
+        } else {
+            format!("email={}", encode(name))
+        };
+        let found = client.get(&format!("{base}?{query}")).await?;
+        Ok(found["data"].as_array().is_some_and(|d| !d.is_empty()))
     }
 }
 

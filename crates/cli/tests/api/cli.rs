@@ -424,6 +424,28 @@ async fn a_leavers_csv_of_ten_thousand_rows_is_removed_in_chunks(app: TestApp) {
         ROWS,
         "each removed once"
     );
+    // A list long enough to be read whole, run again: each is already removed, no error.
+    let again = csv(&served.config, &emails[..25]);
+    let out = served
+        .roster(&[
+            "members",
+            "remove",
+            "--org",
+            &org,
+            "--from-csv",
+            again.to_str().unwrap(),
+            "--yes",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .matches("was already removed")
+            .count(),
+        25,
+        "{}",
+        said(&out)
+    );
 }
 
 async fn a_server_that_is_down_is_a_clear_error(app: TestApp) {
