@@ -108,8 +108,9 @@ pub fn app_over(roster: Roster) -> axum::Router {
             roster_dialect_scim::mount(),
         ],
     )
-    // The API reference: static pages, outside the API's middleware.
+    // The API reference and the console: static pages, outside the API's middleware.
     .merge(roster_native::docs::router())
+    .merge(roster_native::console::router())
 }
 
 /// How the delivery worker renders an event for each endpoint format: the native API's event

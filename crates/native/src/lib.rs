@@ -5,6 +5,7 @@
 //! Handlers parse, call the core, render: no SQL and no permission logic here.
 
 mod admin_keys;
+pub mod console;
 mod credentials;
 pub mod docs;
 pub mod error;

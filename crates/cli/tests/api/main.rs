@@ -45,6 +45,7 @@ mod binary;
 mod clerk;
 mod cli;
 mod concurrency;
+mod console;
 mod dry_run;
 mod events;
 mod former_members;
