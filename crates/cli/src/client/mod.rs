@@ -71,6 +71,13 @@ pub enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Machine identities: removing one from a project.
+    Identities {
+        #[command(subcommand)]
+        command: Identities,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// The audit log: what was done, by whom.
     Audit {
         #[command(subcommand)]
@@ -192,6 +199,25 @@ pub enum Projects {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum Identities {
+    /// Removes a machine identity from a project: shows the dry run, asks, then removes (the
+    /// same as `roster projects remove-identity`).
+    ///
+    /// Example: roster identities remove --project 0193a3f4-… 0193a3f5-… --yes
+    Remove {
+        #[arg(long)]
+        project: String,
+        identity: String,
+        /// Remove without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Show what the removal would do, and stop.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum Audit {
     /// The latest audit events of an organization, oldest first; with --follow, then every
     /// new one as it is written (until interrupted).
@@ -229,6 +255,24 @@ pub async fn run(command: Command, cli: impl FnOnce() -> clap::Command) -> ExitC
             command,
             connection,
         } => (connection.output, projects(connection, command).await),
+        Command::Identities {
+            command:
+                Identities::Remove {
+                    project,
+                    identity,
+                    yes,
+                    dry_run,
+                },
+            connection,
+        } => {
+            let command = Projects::RemoveIdentity {
+                project: project.clone(),
+                identity: identity.clone(),
+                yes: *yes,
+                dry_run: *dry_run,
+            };
+            (connection.output, projects(connection, &command).await)
+        }
         Command::Audit {
             command,
             connection,

@@ -506,8 +506,9 @@ async fn projects_are_listed_and_an_identity_is_removed_after_its_dry_run(app: T
     let done = json_of(
         &served
             .roster(&[
-                "projects",
-                "remove-identity",
+                "identities",
+                "remove",
+                "--project",
                 &project,
                 &identity,
                 "--yes",
