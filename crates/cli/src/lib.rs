@@ -168,8 +168,8 @@ pub fn parse_retry_schedule(text: &str) -> Result<roster_core::webhooks::RetrySc
 }
 
 /// Purges what has outlived its window, at start and every hour after: former-member records
-/// (whole days) and idempotent requests' answers (a day by default); an hour late is no
-/// matter, as neither is read once expired.
+/// (whole days), idempotent requests' answers (a day by default), and events and delivery
+/// attempts (30 days by default); an hour late is no matter.
 pub async fn purge_expired_hourly(roster: Roster) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -183,6 +183,17 @@ pub async fn purge_expired_hourly(roster: Roster) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "idempotent answers past their window"),
             Err(e) => tracing::warn!(error = %e, "idempotent answers not purged"),
+        }
+        match roster.purge_expired_events().await {
+            Ok(p) if p == roster_core::events::PurgedEvents::default() => {}
+            Ok(p) => tracing::info!(
+                events = p.events,
+                deliveries = p.deliveries,
+                attempts = p.attempts,
+                endpoints = p.endpoints,
+                "events past their window"
+            ),
+            Err(e) => tracing::warn!(error = %e, "events not purged"),
         }
     }
 }

@@ -97,6 +97,15 @@ enum ServerCommand {
             value_parser = roster::parse_duration
         )]
         idempotency_key_retention: std::time::Duration,
+        /// How long events and webhook delivery attempts are kept (e.g. `30d`); then they are
+        /// purged, but for an event a delivery still waits for.
+        #[arg(
+            long,
+            env = "ROSTER_EVENT_RETENTION",
+            default_value = "30d",
+            value_parser = roster::parse_duration
+        )]
+        event_retention: std::time::Duration,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -180,6 +189,7 @@ async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
             webhook_timeout,
             former_member_retention,
             idempotency_key_retention,
+            event_retention,
         } => {
             let started = std::time::Instant::now();
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
@@ -195,7 +205,8 @@ async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
             let roster = Roster::new(store)
                 .with_webhook_url_policy(std::sync::Arc::new(policy))
                 .with_former_member_retention(former_member_retention)
-                .with_idempotency_retention(idempotency_key_retention);
+                .with_idempotency_retention(idempotency_key_retention)
+                .with_event_retention(event_retention);
             // A measurement switch, not a setting: benchmarks turn group-commit layers off
             // with it to see what each buys (docs/benchmarks.md).
             if let Ok(off) = std::env::var("ROSTER_GROUP_COMMIT_OFF")

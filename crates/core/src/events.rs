@@ -154,6 +154,15 @@ impl Event {
     }
 }
 
+/// What an event purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgedEvents {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub endpoints: u64,
+}
+
 /// Which events a list asks for.
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {

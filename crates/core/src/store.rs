@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 
 use crate::error::CoreResult;
-use crate::events::{Event, EventFilter};
+use crate::events::{Event, EventFilter, PurgedEvents};
 use crate::idempotency::IdempotencyRecord;
 use crate::ids::*;
 use crate::model::*;
@@ -316,6 +316,10 @@ pub trait EventRows: Send {
         filter: &EventFilter,
         page: Page,
     ) -> CoreResult<Vec<Event>>;
+    /// Purges what happened before `before` (event and attempt ids are time-ordered, so an id
+    /// bound reads only the old rows): attempts, deliveries no longer pending, and events no
+    /// delivery waits for; then the endpoints of deleted organizations with nothing pending.
+    async fn purge_events_before(&mut self, before: EventId) -> CoreResult<PurgedEvents>;
 }
 
 /// Webhook endpoints and the deliveries of events to them. (A delivery is written by

@@ -710,7 +710,104 @@ mod verified_by_the_reference_library {
     );
 }
 
+/// A roster over the test's store that keeps events for no time at all.
+fn purging(app: &TestApp) -> roster_core::Roster {
+    roster_core::Roster::new(app.store.clone()).with_event_retention(Duration::ZERO)
+}
+
+async fn events_past_their_window_go_but_not_those_a_delivery_waits_for(app: TestApp) {
+    let org = app.new_org("Purged").await;
+    let before = app.memberships(&org).await.len();
+    let gone = app.add_member(&org, "member").await;
+    app.remove_member(&org, &gone.membership_id).await;
+    // An endpoint no worker sends to: its delivery of the next removal stays pending.
+    create_endpoint(
+        &app,
+        &org,
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["membership.removed"]}),
+    )
+    .await;
+    let waiting = app.add_member(&org, "member").await;
+    app.remove_member(&org, &waiting.membership_id).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert!(
+        purged.events >= 4,
+        "every event nothing waits for: {purged:?}"
+    );
+    let left = app
+        .get(
+            &format!("/v1/organizations/{org}/events?limit=500"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let left: Vec<&str> = left["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        ["membership.removed"],
+        "only the one a delivery waits for"
+    );
+    assert_eq!(
+        app.memberships(&org).await.len(),
+        before,
+        "nothing else touched"
+    );
+    // Delivered (here, by hand), it goes too, with its delivery.
+    app.sabotage("UPDATE webhook_deliveries SET state = 'succeeded'")
+        .await;
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!((purged.events, purged.deliveries), (1, 1), "{purged:?}");
+}
+
+async fn a_deleted_organizations_leftovers_go_once_nothing_waits_for_them(app: TestApp) {
+    let org = app.new_org("Closing").await;
+    let member = app.add_member(&org, "member").await;
+    app.remove_member(&org, &member.membership_id).await;
+    let org_id: roster_core::OrganizationId = org.parse().unwrap();
+    let membership: roster_core::MembershipId = member.membership_id.parse().unwrap();
+    let endpoint = create_endpoint(
+        &app,
+        &org,
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["organization.deleted"]}),
+    )
+    .await;
+    app.delete(&format!("/v1/organizations/{org}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    let mut s = app.store.read().await.unwrap();
+    assert_eq!(
+        s.former_member(org_id, membership).await.unwrap(),
+        None,
+        "nothing can be reinstated into an organization that is gone"
+    );
+    drop(s);
+    // The deletion's own event waits for its delivery: the endpoint stays for it.
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!(purged.endpoints, 0, "{purged:?}");
+    app.sabotage("UPDATE webhook_deliveries SET state = 'succeeded'")
+        .await;
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!(purged.endpoints, 1, "{purged:?}");
+    let endpoint_id: roster_core::ids::WebhookEndpointId =
+        endpoint["id"].as_str().unwrap().parse().unwrap();
+    let mut s = app.store.read().await.unwrap();
+    assert!(
+        s.webhook_endpoint(org_id, endpoint_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 on_both_backends!(
+    events_past_their_window_go_but_not_those_a_delivery_waits_for,
+    a_deleted_organizations_leftovers_go_once_nothing_waits_for_them,
     an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may,
     a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again,
     an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_change,

@@ -48,6 +48,11 @@ use crate::timestamp::Timestamp;
 pub const DEFAULT_FORMER_MEMBER_RETENTION: std::time::Duration =
     std::time::Duration::from_secs(90 * 24 * 3600);
 
+/// How long events and delivery attempts are kept by default: 30 days, as Stripe keeps its
+/// events; a consumer that missed deliveries has that long to catch up by listing.
+pub const DEFAULT_EVENT_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(30 * 24 * 3600);
+
 /// Per-request facts the core records (the request id goes into audit events).
 #[derive(Clone, Debug, Default)]
 pub struct RequestContext {
@@ -74,6 +79,8 @@ pub struct Roster {
     former_member_retention: std::time::Duration,
     /// How long an idempotent request's answer is kept for its repeats (a day unless set).
     idempotency_retention: std::time::Duration,
+    /// How long events and delivery attempts are kept (30 days unless set).
+    event_retention: std::time::Duration,
     /// The idempotency keys of requests running in this process (`idempotency`).
     running_keys: Arc<idempotency::RunningKeys>,
 }
@@ -98,8 +105,15 @@ impl Roster {
             deliveries: Arc::default(),
             former_member_retention: DEFAULT_FORMER_MEMBER_RETENTION,
             idempotency_retention: crate::idempotency::DEFAULT_IDEMPOTENCY_RETENTION,
+            event_retention: DEFAULT_EVENT_RETENTION,
             running_keys: Arc::default(),
         }
+    }
+
+    /// The same service, keeping events and delivery attempts for `retention`.
+    pub fn with_event_retention(mut self, retention: std::time::Duration) -> Self {
+        self.event_retention = retention;
+        self
     }
 
     /// The same service, keeping idempotent requests' answers for `retention`.

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use roster_core::Timestamp;
 use roster_core::error::CoreResult;
+use roster_core::events::PurgedEvents;
 use roster_core::events::{Event, EventData, EventFilter, EventType};
 use roster_core::ids::*;
 use roster_core::model::*;
@@ -175,5 +176,62 @@ impl<C: Conn> EventRows for SqlSession<C> {
     ) -> CoreResult<Vec<Event>> {
         let (sql, args) = list_events_statement(org, filter, page);
         self.all(&sql, args, event_row).await
+    }
+
+    async fn purge_events_before(&mut self, before: EventId) -> CoreResult<PurgedEvents> {
+        let bound = || vec![Arg::Uuid(before.0)];
+        let mut purged = PurgedEvents {
+            attempts: self
+                .0
+                .execute("DELETE FROM webhook_attempts WHERE id < $1", bound())
+                .await?,
+            deliveries: self
+                .0
+                .execute(
+                    "DELETE FROM webhook_deliveries WHERE event_id < $1 AND state <> 'pending'",
+                    bound(),
+                )
+                .await?,
+            ..PurgedEvents::default()
+        };
+        purged.events = self
+            .0
+            .execute(
+                "DELETE FROM events WHERE id < $1 \
+                 AND id NOT IN (SELECT event_id FROM webhook_deliveries)",
+                bound(),
+            )
+            .await?;
+        // A deleted organization's endpoints stay until its last events (its deletion's
+        // among them) are delivered; then they go, with what is left of their deliveries.
+        purged.endpoints = self
+            .0
+            .execute(
+                "DELETE FROM webhook_endpoints \
+                 WHERE org_id NOT IN (SELECT id FROM organizations) \
+                 AND id NOT IN (SELECT endpoint_id FROM webhook_deliveries WHERE state = 'pending')",
+                vec![],
+            )
+            .await?;
+        if purged.endpoints > 0 {
+            for table in ["webhook_deliveries", "webhook_attempts"] {
+                let n = self
+                    .0
+                    .execute(
+                        &format!(
+                            "DELETE FROM {table} \
+                             WHERE endpoint_id NOT IN (SELECT id FROM webhook_endpoints)"
+                        ),
+                        vec![],
+                    )
+                    .await?;
+                if table == "webhook_deliveries" {
+                    purged.deliveries += n;
+                } else {
+                    purged.attempts += n;
+                }
+            }
+        }
+        Ok(purged)
     }
 }

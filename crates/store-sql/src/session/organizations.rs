@@ -157,6 +157,8 @@ impl<C: Conn> OrganizationRows for SqlSession<C> {
             "projects",
             "memberships",
             "roles",
+            // Nothing can be reinstated into an organization that is gone.
+            "former_members",
         ] {
             self.0
                 .execute(
