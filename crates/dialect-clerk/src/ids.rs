@@ -10,6 +10,8 @@ const DIGITS: usize = 22;
 pub const ORGANIZATION: &str = "org";
 pub const USER: &str = "user";
 pub const MEMBERSHIP: &str = "orgmem";
+/// A membership while it is only an invitation, as Clerk names invitations.
+pub const INVITATION: &str = "orginv";
 pub const EMAIL: &str = "idn";
 
 pub fn encode(prefix: &str, id: Uuid) -> String {

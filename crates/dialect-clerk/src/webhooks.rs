@@ -1,5 +1,6 @@
 //! Clerk's webhook events, for endpoints of the `clerk` format: the changes Clerk itself
-//! tells of (`organizationMembership.*`, `organization.*`, `user.*`) in Clerk's own shapes,
+//! tells of (`organizationMembership.*`, `organizationInvitation.*`, `organization.*`,
+//! `user.*`) in Clerk's own shapes,
 //! `{"data", "object": "event", "type", "timestamp", "instance_id"}`, so that an app's existing
 //! Clerk webhook handler works when pointed at roster. (The worker signs them with Svix's
 //! headers.)
@@ -16,10 +17,25 @@ use crate::wire;
 pub const INSTANCE_ID: &str = "ins_roster";
 
 /// The body of `due`'s event as Clerk sends it, or `None` for an event Clerk has no word for
-/// (machine identities; invitations, which Clerk tells of as invitation objects).
+/// (machine identities). A membership that is only an invitation is told of as Clerk's
+/// invitation: created, then revoked if it is removed; its acceptance is the membership's
+/// `organizationMembership.created` (one event, one body: Clerk's `organizationInvitation.
+/// accepted` beside it is not sent).
 pub fn event(due: &DueDelivery) -> Option<String> {
     let event = &due.event;
     let (clerk_type, data) = match (&event.data.object, event.event_type) {
+        (EventObject::Membership(m), t) if m.user_id.is_none() => {
+            let (clerk_type, status) = match t {
+                EventType::MembershipCreated => ("organizationInvitation.created", "pending"),
+                EventType::MembershipRemoved => ("organizationInvitation.revoked", "revoked"),
+                _ => return None,
+            };
+            let inviter = (event.data.actor.kind == "user")
+                .then(|| event.data.actor.id.as_deref()?.parse().ok())
+                .flatten();
+            let roles = wire::role_book(due.context.clone().unwrap_or_default().roles);
+            (clerk_type, wire::invitation(m, status, inviter, &roles))
+        }
         (EventObject::Membership(m), t) => {
             let clerk_type = match t {
                 EventType::MembershipCreated => "organizationMembership.created",

@@ -46,6 +46,38 @@ pub fn permissions(set: PermissionSet) -> Vec<&'static str> {
 /// Names and permissions of an organization's roles, by key.
 pub type RoleBook = HashMap<String, (String, PermissionSet)>;
 
+/// A membership that is only an invitation, as Clerk's `organization_invitation`, in
+/// `status` (`pending`, `accepted` or `revoked`). `inviter` is the inviting user, where a user
+/// invited. QUIRK(clerk): roster's invitations carry no link and do not expire, so `url` and
+/// `expires_at` are null; the inviter's public data is not at hand, so it is null too.
+pub fn invitation(
+    m: &Membership,
+    status: &str,
+    inviter: Option<roster_core::ids::UserId>,
+    roles: &RoleBook,
+) -> Value {
+    let role_name = roles
+        .get(&m.role_key)
+        .map_or_else(|| m.role_key.clone(), |(name, _)| name.clone());
+    json!({
+        "object": "organization_invitation",
+        "id": ids::encode(ids::INVITATION, m.id.0),
+        "email_address": m.invite_email,
+        "role": role(&m.role_key),
+        "role_name": role_name,
+        "organization_id": org_id(m.organization_id),
+        "inviter_id": inviter.map(user_id),
+        "public_inviter_data": null,
+        "status": status,
+        "public_metadata": m.public_metadata,
+        "private_metadata": m.private_metadata,
+        "url": null,
+        "expires_at": null,
+        "created_at": m.created_at.millis(),
+        "updated_at": m.updated_at.millis(),
+    })
+}
+
 pub fn role_book(roles: Vec<Role>) -> RoleBook {
     roles
         .into_iter()

@@ -615,19 +615,68 @@ async fn a_clerk_endpoint_gets_clerks_events_and_headers(mut app: TestApp) {
     let identity = app.new_identity(&org, "deployer").await;
     app.add_identity_to_project(&project, &identity).await;
     app.remove_member(&org, &member.membership_id).await;
-    let got = received.at_least(2).await;
+    // An invitation, then its revocation: Clerk's invitation events.
+    let invited = app
+        .post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &app.admin,
+            json!({"email": "invitee@example.com"}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let invitation = invited["id"].as_str().unwrap().to_owned();
+    app.remove_member(&org, &invitation).await;
+    let got = received.at_least(4).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         received.types(),
         [
+            "organizationInvitation.created",
+            "organizationInvitation.revoked",
             "organizationMembership.created",
-            "organizationMembership.deleted"
+            "organizationMembership.deleted",
         ],
         "nothing for the identity"
     );
+    let (invitation_events, membership_events): (Vec<_>, Vec<_>) = got
+        .iter()
+        .partition(|(_, _, body)| body["data"]["object"] == "organization_invitation");
+    for (_, _, body) in &invitation_events {
+        let status = match body["type"].as_str() {
+            Some("organizationInvitation.created") => "pending",
+            _ => "revoked",
+        };
+        let data = &body["data"];
+        assert_eq!(data["object"], "organization_invitation");
+        assert_eq!(
+            data["id"],
+            json!(roster_dialect_clerk::ids::encode(
+                "orginv",
+                invitation.parse().unwrap()
+            ))
+        );
+        assert_eq!(data["email_address"], "invitee@example.com");
+        assert_eq!(data["status"], status);
+        assert_eq!(
+            (data["role"].clone(), data["role_name"].clone()),
+            (json!("org:member"), json!("Member"))
+        );
+        for required in [
+            "public_metadata",
+            "url",
+            "expires_at",
+            "created_at",
+            "updated_at",
+            "inviter_id",
+            "public_inviter_data",
+        ] {
+            assert!(data.get(required).is_some(), "{required} in {data}");
+        }
+    }
     let clerk_user = roster_dialect_clerk::ids::encode("user", member.user_id.parse().unwrap());
     let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
-    for (headers, _, body) in &got {
+    assert_eq!(membership_events.len(), 2);
+    for (headers, _, body) in membership_events {
         for h in ["svix-id", "svix-timestamp", "svix-signature"] {
             assert!(headers.contains_key(h), "{h}");
         }
