@@ -110,6 +110,12 @@ pub trait MembershipRows: Send {
         org: OrganizationId,
         user: UserId,
     ) -> CoreResult<Option<Membership>>;
+    /// The pending invitation of `email` (any case) to `org`, if there is one.
+    async fn pending_invitation(
+        &mut self,
+        org: OrganizationId,
+        email: &str,
+    ) -> CoreResult<Option<Membership>>;
     async fn list_memberships(
         &mut self,
         org: OrganizationId,

@@ -783,6 +783,122 @@ async fn users_are_provisioned_as_okta_creates_them(app: TestApp) {
         .expect(StatusCode::OK);
     assert_eq!(back["externalId"], "00u1back");
 
+    // Someone with a pending invitation: the invitation becomes the membership, not a second.
+    let invited = app
+        .post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &app.admin,
+            json!({"email": "invited@example.com", "role": "member",
+                   "public_metadata": {"team": "ops"}}),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let count = app.membership_ids(&org).await.len();
+    let provisioned = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({"userName": "Invited@example.com", "roles": [{"value": "admin"}]})),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(
+        provisioned["id"], invited["id"],
+        "under the invitation's id"
+    );
+    assert_eq!(
+        app.membership_ids(&org).await.len(),
+        count,
+        "no second membership"
+    );
+    let accepted = app
+        .get(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                provisioned["id"].as_str().unwrap()
+            ),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        (
+            accepted["status"].clone(),
+            accepted["role"].clone(),
+            accepted["public_metadata"].clone()
+        ),
+        (json!("accepted"), json!("admin"), json!({"team": "ops"}))
+    );
+    assert!(accepted["user_id"].is_string());
+
+    // A userName that is not the email (an Okta login): kept, found, changed, unique.
+    let login = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({
+            "userName": "ada.lovelace",
+            "emails": [{"value": "other@example.com"}, {"value": "ada@example.com", "primary": true}],
+        })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(login["userName"], "ada.lovelace");
+    assert_eq!(
+        login["emails"][0]["value"], "ada@example.com",
+        "the primary address"
+    );
+    let found = scim(
+        &app,
+        "GET",
+        &format!("{}?filter=userName%20eq%20%22Ada.Lovelace%22", users(&org)),
+        &token,
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], login["id"]);
+    let taken = scim(
+        &app,
+        "POST",
+        &users(&org),
+        &token,
+        Some(json!({"userName": "ADA.lovelace", "emails": [{"value": "ada2@example.com"}]})),
+    )
+    .await;
+    scim_error(&taken, StatusCode::CONFLICT, Some("uniqueness"));
+    let login_path = format!("{}/{}", users(&org), login["id"].as_str().unwrap());
+    let renamed = scim(
+        &app,
+        "PATCH",
+        &login_path,
+        &token,
+        Some(patch(
+            json!({"op": "replace", "path": "userName", "value": "ada.king"}),
+        )),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(renamed["userName"], "ada.king");
+    let back_to_email = scim(
+        &app,
+        "PATCH",
+        &login_path,
+        &token,
+        Some(patch(
+            json!({"op": "replace", "path": "userName", "value": "ADA@example.com"}),
+        )),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(
+        back_to_email["userName"], "ada@example.com",
+        "the email again"
+    );
+
     let bad = scim(
         &app,
         "POST",

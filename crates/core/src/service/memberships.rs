@@ -249,26 +249,67 @@ impl Roster {
                 user
             }
         };
-        let membership = Membership {
-            id: MembershipId::new(),
-            organization_id: org,
-            user_id: Some(user.id),
-            invite_email: None,
-            role_id: role.id,
-            role_key: role.key,
-            status: MembershipStatus::Accepted,
-            is_active: input.is_active,
-            last_invited_at: None,
-            last_login_auth_method: None,
-            last_login_time: None,
-            project_favorites: None,
-            public_metadata: Metadata::new(),
-            private_metadata: Metadata::new(),
-            created_at: now,
-            updated_at: now,
-            external_id,
-            directory_user_name,
+        // A pending invitation of the address becomes the membership (under its id, with its
+        // metadata), as if accepted: the directory has spoken for the person.
+        let invitation = tx.pending_invitation(org, &user.email).await?;
+        let accepts_invitation = invitation.is_some();
+        let membership = match invitation {
+            Some(invited) => Membership {
+                user_id: Some(user.id),
+                role_id: role.id,
+                role_key: role.key,
+                status: MembershipStatus::Accepted,
+                is_active: input.is_active,
+                external_id,
+                directory_user_name,
+                updated_at: now,
+                ..invited
+            },
+            None => Membership {
+                id: MembershipId::new(),
+                organization_id: org,
+                user_id: Some(user.id),
+                invite_email: None,
+                role_id: role.id,
+                role_key: role.key,
+                status: MembershipStatus::Accepted,
+                is_active: input.is_active,
+                last_invited_at: None,
+                last_login_auth_method: None,
+                last_login_time: None,
+                project_favorites: None,
+                public_metadata: Metadata::new(),
+                private_metadata: Metadata::new(),
+                created_at: now,
+                updated_at: now,
+                external_id,
+                directory_user_name,
+            },
         };
+        if accepts_invitation {
+            tx.update_membership(&membership).await?;
+            tx.insert_audit_events(&[audit_event(
+                ctx,
+                Some(actor),
+                Some(org),
+                "membership.accepted",
+                ("membership", membership.id.to_string()),
+                json!({"provisioned": true, "role": membership.role_key}),
+            )])
+            .await?;
+            tx.insert_events(&[membership_event(
+                ctx,
+                actor,
+                EventType::MembershipCreated,
+                &membership,
+            )])
+            .await?;
+            commit(tx).await?;
+            return Ok(MemberView {
+                membership: membership.as_seen_with(held),
+                user: Some(user),
+            });
+        }
         insert_new_membership(&mut *tx, actor, ctx, &organization, &membership).await?;
         commit(tx).await?;
         Ok(MemberView {

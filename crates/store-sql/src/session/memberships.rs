@@ -203,6 +203,23 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
         .await
     }
 
+    async fn pending_invitation(
+        &mut self,
+        org: OrganizationId,
+        email: &str,
+    ) -> CoreResult<Option<Membership>> {
+        // The unique index of pending invitations (migration 0005) answers it.
+        self.one(
+            &format!(
+                "{MEMBERSHIP_SELECT} WHERE m.org_id = $1 AND m.status = 'invited' \
+                 AND LOWER(m.invite_email) = $2"
+            ),
+            vec![Arg::Uuid(org.0), Arg::Text(email.to_lowercase())],
+            membership_row,
+        )
+        .await
+    }
+
     async fn list_memberships(
         &mut self,
         org: OrganizationId,
