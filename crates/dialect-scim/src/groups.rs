@@ -18,7 +18,7 @@ use crate::error::ScimError;
 use crate::extract::{Auth, Body, Path, Query};
 use crate::filter::Filter;
 use crate::list::ListQuery;
-use crate::wire::{Base, GROUP_SCHEMA, PATCH_SCHEMA, PatchRequest};
+use crate::wire::{self, Base, GROUP_SCHEMA, PATCH_SCHEMA, PatchRequest};
 use crate::{organization_id, scim_json};
 
 /// The project a path's `{id}` names, in organization `org` (any other: 404).
@@ -246,22 +246,13 @@ pub async fn get(
     Ok(scim_json(StatusCode::OK, &q.shape(resource)))
 }
 
-/// The text attribute `name` of a body (any case), which must be a string where present.
+/// The text attribute `name` of a body, which must be a string where present.
 fn text_field(body: &Map<String, Value>, name: &str) -> Result<Option<String>, ScimError> {
-    match body.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-        None | Some((_, Value::Null)) => Ok(None),
-        Some((_, Value::String(s))) => Ok(Some(s.clone())),
-        Some((_, other)) => Err(ScimError::bad_request(
-            "invalidValue",
-            format!("{name} must be a string, not {other}"),
-        )),
-    }
+    wire::text(wire::attribute(body, name), name)
 }
 
 fn members_of(body: &Map<String, Value>) -> Option<&Value> {
-    body.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("members"))
-        .map(|(_, v)| v)
+    wire::attribute(body, "members")
 }
 
 /// POST: a new project named `displayName`, with `members` in it. 201 with `Location`.

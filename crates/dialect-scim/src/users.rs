@@ -159,19 +159,8 @@ pub async fn create(
     Body(body): Body<Map<String, Value>>,
 ) -> Result<Response, ScimError> {
     let org = organization_id(&s, &a, &named).await?;
-    let field = |name: &str| {
-        body.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    };
-    let text = |v: Option<&Value>, name: &str| match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ScimError::bad_request(
-            "invalidValue",
-            format!("{name} must be a string, not {other}"),
-        )),
-    };
+    let field = |name: &str| wire::attribute(&body, name);
+    let text = wire::text;
     let user_name = text(field("userName"), "userName")?
         .ok_or_else(|| ScimError::bad_request("invalidValue", "userName is required"))?;
     // The email is the primary of `emails` (or the first), else the userName itself; a

@@ -4,7 +4,9 @@
 use axum::http::{HeaderMap, header};
 use roster_core::model::MemberView;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+
+use crate::error::ScimError;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -120,6 +122,27 @@ pub fn primary_email(emails: &Value) -> Option<String> {
         .and_then(|e| e.get("value"))
         .and_then(Value::as_str)
         .map(str::to_owned)
+}
+
+/// The attribute `name` of a resource's body, whatever its case (SCIM's names are
+/// case-insensitive).
+pub fn attribute<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// A text attribute's value (absent or null: none); anything but a string is `invalidValue`,
+/// naming the attribute.
+pub fn text(value: Option<&Value>, name: &str) -> Result<Option<String>, ScimError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ScimError::bad_request(
+            "invalidValue",
+            format!("{name} must be a string, not {other}"),
+        )),
+    }
 }
 
 /// `active` as identity providers send it: a boolean, or Entra ID's `"True"` / `"False"`.

@@ -137,7 +137,8 @@ impl Roster {
     }
 
     /// Runs `work` (the handling of the request `claim` is for) with its commit held: what it
-    /// answered, and the change it made, if it made one.
+    /// answered, and the change it made, if it made one. The claim is not read: asking for it
+    /// means a held commit only ever runs for a request that holds its key.
     pub async fn run_holding_commit<F: Future>(
         &self,
         _claim: &KeyClaim,
