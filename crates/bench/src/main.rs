@@ -17,27 +17,25 @@
 //! A benchmark, not a test: it asserts nothing, it reports. Build roster first:
 //! `cargo build --release -p roster && cargo run --release -p roster-bench -- --help`.
 
-mod client;
-mod seed;
 mod spread;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use roster_core::RequestContext;
 use roster_core::auth::Caller;
-use roster_core::ids::{OrganizationId, ProjectId, RoleId};
 use roster_core::model::{MemberRef, RemovalOptions};
 use roster_core::secrets::{Credentials, PresentedToken};
-use roster_core::service::{GroupCommitStats, NewOrganization, NewProject, RemovalRequest};
-use roster_core::{Actor, RequestContext, Roster};
+use roster_core::service::{GroupCommitStats, NewOrganization, RemovalRequest};
 use serde_json::json;
 use sqlx::Connection;
+
+use roster_bench::{Bench, Server, Target, client, org_parts, seed};
 
 /// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
 /// this process, run the core as the server does.
@@ -120,36 +118,6 @@ struct Args {
     webhook_endpoint: bool,
 }
 
-/// Where the benchmark's database is.
-pub enum Target {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl Target {
-    /// The target a database URL names, as `roster serve --database` takes it.
-    fn parse(url: &str) -> Target {
-        match roster::Database::parse(url).unwrap_or_else(|e| panic!("--database {url}: {e}")) {
-            roster::Database::Sqlite(path) => Target::Sqlite(path),
-            roster::Database::Postgres(url) => Target::Postgres(url),
-        }
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Target::Sqlite(p) => format!("sqlite://{}", p.display()),
-            Target::Postgres(u) => u.clone(),
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Target::Sqlite(_) => "SQLite",
-            Target::Postgres(_) => "PostgreSQL",
-        }
-    }
-}
-
 /// Latencies of one run, and what they add up to.
 struct Run {
     latencies: Vec<Duration>,
@@ -184,82 +152,6 @@ impl Run {
     fn rps(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
-}
-
-/// The organization the runs remove members from, and how to reach it.
-struct Bench {
-    target: Target,
-    roster: Roster,
-    admin: Actor,
-    token: String,
-    org: OrganizationId,
-    slug: String,
-    role: RoleId,
-    project: ProjectId,
-}
-
-impl Bench {
-    /// A new organization named `org_name` in `target`, with an instance admin key.
-    async fn setup(target: Target, org_name: &str) -> Bench {
-        let store = roster::open_store(&roster::Database::parse(&target.url()).unwrap())
-            .await
-            .unwrap();
-        let roster = Roster::new(store);
-        let boot = roster
-            .bootstrap(org_name, "bench@example.com")
-            .await
-            .unwrap();
-        let token = boot.admin_key.bearer();
-        let presented = roster_core::secrets::PresentedToken::parse_bearer(&token).unwrap();
-        let credentials = roster_core::secrets::Credentials::Token(presented);
-        let admin = roster_core::auth::authenticate(roster.store(), credentials)
-            .await
-            .unwrap();
-        let (org, role, project) = org_parts(&roster, &admin, boot.organization.id).await;
-        Bench {
-            target,
-            roster,
-            admin,
-            token,
-            org,
-            slug: boot.organization.slug,
-            role,
-            project,
-        }
-    }
-
-    async fn seed(&self, n: usize) -> Vec<seed::Seeded> {
-        seed::members(&self.target, self.org, self.role, self.project, n).await
-    }
-}
-
-async fn org_parts(
-    roster: &Roster,
-    admin: &Actor,
-    org: OrganizationId,
-) -> (OrganizationId, RoleId, ProjectId) {
-    let role = roster
-        .list_roles(admin, org)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.key == "member")
-        .unwrap()
-        .id;
-    let project = roster
-        .create_project(
-            admin,
-            org,
-            NewProject {
-                name: "bench".into(),
-                slug: None,
-                external_id: None,
-            },
-            &RequestContext::default(),
-        )
-        .await
-        .unwrap();
-    (org, role, project.id)
 }
 
 /// Runs `work(i)` for i in 0..n over `c` concurrent workers; each returns whether it succeeded.
@@ -426,93 +318,6 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
         requests: value("roster_removal_shared_requests_total ") as u64,
         restarts: value("roster_removal_batch_restarts_total ") as u64,
         busy: Duration::from_secs_f64(value("roster_removal_batch_seconds_total ")),
-    }
-}
-
-/// The server driven: started here (`child`), or already running (`--server`).
-struct Server {
-    child: Option<Child>,
-    addr: String,
-    ready: Option<Duration>,
-}
-
-impl Server {
-    fn running(addr: &str) -> Server {
-        Server {
-            child: None,
-            addr: addr.to_owned(),
-            ready: None,
-        }
-    }
-
-    fn start(bin: &PathBuf, target: &Target, group_commit_off: &str) -> Server {
-        let started = Instant::now();
-        let mut child = Command::new(bin)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                &target.url(),
-                // The benchmark's webhook receiver listens on loopback.
-                "--allow-private-webhook-urls",
-            ])
-            .env("RUST_LOG", "warn,roster=info")
-            .env("ROSTER_GROUP_COMMIT_OFF", group_commit_off)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "start {}: {e} (cargo build --release -p roster first)",
-                    bin.display()
-                )
-            });
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("roster serve exited").unwrap();
-            if let Some(at) = line.find("address=") {
-                break line[at + 8..].split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        let ready = Some(started.elapsed());
-        std::thread::spawn(move || for _ in lines {});
-        Server {
-            child: Some(child),
-            addr,
-            ready,
-        }
-    }
-
-    /// Peak resident memory so far (VmHWM) of a server started here, in MiB.
-    fn peak_rss_mib(&self) -> Option<f64> {
-        let child = self.child.as_ref()?;
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-    }
-
-    /// "NAME: server peak RSS WHEN: N MiB", for a server started here.
-    fn print_peak_rss(&self, name: &str, when: &str) {
-        if let Some(mib) = self.peak_rss_mib() {
-            println!("\n{name}: server peak RSS {when}: {mib:.1} MiB");
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -20,7 +20,8 @@ pub struct Seeded {
     pub project_membership: ProjectMembershipId,
 }
 
-fn literal(target: &Target, id: Uuid) -> String {
+/// `id` as an SQL literal of `target`'s dialect.
+pub fn literal(target: &Target, id: Uuid) -> String {
     match target {
         Target::Sqlite(_) => format!("X'{}'", id.simple()),
         Target::Postgres(_) => format!("'{id}'"),

@@ -10,10 +10,9 @@ use roster_core::RequestContext;
 use roster_core::ids::{MembershipId, OrganizationId};
 use roster_core::service::NewOrganization;
 
-use crate::{
-    Bench, HEADER, Xorshift, connections, drive, drive_open, group_commit_counters, mean_batch,
-    org_parts, seed,
-};
+use roster_bench::{Bench, org_parts, seed};
+
+use crate::{HEADER, Xorshift, connections, drive, drive_open, group_commit_counters, mean_batch};
 
 /// Members of each organization of the section.
 const MEMBERS: usize = 20;

@@ -1,0 +1,196 @@
+//! Reading a roster database behind the server's back, after a fault: the ids a scenario
+//! checks, and the invariants every scenario ends with. Plain SQL on a connection of its own,
+//! the same on both backends but for how an id reads as text.
+
+use std::collections::HashSet;
+
+use roster_bench::Target;
+use roster_core::ids::OrganizationId;
+use sqlx::{Connection, Row};
+
+pub enum Db {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+/// What must hold of a roster database whatever happened to the process that wrote it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Invariants {
+    pub memberships: i64,
+    pub project_memberships: i64,
+    pub audit_events: i64,
+    pub events: i64,
+    pub former_members: i64,
+    /// Organizations with members but no active admin among them.
+    pub without_admin: i64,
+    /// Rows pointing at nothing: a membership's user or role gone, a project membership whose
+    /// project is gone or whose user is no longer a member (a removal done in half).
+    pub dangling: i64,
+    /// Organizations whose kept member count disagrees with their memberships.
+    pub miscounted: i64,
+}
+
+impl Invariants {
+    /// Whether every rule holds (the counts are reported, not judged).
+    pub fn hold(&self) -> bool {
+        self.without_admin == 0 && self.dangling == 0 && self.miscounted == 0
+    }
+
+    /// "ok", or what broke.
+    pub fn verdict(&self) -> String {
+        if self.hold() {
+            "ok".into()
+        } else {
+            format!(
+                "BROKEN: {} without admin, {} dangling, {} miscounted",
+                self.without_admin, self.dangling, self.miscounted
+            )
+        }
+    }
+}
+
+impl Db {
+    pub async fn open(target: &Target) -> Db {
+        match target {
+            Target::Sqlite(path) => Db::Sqlite(
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .expect("open the SQLite database"),
+            ),
+            Target::Postgres(url) => Db::Postgres(
+                sqlx::PgConnection::connect(url)
+                    .await
+                    .expect("connect to the PostgreSQL database"),
+            ),
+        }
+    }
+
+    /// SQL reading the id column `col` as 32 lowercase hex digits.
+    fn hex(&self, col: &str) -> String {
+        match self {
+            Db::Sqlite(_) => format!("lower(hex({col}))"),
+            Db::Postgres(_) => format!("replace({col}::text, '-', '')"),
+        }
+    }
+
+    fn literal(&self, org: OrganizationId) -> String {
+        match self {
+            Db::Sqlite(_) => format!("X'{}'", org.0.simple()),
+            Db::Postgres(_) => format!("'{}'", org.0),
+        }
+    }
+
+    pub async fn count(&mut self, sql: &str) -> i64 {
+        match self {
+            Db::Sqlite(c) => sqlx::query(sql).fetch_one(c).await.map(|r| r.get(0)),
+            Db::Postgres(c) => sqlx::query(sql).fetch_one(c).await.map(|r| r.get(0)),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The first column of every row, as text, ids normalized to plain hex.
+    async fn texts(&mut self, sql: &str) -> HashSet<String> {
+        let rows: Vec<String> = match self {
+            Db::Sqlite(c) => sqlx::query(sql)
+                .fetch_all(c)
+                .await
+                .map(|rs| rs.iter().map(|r| r.get(0)).collect()),
+            Db::Postgres(c) => sqlx::query(sql)
+                .fetch_all(c)
+                .await
+                .map(|rs| rs.iter().map(|r| r.get(0)).collect()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter()
+            .map(|t| t.replace('-', "").to_lowercase())
+            .collect()
+    }
+
+    /// The organization's memberships, by id.
+    pub async fn memberships(&mut self, org: OrganizationId) -> HashSet<String> {
+        let sql = format!(
+            "SELECT {} FROM memberships WHERE org_id = {}",
+            self.hex("id"),
+            self.literal(org)
+        );
+        self.texts(&sql).await
+    }
+
+    /// The users holding a project membership in the organization.
+    pub async fn project_members(&mut self, org: OrganizationId) -> HashSet<String> {
+        let sql = format!(
+            "SELECT {} FROM project_memberships WHERE org_id = {}",
+            self.hex("user_id"),
+            self.literal(org)
+        );
+        self.texts(&sql).await
+    }
+
+    /// The memberships the audit trail says were removed from the organization.
+    pub async fn audited_removals(&mut self, org: OrganizationId) -> HashSet<String> {
+        let sql = format!(
+            "SELECT target_id FROM audit_events WHERE org_id = {} AND action = 'membership.removed'",
+            self.literal(org)
+        );
+        self.texts(&sql).await
+    }
+
+    /// The organization's former-member records, by membership id.
+    pub async fn former_members(&mut self, org: OrganizationId) -> HashSet<String> {
+        let sql = format!(
+            "SELECT {} FROM former_members WHERE org_id = {}",
+            self.hex("membership_id"),
+            self.literal(org)
+        );
+        self.texts(&sql).await
+    }
+
+    /// The organization's `membership.removed` events.
+    pub async fn removal_events(&mut self, org: OrganizationId) -> i64 {
+        let sql = format!(
+            "SELECT COUNT(*) FROM events WHERE org_id = {} AND event_type = 'membership.removed'",
+            self.literal(org)
+        );
+        self.count(&sql).await
+    }
+
+    pub async fn invariants(&mut self) -> Invariants {
+        let admin = "SELECT 1 FROM memberships a JOIN roles r ON r.id = a.role_id \
+                     WHERE a.org_id = o.id AND a.status = 'accepted' AND a.is_active \
+                     AND r.role_key = 'admin'";
+        Invariants {
+            memberships: self.count("SELECT COUNT(*) FROM memberships").await,
+            project_memberships: self.count("SELECT COUNT(*) FROM project_memberships").await,
+            audit_events: self.count("SELECT COUNT(*) FROM audit_events").await,
+            events: self.count("SELECT COUNT(*) FROM events").await,
+            former_members: self.count("SELECT COUNT(*) FROM former_members").await,
+            without_admin: self
+                .count(&format!(
+                    "SELECT COUNT(*) FROM organizations o \
+                     WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = o.id) \
+                     AND NOT EXISTS ({admin})"
+                ))
+                .await,
+            dangling: self
+                .count(
+                    "SELECT \
+                     (SELECT COUNT(*) FROM memberships m WHERE m.user_id IS NOT NULL \
+                        AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = m.user_id)) \
+                     + (SELECT COUNT(*) FROM memberships m \
+                        WHERE NOT EXISTS (SELECT 1 FROM roles r WHERE r.id = m.role_id)) \
+                     + (SELECT COUNT(*) FROM project_memberships p \
+                        WHERE NOT EXISTS (SELECT 1 FROM projects j WHERE j.id = p.project_id)) \
+                     + (SELECT COUNT(*) FROM project_memberships p WHERE NOT EXISTS \
+                        (SELECT 1 FROM memberships m \
+                         WHERE m.org_id = p.org_id AND m.user_id = p.user_id))",
+                )
+                .await,
+            miscounted: self
+                .count(
+                    "SELECT COUNT(*) FROM organizations o WHERE o.member_count <> \
+                     (SELECT COUNT(*) FROM memberships m WHERE m.org_id = o.id)",
+                )
+                .await,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! `roster-chaos`: runs roster where systems really fail, and checks it kept its promises. It
+//! starts the release `roster serve` itself on a fresh database of either backend, seeds an
+//! organization straight into the database, and runs each scenario asked for: the server
+//! killed with SIGKILL in the middle of removals (`kill`), floods of idle connections and
+//! clients that send one byte a second (`slow`), the peak memory of a 100,000-id bulk removal
+//! (`bulk-memory`). Each ends with a check of the invariants (`db::Invariants`) and a line in a
+//! Markdown table; `docs/reliability.md` keeps the figures.
+//!
+//! A tool, not a test: it runs for minutes and reports. Build roster first:
+//! `cargo build --release -p roster && cargo run --release -p roster-bench --bin roster-chaos`.
+
+mod db;
+mod kill;
+mod slow;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use roster_bench::{Bench, Server, Target};
+use sqlx::Connection;
+
+#[derive(Parser)]
+#[command(about = "Fault, flood and memory scenarios against roster serve")]
+struct Args {
+    /// sqlite, postgres, or both.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// A PostgreSQL URL of a database to connect to for creating the run's own.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
+    /// The roster binary to start.
+    #[arg(long, default_value = "target/release/roster")]
+    roster: PathBuf,
+    /// Which scenarios to run: kill, slow, bulk-memory.
+    #[arg(long, value_delimiter = ',', default_value = "kill,slow,bulk-memory")]
+    scenarios: Vec<String>,
+    /// Rounds of each kill scenario.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Members of each bulk removal the kill scenario cuts off.
+    #[arg(long, default_value_t = 10_000)]
+    bulk_size: usize,
+    /// Members of the bulk removal whose peak memory `bulk-memory` measures.
+    #[arg(long, default_value_t = 100_000)]
+    bulk_memory_size: usize,
+    /// Idle connections the `slow` scenario opens at once.
+    #[arg(long, default_value_t = 2000)]
+    idle_connections: usize,
+}
+
+/// Where a scenario runs: the organization, the server, a connection to its database.
+pub struct Chaos {
+    args: Args,
+    b: Bench,
+    server: Server,
+    db: db::Db,
+    random: Random,
+}
+
+impl Chaos {
+    /// Kills the server with SIGKILL and starts a new one on the same database.
+    fn restart_after_kill(&mut self) {
+        std::mem::replace(&mut self.server, Server::running("")).kill();
+        self.server = Server::start(&self.args.roster, &self.b.target, "");
+    }
+
+    fn row(&self, row: &str) {
+        println!("{row}");
+    }
+}
+
+/// A xorshift generator: where a kill lands need not be secure, only spread.
+pub struct Random(u64);
+
+impl Random {
+    fn seeded() -> Random {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Random(nanos | 1)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const HEADER: &str = "| scenario | rounds | outcome | acknowledged, lost | rounds whose events disagree | rounds breaking an invariant | invariants at the end |\n|---|---|---|---|---|---|---|";
+
+async fn run(args: Args, target: Target) -> Args {
+    let name = target.name();
+    let b = Bench::setup(target, "Chaos").await;
+    let server = Server::start(&args.roster, &b.target, "");
+    let db = db::Db::open(&b.target).await;
+    let mut c = Chaos {
+        args,
+        b,
+        server,
+        db,
+        random: Random::seeded(),
+    };
+    let wants = |c: &Chaos, s: &str| c.args.scenarios.iter().any(|x| x == s);
+    if wants(&c, "kill") {
+        println!("\n### {name}: kill -9\n\n{HEADER}");
+        let (rounds, size) = (c.args.rounds, c.args.bulk_size);
+        kill::bulk(&mut c, rounds, size).await;
+        kill::singles(&mut c, rounds, 8).await;
+    }
+    if wants(&c, "slow") {
+        println!("\n### {name}: floods and slow clients\n");
+        slow::run(&mut c).await;
+    }
+    if wants(&c, "bulk-memory") {
+        let size = c.args.bulk_memory_size;
+        slow::bulk_memory(&mut c, size).await;
+    }
+    c.args
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("roster-chaos-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let backend = args.backend.clone();
+    if matches!(backend.as_str(), "sqlite" | "both") {
+        args = run(args, Target::Sqlite(dir.join("chaos.db"))).await;
+    }
+    if matches!(backend.as_str(), "postgres" | "both") {
+        let mut admin = sqlx::PgConnection::connect(&args.postgres)
+            .await
+            .expect("connect to PostgreSQL");
+        let name = format!("roster_chaos_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", args.postgres.rsplit_once('/').unwrap().0);
+        run(args, Target::Postgres(url)).await;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

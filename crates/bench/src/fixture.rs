@@ -1,0 +1,245 @@
+//! What roster's load tools share: the database a run uses (`Target`), the organization it
+//! works in (`Bench`, made through the core and seeded straight into the database) and the
+//! `roster serve` process it drives (`Server`).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use roster_core::ids::{OrganizationId, ProjectId, RoleId};
+use roster_core::service::NewProject;
+use roster_core::{Actor, RequestContext, Roster};
+
+use crate::seed;
+
+/// Where the benchmark's database is.
+pub enum Target {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Target {
+    /// The target a database URL names, as `roster serve --database` takes it.
+    pub fn parse(url: &str) -> Target {
+        match roster::Database::parse(url).unwrap_or_else(|e| panic!("--database {url}: {e}")) {
+            roster::Database::Sqlite(path) => Target::Sqlite(path),
+            roster::Database::Postgres(url) => Target::Postgres(url),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Target::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Target::Postgres(u) => u.clone(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Sqlite(_) => "SQLite",
+            Target::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// The organization the runs remove members from, and how to reach it.
+pub struct Bench {
+    pub target: Target,
+    pub roster: Roster,
+    pub admin: Actor,
+    pub token: String,
+    pub org: OrganizationId,
+    pub slug: String,
+    pub role: RoleId,
+    pub project: ProjectId,
+}
+
+impl Bench {
+    /// A new organization named `org_name` in `target`, with an instance admin key.
+    pub async fn setup(target: Target, org_name: &str) -> Bench {
+        let store = roster::open_store(&roster::Database::parse(&target.url()).unwrap())
+            .await
+            .unwrap();
+        let roster = Roster::new(store);
+        let boot = roster
+            .bootstrap(org_name, "bench@example.com")
+            .await
+            .unwrap();
+        let token = boot.admin_key.bearer();
+        let presented = roster_core::secrets::PresentedToken::parse_bearer(&token).unwrap();
+        let credentials = roster_core::secrets::Credentials::Token(presented);
+        let admin = roster_core::auth::authenticate(roster.store(), credentials)
+            .await
+            .unwrap();
+        let (org, role, project) = org_parts(&roster, &admin, boot.organization.id).await;
+        Bench {
+            target,
+            roster,
+            admin,
+            token,
+            org,
+            slug: boot.organization.slug,
+            role,
+            project,
+        }
+    }
+
+    pub async fn seed(&self, n: usize) -> Vec<seed::Seeded> {
+        seed::members(&self.target, self.org, self.role, self.project, n).await
+    }
+}
+
+pub async fn org_parts(
+    roster: &Roster,
+    admin: &Actor,
+    org: OrganizationId,
+) -> (OrganizationId, RoleId, ProjectId) {
+    let role = roster
+        .list_roles(admin, org)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == "member")
+        .unwrap()
+        .id;
+    let project = roster
+        .create_project(
+            admin,
+            org,
+            NewProject {
+                name: "bench".into(),
+                slug: None,
+                external_id: None,
+            },
+            &RequestContext::default(),
+        )
+        .await
+        .unwrap();
+    (org, role, project.id)
+}
+
+/// The server driven: started here (`child`), or already running (`--server`).
+pub struct Server {
+    pub child: Option<Child>,
+    pub addr: String,
+    pub ready: Option<Duration>,
+}
+
+impl Server {
+    pub fn running(addr: &str) -> Server {
+        Server {
+            child: None,
+            addr: addr.to_owned(),
+            ready: None,
+        }
+    }
+
+    pub fn start(bin: &PathBuf, target: &Target, group_commit_off: &str) -> Server {
+        Server::start_with(bin, target, group_commit_off, &[])
+    }
+
+    /// `start`, with more arguments for `roster serve`.
+    pub fn start_with(
+        bin: &PathBuf,
+        target: &Target,
+        group_commit_off: &str,
+        more: &[&str],
+    ) -> Server {
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &target.url(),
+                // The benchmark's webhook receiver listens on loopback.
+                "--allow-private-webhook-urls",
+            ])
+            .args(more)
+            .env("RUST_LOG", "warn,roster=info")
+            .env("ROSTER_GROUP_COMMIT_OFF", group_commit_off)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start {}: {e} (cargo build --release -p roster first)",
+                    bin.display()
+                )
+            });
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("roster serve exited").unwrap();
+            if let Some(at) = line.find("address=") {
+                break line[at + 8..].split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        let ready = Some(started.elapsed());
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child: Some(child),
+            addr,
+            ready,
+        }
+    }
+
+    /// Peak resident memory so far (VmHWM) of a server started here, in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Resident memory now (VmRSS) of a server started here, in MiB.
+    pub fn rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> Option<f64> {
+        let child = self.child.as_ref()?;
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    }
+
+    /// File descriptors a server started here has open now.
+    pub fn open_fds(&self) -> Option<usize> {
+        let child = self.child.as_ref()?;
+        Some(
+            std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+                .ok()?
+                .count(),
+        )
+    }
+
+    /// Ends a server started here at once with SIGKILL, as a crash or the OOM killer would:
+    /// no shutdown, no flush, whatever was in flight cut off.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// "NAME: server peak RSS WHEN: N MiB", for a server started here.
+    pub fn print_peak_rss(&self, name: &str, when: &str) {
+        if let Some(mib) = self.peak_rss_mib() {
+            println!("\n{name}: server peak RSS {when}: {mib:.1} MiB");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
