@@ -106,6 +106,25 @@ enum ServerCommand {
             value_parser = roster::parse_duration
         )]
         event_retention: std::time::Duration,
+        /// How long a client may take to send a request's headers, counted from when it
+        /// connects or from the end of the previous answer on a kept-alive connection (so also
+        /// how long an idle connection is kept); then the connection is closed.
+        #[arg(
+            long,
+            env = "ROSTER_HEADER_READ_TIMEOUT",
+            default_value = "30s",
+            value_parser = roster::parse_duration
+        )]
+        header_read_timeout: std::time::Duration,
+        /// How long a client may take to send a request's body, counted from its headers; a
+        /// body still arriving then is answered 408 and the connection closed.
+        #[arg(
+            long,
+            env = "ROSTER_BODY_READ_TIMEOUT",
+            default_value = "60s",
+            value_parser = roster::parse_duration
+        )]
+        body_read_timeout: std::time::Duration,
     },
     /// Apply pending database migrations.
     Migrate {
@@ -190,14 +209,22 @@ async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
             former_member_retention,
             idempotency_key_retention,
             event_retention,
+            header_read_timeout,
+            body_read_timeout,
         } => {
+            if header_read_timeout.is_zero() || body_read_timeout.is_zero() {
+                // A zero timeout would close every connection before its first request.
+                return Err(
+                    "--header-read-timeout and --body-read-timeout must be more than 0".into(),
+                );
+            }
             let started = std::time::Instant::now();
             let (store, applied) = open_and_migrate(&Database::parse(&db.database)?).await?;
             for m in applied {
                 tracing::info!(version = m.version, name = m.name, "applied migration");
             }
             let backend = store.backend();
-            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            let listener = roster_http::serve::bind(&listen).await?;
             tracing::info!(address = %listener.local_addr()?, backend, ready_ms = started.elapsed().as_millis() as u64, "roster listening");
             let policy = roster_webhooks::AddressPolicy {
                 allow_private: allow_private_webhook_urls,
@@ -229,7 +256,11 @@ async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
                 stopped,
             );
             let purging = tokio::spawn(roster::purge_expired_hourly(roster.clone()));
-            roster_http::serve(listener, app_over(roster), shutdown_signal()).await?;
+            let timeouts = roster_http::Timeouts {
+                header_read: header_read_timeout,
+                body_read: body_read_timeout,
+            };
+            roster_http::serve(listener, app_over(roster), shutdown_signal(), timeouts).await?;
             purging.abort();
             // The requests have finished; the attempts under way finish too (or, cut off,
             // are claimed again after restart when their lease runs out).

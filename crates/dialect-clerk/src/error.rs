@@ -202,6 +202,12 @@ impl From<Rejection> for ClerkError {
                 "request body too large",
                 r.message(),
             ),
+            Rejection::BodyTimedOut => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "request timeout",
+                r.message(),
+            ),
             // A path segment that does not parse names nothing.
             Rejection::InvalidPath(_) => Self::not_found("resource"),
             _ => Self::malformed(r.message()),

@@ -137,6 +137,9 @@ impl From<Rejection> for InfisicalError {
                 "UnsupportedMediaType",
                 r.message(),
             ),
+            Rejection::BodyTimedOut => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", r.message())
+            }
             _ => Self::validation(r.message()),
         }
     }

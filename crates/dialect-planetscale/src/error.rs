@@ -111,6 +111,9 @@ impl From<Rejection> for PlanetScaleError {
                 "unsupported_media_type",
                 r.message(),
             ),
+            Rejection::BodyTimedOut => {
+                Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", r.message())
+            }
             _ => Self::unprocessable(r.message()),
         }
     }

@@ -14,6 +14,8 @@ pub enum Rejection {
     UnsupportedMediaType,
     /// Larger than the route's limit, in bytes.
     PayloadTooLarge { limit: usize },
+    /// Still arriving when the body timeout (`serve::Timeouts::body_read`) passed: 408.
+    BodyTimedOut,
     /// A path parameter that does not parse.
     InvalidPath(String),
     /// A query string that does not parse.
@@ -32,6 +34,9 @@ impl Rejection {
                     "the request body is larger than the limit of {} MiB ({limit} bytes)",
                     limit / (1024 * 1024)
                 )
+            }
+            Rejection::BodyTimedOut => {
+                "the request body did not arrive in time; the connection is closed".into()
             }
             Rejection::InvalidPath(m) => format!("invalid path: {m}"),
             Rejection::InvalidQuery(m) => format!("invalid query string: {m}"),
@@ -159,12 +164,15 @@ pub async fn read_body(req: axum::extract::Request) -> Result<(HeaderMap, Vec<u8
     Ok((parts.headers, bytes))
 }
 
-/// A body that could not be read: over the route's `limit`, or cut short.
+/// A body that could not be read: over the route's `limit`, too slow, or cut short.
 pub fn body_error(e: &axum::Error, limit: usize) -> Rejection {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {
             return Rejection::PayloadTooLarge { limit };
+        }
+        if c.is::<crate::serve::BodyTimedOut>() {
+            return Rejection::BodyTimedOut;
         }
         cause = c.source();
     }

@@ -12,14 +12,15 @@ pub mod json_parts;
 pub mod metrics;
 pub mod ops;
 pub mod request_id;
+pub mod serve;
 
-use std::future::Future;
+pub use serve::{Timeouts, serve};
+
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use roster_core::Roster;
-use tokio::net::{TcpListener, TcpStream};
 
 /// The largest request body any mount accepts, but for bulk removals.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -92,27 +93,4 @@ pub fn log_internal_error(cause: &str) {
 /// Logs, under the request's span, why the database could not be reached for it.
 pub fn log_unavailable(cause: &str) {
     tracing::warn!(%cause, "database unavailable");
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves; requests in flight then finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // A make-service: each connection shares the router. Served as a plain `Router`, axum runs
-    // `Router::with_state(())` once a connection, which copies every route table and boxed
-    // handler stack (`app` already gave the state, so that copy resolves nothing): about 40 KiB
-    // a connection, 11 MiB of the server's memory at 256 connections.
-    //
-    // Nagle's algorithm off: an answer written in parts (a streamed bulk removal's) would
-    // otherwise hold each part back until the client acknowledged the one before, and a
-    // client delaying its acknowledgements stalls the answer. A socket that refuses the
-    // option is served as it is.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |conn: &mut TcpStream| {
-        let _ = conn.set_nodelay(true);
-    });
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
 }

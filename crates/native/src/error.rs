@@ -109,11 +109,13 @@ impl From<Rejection> for ApiError {
         let status = match r {
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         };
         let code = match r {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::PayloadTooLarge { .. } => "payload_too_large",
+            Rejection::BodyTimedOut => "request_timeout",
             _ => "invalid_input",
         };
         ApiError::new(status, code, r.message())

@@ -622,3 +622,140 @@ async fn pending_webhook_deliveries_survive_a_kill_on_postgres() {
     let (url, _dropped) = crate::harness::new_postgres_database("roster_kill").await;
     pending_deliveries_survive_a_kill(&url).await;
 }
+
+/// Reads what the server sends until it closes the connection (or `within` passes, a
+/// failure): what it sent, and how long after `since` it closed.
+async fn until_closed(
+    s: &mut tokio::net::TcpStream,
+    since: std::time::Instant,
+    within: Duration,
+) -> (String, Duration) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(within.saturating_sub(since.elapsed()), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (String::from_utf8_lossy(&got).into_owned(), since.elapsed());
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => panic!(
+                "the server kept the connection open for {within:?}; it sent {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    }
+}
+
+// The timeouts are the transport's, the same whatever the database: shown on SQLite alone.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_and_slow_headers_are_closed_after_the_header_read_timeout() {
+    let dir = std::env::temp_dir().join(format!("roster-slow-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}/roster.db", dir.display());
+    let (mut child, addr, _log) = serve_with(&database, &["--header-read-timeout", "1s"]);
+    let started = std::time::Instant::now();
+
+    // A connection that sends nothing.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // One that sends its headers a byte at a time and never ends them.
+    let mut dripping = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    dripping
+        .write_all(b"GET /readyz HTTP/1.1\r\nhost: roster\r\nx-slow: ")
+        .await
+        .unwrap();
+    let drip = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if dripping.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+        dripping
+    });
+    // One kept alive after an answered request, then left idle.
+    let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: roster\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    let answered = std::time::Instant::now();
+
+    // Others are served meanwhile.
+    let (status, _) = http(&addr, "GET", "/healthz", "").await;
+    assert_eq!(status, 200);
+
+    let (sent, idle_for) = until_closed(&mut idle, started, Duration::from_secs(8)).await;
+    assert_eq!(
+        sent, "",
+        "nothing is sent to a connection that asked nothing"
+    );
+    assert!(
+        idle_for >= Duration::from_millis(900),
+        "closed after {idle_for:?}"
+    );
+    let (_, kept_for) = until_closed(&mut kept, answered, Duration::from_secs(8)).await;
+    assert!(
+        kept_for >= Duration::from_millis(900),
+        "closed after {kept_for:?}"
+    );
+    let mut dripping = drip.await.unwrap();
+    let (_, dripped_for) = until_closed(&mut dripping, started, Duration::from_secs(11)).await;
+    assert!(
+        dripped_for < Duration::from_secs(8),
+        "a client dripping its headers was kept {dripped_for:?}"
+    );
+
+    assert!(stop_with_sigterm(&mut child).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_still_arriving_after_the_body_read_timeout_is_refused_with_408() {
+    let dir = std::env::temp_dir().join(format!("roster-slow-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}/roster.db", dir.display());
+    let (org, auth) = bootstrapped(&database, "Slow");
+    let (mut child, addr, _log) = serve_with(&database, &["--body-read-timeout", "1s"]);
+    let members = format!("/v1/organizations/{org}/memberships");
+    let (_, before) = http(&addr, "GET", &members, &auth).await;
+
+    // On the native API and on a vendor mount, each in its own envelope.
+    let mounts = [
+        (
+            format!("POST /v1/organizations/{org}/memberships/bulk-remove"),
+            "\"code\":\"request_timeout\"",
+        ),
+        (
+            format!("DELETE /infisical/api/v2/organizations/{org}/memberships"),
+            "\"error\":\"RequestTimeout\"",
+        ),
+    ];
+    for (request, envelope) in mounts {
+        let started = std::time::Instant::now();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "{request} HTTP/1.1\r\nhost: roster\r\nauthorization: {auth}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"membershipIds\": ["
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let (answer, after) = until_closed(&mut s, started, Duration::from_secs(8)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains(envelope), "{answer}");
+        assert!(
+            after >= Duration::from_millis(900),
+            "answered after {after:?}"
+        );
+    }
+
+    // Nothing was removed.
+    let (_, after) = http(&addr, "GET", &members, &auth).await;
+    assert_eq!(before, after);
+    assert!(stop_with_sigterm(&mut child).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

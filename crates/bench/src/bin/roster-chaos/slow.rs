@@ -36,32 +36,44 @@ impl Kind {
     }
 }
 
-/// One misbehaving client: when the server closed its connection, if it did within
-/// `PATIENCE`.
-async fn misbehave(addr: String, kind: Kind, head: String) -> Option<Duration> {
+/// What became of one misbehaving client.
+enum Fate {
+    /// It could not connect.
+    Refused(std::io::Error),
+    /// The server closed its connection this long after it connected.
+    Closed(Duration),
+    /// Still open after `PATIENCE`.
+    Open,
+}
+
+/// One misbehaving client.
+async fn misbehave(addr: String, kind: Kind, head: String) -> Fate {
+    let mut stream = match TcpStream::connect(&addr).await {
+        Ok(s) => s,
+        Err(e) => return Fate::Refused(e),
+    };
     let started = Instant::now();
-    let mut stream = TcpStream::connect(&addr).await.ok()?;
     let (prefix, drip): (&[u8], u8) = match kind {
         Kind::Idle => (b"", 0),
         Kind::SlowHeaders => (b"GET /healthz HTTP/1.1\r\nhost: chaos\r\nx-slow: ", b'a'),
         Kind::SlowBody => (head.as_bytes(), b' '),
     };
     if stream.write_all(prefix).await.is_err() {
-        return Some(started.elapsed());
+        return Fate::Closed(started.elapsed());
     }
     let mut buf = [0u8; 4096];
     while started.elapsed() < PATIENCE {
         match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
             // Closed, or an answer (a 408, say) before closing: keep reading to the end.
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(0)) | Ok(Err(_)) => return Fate::Closed(started.elapsed()),
             Ok(Ok(_)) => continue,
             Err(_) => {}
         }
         if drip != 0 && stream.write_all(&[drip]).await.is_err() {
-            return Some(started.elapsed());
+            return Fate::Closed(started.elapsed());
         }
     }
-    None
+    Fate::Open
 }
 
 /// p99 of `n` member-list reads over 8 connections, in ms, and how many failed.
@@ -136,15 +148,17 @@ pub async fn run(c: &mut Chaos) {
         "Served beside them: 2,000 reads, p99 {p99_before:.2} ms before, {p99_during:.2} ms with them connected, {failed_during} failed. Server RSS {rss_before:.1} MiB before, {rss_during:.1} MiB with them; {fds_during} descriptors open.\n"
     );
     println!(
-        "| clients | count | closed by the server within {} s | slowest close, s |\n|---|---|---|---|",
+        "| clients | count | could not connect | closed by the server within {} s | slowest close, s |\n|---|---|---|---|---|",
         PATIENCE.as_secs()
     );
     for (kind, n) in crowd {
-        let mut closed = Vec::new();
+        let (mut closed, mut refused) = (Vec::new(), Vec::new());
         for (k, t) in tasks.iter_mut() {
             if std::mem::discriminant(k) == std::mem::discriminant(&kind) {
-                if let Ok(Some(d)) = t.await {
-                    closed.push(d);
+                match t.await {
+                    Ok(Fate::Closed(d)) => closed.push(d),
+                    Ok(Fate::Refused(e)) => refused.push(e.to_string()),
+                    _ => {}
                 }
             }
         }
@@ -152,7 +166,12 @@ pub async fn run(c: &mut Chaos) {
             .iter()
             .max()
             .map_or("-".into(), |d| format!("{:.1}", d.as_secs_f64()));
-        println!("| {} | {n} | {} | {slowest} |", kind.label(), closed.len());
+        let (count, why) = (refused.len(), refused.first().cloned().unwrap_or_default());
+        println!(
+            "| {} | {n} | {count} {why} | {} | {slowest} |",
+            kind.label(),
+            closed.len()
+        );
     }
     println!(
         "\nAfterwards: {} descriptors open, RSS {:.1} MiB.",
