@@ -43,7 +43,8 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
 
 /// Compares two hashes in time independent of where they differ.
 pub fn hashes_match(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// The full token string a client sends as `Bearer <token>`.

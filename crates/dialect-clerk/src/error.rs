@@ -208,6 +208,12 @@ impl From<Rejection> for ClerkError {
                 "request timeout",
                 r.message(),
             ),
+            Rejection::TooManyAuthFailures { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+                r.message(),
+            ),
             // A path segment that does not parse names nothing.
             Rejection::InvalidPath(_) => Self::not_found("resource"),
             _ => Self::malformed(r.message()),

@@ -140,6 +140,11 @@ impl From<Rejection> for InfisicalError {
             Rejection::BodyTimedOut => {
                 Self::new(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", r.message())
             }
+            Rejection::TooManyAuthFailures { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RateLimitExceeded",
+                r.message(),
+            ),
             _ => Self::validation(r.message()),
         }
     }

@@ -114,6 +114,9 @@ impl From<Rejection> for PlanetScaleError {
             Rejection::BodyTimedOut => {
                 Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", r.message())
             }
+            Rejection::TooManyAuthFailures { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", r.message())
+            }
             _ => Self::unprocessable(r.message()),
         }
     }

@@ -111,6 +111,9 @@ impl From<Rejection> for ScimError {
                 "the request body must be JSON (Content-Type: application/scim+json or application/json)",
             ),
             Rejection::BodyTimedOut => Self::new(StatusCode::REQUEST_TIMEOUT, None, r.message()),
+            Rejection::TooManyAuthFailures { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, None, r.message())
+            }
             Rejection::InvalidBody(_) => Self::bad_request("invalidSyntax", r.message()),
             Rejection::InvalidPath(_) | Rejection::InvalidQuery(_) => {
                 Self::bad_request("invalidValue", r.message())

@@ -16,6 +16,9 @@ pub enum Rejection {
     PayloadTooLarge { limit: usize },
     /// Still arriving when the body timeout (`serve::Timeouts::body_read`) passed: 408.
     BodyTimedOut,
+    /// Credentials from an address, or naming a token id, that failed too often lately
+    /// (`auth_limit`): 429.
+    TooManyAuthFailures { retry_after_secs: u64 },
     /// A path parameter that does not parse.
     InvalidPath(String),
     /// A query string that does not parse.
@@ -37,6 +40,9 @@ impl Rejection {
             }
             Rejection::BodyTimedOut => {
                 "the request body did not arrive in time; the connection is closed".into()
+            }
+            Rejection::TooManyAuthFailures { retry_after_secs } => {
+                format!("too many failed authentication attempts; retry after {retry_after_secs} s")
             }
             Rejection::InvalidPath(m) => format!("invalid path: {m}"),
             Rejection::InvalidQuery(m) => format!("invalid query string: {m}"),
@@ -262,9 +268,10 @@ macro_rules! extractors {
             type Rejection = $error;
             async fn from_request_parts(
                 parts: &mut ::axum::http::request::Parts,
-                _state: &$crate::AppState,
+                state: &$crate::AppState,
             ) -> Result<Self, $error> {
                 let credentials = $crate::auth::credentials(&parts.headers);
+                $crate::auth_limit::check(state, &parts.extensions, &credentials)?;
                 Ok(Presented(::roster_core::auth::Caller::presenting(
                     credentials,
                 )?))
@@ -310,6 +317,7 @@ macro_rules! extractors {
                 state: &$crate::AppState,
             ) -> Result<Self, $error> {
                 let credentials = $crate::auth::credentials(&parts.headers);
+                $crate::auth_limit::check(state, &parts.extensions, &credentials)?;
                 Ok(Auth(
                     ::roster_core::auth::authenticate(state.roster.store(), credentials).await?,
                 ))

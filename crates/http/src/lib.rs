@@ -7,6 +7,7 @@
 //! and never on a surface (each is handed in as a router by the binary).
 
 pub mod auth;
+pub mod auth_limit;
 pub mod extract;
 pub mod json_parts;
 pub mod metrics;
@@ -47,12 +48,14 @@ pub fn bulk_body_limit<S: Clone + Send + Sync + 'static>(
 pub struct AppState {
     pub roster: Roster,
     pub metrics: Arc<metrics::Metrics>,
+    pub auth_limits: Arc<auth_limit::AuthFailureLimits>,
 }
 
 impl AppState {
     pub fn new(roster: Roster) -> Self {
         AppState {
             metrics: Arc::new(metrics::Metrics::new(roster.clone())),
+            auth_limits: Arc::default(),
             roster,
         }
     }
@@ -76,6 +79,10 @@ pub fn app(state: AppState, base: Router<AppState>, mounts: Vec<Mount>) -> Route
     }
     router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_limit::record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::record,

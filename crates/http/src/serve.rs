@@ -86,9 +86,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors, say: new connections wait, those open go on.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -104,9 +104,14 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // A clone of the router is a reference count, not a copy of its routes.
         let body_read = timeouts.body_read;
+        let client = crate::auth_limit::ClientAddr(peer.ip());
         let service = app
             .clone()
-            .map_request(move |req: hyper::Request<Incoming>| with_deadline(req, body_read));
+            .map_request(move |req: hyper::Request<Incoming>| {
+                let mut req = with_deadline(req, body_read);
+                req.extensions_mut().insert(client);
+                req
+            });
         let connection = graceful
             .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
         tokio::spawn(async move {

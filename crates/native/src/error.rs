@@ -110,12 +110,14 @@ impl From<Rejection> for ApiError {
             Rejection::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
+            Rejection::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         let code = match r {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::PayloadTooLarge { .. } => "payload_too_large",
             Rejection::BodyTimedOut => "request_timeout",
+            Rejection::TooManyAuthFailures { .. } => "too_many_requests",
             _ => "invalid_input",
         };
         ApiError::new(status, code, r.message())

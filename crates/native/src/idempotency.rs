@@ -51,6 +51,7 @@ pub async fn layer(State(s): State<Arc<AppState>>, req: Request, next: Next) -> 
 async fn keyed(s: &AppState, raw: &[u8], req: Request, next: Next) -> Result<Response, ApiError> {
     let key = IdempotencyKey::parse(KEY_HEADER, raw)?;
     let credentials = roster_http::auth::credentials(req.headers());
+    roster_http::auth_limit::check(s, req.extensions(), &credentials)?;
     let actor = roster_core::auth::authenticate(s.roster.store(), credentials).await?;
     let limit = if req
         .extensions()

@@ -446,7 +446,14 @@ async fn every_removal_route_answers_a_bad_token_with_401_before_any_other_error
             None,
         ),
     ];
-    for (method, path, body) in &cases {
+    for (i, (method, path, body)) in cases.iter().enumerate() {
+        // Each case fails with a token id of its own past the first few, so that the failures
+        // stay under the limit a token id has (`auth_limit`, tested on its own).
+        let wrong = if i < 5 {
+            wrong.clone()
+        } else {
+            format!("rst_{}_{}", uuid::Uuid::now_v7().simple(), "0".repeat(64))
+        };
         let res = app.call(method, path, Some(&wrong), body.clone()).await;
         assert_eq!(
             res.status,
@@ -588,7 +595,66 @@ fn member_token_id(token: &str) -> String {
     uuid::Uuid::parse_str(id).map_or_else(|_| id.to_owned(), |u| u.to_string())
 }
 
+/// After `FAILURES_PER_TOKEN` failures naming one token id, that id is refused with 429 on
+/// every mount, in the mount's envelope and with `Retry-After`, even with its right secret (the
+/// refusal comes before any read); other tokens are served as before.
+async fn repeated_failures_naming_one_token_are_refused_with_429_on_every_mount(app: TestApp) {
+    let other = app.add_member(&app.org, "admin").await;
+    let org = &app.org;
+    let slug = app.slug(org).await;
+    let wrong = with_wrong_secret(&app.admin);
+    let own = format!("/v1/organizations/{org}");
+    for _ in 0..roster_http::auth_limit::FAILURES_PER_TOKEN {
+        assert_eq!(app.get(&own, &wrong).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let mounts = [
+        (own.clone(), "/error/code", "too_many_requests"),
+        (
+            format!("/infisical/api/v2/organizations/{org}/memberships"),
+            "/error",
+            "RateLimitExceeded",
+        ),
+        (
+            format!("/clerk/v1/organizations/{org}/memberships"),
+            "/errors/0/code",
+            "too_many_requests",
+        ),
+        (
+            format!("/planetscale/v1/organizations/{slug}/members"),
+            "/code",
+            "rate_limited",
+        ),
+        (
+            format!("/scim/v2/organizations/{org}/Users"),
+            "/status",
+            "429",
+        ),
+    ];
+    for (path, pointer, value) in mounts {
+        for token in [&wrong, &app.admin] {
+            let res = app.get(&path, token).await;
+            assert_eq!(
+                res.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{path}: {}",
+                res.body
+            );
+            let said = res.body.pointer(pointer).and_then(|v| v.as_str());
+            assert_eq!(said, Some(value), "{path}: {}", res.body);
+            let retry: u64 = res.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry), "{path}: Retry-After {retry}");
+        }
+    }
+    // The refusal is the token id's, not everyone's.
+    assert_eq!(app.get(&own, &other.token).await.status, StatusCode::OK);
+}
+
 on_both_backends!(
+    repeated_failures_naming_one_token_are_refused_with_429_on_every_mount,
     admin_keys_are_listed_and_revoked_and_name_what_they_mint,
     missing_or_bad_credentials_get_401_in_the_envelope,
     the_same_key_authenticates_in_planetscale_form,
