@@ -137,11 +137,44 @@ fn unreachable(options: &PgConnectOptions, e: &sqlx::Error) -> CoreError {
 /// after the other.
 const MIGRATION_LOCK: i64 = 0x726f_7374_6572;
 
+/// How long a request waits for a connection while the server was last found unreachable,
+/// instead of the 30 s a busy pool queues for: while the server is down, the pool would retry
+/// connecting for the whole 30 s, and every request would hang that long before its 503.
+const WAIT_WHILE_UNREACHABLE: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
     /// The events committed through this store (`EventTally`).
     events_written: Arc<std::sync::atomic::AtomicU64>,
+    reach: Reachability,
+}
+
+/// Whether the server was last found unavailable: set by any failure that says so (a
+/// connection refused or cut, whether getting a connection or using one), cleared by the next
+/// connection had. Shared by the store and every connection it hands out.
+#[derive(Clone, Debug, Default)]
+struct Reachability(Arc<std::sync::atomic::AtomicBool>);
+
+impl Reachability {
+    fn unreachable(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn reached(&self) {
+        if self.unreachable() {
+            self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `e` mapped (`db_error`), and noted if it says the server is unavailable.
+    fn failed(&self, e: sqlx::Error) -> CoreError {
+        let e = db_error(e);
+        if matches!(e, CoreError::Unavailable(_)) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        e
+    }
 }
 
 impl PostgresStore {
@@ -169,11 +202,46 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             events_written: Arc::default(),
+            reach: Reachability::default(),
         })
     }
 
+    /// A connection or transaction from the pool (`get`), waiting `WAIT_WHILE_UNREACHABLE` at
+    /// most while the server was last found unavailable, so that requests fail fast with 503
+    /// while it is down and recover at the first connection made once it is back.
+    async fn connected<T>(
+        &self,
+        get: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> CoreResult<T> {
+        let got = if self.reach.unreachable() {
+            tokio::time::timeout(WAIT_WHILE_UNREACHABLE, get)
+                .await
+                .map_err(|_| {
+                    CoreError::Unavailable(
+                        "the database server was unreachable, and still is".into(),
+                    )
+                })?
+        } else {
+            get.await
+        };
+        match got {
+            Ok(connection) => {
+                self.reach.reached();
+                Ok(connection)
+            }
+            Err(e) => Err(self.reach.failed(e)),
+        }
+    }
+
+    fn held(&self, held: Held) -> PgConn {
+        PgConn {
+            held,
+            reach: self.reach.clone(),
+        }
+    }
+
     pub async fn migrate(&self) -> CoreResult<Vec<roster_store_sql::Migration>> {
-        let mut tx = PgConn::Tx(self.pool.begin().await.map_err(db_error)?);
+        let mut tx = self.held(Held::Tx(self.pool.begin().await.map_err(db_error)?));
         tx.execute(
             "SELECT pg_advisory_xact_lock($1)",
             vec![Arg::Int(MIGRATION_LOCK)],
@@ -196,14 +264,14 @@ impl Store for PostgresStore {
 
     async fn read(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
-            PgConn::Read(self.pool.acquire().await.map_err(db_error)?),
+            self.held(Held::Read(self.connected(self.pool.acquire()).await?)),
             EventTally::default(),
         )))
     }
 
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
-            PgConn::Tx(self.pool.begin().await.map_err(db_error)?),
+            self.held(Held::Tx(self.connected(self.pool.begin()).await?)),
             EventTally::into_total(&self.events_written),
         )))
     }
@@ -241,17 +309,23 @@ impl Store for PostgresStore {
     }
 }
 
-/// A pooled connection for reads, or a transaction for writes.
-pub enum PgConn {
+/// A pooled connection for reads, or a transaction for writes; its failures tell the store
+/// whether the server is reachable.
+pub struct PgConn {
+    held: Held,
+    reach: Reachability,
+}
+
+enum Held {
     Read(PoolConnection<Postgres>),
     Tx(Transaction<'static, Postgres>),
 }
 
 impl PgConn {
     fn conn(&mut self) -> &mut PgConnection {
-        match self {
-            PgConn::Read(c) => c,
-            PgConn::Tx(t) => t,
+        match &mut self.held {
+            Held::Read(c) => c,
+            Held::Tx(t) => t,
         }
     }
 }
@@ -270,7 +344,9 @@ fn bind<'q>(q: Query<'q, Postgres, PgArguments>, arg: &'q Arg) -> Query<'q, Post
 }
 
 /// Maps a database error: named constraint violations become the client errors they stand
-/// for (one table of them, in `roster-store-sql`); everything else is internal.
+/// for (one table of them, in `roster-store-sql`); a server that cannot be reached, is shutting
+/// down, or lacks resources (a full disk, no memory, no connection left: class 53) is
+/// unavailable, a 503; everything else is internal.
 pub fn db_error(e: sqlx::Error) -> CoreError {
     if let sqlx::Error::Database(db) = &e
         && let Some(mapped) = db.constraint().and_then(constraint_error)
@@ -280,9 +356,10 @@ pub fn db_error(e: sqlx::Error) -> CoreError {
     if let sqlx::Error::Database(db) = &e
         && db
             .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c.starts_with("53"))
     {
-        // Connection exceptions and an administrator's shutdown: the server, not the request.
+        // Connection exceptions, an administrator's shutdown, exhausted resources: the
+        // server, not the request.
         return CoreError::Unavailable(format!("postgres: {e}"));
     }
     match e {
@@ -309,31 +386,33 @@ impl Conn for PgConn {
             .execute(sqlx::raw_sql(sql))
             .await
             .map(drop)
-            .map_err(db_error)
+            .map_err(|e| self.reach.failed(e))
     }
 
     async fn execute(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<u64> {
         let q = args.iter().fold(sqlx::query(sql), bind);
+        let reach = self.reach.clone();
         Ok(q.execute(self.conn())
             .await
-            .map_err(db_error)?
+            .map_err(|e| reach.failed(e))?
             .rows_affected())
     }
 
     async fn fetch_all(&mut self, sql: &str, args: Vec<Arg>) -> CoreResult<Vec<Row>> {
         let q = args.iter().fold(sqlx::query(sql), bind);
+        let reach = self.reach.clone();
         Ok(q.fetch_all(self.conn())
             .await
-            .map_err(db_error)?
+            .map_err(|e| reach.failed(e))?
             .into_iter()
             .map(Row)
             .collect())
     }
 
     async fn commit(self) -> CoreResult<()> {
-        match self {
-            PgConn::Read(_) => Ok(()),
-            PgConn::Tx(t) => t.commit().await.map_err(db_error),
+        match self.held {
+            Held::Read(_) => Ok(()),
+            Held::Tx(t) => t.commit().await.map_err(|e| self.reach.failed(e)),
         }
     }
 

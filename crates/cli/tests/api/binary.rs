@@ -759,3 +759,99 @@ async fn a_body_still_arriving_after_the_body_read_timeout_is_refused_with_408()
     assert!(stop_with_sigterm(&mut child).success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A TCP relay to the test PostgreSQL server, on a port of its own, that can be cut (its
+/// listener closed and every relayed connection dropped, as when the server goes down) and
+/// opened again on the same port.
+struct Relay {
+    port: u16,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn open() -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut relay = Relay {
+            port,
+            running: None,
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        self.running = Some(tokio::spawn(async move {
+            let mut relayed = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                relayed.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// The server "goes down": connections refused, those open cut.
+    async fn cut(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+            let _ = running.await;
+        }
+    }
+
+    /// The server "comes back" on the same port.
+    async fn reopen(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.serve(listener);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_fail_fast_with_503_while_postgres_is_down_and_recover_when_it_returns() {
+    let (url, _dropped) = crate::harness::new_postgres_database("roster_down").await;
+    let (org, auth) = bootstrapped(&url, "Down");
+    let mut relay = Relay::open().await;
+    let name = url.rsplit_once('/').unwrap().1;
+    let relayed = format!("postgres://postgres@127.0.0.1:{}/{name}", relay.port);
+    let (mut child, addr, _log) = serve(&relayed);
+    let path = format!("/v1/organizations/{org}/memberships");
+    assert_eq!(http(&addr, "GET", &path, &auth).await.0, 200);
+
+    relay.cut().await;
+    // Each request is answered, at once and with 503 in the envelope, not after the pool's
+    // 30 s wait for a connection.
+    for _ in 0..5 {
+        let answered = tokio::time::timeout(Duration::from_secs(5), async {
+            http(&addr, "GET", &path, &auth).await
+        })
+        .await
+        .expect("a request while the database is down must be answered within 5 s");
+        assert_eq!(answered.0, 503, "{}", answered.1);
+        assert!(
+            answered.1.contains("\"code\":\"unavailable\""),
+            "{}",
+            answered.1
+        );
+    }
+
+    relay.reopen().await;
+    let mut recovered = false;
+    for _ in 0..50 {
+        if http(&addr, "GET", &path, &auth).await.0 == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        recovered,
+        "the service came back by itself once the database did"
+    );
+    relay.cut().await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
