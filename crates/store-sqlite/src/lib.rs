@@ -313,12 +313,17 @@ fn numbered_parameters(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Maps a database error: SQLite names the violated columns in its message
-/// ("UNIQUE constraint failed: organizations.slug"), which the shared table recognises.
+/// ("UNIQUE constraint failed: organizations.slug"), which the shared table recognises. A full
+/// disk is the service's state, not the request's fault, and passes when space returns: a 503,
+/// like a database that cannot be reached, not a 500.
 pub fn db_error(e: rusqlite::Error) -> CoreError {
     if let rusqlite::Error::SqliteFailure(_, Some(message)) = &e
         && let Some(mapped) = constraint_error(message)
     {
         return mapped;
+    }
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        return CoreError::Unavailable(format!("sqlite: {e}"));
     }
     CoreError::internal(format!("sqlite: {e}"))
 }
@@ -462,6 +467,23 @@ mod tests {
             row.get(2).unwrap(),
         );
         assert_eq!(got, ("two".to_owned(), 1, "two".to_owned()));
+    }
+
+    #[test]
+    fn a_full_database_is_unavailable_not_an_internal_error() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x BLOB); PRAGMA max_page_count = 4;")
+            .unwrap();
+        let full = (0..100)
+            .find_map(|_| {
+                conn.execute("INSERT INTO t VALUES (zeroblob(4096))", [])
+                    .err()
+            })
+            .expect("the database fills up");
+        assert!(
+            matches!(db_error(full), CoreError::Unavailable(ref m) if m.contains("full")),
+            "a full database must be a 503"
+        );
     }
 
     /// One organization of those `seeded` makes: its id, its one project's, and the ids of its
