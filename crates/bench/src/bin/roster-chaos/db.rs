@@ -88,6 +88,15 @@ impl Db {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The first column of the first row, as text.
+    pub async fn text(&mut self, sql: &str) -> String {
+        match self {
+            Db::Sqlite(c) => sqlx::query(sql).fetch_one(c).await.map(|r| r.get(0)),
+            Db::Postgres(c) => sqlx::query(sql).fetch_one(c).await.map(|r| r.get(0)),
+        }
+        .unwrap_or_else(|e| format!("{sql}: {e}"))
+    }
+
     /// The first column of every row, as text, ids normalized to plain hex.
     async fn texts(&mut self, sql: &str) -> HashSet<String> {
         let rows: Vec<String> = match self {

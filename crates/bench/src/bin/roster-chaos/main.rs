@@ -3,13 +3,15 @@
 //! organization straight into the database, and runs each scenario asked for: the server
 //! killed with SIGKILL in the middle of removals (`kill`), floods of idle connections and
 //! clients that send one byte a second (`slow`), the peak memory of a 100,000-id bulk removal
-//! (`bulk-memory`). Each ends with a check of the invariants (`db::Invariants`) and a line in a
+//! (`bulk-memory`), PostgreSQL stopped and started under load (`restart`), SQLite's disk
+//! filling up (`disk-full`, on a tmpfs it mounts: root only). Each ends with a check of the invariants (`db::Invariants`) and a line in a
 //! Markdown table; `docs/reliability.md` keeps the figures.
 //!
 //! A tool, not a test: it runs for minutes and reports. Build roster first:
 //! `cargo build --release -p roster && cargo run --release -p roster-bench --bin roster-chaos`.
 
 mod db;
+mod faults;
 mod kill;
 mod slow;
 
@@ -31,8 +33,13 @@ struct Args {
     /// The roster binary to start.
     #[arg(long, default_value = "target/release/roster")]
     roster: PathBuf,
-    /// Which scenarios to run: kill, slow, bulk-memory.
-    #[arg(long, value_delimiter = ',', default_value = "kill,slow,bulk-memory")]
+    /// Which scenarios to run: kill, slow, bulk-memory, restart (PostgreSQL only), disk-full
+    /// (SQLite only).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kill,slow,bulk-memory,restart,disk-full"
+    )]
     scenarios: Vec<String>,
     /// Rounds of each kill scenario.
     #[arg(long, default_value_t = 20)]
@@ -118,6 +125,12 @@ async fn run(args: Args, target: Target) -> Args {
         let size = c.args.bulk_memory_size;
         slow::bulk_memory(&mut c, size).await;
     }
+    if wants(&c, "restart") {
+        faults::database_restart(&mut c).await;
+    }
+    if wants(&c, "disk-full") {
+        faults::disk_full(&mut c).await;
+    }
     c.args
 }
 
@@ -140,7 +153,11 @@ async fn main() {
             .await
             .unwrap();
         let url = format!("{}/{name}", args.postgres.rsplit_once('/').unwrap().0);
-        run(args, Target::Postgres(url)).await;
+        let args = run(args, Target::Postgres(url)).await;
+        // The `restart` scenario cut the connection made before it.
+        let mut admin = sqlx::PgConnection::connect(&args.postgres)
+            .await
+            .expect("connect to PostgreSQL");
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin)
             .await
