@@ -10,6 +10,8 @@ use roster_core::ids::{OrganizationId, ProjectId, RoleId};
 use roster_core::service::NewProject;
 use roster_core::{Actor, RequestContext, Roster};
 
+use sqlx::Connection;
+
 use crate::seed;
 
 /// Where the benchmark's database is.
@@ -242,4 +244,33 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// A database of its own, `{prefix}_<uuid>`, on the PostgreSQL server `admin_url` connects to:
+/// its URL.
+pub async fn create_postgres_database(admin_url: &str, prefix: &str) -> String {
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    postgres_admin(admin_url, &format!("CREATE DATABASE {name}")).await;
+    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+}
+
+/// Drops the database `url` names, on a connection of its own (whatever happened to the server
+/// meanwhile).
+pub async fn drop_postgres_database(admin_url: &str, url: &str) {
+    let name = url.rsplit_once('/').unwrap().1;
+    postgres_admin(
+        admin_url,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
+}
+
+async fn postgres_admin(admin_url: &str, sql: &str) {
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(sql)
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }

@@ -6,4 +6,6 @@ pub mod client;
 pub mod fixture;
 pub mod seed;
 
-pub use fixture::{Bench, Server, Target, org_parts};
+pub use fixture::{
+    Bench, Server, Target, create_postgres_database, drop_postgres_database, org_parts,
+};

@@ -33,7 +33,6 @@ use roster_core::model::{MemberRef, RemovalOptions};
 use roster_core::secrets::{Credentials, PresentedToken};
 use roster_core::service::{GroupCommitStats, NewOrganization, RemovalRequest};
 use serde_json::json;
-use sqlx::Connection;
 
 use roster_bench::{Bench, Server, Target, client, org_parts, seed};
 
@@ -876,20 +875,9 @@ async fn main() {
         bench_backend(&args, Target::Sqlite(dir.join("bench.db"))).await;
     }
     if matches!(args.backend.as_str(), "postgres" | "both") {
-        let mut admin = sqlx::PgConnection::connect(&args.postgres)
-            .await
-            .expect("connect to PostgreSQL");
-        let name = format!("roster_bench_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", args.postgres.rsplit_once('/').unwrap().0);
-        bench_backend(&args, Target::Postgres(url)).await;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        let url = roster_bench::create_postgres_database(&args.postgres, "roster_bench").await;
+        bench_backend(&args, Target::Postgres(url.clone())).await;
+        roster_bench::drop_postgres_database(&args.postgres, &url).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

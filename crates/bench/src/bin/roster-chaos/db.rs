@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use roster_bench::Target;
+use roster_bench::{Target, seed};
 use roster_core::ids::OrganizationId;
 use sqlx::{Connection, Row};
 
@@ -47,6 +47,20 @@ impl Invariants {
             )
         }
     }
+}
+
+/// What became of a set of seeded members after removals were tried, member by member.
+#[derive(Default)]
+pub struct Tally {
+    /// Wholly removed: membership and project membership gone, audit event and former-member
+    /// record written.
+    pub done: usize,
+    /// Wholly kept: none of that.
+    pub not_done: usize,
+    /// Some of it: a removal done in part.
+    pub half_done: usize,
+    /// Answered 200, yet not done.
+    pub lost: usize,
 }
 
 impl Db {
@@ -116,7 +130,7 @@ impl Db {
     }
 
     /// The organization's memberships, by id.
-    pub async fn memberships(&mut self, org: OrganizationId) -> HashSet<String> {
+    async fn memberships(&mut self, org: OrganizationId) -> HashSet<String> {
         let sql = format!(
             "SELECT {} FROM memberships WHERE org_id = {}",
             self.hex("id"),
@@ -126,7 +140,7 @@ impl Db {
     }
 
     /// The users holding a project membership in the organization.
-    pub async fn project_members(&mut self, org: OrganizationId) -> HashSet<String> {
+    async fn project_members(&mut self, org: OrganizationId) -> HashSet<String> {
         let sql = format!(
             "SELECT {} FROM project_memberships WHERE org_id = {}",
             self.hex("user_id"),
@@ -136,7 +150,7 @@ impl Db {
     }
 
     /// The memberships the audit trail says were removed from the organization.
-    pub async fn audited_removals(&mut self, org: OrganizationId) -> HashSet<String> {
+    async fn audited_removals(&mut self, org: OrganizationId) -> HashSet<String> {
         let sql = format!(
             "SELECT target_id FROM audit_events WHERE org_id = {} AND action = 'membership.removed'",
             self.literal(org)
@@ -145,13 +159,46 @@ impl Db {
     }
 
     /// The organization's former-member records, by membership id.
-    pub async fn former_members(&mut self, org: OrganizationId) -> HashSet<String> {
+    async fn former_members(&mut self, org: OrganizationId) -> HashSet<String> {
         let sql = format!(
             "SELECT {} FROM former_members WHERE org_id = {}",
             self.hex("membership_id"),
             self.literal(org)
         );
         self.texts(&sql).await
+    }
+
+    /// Sorts each member of `seeded` by what the database holds of it now; `acknowledged` are
+    /// the memberships (plain hex) whose removal was answered 200.
+    pub async fn tally(
+        &mut self,
+        org: OrganizationId,
+        seeded: &[seed::Seeded],
+        acknowledged: &HashSet<String>,
+    ) -> Tally {
+        let members = self.memberships(org).await;
+        let in_projects = self.project_members(org).await;
+        let audited = self.audited_removals(org).await;
+        let former = self.former_members(org).await;
+        let mut t = Tally::default();
+        for s in seeded {
+            let id = s.membership.0.simple().to_string();
+            let kept = [
+                members.contains(&id),
+                in_projects.contains(&s.user.0.simple().to_string()),
+                !audited.contains(&id),
+                !former.contains(&id),
+            ];
+            if kept.iter().all(|k| *k) {
+                t.not_done += 1;
+                t.lost += usize::from(acknowledged.contains(&id));
+            } else if kept.iter().all(|k| !*k) {
+                t.done += 1;
+            } else {
+                t.half_done += 1;
+            }
+        }
+        t
     }
 
     /// The organization's `membership.removed` events.

@@ -119,36 +119,6 @@ fn slowest(answers: &[&Answer]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Members wholly removed, wholly kept, removed in part; and acknowledged removals not done.
-async fn tally(
-    db: &mut Db,
-    b: &Bench,
-    seeded: &[seed::Seeded],
-    acknowledged: &HashSet<String>,
-) -> (usize, usize, usize, usize) {
-    let members = db.memberships(b.org).await;
-    let in_projects = db.project_members(b.org).await;
-    let audited = db.audited_removals(b.org).await;
-    let (mut done, mut kept, mut half, mut lost) = (0, 0, 0, 0);
-    for s in seeded {
-        let id = s.membership.0.simple().to_string();
-        let rows = [
-            members.contains(&id),
-            in_projects.contains(&s.user.0.simple().to_string()),
-            !audited.contains(&id),
-        ];
-        if rows.iter().all(|r| *r) {
-            kept += 1;
-            lost += usize::from(acknowledged.contains(&id));
-        } else if rows.iter().all(|r| !*r) {
-            done += 1;
-        } else {
-            half += 1;
-        }
-    }
-    (done, kept, half, lost)
-}
-
 /// The PostgreSQL cluster on port 5432, for `pg_ctlcluster`: (version, name).
 fn cluster() -> Option<(String, String)> {
     let out = Command::new("pg_lsclusters")
@@ -234,12 +204,12 @@ pub async fn database_restart(c: &mut Chaos) {
         .map_or("never".into(), |t| {
             format!("{:.2} s", (t - started_at).as_secs_f64())
         });
-    let (done, _, half, lost) = tally(&mut c.db, &c.b, &seeded, &acknowledged).await;
+    let t = c.db.tally(c.b.org, &seeded, &acknowledged).await;
     println!(
         "\nPostgreSQL stopped at {:.1} s for {:.1} s under 8 connections of single removals:\n\n\
          | while | answers | slowest answer, ms |\n|---|---|---|\n\
          | up, before | {} | {:.1} |\n| down | {} | {:.1} |\n| up again | {} | {:.1} |\n\n\
-         First removal answered 200 {back} after PostgreSQL was told to start again. {done} removals done ({} answered 200), {half} in part, {lost} acknowledged and lost. Invariants: {}",
+         First removal answered 200 {back} after PostgreSQL was told to start again. {} removals done ({} answered 200), {} in part, {} acknowledged and lost. Invariants: {}",
         stopped_at.as_secs_f64(),
         (started_at - stopped_at).as_secs_f64(),
         statuses(&before),
@@ -248,7 +218,10 @@ pub async fn database_restart(c: &mut Chaos) {
         slowest(&down),
         statuses(&after),
         slowest(&after),
+        t.done,
         acknowledged.len(),
+        t.half_done,
+        t.lost,
         c.db.invariants().await.verdict()
     );
 }
@@ -325,11 +298,14 @@ pub async fn disk_full(c: &mut Chaos) {
     let after = format!("{} (slowest {:.1} ms)", statuses(&all), slowest(&all));
     let mut acknowledged = acknowledged_full;
     acknowledged.extend(acknowledged_freed);
-    let (done, _, half, lost) = tally(&mut db, &b, &seeded, &acknowledged).await;
+    let t = db.tally(b.org, &seeded, &acknowledged).await;
     println!(
-        "\nSQLite on a 48 MiB tmpfs, filled while serving: removals while full: {while_full}; integrity_check: {integrity_full}. Space freed: {after}; integrity_check: {}. {done} removals done ({} answered 200), {half} in part, {lost} acknowledged and lost. Invariants: {}",
+        "\nSQLite on a 48 MiB tmpfs, filled while serving: removals while full: {while_full}; integrity_check: {integrity_full}. Space freed: {after}; integrity_check: {}. {} removals done ({} answered 200), {} in part, {} acknowledged and lost. Invariants: {}",
         integrity(&mut db).await,
+        t.done,
         acknowledged.len(),
+        t.half_done,
+        t.lost,
         db.invariants().await.verdict()
     );
     drop(server);

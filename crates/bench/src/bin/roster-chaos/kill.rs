@@ -8,63 +8,30 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use roster_bench::{Bench, client, seed};
+use roster_bench::{client, seed};
 use roster_core::ids::OrganizationId;
 use serde_json::json;
 
 use crate::Chaos;
-use crate::db::Db;
 
-/// What became of the removals of one round, member by member.
+/// What a round's end must show besides the members: whether the events match the removals
+/// done (one `membership.removed` each, counted from `events_before`), and whether the
+/// invariants hold.
 #[derive(Default)]
-struct Tally {
-    done: usize,
-    not_done: usize,
-    /// A member removed in part: some of its rows gone and some left.
-    half_done: usize,
-    /// Answered 200, yet not done after the restart.
-    lost: usize,
+struct RoundChecks {
+    events_off: usize,
+    broken: usize,
 }
 
-impl Tally {
-    /// Sorts each member of `seeded` by what the database now holds of it.
-    async fn of(
-        db: &mut Db,
-        b: &Bench,
-        seeded: &[seed::Seeded],
-        acknowledged: &HashSet<String>,
-    ) -> Tally {
-        let members = db.memberships(b.org).await;
-        let in_projects = db.project_members(b.org).await;
-        let audited = db.audited_removals(b.org).await;
-        let former = db.former_members(b.org).await;
-        let mut t = Tally::default();
-        for s in seeded {
-            let id = s.membership.0.simple().to_string();
-            let kept = [
-                members.contains(&id),
-                in_projects.contains(&s.user.0.simple().to_string()),
-                !audited.contains(&id),
-                !former.contains(&id),
-            ];
-            if kept.iter().all(|k| *k) {
-                t.not_done += 1;
-                if acknowledged.contains(&id) {
-                    t.lost += 1;
-                }
-            } else if kept.iter().all(|k| !*k) {
-                t.done += 1;
-            } else {
-                t.half_done += 1;
-            }
+impl RoundChecks {
+    async fn check(&mut self, c: &mut Chaos, events_before: i64, done: usize) {
+        if c.db.removal_events(c.b.org).await - events_before != done as i64 {
+            self.events_off += 1;
         }
-        t
+        if !c.db.invariants().await.hold() {
+            self.broken += 1;
+        }
     }
-}
-
-/// The events must match the removals done: one `membership.removed` each.
-async fn events_match(db: &mut Db, b: &Bench, before: i64, done: usize) -> bool {
-    db.removal_events(b.org).await - before == done as i64
 }
 
 /// `rounds` bulk removals of `size` members each, each cut off by SIGKILL at a random moment
@@ -77,7 +44,8 @@ pub async fn bulk(c: &mut Chaos, rounds: usize, size: usize) {
         assert_eq!(status, Some(200), "a bulk removal left alone must succeed");
         t.elapsed()
     };
-    let (mut wholly, mut not, mut half, mut lost, mut events_off, mut broken) = (0, 0, 0, 0, 0, 0);
+    let (mut wholly, mut not, mut half, mut lost) = (0, 0, 0, 0);
+    let mut checks = RoundChecks::default();
     for _ in 0..rounds {
         let seeded = c.b.seed(size).await;
         let events_before = c.db.removal_events(c.b.org).await;
@@ -99,7 +67,7 @@ pub async fn bulk(c: &mut Chaos, rounds: usize, size: usize) {
         } else {
             HashSet::new()
         };
-        let t = Tally::of(&mut c.db, &c.b, &seeded, &acknowledged).await;
+        let t = c.db.tally(c.b.org, &seeded, &acknowledged).await;
         if t.done == size {
             wholly += 1;
         } else if t.not_done == size {
@@ -108,14 +76,10 @@ pub async fn bulk(c: &mut Chaos, rounds: usize, size: usize) {
             half += 1;
         }
         lost += t.lost;
-        if !events_match(&mut c.db, &c.b, events_before, t.done).await {
-            events_off += 1;
-        }
-        if !c.db.invariants().await.hold() {
-            broken += 1;
-        }
+        checks.check(c, events_before, t.done).await;
     }
     let invariants = c.db.invariants().await;
+    let RoundChecks { events_off, broken } = checks;
     c.row(&format!(
         "| kill -9 during a {size}-id bulk removal ({:.0} ms whole) | {rounds} | {wholly} wholly done, {not} wholly not done, {half} in part | {lost} | {events_off} | {broken} | {} |",
         whole.as_secs_f64() * 1000.0,
@@ -126,8 +90,8 @@ pub async fn bulk(c: &mut Chaos, rounds: usize, size: usize) {
 /// `rounds` streams of single removals over `connections` connections, each cut off by SIGKILL
 /// after a random 0.2 to 1.5 s.
 pub async fn singles(c: &mut Chaos, rounds: usize, connections: usize) {
-    let (mut removals, mut answered, mut half, mut lost, mut events_off, mut broken) =
-        (0, 0, 0, 0, 0, 0);
+    let (mut removals, mut answered, mut half, mut lost) = (0, 0, 0, 0);
+    let mut checks = RoundChecks::default();
     for _ in 0..rounds {
         // More than the stream can remove before the kill.
         let seeded = c.b.seed(20_000).await;
@@ -168,19 +132,15 @@ pub async fn singles(c: &mut Chaos, rounds: usize, connections: usize) {
             let _ = w.await;
         }
         let acknowledged = acknowledged.lock().unwrap().clone();
-        let t = Tally::of(&mut c.db, &c.b, &seeded, &acknowledged).await;
+        let t = c.db.tally(c.b.org, &seeded, &acknowledged).await;
         removals += t.done;
         answered += acknowledged.len();
         half += t.half_done;
         lost += t.lost;
-        if !events_match(&mut c.db, &c.b, events_before, t.done).await {
-            events_off += 1;
-        }
-        if !c.db.invariants().await.hold() {
-            broken += 1;
-        }
+        checks.check(c, events_before, t.done).await;
     }
     let invariants = c.db.invariants().await;
+    let RoundChecks { events_off, broken } = checks;
     c.row(&format!(
         "| kill -9 during single removals ({connections} connections) | {rounds} | {removals} done ({answered} answered 200), {half} in part | {lost} | {events_off} | {broken} | {} |",
         invariants.verdict()

@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use roster_bench::{Bench, Server, Target};
-use sqlx::Connection;
 
 #[derive(Parser)]
 #[command(about = "Fault, flood and memory scenarios against roster serve")]
@@ -144,24 +143,9 @@ async fn main() {
         args = run(args, Target::Sqlite(dir.join("chaos.db"))).await;
     }
     if matches!(backend.as_str(), "postgres" | "both") {
-        let mut admin = sqlx::PgConnection::connect(&args.postgres)
-            .await
-            .expect("connect to PostgreSQL");
-        let name = format!("roster_chaos_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", args.postgres.rsplit_once('/').unwrap().0);
-        let args = run(args, Target::Postgres(url)).await;
-        // The `restart` scenario cut the connection made before it.
-        let mut admin = sqlx::PgConnection::connect(&args.postgres)
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        let url = roster_bench::create_postgres_database(&args.postgres, "roster_chaos").await;
+        let args = run(args, Target::Postgres(url.clone())).await;
+        roster_bench::drop_postgres_database(&args.postgres, &url).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
