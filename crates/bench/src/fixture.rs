@@ -87,7 +87,9 @@ impl Bench {
     }
 
     pub async fn seed(&self, n: usize) -> Vec<seed::Seeded> {
-        seed::members(&self.target, self.org, self.role, self.project, n).await
+        let seeded = seed::members(&self.target, self.org, self.role, self.project, n).await;
+        seed::analyze(&self.target).await;
+        seeded
     }
 }
 

@@ -811,6 +811,7 @@ impl Sections<'_> {
                 .unwrap();
             let (org, role, project) = org_parts(&b.roster, &b.admin, org.id).await;
             let members = seed::members(&b.target, org, role, project, size).await;
+            seed::analyze(&b.target).await;
             let conns = connections(&server.addr, 1).await;
             let deep = members[size * 9 / 10].membership;
             let timed = |paths: Vec<String>, method: &'static str| {

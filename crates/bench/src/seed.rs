@@ -44,6 +44,7 @@ async fn run(target: &Target, sql: &str) {
 }
 
 /// Adds `n` members with role `role` to `org`, each also in `project`; returns them in order.
+/// Call `analyze` when done seeding.
 pub async fn members(
     target: &Target,
     org: OrganizationId,
@@ -101,8 +102,13 @@ pub async fn members(
         );
         run(target, &sql).await;
     }
+    seeded
+}
+
+/// Brings PostgreSQL's planner statistics up to date after seeding (the seeded rows would
+/// otherwise be planned as an empty table's). Once after all seeding: it reads every table.
+pub async fn analyze(target: &Target) {
     if let Target::Postgres(_) = target {
         run(target, "ANALYZE").await;
     }
-    seeded
 }

@@ -27,6 +27,7 @@ async fn seed_organizations(b: &Bench, orgs: usize) -> Vec<(OrganizationId, Memb
             targets.push((org, m.membership));
         }
     }
+    seed::analyze(&b.target).await;
     let mut random = Xorshift(0x2545_F491_4F6C_DD1D);
     for i in (1..targets.len()).rev() {
         let j = (random.uniform() * (i + 1) as f64) as usize % (i + 1);
