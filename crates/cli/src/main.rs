@@ -225,6 +225,7 @@ async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
             }
             let backend = store.backend();
             let listener = roster_http::serve::bind(&listen).await?;
+            let shutdown = shutdown_signal();
             tracing::info!(address = %listener.local_addr()?, backend, ready_ms = started.elapsed().as_millis() as u64, "roster listening");
             let policy = roster_webhooks::AddressPolicy {
                 allow_private: allow_private_webhook_urls,
@@ -260,7 +261,7 @@ async fn run(command: ServerCommand) -> Result<(), Box<dyn std::error::Error>> {
                 header_read: header_read_timeout,
                 body_read: body_read_timeout,
             };
-            roster_http::serve(listener, app_over(roster), shutdown_signal(), timeouts).await?;
+            roster_http::serve(listener, app_over(roster), shutdown, timeouts).await?;
             purging.abort();
             // The requests have finished; the attempts under way finish too (or, cut off,
             // are claimed again after restart when their lease runs out).

@@ -855,3 +855,48 @@ async fn requests_fail_fast_with_503_while_postgres_is_down_and_recover_when_it_
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The listener's accept queue, as the kernel reports it (`ss`'s Send-Q of a listening
+/// socket): tokio's own 1,024 overflowed under a burst of 2,200 connects, and the kernel
+/// dropped the handshakes that did not fit, silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_queues_bursts_of_connections_up_to_the_kernels_limit() {
+    let dir = std::env::temp_dir().join(format!("roster-queue-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut child, addr, _log) = serve(&format!("sqlite://{}/roster.db", dir.display()));
+    let port = addr.rsplit_once(':').unwrap().1;
+    let out = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss, from iproute2 (.ci/run installs it)");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let queue: u32 = listing
+        .split_whitespace()
+        .nth(2)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_else(|| panic!("no listening socket on {port}: {listing:?}"));
+    let most: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(queue, most.min(4096), "{listing}");
+    assert!(stop_with_sigterm(&mut child).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A SIGTERM sent the moment the server says it is listening (a service manager stopping it
+/// at once) starts a graceful shutdown: the handler is in place before the log line, so the
+/// signal's default action never ends the process. Ten times, as the window was short.
+#[test]
+fn a_sigterm_right_after_listening_stops_the_server_gracefully() {
+    let dir = std::env::temp_dir().join(format!("roster-term-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}/roster.db", dir.display());
+    for _ in 0..10 {
+        let (mut child, _addr, log) = serve(&database);
+        let stopped = stop_with_sigterm(&mut child);
+        assert!(stopped.success(), "{stopped}: {}", log.join().unwrap());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
