@@ -885,6 +885,35 @@ async fn the_listener_queues_bursts_of_connections_up_to_the_kernels_limit() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// After `FAILURES_PER_ADDRESS` failed authentications from one address (each with a token id
+/// of its own, so that no token's limit is reached), that address is refused with 429 even
+/// with a good token; the limit is the address's, counted by the binary's own listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_from_one_address_are_refused_with_429() {
+    let dir = std::env::temp_dir().join(format!("roster-limit-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}/roster.db", dir.display());
+    let (org, auth) = bootstrapped(&database, "Limited");
+    let (mut child, addr, _log) = serve(&database);
+    let path = format!("/v1/organizations/{org}");
+    assert_eq!(http(&addr, "GET", &path, &auth).await.0, 200);
+    for _ in 0..roster_http::auth_limit::FAILURES_PER_ADDRESS {
+        let guess = format!(
+            "Bearer rst_{}_{}",
+            uuid::Uuid::now_v7().simple(),
+            "0".repeat(64)
+        );
+        assert_eq!(http(&addr, "GET", &path, &guess).await.0, 401);
+    }
+    let (status, body) = http(&addr, "GET", &path, &auth).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("\"code\":\"too_many_requests\""), "{body}");
+    // A request without credentials is not refused by the limit (it cannot authenticate).
+    assert_eq!(http(&addr, "GET", "/healthz", "").await.0, 200);
+    assert!(stop_with_sigterm(&mut child).success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A SIGTERM sent the moment the server says it is listening (a service manager stopping it
 /// at once) starts a graceful shutdown: the handler is in place before the log line, so the
 /// signal's default action never ends the process. Ten times, as the window was short.
