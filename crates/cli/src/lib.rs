@@ -214,22 +214,16 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     async move {
         #[cfg(unix)]
         {
-            let (mut term, mut interrupt) = (term, interrupt);
-            let term = async {
-                match &mut term {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending::<()>().await,
+            // A signal that could not be registered never arrives.
+            async fn received(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut s) => drop(s.recv().await),
+                    None => std::future::pending().await,
                 }
-            };
-            let interrupt = async {
-                match &mut interrupt {
-                    Some(s) => drop(s.recv().await),
-                    None => std::future::pending::<()>().await,
-                }
-            };
+            }
             tokio::select! {
-                () = term => {},
-                () = interrupt => {},
+                () = received(term) => {},
+                () = received(interrupt) => {},
             }
         }
         #[cfg(not(unix))]

@@ -2,18 +2,19 @@
 //! `Authorization: Bearer <token>` and PlanetScale's `Authorization: <token id>:<secret>`.
 //! Whether they authenticate is the core's business (`roster_core::auth`).
 
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue};
 use roster_core::secrets::{Credentials, PresentedToken};
 
 /// The credentials of the `Authorization` header: a roster token in either form, a bearer key
 /// that is not a roster token (unrecognized), or nothing readable (missing).
 pub fn credentials(headers: &HeaderMap) -> Credentials {
-    let Some(value) = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-    else {
+    credentials_in(headers.get(AUTHORIZATION))
+}
+
+/// `credentials`, from the `Authorization` header's value.
+pub fn credentials_in(authorization: Option<&HeaderValue>) -> Credentials {
+    let Some(value) = authorization.and_then(|v| v.to_str().ok()).map(str::trim) else {
         return Credentials::Missing;
     };
     if let Some((scheme, token)) = value.split_once(' ')

@@ -149,12 +149,14 @@ pub fn check(
 /// come back (`Retry-After`).
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let addr = req.extensions().get::<ClientAddr>().map(|a| a.0);
-    let credentials = crate::auth::credentials(req.headers());
+    // Kept (a reference count), and read only if the answer is a refusal.
+    let authorization = req.headers().get(header::AUTHORIZATION).cloned();
     let mut response = next.run(req).await;
+    let credentials = || crate::auth::credentials_in(authorization.as_ref());
     match response.status() {
-        StatusCode::UNAUTHORIZED => state.auth_limits.failed(addr, &credentials),
+        StatusCode::UNAUTHORIZED => state.auth_limits.failed(addr, &credentials()),
         StatusCode::TOO_MANY_REQUESTS => {
-            if let Some(left) = state.auth_limits.refused(addr, &credentials) {
+            if let Some(left) = state.auth_limits.refused(addr, &credentials()) {
                 let secs = left.as_secs().max(1).to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
                     response.headers_mut().insert(header::RETRY_AFTER, v);
