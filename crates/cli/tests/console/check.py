@@ -12,7 +12,7 @@ import os
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -33,6 +33,27 @@ def main() -> None:
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     wait = WebDriverWait(driver, 20)
 
+    def act(locator, action):
+        # The console renders a page again when its data arrives, which replaces an element
+        # found just before (a stale reference): find it again until the action takes.
+        def done(d):
+            try:
+                element = EC.element_to_be_clickable(locator)(d)
+                if not element:
+                    return False
+                action(element)
+                return True
+            except StaleElementReferenceException:
+                return False
+
+        wait.until(done)
+
+    def click(locator):
+        act(locator, lambda e: e.click())
+
+    def type_into(locator, text):
+        act(locator, lambda e: e.send_keys(text))
+
     def shot(name):
         if shots:
             driver.save_screenshot(os.path.join(shots, f"{name}.png"))
@@ -46,7 +67,7 @@ def main() -> None:
         wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f"a[href='#/orgs/{org}/members']"))).click()
         step("signed_in", token_in_url=token in driver.current_url)
 
-        search = wait.until(EC.presence_of_element_located((By.ID, "search")))
+        wait.until(EC.presence_of_element_located((By.ID, "search")))
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tbody tr")))
         shot("members")
         # A member named as markup is on the page as text, and nothing ran.
@@ -58,19 +79,17 @@ def main() -> None:
             alerted = False
         step("escaped", shown_as_text="<script>alert(1)</script>" in page_text, alerted=alerted)
 
-        search.send_keys(email)
-        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        type_into((By.ID, "search"), email)
+        click((By.CSS_SELECTOR, "form.filters button[type=submit]"))
         wait.until(EC.url_contains("q="))
-        wait.until(EC.element_to_be_clickable((By.LINK_TEXT, email))).click()
-        wait.until(EC.element_to_be_clickable((By.ID, "remove-member"))).click()
+        click((By.LINK_TEXT, email))
+        click((By.ID, "remove-member"))
         receipt = wait.until(EC.visibility_of_element_located((By.ID, "receipt")))
         step("receipt", text=receipt.text)
         shot("receipt")
-        driver.find_element(By.ID, "confirm-removal").click()
-        wait.until(EC.presence_of_element_located((By.ID, "search")))
-        search = driver.find_element(By.ID, "search")
-        search.send_keys(email)
-        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        click((By.ID, "confirm-removal"))
+        type_into((By.ID, "search"), email)
+        click((By.CSS_SELECTOR, "form.filters button[type=submit]"))
         wait.until(EC.url_contains("q="))
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "table")))
         rows = driver.find_elements(By.LINK_TEXT, email)
