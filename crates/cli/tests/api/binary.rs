@@ -60,6 +60,29 @@ async fn exchange(addr: &str, method: &str, path: &str, auth: &str, rest: &str) 
     )
 }
 
+/// A SQLite database in a directory of its own, removed with the directory when dropped
+/// (a failing test included).
+struct TempSqlite {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl TempSqlite {
+    fn new() -> TempSqlite {
+        let dir =
+            std::env::temp_dir().join(format!("roster-bin-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/roster.db", dir.display());
+        TempSqlite { dir, url }
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Starts `roster serve` on port 0 and reads the bound address from its log.
 fn serve(database: &str) -> (Child, String, std::thread::JoinHandle<String>) {
     serve_with(database, &[])
@@ -216,11 +239,9 @@ async fn exercise(database: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_bootstraps_serves_and_stops_cleanly_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("roster-bin-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}/roster.db", dir.display());
+    let sqlite = TempSqlite::new();
+    let database = sqlite.url.clone();
     exercise(&database).await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,10 +338,8 @@ fn says_what_it_migrated(database: &str) {
 
 #[test]
 fn migrate_says_what_it_applied_and_then_that_nothing_is_pending_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("roster-mig-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    says_what_it_migrated(&format!("sqlite://{}/roster.db", dir.display()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let sqlite = TempSqlite::new();
+    says_what_it_migrated(&sqlite.url);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -593,14 +612,8 @@ async fn an_attempt_under_way_at_sigterm_finishes_and_is_recorded(database: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attempt_under_way_at_sigterm_is_recorded_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("roster-term-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    an_attempt_under_way_at_sigterm_finishes_and_is_recorded(&format!(
-        "sqlite://{}/roster.db",
-        dir.display()
-    ))
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let sqlite = TempSqlite::new();
+    an_attempt_under_way_at_sigterm_finishes_and_is_recorded(&sqlite.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,10 +624,8 @@ async fn an_attempt_under_way_at_sigterm_is_recorded_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_webhook_deliveries_survive_a_kill_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("roster-kill-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    pending_deliveries_survive_a_kill(&format!("sqlite://{}/roster.db", dir.display())).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let sqlite = TempSqlite::new();
+    pending_deliveries_survive_a_kill(&sqlite.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -650,9 +661,8 @@ async fn until_closed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_and_slow_headers_are_closed_after_the_header_read_timeout() {
-    let dir = std::env::temp_dir().join(format!("roster-slow-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}/roster.db", dir.display());
+    let sqlite = TempSqlite::new();
+    let database = sqlite.url.clone();
     let (mut child, addr, _log) = serve_with(&database, &["--header-read-timeout", "1s"]);
     let started = std::time::Instant::now();
 
@@ -713,14 +723,12 @@ async fn idle_connections_and_slow_headers_are_closed_after_the_header_read_time
     );
 
     assert!(stop_with_sigterm(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_still_arriving_after_the_body_read_timeout_is_refused_with_408() {
-    let dir = std::env::temp_dir().join(format!("roster-slow-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}/roster.db", dir.display());
+    let sqlite = TempSqlite::new();
+    let database = sqlite.url.clone();
     let (org, auth) = bootstrapped(&database, "Slow");
     let (mut child, addr, _log) = serve_with(&database, &["--body-read-timeout", "1s"]);
     let members = format!("/v1/organizations/{org}/memberships");
@@ -757,7 +765,6 @@ async fn a_body_still_arriving_after_the_body_read_timeout_is_refused_with_408()
     let (_, after) = http(&addr, "GET", &members, &auth).await;
     assert_eq!(before, after);
     assert!(stop_with_sigterm(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A TCP relay to the test PostgreSQL server, on a port of its own, that can be cut (its
@@ -861,9 +868,8 @@ async fn requests_fail_fast_with_503_while_postgres_is_down_and_recover_when_it_
 /// dropped the handshakes that did not fit, silently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_listener_queues_bursts_of_connections_up_to_the_kernels_limit() {
-    let dir = std::env::temp_dir().join(format!("roster-queue-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (mut child, addr, _log) = serve(&format!("sqlite://{}/roster.db", dir.display()));
+    let sqlite = TempSqlite::new();
+    let (mut child, addr, _log) = serve(&sqlite.url);
     let port = addr.rsplit_once(':').unwrap().1;
     let out = Command::new("ss")
         .args(["-ltnH", &format!("sport = :{port}")])
@@ -882,7 +888,6 @@ async fn the_listener_queues_bursts_of_connections_up_to_the_kernels_limit() {
         .unwrap();
     assert_eq!(queue, most.min(4096), "{listing}");
     assert!(stop_with_sigterm(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// After `FAILURES_PER_ADDRESS` failed authentications from one address (each with a token id
@@ -890,9 +895,8 @@ async fn the_listener_queues_bursts_of_connections_up_to_the_kernels_limit() {
 /// with a good token; the limit is the address's, counted by the binary's own listener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_from_one_address_are_refused_with_429() {
-    let dir = std::env::temp_dir().join(format!("roster-limit-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}/roster.db", dir.display());
+    let sqlite = TempSqlite::new();
+    let database = sqlite.url.clone();
     let (org, auth) = bootstrapped(&database, "Limited");
     let (mut child, addr, _log) = serve(&database);
     let path = format!("/v1/organizations/{org}");
@@ -911,7 +915,6 @@ async fn repeated_failures_from_one_address_are_refused_with_429() {
     // A request without credentials is not refused by the limit (it cannot authenticate).
     assert_eq!(http(&addr, "GET", "/healthz", "").await.0, 200);
     assert!(stop_with_sigterm(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A SIGTERM sent the moment the server says it is listening (a service manager stopping it
@@ -919,13 +922,11 @@ async fn repeated_failures_from_one_address_are_refused_with_429() {
 /// signal's default action never ends the process. Ten times, as the window was short.
 #[test]
 fn a_sigterm_right_after_listening_stops_the_server_gracefully() {
-    let dir = std::env::temp_dir().join(format!("roster-term-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database = format!("sqlite://{}/roster.db", dir.display());
+    let sqlite = TempSqlite::new();
+    let database = sqlite.url.clone();
     for _ in 0..10 {
         let (mut child, _addr, log) = serve(&database);
         let stopped = stop_with_sigterm(&mut child);
         assert!(stopped.success(), "{stopped}: {}", log.join().unwrap());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
