@@ -2,6 +2,7 @@
 //! works in (`Bench`, made through the core and seeded straight into the database) and the
 //! `roster serve` process it drives (`Server`).
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -245,6 +246,43 @@ impl Drop for Server {
                 .status();
             let _ = child.wait();
         }
+    }
+}
+
+/// Where a tool runs: on which backends, making PostgreSQL databases on which server, with
+/// which `roster` binary.
+#[derive(clap::Args, Clone)]
+pub struct Backends {
+    /// sqlite, postgres, or both.
+    #[arg(long, default_value = "both")]
+    pub backend: String,
+    /// A PostgreSQL URL of a database to connect to for creating the run's own.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres: String,
+    /// The roster binary to start.
+    #[arg(long, default_value = "target/release/roster")]
+    pub roster: PathBuf,
+}
+
+impl Backends {
+    /// Runs `run` on a fresh database of each backend asked for: SQLite in a directory of its
+    /// own, PostgreSQL a database of its own dropped afterwards; `tool` names both.
+    pub async fn each<F, Fut>(&self, tool: &str, mut run: F)
+    where
+        F: FnMut(Target) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let dir = std::env::temp_dir().join(format!("{tool}-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if matches!(self.backend.as_str(), "sqlite" | "both") {
+            run(Target::Sqlite(dir.join("roster.db"))).await;
+        }
+        if matches!(self.backend.as_str(), "postgres" | "both") {
+            let url = create_postgres_database(&self.postgres, &tool.replace('-', "_")).await;
+            run(Target::Postgres(url.clone())).await;
+            drop_postgres_database(&self.postgres, &url).await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

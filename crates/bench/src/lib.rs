@@ -7,5 +7,5 @@ pub mod fixture;
 pub mod seed;
 
 pub use fixture::{
-    Bench, Server, Target, create_postgres_database, drop_postgres_database, org_parts,
+    Backends, Bench, Server, Target, create_postgres_database, drop_postgres_database, org_parts,
 };

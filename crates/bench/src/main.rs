@@ -20,7 +20,6 @@
 mod spread;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,7 +33,7 @@ use roster_core::secrets::{Credentials, PresentedToken};
 use roster_core::service::{GroupCommitStats, NewOrganization, RemovalRequest};
 use serde_json::json;
 
-use roster_bench::{Bench, Server, Target, client, org_parts, seed};
+use roster_bench::{Backends, Bench, Server, Target, client, org_parts, seed};
 
 /// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
 /// this process, run the core as the server does.
@@ -44,15 +43,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(about = "Benchmark roster's removal paths")]
 struct Args {
-    /// sqlite, postgres, or both.
-    #[arg(long, default_value = "both")]
-    backend: String,
-    /// A PostgreSQL URL of a database to connect to for creating the benchmark's own.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    postgres: String,
-    /// The roster binary to start.
-    #[arg(long, default_value = "target/release/roster")]
-    roster: PathBuf,
+    #[command(flatten)]
+    backends: Backends,
     /// Drive a `roster serve` already running at this address (host:port) instead of starting
     /// one, for example on another machine so that the load does not share its cores.
     /// `--database` must name the database it serves: the benchmark seeds members straight
@@ -501,7 +493,7 @@ async fn bench_backend(args: &Args, target: Target) {
 
     let server = match &args.server {
         Some(addr) => Server::running(addr),
-        None => Server::start(&args.roster, &b.target, &args.group_commit_off),
+        None => Server::start(&args.backends.roster, &b.target, &args.group_commit_off),
     };
     if let Some(ready) = server.ready {
         println!(
@@ -870,15 +862,7 @@ async fn main() {
         bench_backend(&args, Target::parse(url)).await;
         return;
     }
-    let dir = std::env::temp_dir().join(format!("roster-bench-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if matches!(args.backend.as_str(), "sqlite" | "both") {
-        bench_backend(&args, Target::Sqlite(dir.join("bench.db"))).await;
-    }
-    if matches!(args.backend.as_str(), "postgres" | "both") {
-        let url = roster_bench::create_postgres_database(&args.postgres, "roster_bench").await;
-        bench_backend(&args, Target::Postgres(url.clone())).await;
-        roster_bench::drop_postgres_database(&args.postgres, &url).await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    args.backends
+        .each("roster-bench", |target| bench_backend(&args, target))
+        .await;
 }

@@ -267,7 +267,7 @@ pub async fn disk_full(c: &mut Chaos) {
     let _unmount = Mounted(dir.clone());
     let b = Bench::setup(Target::Sqlite(dir.join("full.db")), "Full").await;
     let seeded = b.seed(20_000).await;
-    let server = Server::start(&c.args.roster, &b.target, "");
+    let server = Server::start(&c.args.backends.roster, &b.target, "");
     let mut db = Db::open(&b.target).await;
     let filler = fill(&dir);
 

@@ -15,23 +15,14 @@ mod faults;
 mod kill;
 mod slow;
 
-use std::path::PathBuf;
-
 use clap::Parser;
-use roster_bench::{Bench, Server, Target};
+use roster_bench::{Backends, Bench, Server, Target};
 
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 #[command(about = "Fault, flood and memory scenarios against roster serve")]
 struct Args {
-    /// sqlite, postgres, or both.
-    #[arg(long, default_value = "both")]
-    backend: String,
-    /// A PostgreSQL URL of a database to connect to for creating the run's own.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    postgres: String,
-    /// The roster binary to start.
-    #[arg(long, default_value = "target/release/roster")]
-    roster: PathBuf,
+    #[command(flatten)]
+    backends: Backends,
     /// Which scenarios to run: kill, slow, bulk-memory, restart (PostgreSQL only), disk-full
     /// (SQLite only).
     #[arg(
@@ -67,7 +58,7 @@ impl Chaos {
     /// Kills the server with SIGKILL and starts a new one on the same database.
     fn restart_after_kill(&mut self) {
         std::mem::replace(&mut self.server, Server::running("")).kill();
-        self.server = Server::start(&self.args.roster, &self.b.target, "");
+        self.server = Server::start(&self.args.backends.roster, &self.b.target, "");
     }
 
     fn row(&self, row: &str) {
@@ -97,10 +88,10 @@ impl Random {
 
 const HEADER: &str = "| scenario | rounds | outcome | acknowledged, lost | rounds whose events disagree | rounds breaking an invariant | invariants at the end |\n|---|---|---|---|---|---|---|";
 
-async fn run(args: Args, target: Target) -> Args {
+async fn run(args: Args, target: Target) {
     let name = target.name();
     let b = Bench::setup(target, "Chaos").await;
-    let server = Server::start(&args.roster, &b.target, "");
+    let server = Server::start(&args.backends.roster, &b.target, "");
     let db = db::Db::open(&b.target).await;
     let mut c = Chaos {
         args,
@@ -130,22 +121,12 @@ async fn run(args: Args, target: Target) -> Args {
     if wants(&c, "disk-full") {
         faults::disk_full(&mut c).await;
     }
-    c.args
 }
 
 #[tokio::main]
 async fn main() {
-    let mut args = Args::parse();
-    let dir = std::env::temp_dir().join(format!("roster-chaos-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let backend = args.backend.clone();
-    if matches!(backend.as_str(), "sqlite" | "both") {
-        args = run(args, Target::Sqlite(dir.join("chaos.db"))).await;
-    }
-    if matches!(backend.as_str(), "postgres" | "both") {
-        let url = roster_bench::create_postgres_database(&args.postgres, "roster_chaos").await;
-        let args = run(args, Target::Postgres(url.clone())).await;
-        roster_bench::drop_postgres_database(&args.postgres, &url).await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    let args = Args::parse();
+    args.backends
+        .each("roster-chaos", |target| run(args.clone(), target))
+        .await;
 }

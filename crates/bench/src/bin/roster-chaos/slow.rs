@@ -185,7 +185,7 @@ pub async fn run(c: &mut Chaos) {
 pub async fn bulk_memory(c: &mut Chaos, size: usize) {
     let seeded = c.b.seed(size).await;
     std::mem::replace(&mut c.server, Server::running("")).kill();
-    c.server = Server::start(&c.args.roster, &c.b.target, "");
+    c.server = Server::start(&c.args.backends.roster, &c.b.target, "");
     let idle = c.server.rss_mib().unwrap_or(f64::NAN);
     let ids: Vec<String> = seeded.iter().map(|s| s.membership.to_string()).collect();
     let body = serde_json::json!({ "membership_ids": ids }).to_string();
