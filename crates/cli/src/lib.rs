@@ -98,19 +98,34 @@ pub fn app_for(store: Arc<dyn Store>) -> axum::Router {
 /// `app_for`, over a `Roster` already made (`serve` sets its group-commit layers first).
 pub fn app_over(roster: Roster) -> axum::Router {
     let state = roster_http::AppState::new(roster);
-    roster_http::app(
-        state.clone(),
-        roster_native::router(&state),
-        vec![
-            roster_dialect_infisical::mount(),
-            roster_dialect_clerk::mount(),
-            roster_dialect_planetscale::mount(),
-            roster_dialect_scim::mount(),
-        ],
-    )
-    // The API reference and the console: static pages, outside the API's middleware.
-    .merge(roster_native::docs::router())
-    .merge(roster_native::console::router())
+    roster_http::app(state.clone(), roster_native::router(&state), mounts())
+        // The API reference and the console: static pages, outside the API's middleware.
+        .merge(roster_native::docs::router())
+        .merge(roster_native::console::router())
+}
+
+/// The vendor dialects, each under its prefix.
+fn mounts() -> Vec<roster_http::Mount> {
+    vec![
+        roster_dialect_infisical::mount(),
+        roster_dialect_clerk::mount(),
+        roster_dialect_planetscale::mount(),
+        roster_dialect_scim::mount(),
+    ]
+}
+
+/// The path template of every API route `app_for` serves: the native API's, and each
+/// dialect's below its prefix (not the operational endpoints, the API reference or the
+/// console, which name no organization's data).
+pub fn api_paths() -> Vec<String> {
+    let mut paths: Vec<String> = roster_native::paths()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for mount in mounts() {
+        paths.extend(mount.paths.iter().map(|p| format!("{}{p}", mount.prefix)));
+    }
+    paths
 }
 
 /// How the delivery worker renders an event for each endpoint format: the native API's event

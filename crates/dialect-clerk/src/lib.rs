@@ -18,7 +18,6 @@ mod users;
 pub mod webhooks;
 mod wire;
 
-use axum::Router;
 use axum::routing::get;
 use roster_http::Mount;
 
@@ -31,7 +30,7 @@ mod extract {
 
 /// The router, to be mounted at `/clerk`.
 pub fn mount() -> Mount {
-    let router = Router::new()
+    let (router, paths) = roster_http::Routes::new()
         .route(
             "/v1/organizations",
             get(organizations::list).post(organizations::create),
@@ -65,10 +64,13 @@ pub fn mount() -> Mount {
             "/v1/users/{user_id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
+        .into_parts();
+    let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::route_not_found);
     Mount {
         prefix: "/clerk",
         router,
+        paths,
     }
 }

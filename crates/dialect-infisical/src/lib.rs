@@ -13,7 +13,6 @@ mod identity_memberships;
 mod org_memberships;
 mod wire;
 
-use axum::Router;
 use axum::routing::{delete, get};
 use roster_http::Mount;
 
@@ -30,7 +29,7 @@ pub fn mount() -> Mount {
         .post(identity_memberships::create)
         .patch(identity_memberships::update)
         .delete(identity_memberships::remove);
-    let router = Router::new()
+    let (router, paths) = roster_http::Routes::new()
         .route(
             "/api/v2/organizations/{organization_id}/memberships",
             roster_http::bulk_body_limit(
@@ -64,10 +63,13 @@ pub fn mount() -> Mount {
             "/api/v1/projects/{project_id}/memberships/identities/{identity_id}",
             delete(identity_memberships::remove),
         )
+        .into_parts();
+    let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::route_not_found);
     Mount {
         prefix: "/infisical",
         router,
+        paths,
     }
 }

@@ -13,7 +13,6 @@ mod members;
 mod service_tokens;
 mod wire;
 
-use axum::Router;
 use axum::routing::get;
 use roster_http::Mount;
 
@@ -39,7 +38,7 @@ async fn organization(
 
 /// The router, to be mounted at `/planetscale`.
 pub fn mount() -> Mount {
-    let router = Router::new()
+    let (router, paths) = roster_http::Routes::new()
         .route(
             "/v1/organizations/{organization}/members",
             get(members::list),
@@ -64,10 +63,13 @@ pub fn mount() -> Mount {
                 .post(service_tokens::add_access)
                 .delete(service_tokens::remove_access),
         )
+        .into_parts();
+    let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::route_not_found);
     Mount {
         prefix: "/planetscale",
         router,
+        paths,
     }
 }

@@ -19,7 +19,6 @@ mod search;
 mod users;
 mod wire;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -60,7 +59,7 @@ async fn organization_id(
 
 /// The router, to be mounted at `/scim/v2`.
 pub fn mount() -> Mount {
-    let router = Router::new()
+    let (router, paths) = roster_http::Routes::new()
         .route(
             "/organizations/{organization}/ServiceProviderConfig",
             get(discovery::service_provider_config),
@@ -115,10 +114,13 @@ pub fn mount() -> Mount {
                 .patch(groups::patch)
                 .delete(groups::delete),
         )
+        .into_parts();
+    let router = router
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
     Mount {
         prefix: "/scim/v2",
         router,
+        paths,
     }
 }

@@ -61,12 +61,46 @@ impl AppState {
     }
 }
 
+/// A surface's routes: the router, and the path template of each route it was built with.
+/// Every surface builds its router through this, so that the tests can walk every route of
+/// every mount (the generated cross-tenant matrix) with no list of their own for a new route
+/// to be missing from.
+#[derive(Default)]
+pub struct Routes {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves `path` with `method_router`, as `Router::route` does, and notes the path.
+    pub fn route(
+        mut self,
+        path: &'static str,
+        method_router: axum::routing::MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.paths.push(path);
+        self
+    }
+
+    /// The router, and the templates of its routes in the order they were added.
+    pub fn into_parts(self) -> (Router<AppState>, Vec<&'static str>) {
+        (self.router, self.paths)
+    }
+}
+
 /// A vendor dialect's router and the prefix it is mounted under (`/infisical`, `/clerk`, …).
 /// The router brings its own fallbacks, so unknown routes below the prefix get the vendor's
 /// error envelope.
 pub struct Mount {
     pub prefix: &'static str,
     pub router: Router<AppState>,
+    /// The templates of the router's routes, below `prefix`.
+    pub paths: Vec<&'static str>,
 }
 
 /// The whole application, wrapped in the shared middleware: `base` (the native API, whose

@@ -81,9 +81,29 @@ pub enum Errors {
 /// The bulk removal's route, whose bodies may be larger (`roster_http::bulk_body_limit`).
 const BULK_REMOVE_ROUTE: &str = "/v1/organizations/{organization_id}/memberships/bulk-remove";
 
-/// The native API's routes; `state` is what its idempotency layer runs with.
+/// The native API's router; `state` is what its idempotency layer runs with.
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+    routes()
+        .into_parts()
+        .0
+        .route_layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(state.clone()),
+            idempotency::layer,
+        ))
+        // Outermost: a request with a query parameter its route lacks is refused before it
+        // can run, idempotently or not.
+        .route_layer(axum::middleware::from_fn(query::refuse_undeclared))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+}
+
+/// The path template of every native route.
+pub fn paths() -> Vec<&'static str> {
+    routes().into_parts().1
+}
+
+fn routes() -> roster_http::Routes {
+    roster_http::Routes::new()
         .route(
             "/v1/organizations",
             get(organizations::list).post(organizations::create),
@@ -248,13 +268,4 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(state.clone()),
-            idempotency::layer,
-        ))
-        // Outermost: a request with a query parameter its route lacks is refused before it
-        // can run, idempotently or not.
-        .route_layer(axum::middleware::from_fn(query::refuse_undeclared))
-        .fallback(error::route_not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
 }
