@@ -109,14 +109,16 @@ impl Caller {
 }
 
 /// The permissions `actor` holds in `org`, or `None` if it may not see the organization at all
-/// (which callers must answer exactly like a missing organization). For an instance admin the
-/// caller checks that the organization exists.
+/// (which callers must answer exactly like a missing organization). One that holds no
+/// permission there (a service token made with none, a role granting none) may not see it
+/// either: a 403 would tell it that what it names exists. For an instance admin the caller
+/// checks that the organization exists.
 pub async fn permissions_in(
     session: &mut dyn Session,
     actor: &Actor,
     org: OrganizationId,
 ) -> CoreResult<Option<PermissionSet>> {
-    Ok(match &actor.principal {
+    let held = match &actor.principal {
         Principal::InstanceAdmin => Some(PermissionSet::all()),
         Principal::User(user) => session.user_permissions(org, *user).await?,
         Principal::Identity {
@@ -129,7 +131,8 @@ pub async fn permissions_in(
             ..
         } if *organization_id == org => Some(*permissions),
         Principal::Identity { .. } | Principal::ServiceToken { .. } => None,
-    })
+    };
+    Ok(held.filter(|held| *held != PermissionSet::EMPTY))
 }
 
 /// Requires `permission` in `org`: invisible → 404 as for a missing organization, visible but

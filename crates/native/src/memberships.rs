@@ -212,8 +212,9 @@ pub async fn accept(
     ))
 }
 
-/// The caller leaves the organization (refused for its last active admin). `?dry_run=true`
-/// answers what leaving would do, and does nothing.
+/// The caller leaves the organization (refused for its last active admin; a deactivated
+/// member is answered 404, as anyone without standing there). `?dry_run=true` answers what
+/// leaving would do, and does nothing.
 #[utoipa::path(post, path = "/v1/organizations/{organization_id}/leave", tag = "memberships",
     params(("organization_id" = String, Path), DryRunQuery), responses((status = 200, body = RemovalOut), Errors))]
 pub async fn leave(

@@ -653,7 +653,94 @@ async fn repeated_failures_naming_one_token_are_refused_with_429_on_every_mount(
     assert_eq!(app.get(&own, &other.token).await.status, StatusCode::OK);
 }
 
+/// A deactivated member is suspended from the organization, their own membership included:
+/// leaving is answered as for an organization they cannot see, and changes nothing; once
+/// reactivated, they may leave.
+async fn a_deactivated_member_cannot_leave_until_reactivated(app: TestApp) {
+    let org = app.org.clone();
+    let member = app.add_member(&org, "member").await;
+    let membership = format!(
+        "/v1/organizations/{org}/memberships/{}",
+        member.membership_id
+    );
+    let leave = format!("/v1/organizations/{org}/leave");
+    app.patch(&membership, &app.admin, json!({"is_active": false}))
+        .await
+        .expect(StatusCode::OK);
+    let res = app.post(&leave, &member.token, json!({})).await;
+    assert_eq!(
+        (res.status, res.code()),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "{}",
+        res.body
+    );
+    let kept = app
+        .get(&membership, &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        kept["is_active"], false,
+        "the membership stays, deactivated"
+    );
+    assert!(app.audited(&org, "membership.left").await.is_empty());
+
+    app.patch(&membership, &app.admin, json!({"is_active": true}))
+        .await
+        .expect(StatusCode::OK);
+    app.post(&leave, &member.token, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(
+        app.get(&membership, &app.admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// A service token made with no permission is answered as one that cannot see its own
+/// organization: 404 (never 403, which would tell what exists), and nothing changes.
+async fn a_token_holding_no_permission_sees_nothing_of_its_organization(app: TestApp) {
+    let org = app.org.clone();
+    let token = app
+        .post(
+            &format!("/v1/organizations/{org}/service-tokens"),
+            &app.owner.token,
+            json!({"permissions": []}),
+        )
+        .await
+        .expect(StatusCode::CREATED)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = app.project_with(&org, "web", &[]).await;
+    for (method, path) in [
+        ("GET", format!("/v1/organizations/{org}")),
+        ("GET", format!("/v1/projects/{project}")),
+        ("DELETE", format!("/v1/projects/{project}")),
+        (
+            "DELETE",
+            format!(
+                "/v1/organizations/{org}/memberships/{}",
+                app.owner.membership_id
+            ),
+        ),
+    ] {
+        let res = app.call(method, &path, Some(&token), None).await;
+        assert_eq!(
+            (res.status, res.code()),
+            (StatusCode::NOT_FOUND, "not_found"),
+            "{method} {path}: {}",
+            res.body
+        );
+    }
+    app.get(&format!("/v1/projects/{project}"), &app.admin)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(app.memberships(&org).await.len(), 1);
+}
+
 on_both_backends!(
+    a_deactivated_member_cannot_leave_until_reactivated,
+    a_token_holding_no_permission_sees_nothing_of_its_organization,
     repeated_failures_naming_one_token_are_refused_with_429_on_every_mount,
     admin_keys_are_listed_and_revoked_and_name_what_they_mint,
     missing_or_bad_credentials_get_401_in_the_envelope,

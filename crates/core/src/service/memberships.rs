@@ -163,12 +163,12 @@ impl Roster {
                 .zip(caller.as_ref())
                 .is_some_and(|(e, user)| e.eq_ignore_ascii_case(&user.email));
         let Some(user_id) = caller.filter(|_| addressed_to_caller).map(|u| u.id) else {
-            // Someone who can see the organization is told what is true; anyone else learns
-            // nothing of it.
+            // Someone who may read the organization's members is told what is true; anyone
+            // else learns nothing of it.
             return Err(
                 match crate::auth::permissions_in(&mut *tx, actor, org).await? {
-                    Some(_) => not_the_invitee(&m),
-                    None => CoreError::not_found("membership", id),
+                    Some(held) if held.contains(Permission::MembersRead) => not_the_invitee(&m),
+                    _ => CoreError::not_found("membership", id),
                 },
             );
         };

@@ -16,7 +16,8 @@ use crate::removed::Removed;
 
 use super::resolve::Found;
 use super::rules::{
-    lacking, leave_refusal, leaves_no_admin, may_be_leaving, none_such, self_removal,
+    lacking, leave_refusal, leaves_no_admin, may_be_leaving, may_leave_holding_nothing, none_such,
+    self_removal,
 };
 use super::{LEFT, REMOVED, RemovalRequest};
 
@@ -113,12 +114,11 @@ fn decide_one(
     } else {
         read.held.get(&actor.token_id).copied().flatten()
     };
-    // Leaving takes only one's own membership, even one that is deactivated or still an
-    // invitation (which hold no permissions).
+    // Leaving takes only one's own membership, even one that holds no permission.
     let held = match (held, &leaving) {
         (Some(held), _) => held,
-        (None, Some(_)) => PermissionSet::EMPTY,
-        (None, None) => return Err(CoreError::not_found("organization", org)),
+        (None, Some(_)) if may_leave_holding_nothing(&members) => PermissionSet::EMPTY,
+        (None, _) => return Err(CoreError::not_found("organization", org)),
     };
     if let Some(refusal) = lacking(held, &actor, org, request, leaving.is_some()) {
         return Err(refusal);

@@ -71,6 +71,15 @@ pub(in crate::service) fn may_be_leaving(
     }
 }
 
+/// Whether a caller who holds no permission in the organization may still leave it by
+/// `members` (their own membership): one still an invitation may be left (declined), but not
+/// a deactivated one. Deactivation suspends a member from everything in the organization,
+/// their own membership included: it stays, for an admin (or the identity provider) to
+/// reactivate or remove, and the member is answered as anyone without standing there.
+pub(in crate::service) fn may_leave_holding_nothing(members: &crate::removed::Removed) -> bool {
+    members.iter().all(|m| m.is_active)
+}
+
 /// The refusal of a caller who holds `held` and may not make `request`. What the context shows
 /// is checked first: a caller who may not read the members learns nothing from the order of
 /// refusals. A caller `leaving` needs no permission to remove. A service token is told the
