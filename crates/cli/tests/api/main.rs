@@ -62,4 +62,5 @@ mod removal_equivalence;
 mod resources;
 mod scim;
 mod tenant;
+mod tenant_matrix;
 mod webhooks;
