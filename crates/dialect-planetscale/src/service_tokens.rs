@@ -11,7 +11,7 @@ use roster_http::request_id::context;
 use serde_json::Value;
 
 use crate::error::PlanetScaleError;
-use crate::extract::{Auth, Body, Path, Query};
+use crate::extract::{Auth, Body, OptionalBody, Path, Query};
 use crate::organization;
 use crate::wire::*;
 
@@ -61,7 +61,7 @@ pub async fn create(
     State(s): State<AppState>,
     Auth(a): Auth,
     Path(org): Path<String>,
-    Body(b): Body<CreateServiceToken>,
+    OptionalBody(b): OptionalBody<CreateServiceToken>,
 ) -> Result<Json<Value>, PlanetScaleError> {
     let err = PlanetScaleError::for_actor(&a);
     let org = organization(&s, &a, &org).await?;
