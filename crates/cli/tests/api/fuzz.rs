@@ -69,6 +69,34 @@ async fn every_planetscale_operation_survives_fuzzing_and_matches_the_vendors_do
     .await;
 }
 
+/// The Clerk mount, the same way, with Clerk's own Backend API document
+/// (`tests/specs/clerk-mounted.json`).
+async fn every_clerk_operation_survives_fuzzing_and_matches_the_vendors_document(app: TestApp) {
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/specs/clerk-mounted.json");
+    let organization = roster_dialect_clerk::ids::encode("org", app.org.parse().unwrap());
+    fuzz_vendor_mount(
+        &app,
+        spec,
+        "/clerk/v1",
+        &[("organization_id", organization)],
+    )
+    .await;
+}
+
+/// The Infisical mount, the same way, with the three operations Infisical's documents
+/// describe (`tests/specs/infisical-mounted.json`, from the seeds).
+async fn every_infisical_operation_survives_fuzzing_and_matches_the_vendors_document(app: TestApp) {
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/specs/infisical-mounted.json");
+    let organization = app.org.clone();
+    fuzz_vendor_mount(
+        &app,
+        spec,
+        "/infisical",
+        &[("organizationId", organization)],
+    )
+    .await;
+}
+
 /// Runs schemathesis with the vendor document `spec` against the mount at `prefix`, as the
 /// organization's admin, with the path parameters `set` fixed; fails on what it finds: a
 /// server error, or an answer whose body or content type the document does not describe.
@@ -121,4 +149,6 @@ on_both_backends!(
     needs_tool;
     every_native_operation_survives_fuzzing_and_matches_its_document,
     every_planetscale_operation_survives_fuzzing_and_matches_the_vendors_document,
+    every_clerk_operation_survives_fuzzing_and_matches_the_vendors_document,
+    every_infisical_operation_survives_fuzzing_and_matches_the_vendors_document,
 );
