@@ -4,7 +4,8 @@
 //! killed with SIGKILL in the middle of removals (`kill`), floods of idle connections and
 //! clients that send one byte a second (`slow`), the peak memory of a 100,000-id bulk removal
 //! (`bulk-memory`), PostgreSQL stopped and started under load (`restart`), SQLite's disk
-//! filling up (`disk-full`, on a tmpfs it mounts: root only). Each ends with a check of the invariants (`db::Invariants`) and a line in a
+//! filling up (`disk-full`, on a tmpfs it mounts: root only), and mixed traffic on every mount
+//! for half an hour at a fixed rate (`soak`, asked for by name only). Each ends with a check of the invariants (`db::Invariants`) and a line in a
 //! Markdown table; `docs/reliability.md` keeps the figures.
 //!
 //! A tool, not a test: it runs for minutes and reports. Build roster first:
@@ -14,6 +15,7 @@ mod db;
 mod faults;
 mod kill;
 mod slow;
+mod soak;
 
 use clap::Parser;
 use roster_bench::{Backends, Bench, Server, Target};
@@ -24,7 +26,7 @@ struct Args {
     #[command(flatten)]
     backends: Backends,
     /// Which scenarios to run: kill, slow, bulk-memory, restart (PostgreSQL only), disk-full
-    /// (SQLite only).
+    /// (SQLite only), and soak (only when named: it runs for `--soak-minutes`).
     #[arg(
         long,
         value_delimiter = ',',
@@ -43,6 +45,12 @@ struct Args {
     /// Idle connections the `slow` scenario opens at once.
     #[arg(long, default_value_t = 2000)]
     idle_connections: usize,
+    /// How long the soak runs.
+    #[arg(long, default_value_t = 30)]
+    soak_minutes: u64,
+    /// Requests a second the soak offers, arriving whether or not earlier ones were answered.
+    #[arg(long, default_value_t = 100.0)]
+    soak_rate: f64,
 }
 
 /// Where a scenario runs: the organization, the server, a connection to its database.
@@ -120,6 +128,11 @@ async fn run(args: Args, target: Target) {
     }
     if wants(&c, "disk-full") {
         faults::disk_full(&mut c).await;
+    }
+    if wants(&c, "soak") {
+        println!("\n### {name}: soak\n");
+        let (minutes, rate) = (c.args.soak_minutes, c.args.soak_rate);
+        soak::run(&mut c, minutes, rate).await;
     }
 }
 
