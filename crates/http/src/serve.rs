@@ -7,6 +7,9 @@
 //! - **Body** (`Timeouts::body_read`): a request's body must arrive whole within it, counted from
 //!   its headers; a body still coming then is refused with 408 in the mount's envelope
 //!   (`extract::Rejection::BodyTimeout`) and the connection closed.
+//! - **Connections** (`Timeouts::max_connections`): at most this many are served at once; the
+//!   next waits in the listener's queue until one closes, so that a flood of connections costs
+//!   at most that many connections' memory (each about 60 KiB: hyper's buffers and the task).
 //!
 //! Depends on axum's `Router` and hyper; knows nothing of any route.
 
@@ -26,11 +29,12 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
-/// How long a client may take to send what it sends.
+/// How long a client may take to send what it sends, and how many may be connected at once.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     pub header_read: Duration,
     pub body_read: Duration,
+    pub max_connections: usize,
 }
 
 impl Default for Timeouts {
@@ -38,6 +42,7 @@ impl Default for Timeouts {
         Timeouts {
             header_read: Duration::from_secs(30),
             body_read: Duration::from_secs(60),
+            max_connections: 4096,
         }
     }
 }
@@ -85,7 +90,20 @@ pub async fn serve(
         .header_read_timeout(timeouts.header_read);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let cap = timeouts
+        .max_connections
+        .min(tokio::sync::Semaphore::MAX_PERMITS);
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(cap));
     loop {
+        // Held by the connection's task: a connection past the cap is not accepted until one
+        // closes (the kernel keeps it queued meanwhile).
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -117,6 +135,7 @@ pub async fn serve(
         tokio::spawn(async move {
             // A connection ending in error (reset, timed out) concerns that client alone.
             let _ = connection.await;
+            drop(permit);
         });
     }
     drop(listener);

@@ -770,6 +770,35 @@ async fn a_body_still_arriving_after_the_body_read_timeout_is_refused_with_408()
 /// A TCP relay to the test PostgreSQL server, on a port of its own, that can be cut (its
 /// listener closed and every relayed connection dropped, as when the server goes down) and
 /// opened again on the same port.
+/// With `--max-connections 2`, a third connection waits in the listener's queue, its request
+/// unanswered, while two are open, and is served as soon as one of them closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_past_the_cap_waits_until_one_closes() {
+    let sqlite = TempSqlite::new();
+    let (mut child, addr, _log) = serve_with(&sqlite.url, &["--max-connections", "2"]);
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Both accepted before the third arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: roster\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 1024];
+    let early = tokio::time::timeout(Duration::from_millis(700), third.read(&mut answer)).await;
+    assert!(early.is_err(), "a third connection was served: {early:?}");
+
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut answer))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(stop_with_sigterm(&mut child).success());
+}
+
 struct Relay {
     port: u16,
     running: Option<tokio::task::JoinHandle<()>>,
