@@ -263,11 +263,12 @@ fn normalized(res: &crate::harness::Resp, named: &[String]) -> (StatusCode, Stri
 /// do not exist.
 struct Asker {
     what: &'static str,
-    /// Its token for each question (`None`: one for them all).
+    /// Its token: one for every question, or one for each route.
     token: Token,
     /// What it names.
     names: Resources,
-    /// Whether the twins keep the organization (the asker is in it) or name none at all.
+    /// Whether the twins keep the organization named (one the asker stands in) or name none
+    /// at all.
     twin_within: bool,
 }
 
@@ -306,50 +307,54 @@ async fn state_of(app: &TestApp, org: &str, project: &str, endpoint: &str) -> Ve
 /// resources, an admin member's user id).
 async fn furnished(app: &TestApp, name: &str) -> (Resources, String) {
     let org = app.new_org(name).await;
-    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
-    let endpoint = id(&app
-        .post(
+    let endpoint = id_of(
+        &app.post(
             &format!("/v1/organizations/{org}/webhook-endpoints"),
             &app.admin,
             json!({"url": "https://example.com/hook"}),
         )
         .await
-        .expect(StatusCode::CREATED));
+        .expect(StatusCode::CREATED),
+    );
     let member = app.add_member(&org, "member").await;
     let admin = app.add_member(&org, "admin").await;
     let gone = app.add_member(&org, "member").await;
     app.remove_member(&org, &gone.membership_id).await;
-    let role = id(&app
-        .post(
+    let role = id_of(
+        &app.post(
             &format!("/v1/organizations/{org}/roles"),
             &app.admin,
             json!({"key": "auditor", "name": "Auditor", "permissions": ["members:read"]}),
         )
         .await
-        .expect(StatusCode::CREATED));
+        .expect(StatusCode::CREATED),
+    );
     let project = app.project_with(&org, "web", &[&member]).await;
-    let project_membership = id(&app
-        .get(&format!("/v1/projects/{project}/memberships"), &app.admin)
-        .await
-        .expect(StatusCode::OK)["data"][0]);
+    let project_membership = id_of(
+        &app.get(&format!("/v1/projects/{project}/memberships"), &app.admin)
+            .await
+            .expect(StatusCode::OK)["data"][0],
+    );
     let identity = app.new_identity(&org, "ci").await;
     app.add_identity_to_project(&project, &identity).await;
-    let service_token = id(&app
-        .post(
+    let service_token = id_of(
+        &app.post(
             &format!("/v1/organizations/{org}/service-tokens"),
             &admin.token,
             json!({"permissions": ["members:read"]}),
         )
         .await
-        .expect(StatusCode::CREATED));
-    let password = id(&app
-        .post(
+        .expect(StatusCode::CREATED),
+    );
+    let password = id_of(
+        &app.post(
             &format!("/v1/organizations/{org}/passwords"),
             &admin.token,
             json!({"name": "db"}),
         )
         .await
-        .expect(StatusCode::CREATED));
+        .expect(StatusCode::CREATED),
+    );
     let user_token = app
         .get(&format!("/v1/users/{}/tokens", member.user_id), &app.admin)
         .await
