@@ -700,17 +700,7 @@ async fn a_deactivated_member_cannot_leave_until_reactivated(app: TestApp) {
 /// organization: 404 (never 403, which would tell what exists), and nothing changes.
 async fn a_token_holding_no_permission_sees_nothing_of_its_organization(app: TestApp) {
     let org = app.org.clone();
-    let token = app
-        .post(
-            &format!("/v1/organizations/{org}/service-tokens"),
-            &app.owner.token,
-            json!({"permissions": []}),
-        )
-        .await
-        .expect(StatusCode::CREATED)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = app.new_service_token(&org, &app.owner.token, &[]).await;
     let project = app.project_with(&org, "web", &[]).await;
     for (method, path) in [
         ("GET", format!("/v1/organizations/{org}")),

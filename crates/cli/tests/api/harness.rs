@@ -254,6 +254,20 @@ impl TestApp {
         b["token"].as_str().unwrap().to_owned()
     }
 
+    /// A new service token of `org` holding `permissions`, made with `by`'s token: its secret.
+    pub async fn new_service_token(&self, org: &str, by: &str, permissions: &[&str]) -> String {
+        self.post(
+            &format!("/v1/organizations/{org}/service-tokens"),
+            by,
+            json!({ "permissions": permissions }),
+        )
+        .await
+        .expect(StatusCode::CREATED)["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// A new user who is a member of `org` with `role`, with a token.
     pub async fn add_member(&self, org: &str, role: &str) -> Member {
         let (user_id, membership_id) = self.add_user_as_member(org, role).await;

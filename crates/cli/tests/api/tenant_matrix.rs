@@ -414,16 +414,8 @@ async fn no_token_without_standing_tells_a_resource_from_a_missing_one_on_any_ro
         .map(|p| p.key())
         .collect();
     let their_service_token = app
-        .post(
-            &format!("/v1/organizations/{their_org}/service-tokens"),
-            &their_admin_token,
-            json!({ "permissions": every_permission }),
-        )
-        .await
-        .expect(StatusCode::CREATED)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .new_service_token(&their_org, &their_admin_token, &every_permission)
+        .await;
     let their_identity = id_of(
         &app.post(
             &format!("/v1/organizations/{their_org}/identities"),
@@ -460,16 +452,8 @@ async fn no_token_without_standing_tells_a_resource_from_a_missing_one_on_any_ro
     .await
     .expect(StatusCode::OK);
     let powerless = app
-        .post(
-            &format!("/v1/organizations/{our_org}/service-tokens"),
-            &app.token_for(&our_admin).await,
-            json!({"permissions": []}),
-        )
-        .await
-        .expect(StatusCode::CREATED)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .new_service_token(&our_org, &app.token_for(&our_admin).await, &[])
+        .await;
     let mut expired = Vec::new();
     let mut revoked = Vec::new();
     for _ in &routes {

@@ -5,8 +5,9 @@
 //! clients that send one byte a second (`slow`), the peak memory of a 100,000-id bulk removal
 //! (`bulk-memory`), PostgreSQL stopped and started under load (`restart`), SQLite's disk
 //! filling up (`disk-full`, on a tmpfs it mounts: root only), and mixed traffic on every mount
-//! for half an hour at a fixed rate (`soak`, asked for by name only). Each ends with a check of the invariants (`db::Invariants`) and a line in a
-//! Markdown table; `docs/reliability.md` keeps the figures.
+//! for half an hour at a fixed rate (`soak`, asked for by name only). Each ends with a check of
+//! the invariants (`db::Invariants`) and a line in a Markdown table; `docs/reliability.md`
+//! keeps the figures.
 //!
 //! A tool, not a test: it runs for minutes and reports. Build roster first:
 //! `cargo build --release -p roster && cargo run --release -p roster-bench --bin roster-chaos`.
