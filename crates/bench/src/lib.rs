@@ -1,6 +1,7 @@
-//! roster's load tools, `roster-bench` (`src/main.rs`) and `roster-chaos` (`src/bin/chaos`),
-//! and what they share. Tools, not tests: they assert nothing, they report. They drive a
-//! `roster serve` process over HTTP and read its database directly; they never link a mount.
+//! roster's load tools, `roster-bench` (`src/main.rs`) and `roster-chaos`
+//! (`src/bin/roster-chaos/`), and what they share. Tools, not tests: they assert nothing, they
+//! report. They drive a `roster serve` process over HTTP and read its database directly; they
+//! never link a mount.
 
 pub mod client;
 pub mod fixture;
