@@ -114,16 +114,16 @@ fn mounts() -> Vec<roster_http::Mount> {
     ]
 }
 
-/// The path template of every API route `app_for` serves: the native API's, and each
-/// dialect's below its prefix (not the operational endpoints, the API reference or the
-/// console, which name no organization's data).
-pub fn api_paths() -> Vec<String> {
-    let mut paths: Vec<String> = roster_native::paths()
+/// Every API route `app_for` serves, as (its mount's prefix, its path template below it): the
+/// native API's (prefix `""`), and each dialect's (not the operational endpoints, the API
+/// reference or the console, which name no organization's data).
+pub fn api_paths() -> Vec<(&'static str, &'static str)> {
+    let mut paths: Vec<_> = roster_native::paths()
         .into_iter()
-        .map(String::from)
+        .map(|p| ("", p))
         .collect();
     for mount in mounts() {
-        paths.extend(mount.paths.iter().map(|p| format!("{}{p}", mount.prefix)));
+        paths.extend(mount.paths.iter().map(|p| (mount.prefix, *p)));
     }
     paths
 }

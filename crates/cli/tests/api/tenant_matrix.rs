@@ -140,11 +140,9 @@ struct Route {
 }
 
 impl Route {
-    fn parse(template: &str) -> Route {
-        let prefix = ["/infisical", "/clerk", "/planetscale", "/scim/v2"]
-            .into_iter()
-            .find(|p| template.starts_with(&format!("{p}/")))
-            .unwrap_or("");
+    /// The route at `path` below the mount at `prefix`.
+    fn parse(prefix: &'static str, path: &str) -> Route {
+        let template = format!("{prefix}{path}");
         let segments: Vec<&str> = template.split('/').collect();
         let params = segments
             .iter()
@@ -156,7 +154,7 @@ impl Route {
             })
             .collect();
         Route {
-            template: template.to_owned(),
+            template,
             prefix,
             params,
         }
@@ -307,28 +305,24 @@ async fn state_of(app: &TestApp, org: &str, project: &str, endpoint: &str) -> Ve
 /// resources, an admin member's user id).
 async fn furnished(app: &TestApp, name: &str) -> (Resources, String) {
     let org = app.new_org(name).await;
-    let endpoint = id_of(
-        &app.post(
-            &format!("/v1/organizations/{org}/webhook-endpoints"),
-            &app.admin,
-            json!({"url": "https://example.com/hook"}),
-        )
-        .await
-        .expect(StatusCode::CREATED),
-    );
+    let endpoint = created(
+        app,
+        &format!("/v1/organizations/{org}/webhook-endpoints"),
+        &app.admin,
+        json!({"url": "https://example.com/hook"}),
+    )
+    .await;
     let member = app.add_member(&org, "member").await;
     let admin = app.add_member(&org, "admin").await;
     let gone = app.add_member(&org, "member").await;
     app.remove_member(&org, &gone.membership_id).await;
-    let role = id_of(
-        &app.post(
-            &format!("/v1/organizations/{org}/roles"),
-            &app.admin,
-            json!({"key": "auditor", "name": "Auditor", "permissions": ["members:read"]}),
-        )
-        .await
-        .expect(StatusCode::CREATED),
-    );
+    let role = created(
+        app,
+        &format!("/v1/organizations/{org}/roles"),
+        &app.admin,
+        json!({"key": "auditor", "name": "Auditor", "permissions": ["members:read"]}),
+    )
+    .await;
     let project = app.project_with(&org, "web", &[&member]).await;
     let project_membership = id_of(
         &app.get(&format!("/v1/projects/{project}/memberships"), &app.admin)
@@ -337,24 +331,20 @@ async fn furnished(app: &TestApp, name: &str) -> (Resources, String) {
     );
     let identity = app.new_identity(&org, "ci").await;
     app.add_identity_to_project(&project, &identity).await;
-    let service_token = id_of(
-        &app.post(
-            &format!("/v1/organizations/{org}/service-tokens"),
-            &admin.token,
-            json!({"permissions": ["members:read"]}),
-        )
-        .await
-        .expect(StatusCode::CREATED),
-    );
-    let password = id_of(
-        &app.post(
-            &format!("/v1/organizations/{org}/passwords"),
-            &admin.token,
-            json!({"name": "db"}),
-        )
-        .await
-        .expect(StatusCode::CREATED),
-    );
+    let service_token = created(
+        app,
+        &format!("/v1/organizations/{org}/service-tokens"),
+        &admin.token,
+        json!({"permissions": ["members:read"]}),
+    )
+    .await;
+    let password = created(
+        app,
+        &format!("/v1/organizations/{org}/passwords"),
+        &admin.token,
+        json!({"name": "db"}),
+    )
+    .await;
     let user_token = app
         .get(&format!("/v1/users/{}/tokens", member.user_id), &app.admin)
         .await
@@ -392,12 +382,17 @@ fn id_of(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
 }
 
+/// The id of what `POST path` with `body`, by `by`, created.
+async fn created(app: &TestApp, path: &str, by: &str, body: Value) -> String {
+    id_of(&app.post(path, by, body).await.expect(StatusCode::CREATED))
+}
+
 /// Every route of every mount, every method, every asker: the answer for the resources named
 /// is the answer for their twins that do not exist, and neither organization changes.
 async fn no_token_without_standing_tells_a_resource_from_a_missing_one_on_any_route(app: TestApp) {
     let routes: Vec<Route> = roster::api_paths()
-        .iter()
-        .map(|t| Route::parse(t))
+        .into_iter()
+        .map(|(prefix, path)| Route::parse(prefix, path))
         .filter(|r| !r.params.is_empty())
         .collect();
     assert!(routes.len() > 60, "{} routes with parameters", routes.len());
@@ -416,15 +411,13 @@ async fn no_token_without_standing_tells_a_resource_from_a_missing_one_on_any_ro
     let their_service_token = app
         .new_service_token(&their_org, &their_admin_token, &every_permission)
         .await;
-    let their_identity = id_of(
-        &app.post(
-            &format!("/v1/organizations/{their_org}/identities"),
-            &app.admin,
-            json!({"name": "robot", "role": "admin"}),
-        )
-        .await
-        .expect(StatusCode::CREATED),
-    );
+    let their_identity = created(
+        &app,
+        &format!("/v1/organizations/{their_org}/identities"),
+        &app.admin,
+        json!({"name": "robot", "role": "admin"}),
+    )
+    .await;
     let their_identity_token = app
         .post(
             &format!("/v1/identities/{their_identity}/tokens"),
