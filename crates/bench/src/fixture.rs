@@ -7,13 +7,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use roster_core::ids::{OrganizationId, ProjectId, RoleId};
-use roster_core::service::NewProject;
+use roster_core::ids::{OrganizationId, ProjectId, RoleId, UserId};
+use roster_core::service::{NewOrganization, NewProject};
 use roster_core::{Actor, RequestContext, Roster};
 
 use sqlx::Connection;
 
+use crate::load::Xorshift;
 use crate::seed;
+
+/// Members seeded in each organization of `Bench::seed_organizations`.
+pub const MEMBERS_EACH: usize = 20;
 
 /// Where the benchmark's database is.
 pub enum Target {
@@ -53,6 +57,9 @@ pub struct Bench {
     pub token: String,
     pub org: OrganizationId,
     pub slug: String,
+    /// The organization's first admin, who is also the first admin of every organization
+    /// `seed_organizations` makes.
+    pub user: UserId,
     pub role: RoleId,
     pub project: ProjectId,
 }
@@ -82,6 +89,7 @@ impl Bench {
             token,
             org,
             slug: boot.organization.slug,
+            user: boot.user.id,
             role,
             project,
         }
@@ -91,6 +99,36 @@ impl Bench {
         let seeded = seed::members(&self.target, self.org, self.role, self.project, n).await;
         seed::analyze(&self.target).await;
         seeded
+    }
+
+    /// `orgs` new organizations, each with `self.user` as its admin and `MEMBERS_EACH` seeded
+    /// members in a project; every seeded member with its organization, in a random order.
+    pub async fn seed_organizations(
+        &self,
+        orgs: usize,
+        random: &mut Xorshift,
+    ) -> Vec<(OrganizationId, seed::Seeded)> {
+        let mut members = Vec::with_capacity(orgs * MEMBERS_EACH);
+        for i in 0..orgs {
+            let input = NewOrganization {
+                name: format!("Tenant {i} {}", self.slug),
+                created_by: Some(self.user),
+                ..Default::default()
+            };
+            let org = self
+                .roster
+                .create_organization(Some(&self.admin), input, &RequestContext::default())
+                .await
+                .unwrap()
+                .id;
+            let (org, role, project) = org_parts(&self.roster, &self.admin, org).await;
+            for m in seed::members(&self.target, org, role, project, MEMBERS_EACH).await {
+                members.push((org, m));
+            }
+        }
+        seed::analyze(&self.target).await;
+        random.shuffle(&mut members);
+        members
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod fixture;
+pub mod load;
 pub mod seed;
 
 pub use fixture::{

@@ -22,7 +22,6 @@ mod spread;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -33,6 +32,7 @@ use roster_core::secrets::{Credentials, PresentedToken};
 use roster_core::service::{GroupCommitStats, NewOrganization, RemovalRequest};
 use serde_json::json;
 
+use roster_bench::load::{HEADER, Run, connections, drive, drive_open};
 use roster_bench::{Backends, Bench, Server, Target, client, org_parts, seed};
 
 /// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
@@ -109,175 +109,6 @@ struct Args {
     webhook_endpoint: bool,
 }
 
-/// Latencies of one run, and what they add up to.
-struct Run {
-    latencies: Vec<Duration>,
-    errors: usize,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn row(mut self, label: &str) -> String {
-        self.latencies.sort();
-        let pct = |p: f64| {
-            let l = &self.latencies;
-            if l.is_empty() {
-                0.0
-            } else {
-                l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0
-            }
-        };
-        let rps = self.latencies.len() as f64 / self.elapsed.as_secs_f64();
-        format!(
-            "| {label} | {rps:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-            pct(0.50),
-            pct(0.90),
-            pct(0.99),
-            self.latencies
-                .last()
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-            self.errors
-        )
-    }
-
-    fn rps(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-/// Runs `work(i)` for i in 0..n over `c` concurrent workers; each returns whether it succeeded.
-async fn drive<F, Fut>(n: usize, c: usize, work: F) -> Run
-where
-    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let next = Arc::new(AtomicUsize::new(0));
-    let work = Arc::new(work);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for worker in 0..c {
-        let (next, work) = (next.clone(), work.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let t = Instant::now();
-                if work(worker, i).await {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    gather(tasks, started).await
-}
-
-/// The workers' latencies and errors put together, the run timed from `started` to the last.
-async fn gather(
-    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
-    started: Instant,
-) -> Run {
-    let mut run = Run {
-        latencies: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for t in tasks {
-        let (lat, errors) = t.await.unwrap();
-        run.latencies.extend(lat);
-        run.errors += errors;
-    }
-    run.elapsed = started.elapsed();
-    run
-}
-
-/// Runs `work(w, i)` for i in 0..n, the `i`th arriving at a time of its own whatever became of
-/// the ones before (an open loop): arrivals at random at `rate` a second on average (Poisson),
-/// served by `c` workers in arrival order. Each latency counts from the arrival, so a wait for a
-/// free worker is in it, as a client's would be.
-async fn drive_open<F, Fut>(n: usize, c: usize, rate: u32, work: F) -> Run
-where
-    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
-    let (arrive, arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
-    let started = Instant::now();
-    // The arrivals are paced by a thread of their own: Tokio's timer counts whole
-    // milliseconds, a thread's sleep is good to about 60 µs. An arrival the thread is late
-    // for is sent at once, with the time it was due.
-    let pacer = std::thread::spawn(move || {
-        let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
-        let mut due = started;
-        for i in 0..n {
-            due += Duration::from_secs_f64(random.exponential() / f64::from(rate));
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-            if arrive.send((i, due)).is_err() {
-                return;
-            }
-        }
-    });
-    let arrivals = Arc::new(tokio::sync::Mutex::new(arrivals));
-    let work = Arc::new(work);
-    let mut tasks = Vec::new();
-    for worker in 0..c {
-        let (arrivals, work) = (arrivals.clone(), work.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0);
-            loop {
-                let next = arrivals.lock().await.recv().await;
-                let Some((i, due)) = next else { break };
-                if work(worker, i).await {
-                    lat.push(due.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let run = gather(tasks, started).await;
-    pacer.join().unwrap();
-    run
-}
-
-/// A small fixed-seed generator, so that every open-loop run offers the same arrivals.
-struct Xorshift(u64);
-
-impl Xorshift {
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Exponential with mean 1: the gap between two Poisson arrivals at rate 1.
-    fn exponential(&mut self) -> f64 {
-        -self.uniform().ln()
-    }
-}
-
-/// `c` keep-alive connections to `addr`, one per worker.
-async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client::Conn>>> {
-    let mut conns = Vec::with_capacity(c);
-    for _ in 0..c {
-        conns.push(tokio::sync::Mutex::new(
-            client::Conn::open(addr).await.expect("connect to roster"),
-        ));
-    }
-    Arc::new(conns)
-}
-
 /// ", n per commit, t ms a batch": how many removals shared each group-commit transaction on
 /// average between two readings of the counters, and how long each batch took.
 fn mean_batch(before: GroupCommitStats, after: GroupCommitStats) -> String {
@@ -311,8 +142,6 @@ async fn group_commit_counters(addr: &str) -> GroupCommitStats {
         busy: Duration::from_secs_f64(value("roster_removal_batch_seconds_total ")),
     }
 }
-
-const HEADER: &str = "| run | removals/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|";
 
 /// The unit of work behind a mount's single removal (named by what it removes by), as its
 /// handler calls the core: the direct figure each mount is quoted against.

@@ -94,12 +94,34 @@ impl Db {
         }
     }
 
+    /// A condition keeping the rows of `org`, or every row.
+    fn of(&self, org: Option<OrganizationId>) -> String {
+        org.map_or("TRUE".into(), |org| {
+            format!("org_id = {}", self.literal(org))
+        })
+    }
+
     pub async fn count(&mut self, sql: &str) -> i64 {
         match self {
             Db::Sqlite(c) => sqlx::query(sql).fetch_one(c).await.map(|r| r.get(0)),
             Db::Postgres(c) => sqlx::query(sql).fetch_one(c).await.map(|r| r.get(0)),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Writes what seeding left in the write-ahead log back to the database, so that a load
+    /// measured next does not pay for the seeding's writes (on PostgreSQL a checkpoint, and
+    /// its fsyncs, would otherwise start in the middle of it).
+    pub async fn checkpoint(&mut self) {
+        let sql = match self {
+            Db::Sqlite(_) => "PRAGMA wal_checkpoint(TRUNCATE)",
+            Db::Postgres(_) => "CHECKPOINT",
+        };
+        match self {
+            Db::Sqlite(c) => sqlx::raw_sql(sql).execute(c).await.map(drop),
+            Db::Postgres(c) => sqlx::raw_sql(sql).execute(c).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The first column of the first row, as text.
@@ -129,50 +151,51 @@ impl Db {
             .collect()
     }
 
-    /// The organization's memberships, by id.
-    async fn memberships(&mut self, org: OrganizationId) -> HashSet<String> {
+    /// The organization's memberships (or every one), by id.
+    async fn memberships(&mut self, org: Option<OrganizationId>) -> HashSet<String> {
         let sql = format!(
-            "SELECT {} FROM memberships WHERE org_id = {}",
+            "SELECT {} FROM memberships WHERE {}",
             self.hex("id"),
-            self.literal(org)
+            self.of(org)
         );
         self.texts(&sql).await
     }
 
-    /// The users holding a project membership in the organization.
-    async fn project_members(&mut self, org: OrganizationId) -> HashSet<String> {
+    /// The users holding a project membership in the organization (or in any).
+    async fn project_members(&mut self, org: Option<OrganizationId>) -> HashSet<String> {
         let sql = format!(
-            "SELECT {} FROM project_memberships WHERE org_id = {}",
+            "SELECT {} FROM project_memberships WHERE {}",
             self.hex("user_id"),
-            self.literal(org)
+            self.of(org)
         );
         self.texts(&sql).await
     }
 
-    /// The memberships the audit trail says were removed from the organization.
-    async fn audited_removals(&mut self, org: OrganizationId) -> HashSet<String> {
+    /// The memberships the audit trail says were removed from the organization (or any).
+    async fn audited_removals(&mut self, org: Option<OrganizationId>) -> HashSet<String> {
         let sql = format!(
-            "SELECT target_id FROM audit_events WHERE org_id = {} AND action = 'membership.removed'",
-            self.literal(org)
+            "SELECT target_id FROM audit_events WHERE {} AND action = 'membership.removed'",
+            self.of(org)
         );
         self.texts(&sql).await
     }
 
-    /// The organization's former-member records, by membership id.
-    async fn former_members(&mut self, org: OrganizationId) -> HashSet<String> {
+    /// The organization's former-member records (or every one), by membership id.
+    async fn former_members(&mut self, org: Option<OrganizationId>) -> HashSet<String> {
         let sql = format!(
-            "SELECT {} FROM former_members WHERE org_id = {}",
+            "SELECT {} FROM former_members WHERE {}",
             self.hex("membership_id"),
-            self.literal(org)
+            self.of(org)
         );
         self.texts(&sql).await
     }
 
-    /// Sorts each member of `seeded` by what the database holds of it now; `acknowledged` are
-    /// the memberships (plain hex) whose removal was answered 200.
+    /// Sorts each member of `seeded` (all of `org`, or of any organization) by what the
+    /// database holds of it now; `acknowledged` are the memberships (plain hex) whose removal
+    /// was answered 200.
     pub async fn tally(
         &mut self,
-        org: OrganizationId,
+        org: Option<OrganizationId>,
         seeded: &[seed::Seeded],
         acknowledged: &HashSet<String>,
     ) -> Tally {

@@ -204,7 +204,7 @@ pub async fn database_restart(c: &mut Chaos) {
         .map_or("never".into(), |t| {
             format!("{:.2} s", (t - started_at).as_secs_f64())
         });
-    let t = c.db.tally(c.b.org, &seeded, &acknowledged).await;
+    let t = c.db.tally(Some(c.b.org), &seeded, &acknowledged).await;
     println!(
         "\nPostgreSQL stopped at {:.1} s for {:.1} s under 8 connections of single removals:\n\n\
          | while | answers | slowest answer, ms |\n|---|---|---|\n\
@@ -298,7 +298,7 @@ pub async fn disk_full(c: &mut Chaos) {
     let after = format!("{} (slowest {:.1} ms)", statuses(&all), slowest(&all));
     let mut acknowledged = acknowledged_full;
     acknowledged.extend(acknowledged_freed);
-    let t = db.tally(b.org, &seeded, &acknowledged).await;
+    let t = db.tally(Some(b.org), &seeded, &acknowledged).await;
     println!(
         "\nSQLite on a 48 MiB tmpfs, filled while serving: removals while full: {while_full}; integrity_check: {integrity_full}. Space freed: {after}; integrity_check: {}. {} removals done ({} answered 200), {} in part, {} acknowledged and lost. Invariants: {}",
         integrity(&mut db).await,

@@ -67,7 +67,7 @@ pub async fn bulk(c: &mut Chaos, rounds: usize, size: usize) {
         } else {
             HashSet::new()
         };
-        let t = c.db.tally(c.b.org, &seeded, &acknowledged).await;
+        let t = c.db.tally(Some(c.b.org), &seeded, &acknowledged).await;
         if t.done == size {
             wholly += 1;
         } else if t.not_done == size {
@@ -132,7 +132,7 @@ pub async fn singles(c: &mut Chaos, rounds: usize, connections: usize) {
             let _ = w.await;
         }
         let acknowledged = acknowledged.lock().unwrap().clone();
-        let t = c.db.tally(c.b.org, &seeded, &acknowledged).await;
+        let t = c.db.tally(Some(c.b.org), &seeded, &acknowledged).await;
         removals += t.done;
         answered += acknowledged.len();
         half += t.half_done;

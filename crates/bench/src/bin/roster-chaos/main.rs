@@ -4,8 +4,9 @@
 //! killed with SIGKILL in the middle of removals (`kill`), floods of idle connections and
 //! clients that send one byte a second (`slow`), the peak memory of a 100,000-id bulk removal
 //! (`bulk-memory`), PostgreSQL stopped and started under load (`restart`), SQLite's disk
-//! filling up (`disk-full`, on a tmpfs it mounts: root only), and mixed traffic on every mount
-//! for half an hour at a fixed rate (`soak`, asked for by name only). Each ends with a check of
+//! filling up (`disk-full`, on a tmpfs it mounts: root only), removals spread over 10,000
+//! organizations against the same in one (`tenants`), and mixed traffic on every mount for
+//! half an hour at a fixed rate (`soak`, asked for by name only). Each ends with a check of
 //! the invariants (`db::Invariants`) and a line in a Markdown table; `docs/reliability.md`
 //! keeps the figures.
 //!
@@ -17,8 +18,10 @@ mod faults;
 mod kill;
 mod slow;
 mod soak;
+mod tenants;
 
 use clap::Parser;
+use roster_bench::load::Xorshift;
 use roster_bench::{Backends, Bench, Server, Target};
 
 #[derive(Parser, Clone)]
@@ -27,11 +30,11 @@ struct Args {
     #[command(flatten)]
     backends: Backends,
     /// Which scenarios to run: kill, slow, bulk-memory, restart (PostgreSQL only), disk-full
-    /// (SQLite only), and soak (only when named: it runs for `--soak-minutes`).
+    /// (SQLite only), tenants, and soak (only when named: it runs for `--soak-minutes`).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "kill,slow,bulk-memory,restart,disk-full"
+        default_value = "kill,slow,bulk-memory,restart,disk-full,tenants"
     )]
     scenarios: Vec<String>,
     /// Rounds of each kill scenario.
@@ -52,6 +55,15 @@ struct Args {
     /// Requests a second the soak offers, arriving whether or not earlier ones were answered.
     #[arg(long, default_value_t = 100.0)]
     soak_rate: f64,
+    /// Organizations (20 members each) the `tenants` scenario spreads removals over.
+    #[arg(long, default_value_t = 10_000)]
+    tenants: usize,
+    /// Removals a second the `tenants` scenario offers to each of its two loads, in turn.
+    #[arg(long, value_delimiter = ',', default_value = "1000,3000")]
+    tenants_rates: Vec<u32>,
+    /// How long each load of the `tenants` scenario offers removals.
+    #[arg(long, default_value_t = 20)]
+    tenants_seconds: u64,
 }
 
 /// Where a scenario runs: the organization, the server, a connection to its database.
@@ -60,7 +72,7 @@ pub struct Chaos {
     b: Bench,
     server: Server,
     db: db::Db,
-    random: Random,
+    random: Xorshift,
 }
 
 impl Chaos {
@@ -72,26 +84,6 @@ impl Chaos {
 
     fn row(&self, row: &str) {
         println!("{row}");
-    }
-}
-
-/// A xorshift generator: where a kill lands need not be secure, only spread.
-pub struct Random(u64);
-
-impl Random {
-    fn seeded() -> Random {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64);
-        Random(nanos | 1)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -107,7 +99,7 @@ async fn run(args: Args, target: Target) {
         b,
         server,
         db,
-        random: Random::seeded(),
+        random: Xorshift::seeded(),
     };
     let wants = |c: &Chaos, s: &str| c.args.scenarios.iter().any(|x| x == s);
     if wants(&c, "kill") {
@@ -129,6 +121,12 @@ async fn run(args: Args, target: Target) {
     }
     if wants(&c, "disk-full") {
         faults::disk_full(&mut c).await;
+    }
+    if wants(&c, "tenants") {
+        println!("\n### {name}: many tenants\n");
+        let (tenants, seconds) = (c.args.tenants, c.args.tenants_seconds);
+        let rates = c.args.tenants_rates.clone();
+        tenants::run(&mut c, tenants, &rates, seconds).await;
     }
     if wants(&c, "soak") {
         println!("\n### {name}: soak\n");

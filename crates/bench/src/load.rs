@@ -1,0 +1,204 @@
+//! Load generation both tools share: a closed loop (`drive`: a fixed number of workers, each
+//! sending its next request when the last is answered) and an open loop (`drive_open`: requests
+//! arriving at random at a fixed rate, whatever became of the earlier ones), the latencies they
+//! gather (`Run`), and the small generator that spreads arrivals and picks.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::client;
+
+/// The header of the table `Run::row` fills.
+pub const HEADER: &str = "| run | removals/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|";
+
+/// Latencies of one run, and what they add up to.
+pub struct Run {
+    pub latencies: Vec<Duration>,
+    pub errors: usize,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// The latency (ms) that a share `p` of the run's answered requests did not exceed.
+    pub fn percentile_ms(&mut self, p: f64) -> f64 {
+        self.latencies.sort_unstable();
+        let l = &self.latencies;
+        if l.is_empty() {
+            return 0.0;
+        }
+        l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0
+    }
+
+    /// A row of `HEADER`'s table.
+    pub fn row(mut self, label: &str) -> String {
+        let (p50, p90, p99) = (
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.90),
+            self.percentile_ms(0.99),
+        );
+        format!(
+            "| {label} | {:.0} | {p50:.2} | {p90:.2} | {p99:.2} | {:.2} | {} |",
+            self.rps(),
+            self.percentile_ms(1.0),
+            self.errors
+        )
+    }
+
+    /// Answered requests a second.
+    pub fn rps(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Runs `work(w, i)` for i in 0..n over `c` concurrent workers (`w` is the worker); each
+/// returns whether it succeeded.
+pub async fn drive<F, Fut>(n: usize, c: usize, work: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let work = Arc::new(work);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..c {
+        let (next, work) = (next.clone(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                if work(worker, i).await {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    gather(tasks, started).await
+}
+
+/// The workers' latencies and errors put together, the run timed from `started` to the last.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    started: Instant,
+) -> Run {
+    let mut run = Run {
+        latencies: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (lat, errors) = t.await.unwrap();
+        run.latencies.extend(lat);
+        run.errors += errors;
+    }
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// Runs `work(w, i)` for i in 0..n, the `i`th arriving at a time of its own whatever became of
+/// the ones before (an open loop): arrivals at random at `rate` a second on average (Poisson),
+/// served by `c` workers in arrival order. Each latency counts from the arrival, so a wait for a
+/// free worker is in it, as a client's would be.
+pub async fn drive_open<F, Fut>(n: usize, c: usize, rate: u32, work: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let (arrive, arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    let started = Instant::now();
+    // The arrivals are paced by a thread of their own: Tokio's timer counts whole
+    // milliseconds, a thread's sleep is good to about 60 µs. An arrival the thread is late
+    // for is sent at once, with the time it was due.
+    let pacer = std::thread::spawn(move || {
+        let mut random = Xorshift(0x9E37_79B9_7F4A_7C15);
+        let mut due = started;
+        for i in 0..n {
+            due += Duration::from_secs_f64(random.exponential() / f64::from(rate));
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if arrive.send((i, due)).is_err() {
+                return;
+            }
+        }
+    });
+    let arrivals = Arc::new(tokio::sync::Mutex::new(arrivals));
+    let work = Arc::new(work);
+    let mut tasks = Vec::new();
+    for worker in 0..c {
+        let (arrivals, work) = (arrivals.clone(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0);
+            loop {
+                let next = arrivals.lock().await.recv().await;
+                let Some((i, due)) = next else { break };
+                if work(worker, i).await {
+                    lat.push(due.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let run = gather(tasks, started).await;
+    pacer.join().unwrap();
+    run
+}
+
+/// A small xorshift generator: arrivals and picks need to be spread, not secure. A fixed seed
+/// makes every run offer the same arrivals; `seeded` varies them (where a kill lands).
+pub struct Xorshift(pub u64);
+
+impl Xorshift {
+    /// Seeded from the clock.
+    pub fn seeded() -> Xorshift {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Xorshift(nanos | 1)
+    }
+
+    /// Uniform in (0, 1].
+    pub fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Exponential with mean 1: the gap between two Poisson arrivals at rate 1.
+    pub fn exponential(&mut self) -> f64 {
+        -self.uniform().ln()
+    }
+
+    /// `items` in a random order (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.uniform() * (i + 1) as f64) as usize % (i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
+/// `c` keep-alive connections to `addr`, one per worker.
+pub async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<client::Conn>>> {
+    let mut conns = Vec::with_capacity(c);
+    for _ in 0..c {
+        conns.push(tokio::sync::Mutex::new(
+            client::Conn::open(addr).await.expect("connect to roster"),
+        ));
+    }
+    Arc::new(conns)
+}
