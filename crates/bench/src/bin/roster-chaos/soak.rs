@@ -2,10 +2,10 @@
 //! removals through each of the five mounts, small bulk removals) arriving at a fixed rate
 //! whether or not earlier requests were answered, for `--soak-minutes`, with the server's RSS,
 //! its open file descriptors and the p99 latency of each 10-second window sampled. Over a long
-//! run none of them may grow: the report gives each one's slope (least squares, per hour) and
-//! every error.
+//! run none of them may grow: the report gives each one's slope (least squares, per hour),
+//! every error, and each kind of request's p50 and p99 over the whole run.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,8 +24,9 @@ const CONNECTIONS: usize = 16;
 /// Members each bulk removal of the mix names.
 const BULK: usize = 5;
 
-/// One request of the mix, and when it arrived.
+/// One request of the mix, what kind it is, and when it arrived.
 struct Job {
+    kind: &'static str,
     method: &'static str,
     path: String,
     body: Option<Vec<u8>>,
@@ -38,6 +39,9 @@ struct Window {
     latencies_ms: Vec<f64>,
     errors: usize,
 }
+
+/// Every latency of the run by kind of request, in ms: which kind a high p99 comes from.
+type ByKind = BTreeMap<&'static str, Vec<f64>>;
 
 /// One sample: minutes since the start, RSS in MiB, open descriptors, the window's p99 in ms.
 struct Sample {
@@ -61,6 +65,7 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
     let invariants_before = c.db.invariants().await.hold();
 
     let window = Arc::new(Mutex::new(Window::default()));
+    let by_kind: Arc<Mutex<ByKind>> = Arc::default();
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let (jobs, queue) = mpsc::channel::<Job>(arrivals.max(1));
     let queue = Arc::new(tokio::sync::Mutex::new(queue));
@@ -68,6 +73,7 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
     let mut workers = Vec::new();
     for _ in 0..CONNECTIONS {
         let (queue, window, first_error) = (queue.clone(), window.clone(), first_error.clone());
+        let by_kind = by_kind.clone();
         let (addr, auth) = (c.server.addr.clone(), auth.clone());
         workers.push(tokio::spawn(async move {
             let mut conn = Conn::open(&addr).await.ok();
@@ -94,6 +100,12 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
                         Some(format!("{} {}: {e}", job.method, job.path))
                     }
                 };
+                by_kind
+                    .lock()
+                    .unwrap()
+                    .entry(job.kind)
+                    .or_default()
+                    .push(ms);
                 let mut w = window.lock().unwrap();
                 w.latencies_ms.push(ms);
                 if let Some(failure) = failure {
@@ -130,18 +142,28 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
         }
         tokio::time::sleep_until(due.into()).await;
         let u = c.random.uniform();
-        let (method, path, body) = if u < READS {
+        let (kind, method, path, body) = if u < READS {
             let path = match i % 4 {
                 0 => format!("/v1/organizations/{org}/memberships?limit=20"),
                 1 => format!("/clerk/v1/organizations/{clerk_org}/memberships?limit=20"),
                 2 => format!("/planetscale/v1/organizations/{slug}/members?per_page=20"),
                 _ => format!("/scim/v2/organizations/{slug}/Users?count=20"),
             };
-            ("GET", path, None)
+            (
+                ["read native", "read Clerk", "read PlanetScale", "read SCIM"][i % 4],
+                "GET",
+                path,
+                None,
+            )
         } else if u < READS + INVITATIONS {
             let body = json!({"email": format!("soak-{i}@example.com")});
             let path = format!("/v1/organizations/{org}/memberships");
-            ("POST", path, Some(body.to_string().into_bytes()))
+            (
+                "invitation",
+                "POST",
+                path,
+                Some(body.to_string().into_bytes()),
+            )
         } else if u < READS + INVITATIONS + BULKS {
             if members.len() < BULK {
                 unserved += 1;
@@ -153,7 +175,12 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
                 .collect();
             let body = json!({ "membership_ids": ids });
             let path = format!("/v1/organizations/{org}/memberships/bulk-remove");
-            ("POST", path, Some(body.to_string().into_bytes()))
+            (
+                "bulk removal",
+                "POST",
+                path,
+                Some(body.to_string().into_bytes()),
+            )
         } else {
             let Some(m) = members.pop_front() else {
                 unserved += 1;
@@ -172,9 +199,17 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
                 3 => format!("/planetscale/v1/organizations/{slug}/members/{}", m.user),
                 _ => format!("/scim/v2/organizations/{slug}/Users/{}", m.membership),
             };
-            ("DELETE", path, None)
+            let kind = [
+                "removal native",
+                "removal Infisical",
+                "removal Clerk",
+                "removal PlanetScale",
+                "removal SCIM",
+            ][i % 5];
+            (kind, "DELETE", path, None)
         };
         let job = Job {
+            kind,
             method,
             path,
             body,
@@ -226,19 +261,29 @@ pub async fn run(c: &mut Chaos, minutes: u64, rate: f64) {
         if invariants_before { "hold" } else { "BROKEN" },
         if invariants_after { "hold" } else { "BROKEN" },
     );
+    println!("\n| request | count | p50 ms | p99 ms |\n|---|---|---|---|");
+    for (kind, ms) in std::mem::take(&mut *by_kind.lock().unwrap()) {
+        let (count, p50) = (ms.len(), percentile(ms.clone(), 0.50));
+        println!("| {kind} | {count} | {p50:.2} | {:.2} |", p99(ms));
+    }
     if let Some(e) = first_error.lock().unwrap().as_ref() {
         println!("\nfirst error: {e}");
     }
 }
 
 /// The 99th percentile of `ms` (NaN for none).
-fn p99(mut ms: Vec<f64>) -> f64 {
+fn p99(ms: Vec<f64>) -> f64 {
+    percentile(ms, 0.99)
+}
+
+/// The value a share `p` of `ms` does not exceed (NaN for none).
+fn percentile(mut ms: Vec<f64>, p: f64) -> f64 {
     if ms.is_empty() {
         return f64::NAN;
     }
     ms.sort_by(f64::total_cmp);
-    // Nearest rank: the smallest value at least 99% of them do not exceed.
-    ms[((ms.len() as f64 * 0.99).ceil() as usize).saturating_sub(1)]
+    // Nearest rank: the smallest value at least a share p of them do not exceed.
+    ms[((ms.len() as f64 * p).ceil() as usize).saturating_sub(1)]
 }
 
 /// The least-squares slope of `value` over time, per hour, leaving out the first sample (the
