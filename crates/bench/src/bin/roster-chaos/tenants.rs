@@ -40,15 +40,15 @@ pub async fn run(c: &mut Chaos, tenants: usize, rates: &[u32], seconds: u64) {
         let org = c.b.org;
         let one: Vec<(OrganizationId, Seeded)> =
             c.b.seed(n).await.into_iter().map(|m| (org, m)).collect();
-        let one = load(c, "one organization".into(), rate, one).await;
+        let in_one = load(c, "one organization".into(), rate, one).await;
         let mine = spread.split_off(spread.len().saturating_sub(n));
         let label = format!("spread over {tenants} organizations");
-        let spread = load(c, label, rate, mine).await;
+        let spread_out = load(c, label, rate, mine).await;
         ratios.push(format!(
             "at {rate}/s offered, spread against one organization: {:.2}× the rate served, {:.2}× the p50, {:.2}× the p99",
-            spread.served / one.served,
-            spread.p50_ms / one.p50_ms,
-            spread.p99_ms / one.p99_ms
+            spread_out.served / in_one.served,
+            spread_out.p50_ms / in_one.p50_ms,
+            spread_out.p99_ms / in_one.p99_ms
         ));
     }
     println!();
