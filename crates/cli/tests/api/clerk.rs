@@ -321,6 +321,48 @@ async fn clerk_lists_memberships_newest_first_by_offset_and_oldest_first_on_requ
     assert_eq!(oldest_first, native);
 }
 
+/// Clerk's `total_count` and SCIM's `totalResults` count the organization's users, as its
+/// member count changes, and leave out invitations by email.
+async fn list_totals_count_users_and_leave_out_invitations(app: TestApp) {
+    let org = app.new_org("Totals").await;
+    let members = app.add_users_as_members(&org, "member", 3).await;
+    for email in ["one@invited.example", "two@invited.example"] {
+        app.post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &app.admin,
+            json!({ "email": email }),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
+    let scim_token = app
+        .new_service_token(&org, &app.admin, &["members:read"])
+        .await;
+    let totals = || async {
+        let clerk = app
+            .get(
+                &format!("/clerk/v1/organizations/{clerk_org}/memberships?limit=1"),
+                &app.admin,
+            )
+            .await
+            .expect(StatusCode::OK);
+        let scim = app
+            .get(
+                &format!("/scim/v2/organizations/{org}/Users?count=1"),
+                &scim_token,
+            )
+            .await
+            .expect(StatusCode::OK);
+        (clerk["total_count"].clone(), scim["totalResults"].clone())
+    };
+    // The organization's creator and the three members; the two invitations are no users.
+    assert_eq!(app.membership_ids(&org).await.len(), 6);
+    assert_eq!(totals().await, (json!(4), json!(4)));
+    app.remove_member(&org, &members[0]).await;
+    assert_eq!(totals().await, (json!(3), json!(3)));
+}
+
 /// The ids of a Clerk organization's `total` memberships, two a page by offset, in `order`.
 async fn walk_by_offset(app: &TestApp, clerk_org: &str, total: usize, order: &str) -> Vec<String> {
     let mut seen = Vec::new();
@@ -350,6 +392,7 @@ on_both_backends!(
     a_removal_through_clerk_is_the_core_removal,
     a_clerk_removal_by_a_caller_who_may_not_read_the_organization_is_forbidden,
     clerk_lists_memberships_newest_first_by_offset_and_oldest_first_on_request,
+    list_totals_count_users_and_leave_out_invitations,
 );
 
 /// Needs `@clerk/backend` from npm (`./test` installs it).

@@ -236,6 +236,25 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
         filter: &MembershipFilter,
     ) -> CoreResult<i64> {
         let mut args = vec![Arg::Uuid(org.0)];
+        // Every membership, or every user's: the organization's kept count (migration 0002), less
+        // its invitations by email, which are few. Counting users' memberships one by one read
+        // the whole organization for every page a Clerk or SCIM client asked for (a Clerk page
+        // of 20 at 130,000 members: 9.9 ms on SQLite, 15.4 ms on PostgreSQL).
+        let plain = MembershipFilter {
+            users_only: filter.users_only,
+            ..Default::default()
+        };
+        if *filter == plain {
+            let invitations = if filter.users_only {
+                " - (SELECT COUNT(*) FROM memberships m WHERE m.org_id = $1 AND m.user_id IS NULL)"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT COALESCE((SELECT member_count FROM organizations WHERE id = $1), 0){invitations}"
+            );
+            return self.count(&sql, args).await;
+        }
         let sql = format!(
             "SELECT COUNT(*) FROM memberships m{}",
             membership_filter_sql(ORG_EQUALS, filter, &mut args)
