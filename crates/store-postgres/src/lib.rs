@@ -85,6 +85,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "project_external_id",
         sql: include_str!("../migrations/0013_project_external_id.sql"),
     },
+    Migration {
+        version: 14,
+        name: "invitation_count",
+        sql: include_str!("../migrations/0014_invitation_count.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

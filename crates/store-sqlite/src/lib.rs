@@ -98,6 +98,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "project_external_id",
         sql: include_str!("../migrations/0013_project_external_id.sql"),
     },
+    Migration {
+        version: 14,
+        name: "invitation_count",
+        sql: include_str!("../migrations/0014_invitation_count.sql"),
+    },
 ];
 
 #[derive(Clone)]

@@ -1,18 +1,20 @@
-//! The member count each organization keeps (migration 0002, maintained by triggers): it must
-//! stay equal to the real number of memberships whichever way they come and go, and a database
-//! migrated from before it gets it filled in.
+//! The member and invitation counts each organization keeps (migrations 0002 and 0014,
+//! maintained by triggers): they must stay equal to the real numbers whichever way memberships
+//! come and go, and a database migrated from before them gets them filled in.
 
 use axum::http::StatusCode;
 use roster::{Database, open_store};
-use roster_core::OrganizationId;
-use serde_json::json;
+use roster_core::{MembershipFilter, OrganizationId};
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::harness::{TestApp, postgres_url};
 
-/// The count as Clerk renders it (read from the kept column) and the real number of
-/// memberships (listed through the native API); they must agree, and equal `expected`.
-async fn assert_count(app: &TestApp, org: &str, expected: usize, after: &str) {
+/// The counts as Clerk renders them (read from the kept columns: every membership on the
+/// organization, the users' ones as a list's total) and the real numbers (listed through the
+/// native API); they must agree, and equal `expected` memberships of which `invited` are
+/// invitations by email.
+async fn assert_count(app: &TestApp, org: &str, expected: usize, invited: usize, after: &str) {
     let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
     let kept = app
         .get(
@@ -22,22 +24,31 @@ async fn assert_count(app: &TestApp, org: &str, expected: usize, after: &str) {
         .await
         .expect(StatusCode::OK)["members_count"]
         .clone();
-    let listed = app.memberships(org).await.len();
-    assert_eq!(listed, expected, "after {after}: memberships listed");
+    let kept_users = app
+        .get(
+            &format!("/clerk/v1/organizations/{clerk_org}/memberships?limit=1"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK)["total_count"]
+        .clone();
+    let listed = app.memberships(org).await;
+    let listed_invitations = listed.iter().filter(|m| m["user_id"].is_null()).count();
+    assert_eq!(listed.len(), expected, "after {after}: memberships listed");
+    assert_eq!(
+        listed_invitations, invited,
+        "after {after}: invitations listed"
+    );
     assert_eq!(kept, json!(expected), "after {after}: the kept count");
+    assert_eq!(
+        kept_users,
+        json!(expected - invited),
+        "after {after}: the kept count less the kept invitations"
+    );
 }
 
-async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp) {
-    let org = app.empty_org("Counted").await;
-    assert_count(&app, &org, 0, "creating the organization").await;
-    let admin = app.add_member(&org, "admin").await;
-    let [b, c, d] = [
-        app.add_member(&org, "member").await,
-        app.add_member(&org, "member").await,
-        app.add_member(&org, "member").await,
-    ];
-    assert_count(&app, &org, 4, "adding four members").await;
-
+/// An invitation by email to a new address: the address and the membership.
+async fn invite(app: &TestApp, org: &str) -> (String, Value) {
     let email = format!("{}@example.com", uuid::Uuid::now_v7().simple());
     let invitation = app
         .post(
@@ -47,7 +58,25 @@ async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp
         )
         .await
         .expect(StatusCode::CREATED);
-    assert_count(&app, &org, 5, "an invitation").await;
+    (email, invitation)
+}
+
+async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp) {
+    let org = app.empty_org("Counted").await;
+    assert_count(&app, &org, 0, 0, "creating the organization").await;
+    let admin = app.add_member(&org, "admin").await;
+    let [b, c, d] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    assert_count(&app, &org, 4, 0, "adding four members").await;
+
+    let (email, invitation) = invite(&app, &org).await;
+    assert_count(&app, &org, 5, 1, "an invitation").await;
+    let [(_, withdrawn), (_, bulk_withdrawn)] =
+        [invite(&app, &org).await, invite(&app, &org).await];
+    assert_count(&app, &org, 7, 3, "two more invitations").await;
     let invitee = app.new_user(&email).await;
     let invitee_token = app.token_for(&invitee).await;
     app.post(
@@ -60,7 +89,7 @@ async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp
     )
     .await
     .expect(StatusCode::OK);
-    assert_count(&app, &org, 5, "accepting it").await;
+    assert_count(&app, &org, 7, 2, "accepting one").await;
 
     app.delete(
         &format!("/v1/organizations/{org}/memberships/{}", b.membership_id),
@@ -68,7 +97,17 @@ async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp
     )
     .await
     .expect(StatusCode::OK);
-    assert_count(&app, &org, 4, "a removal").await;
+    assert_count(&app, &org, 6, 2, "a removal").await;
+    app.delete(
+        &format!(
+            "/v1/organizations/{org}/memberships/{}",
+            withdrawn["id"].as_str().unwrap()
+        ),
+        &admin.token,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_count(&app, &org, 5, 1, "withdrawing an invitation").await;
 
     // A refused bulk removal (one target unknown) changes nothing, the count included.
     app.post(
@@ -78,15 +117,15 @@ async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp
     )
     .await
     .expect(StatusCode::NOT_FOUND);
-    assert_count(&app, &org, 4, "a refused bulk removal").await;
+    assert_count(&app, &org, 5, 1, "a refused bulk removal").await;
     app.post(
         &format!("/v1/organizations/{org}/memberships/bulk-remove"),
         &admin.token,
-        json!({"membership_ids": [c.membership_id, d.membership_id]}),
+        json!({"membership_ids": [c.membership_id, d.membership_id, bulk_withdrawn["id"]]}),
     )
     .await
     .expect(StatusCode::OK);
-    assert_count(&app, &org, 2, "a bulk removal").await;
+    assert_count(&app, &org, 2, 0, "a bulk removal with an invitation").await;
 
     app.post(
         &format!("/v1/organizations/{org}/leave"),
@@ -95,13 +134,13 @@ async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp
     )
     .await
     .expect(StatusCode::OK);
-    assert_count(&app, &org, 1, "leaving").await;
+    assert_count(&app, &org, 1, 0, "leaving").await;
 
     let second_admin = app.add_member(&org, "admin").await;
     app.delete(&format!("/v1/users/{}", second_admin.user_id), &app.admin)
         .await
         .expect(StatusCode::OK);
-    assert_count(&app, &org, 1, "deleting a member's user").await;
+    assert_count(&app, &org, 1, 0, "deleting a member's user").await;
 }
 
 /// An id as a literal of the backend's id column.
@@ -146,14 +185,24 @@ fn version_one_with_three_invitations(db: &Database, org: uuid::Uuid) -> String 
     sql
 }
 
-async fn count_after_upgrade(db: &Database, org: uuid::Uuid) -> i64 {
+/// The organization's memberships and its users' memberships, as counted after the upgrade.
+async fn count_after_upgrade(db: &Database, org: uuid::Uuid) -> (i64, i64) {
     let store = open_store(db).await.expect("the upgrade applies");
     let mut s = store.read().await.unwrap();
-    s.count_memberships(OrganizationId(org)).await.unwrap()
+    let users_only = MembershipFilter {
+        users_only: true,
+        ..Default::default()
+    };
+    (
+        s.count_memberships(OrganizationId(org)).await.unwrap(),
+        s.count_matching_memberships(OrganizationId(org), &users_only)
+            .await
+            .unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sqlite_database_from_before_the_member_count_gets_it_filled_in() {
+async fn an_sqlite_database_from_before_the_kept_counts_gets_them_filled_in() {
     let path = std::env::temp_dir().join(format!(
         "roster-upgrade-{}.db",
         uuid::Uuid::now_v7().simple()
@@ -172,11 +221,11 @@ async fn an_sqlite_database_from_before_the_member_count_gets_it_filled_in() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    assert_eq!(count, 3);
+    assert_eq!(count, (3, 0), "three invitations, no user");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_postgres_database_from_before_the_member_count_gets_it_filled_in() {
+async fn a_postgres_database_from_before_the_kept_counts_gets_them_filled_in() {
     let admin_url = postgres_url();
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
@@ -200,7 +249,7 @@ async fn a_postgres_database_from_before_the_member_count_gets_it_filled_in() {
         .execute(&mut admin)
         .await
         .unwrap();
-    assert_eq!(count, 3);
+    assert_eq!(count, (3, 0), "three invitations, no user");
 }
 
 /// The store's one read of an organization with its count and roles (what Clerk's removal

@@ -26,7 +26,7 @@ pub struct Invariants {
     /// Rows pointing at nothing: a membership's user or role gone, a project membership whose
     /// project is gone or whose user is no longer a member (a removal done in half).
     pub dangling: i64,
-    /// Organizations whose kept member count disagrees with their memberships.
+    /// Organizations whose kept member or invitation count disagrees with their memberships.
     pub miscounted: i64,
 }
 
@@ -267,7 +267,9 @@ impl Db {
             miscounted: self
                 .count(
                     "SELECT COUNT(*) FROM organizations o WHERE o.member_count <> \
-                     (SELECT COUNT(*) FROM memberships m WHERE m.org_id = o.id)",
+                     (SELECT COUNT(*) FROM memberships m WHERE m.org_id = o.id) \
+                     OR o.invitation_count <> (SELECT COUNT(*) FROM memberships m \
+                        WHERE m.org_id = o.id AND m.user_id IS NULL)",
                 )
                 .await,
         }
