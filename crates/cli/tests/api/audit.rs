@@ -80,14 +80,7 @@ async fn audit_events_record_what_changed(app: TestApp) {
         json!({"role": {"from": "member", "to": "admin"}})
     );
 
-    let invited = app
-        .post(
-            &format!("/v1/organizations/{org}/memberships"),
-            &app.admin,
-            json!({"email": "gina@example.com"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    let invited = app.invite(&org, "gina@example.com").await;
     let events = all_events(
         &app,
         &format!("/v1/organizations/{org}/audit-events?action=membership.invited"),

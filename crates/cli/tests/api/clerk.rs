@@ -327,13 +327,7 @@ async fn list_totals_count_users_and_leave_out_invitations(app: TestApp) {
     let org = app.new_org("Totals").await;
     let members = app.add_users_as_members(&org, "member", 3).await;
     for email in ["one@invited.example", "two@invited.example"] {
-        app.post(
-            &format!("/v1/organizations/{org}/memberships"),
-            &app.admin,
-            json!({ "email": email }),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+        app.invite(&org, email).await;
     }
     let clerk_org = roster_dialect_clerk::ids::encode("org", org.parse().unwrap());
     let scim_token = app

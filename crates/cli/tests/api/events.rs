@@ -85,14 +85,7 @@ async fn each_membership_change_writes_its_event_and_a_refused_one_writes_none(a
     // Added, invited, accepted: created each time.
     let n = all.len();
     let member = app.add_member(&org, "member").await;
-    let invited = app
-        .post(
-            &format!("/v1/organizations/{org}/memberships"),
-            &app.admin,
-            json!({"email": "invitee@example.com"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    let invited = app.invite(&org, "invitee@example.com").await;
     let invitation = invited["id"].as_str().unwrap().to_owned();
     let invitee = app.new_user("invitee@example.com").await;
     let invitee_token = app.token_for(&invitee).await;

@@ -288,6 +288,17 @@ impl TestApp {
         (user_id, membership_id)
     }
 
+    /// Invites `email` to `org` with the `member` role (through the admin key); the invitation.
+    pub async fn invite(&self, org: &str, email: &str) -> Value {
+        self.post(
+            &format!("/v1/organizations/{org}/memberships"),
+            &self.admin,
+            json!({ "email": email }),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+    }
+
     /// Removes the membership `membership_id` of `org` (through the admin key); the answer.
     pub async fn remove_member(&self, org: &str, membership_id: &str) -> Value {
         self.delete(
@@ -373,7 +384,6 @@ impl TestApp {
         pid
     }
 
-    /// A new organization with no members (through the admin key).
     /// A new organization with no member at all, for tests that need its admins to be only
     /// those they add. Only Clerk's contract allows one (QUIRK(clerk): `created_by` optional),
     /// so it is made through the Clerk mount.

@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 use roster::{Database, open_store};
 use roster_core::{MembershipFilter, OrganizationId};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Connection;
 
 use crate::harness::{TestApp, postgres_url};
@@ -47,20 +47,6 @@ async fn assert_count(app: &TestApp, org: &str, expected: usize, invited: usize,
     );
 }
 
-/// An invitation by email to a new address: the address and the membership.
-async fn invite(app: &TestApp, org: &str) -> (String, Value) {
-    let email = format!("{}@example.com", uuid::Uuid::now_v7().simple());
-    let invitation = app
-        .post(
-            &format!("/v1/organizations/{org}/memberships"),
-            &app.admin,
-            json!({"email": email, "role": "member"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
-    (email, invitation)
-}
-
 async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp) {
     let org = app.empty_org("Counted").await;
     assert_count(&app, &org, 0, 0, "creating the organization").await;
@@ -72,10 +58,12 @@ async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp
     ];
     assert_count(&app, &org, 4, 0, "adding four members").await;
 
-    let (email, invitation) = invite(&app, &org).await;
+    let new_address = || format!("{}@example.com", uuid::Uuid::now_v7().simple());
+    let email = new_address();
+    let invitation = app.invite(&org, &email).await;
     assert_count(&app, &org, 5, 1, "an invitation").await;
-    let [(_, withdrawn), (_, bulk_withdrawn)] =
-        [invite(&app, &org).await, invite(&app, &org).await];
+    let withdrawn = app.invite(&org, &new_address()).await;
+    let bulk_withdrawn = app.invite(&org, &new_address()).await;
     assert_count(&app, &org, 7, 3, "two more invitations").await;
     let invitee = app.new_user(&email).await;
     let invitee_token = app.token_for(&invitee).await;

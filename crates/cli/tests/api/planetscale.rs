@@ -124,13 +124,7 @@ async fn listing_members_pages_and_searches_in_the_vendor_envelope(app: TestApp)
     for _ in 0..4 {
         added.push(app.add_member(&app.org, "member").await);
     }
-    app.post(
-        &format!("/v1/organizations/{}/memberships", app.org),
-        &app.admin,
-        json!({"email": "pending@example.com"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    app.invite(&app.org, "pending@example.com").await;
     let page1 = spec(
         MEMBERS,
         "get",

@@ -22,13 +22,7 @@ async fn the_membership_list_shows_email_and_name_and_filters_by_email(app: Test
     let bob_membership = app
         .make_member(&org, bob["id"].as_str().unwrap(), "member")
         .await;
-    app.post(
-        &format!("/v1/organizations/{org}/memberships"),
-        &app.admin,
-        json!({"email": "carol@example.com"}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    app.invite(&org, "carol@example.com").await;
 
     let list = app
         .get(&format!("/v1/organizations/{org}/memberships"), &app.admin)
@@ -195,14 +189,7 @@ async fn metadata_over_eight_kibibytes_is_refused_and_changes_nothing(app: TestA
 /// told so (409), not that the invitation does not exist; a stranger still learns nothing.
 async fn an_invitation_is_accepted_only_by_its_invitee_and_others_are_told_why(app: TestApp) {
     let org = app.org.clone();
-    let invitation = app
-        .post(
-            &format!("/v1/organizations/{org}/memberships"),
-            &app.admin,
-            json!({"email": "Dora@example.com"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    let invitation = app.invite(&org, "Dora@example.com").await;
     let accept = format!(
         "/v1/organizations/{org}/memberships/{}/accept",
         invitation["id"].as_str().unwrap()

@@ -616,14 +616,7 @@ async fn a_clerk_endpoint_gets_clerks_events_and_headers(mut app: TestApp) {
     app.add_identity_to_project(&project, &identity).await;
     app.remove_member(&org, &member.membership_id).await;
     // An invitation, then its revocation: Clerk's invitation events.
-    let invited = app
-        .post(
-            &format!("/v1/organizations/{org}/memberships"),
-            &app.admin,
-            json!({"email": "invitee@example.com"}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+    let invited = app.invite(&org, "invitee@example.com").await;
     let invitation = invited["id"].as_str().unwrap().to_owned();
     app.remove_member(&org, &invitation).await;
     let got = received.at_least(4).await;
