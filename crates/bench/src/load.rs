@@ -21,14 +21,11 @@ pub struct Run {
 }
 
 impl Run {
-    /// The latency (ms) that a share `p` of the run's answered requests did not exceed.
+    /// The latency (ms) that a share `p` of the run's answered requests did not exceed (0 for
+    /// none).
     pub fn percentile_ms(&mut self, p: f64) -> f64 {
         self.latencies.sort_unstable();
-        let l = &self.latencies;
-        if l.is_empty() {
-            return 0.0;
-        }
-        l[((l.len() as f64 * p) as usize).min(l.len() - 1)].as_secs_f64() * 1000.0
+        nearest_rank(&self.latencies, p).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     }
 
     /// A row of `HEADER`'s table.
@@ -50,6 +47,13 @@ impl Run {
     pub fn rps(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
+}
+
+/// The value a share `p` of `sorted` does not exceed, by nearest rank: the smallest value that
+/// at least that share of them is at or below (`None` for none).
+pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let rank = (sorted.len() as f64 * p).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 /// Runs `work(w, i)` for i in 0..n over `c` concurrent workers (`w` is the worker); each
@@ -201,4 +205,21 @@ pub async fn connections(addr: &str, c: usize) -> Arc<Vec<tokio::sync::Mutex<cli
         ));
     }
     Arc::new(conns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest_rank;
+
+    #[test]
+    fn nearest_rank_is_the_smallest_value_the_share_is_at_or_below() {
+        let hundred: Vec<u32> = (1..=100).collect();
+        assert_eq!(nearest_rank(&hundred, 0.5), Some(50));
+        assert_eq!(nearest_rank(&hundred, 0.99), Some(99));
+        assert_eq!(nearest_rank(&hundred, 0.995), Some(100));
+        assert_eq!(nearest_rank(&hundred, 1.0), Some(100));
+        assert_eq!(nearest_rank(&hundred, 0.0), Some(1));
+        assert_eq!(nearest_rank(&[7], 0.99), Some(7));
+        assert_eq!(nearest_rank::<u32>(&[], 0.5), None);
+    }
 }

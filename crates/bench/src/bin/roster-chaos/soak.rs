@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use roster_bench::client::Conn;
+use roster_bench::load::nearest_rank;
 use roster_bench::seed::Seeded;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -278,12 +279,8 @@ fn p99(ms: Vec<f64>) -> f64 {
 
 /// The value a share `p` of `ms` does not exceed (NaN for none).
 fn percentile(mut ms: Vec<f64>, p: f64) -> f64 {
-    if ms.is_empty() {
-        return f64::NAN;
-    }
     ms.sort_by(f64::total_cmp);
-    // Nearest rank: the smallest value at least a share p of them do not exceed.
-    ms[((ms.len() as f64 * p).ceil() as usize).saturating_sub(1)]
+    nearest_rank(&ms, p).unwrap_or(f64::NAN)
 }
 
 /// The least-squares slope of `value` over time, per hour, leaving out the first sample (the
