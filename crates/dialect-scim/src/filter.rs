@@ -68,6 +68,18 @@ impl Filter {
         }
     }
 
+    /// Whether the filter reads the top-level attribute `name` anywhere (case-insensitively):
+    /// a resource rendered without it cannot be matched against this filter.
+    pub fn mentions(&self, name: &str) -> bool {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => a.mentions(name) || b.mentions(name),
+            Filter::Not(f) => f.mentions(name),
+            Filter::Present(path) | Filter::Compare { path, .. } => {
+                path.first().is_some_and(|p| p.eq_ignore_ascii_case(name))
+            }
+        }
+    }
+
     /// The value every match must have at `path` (case-insensitively), where the filter says
     /// so: `userName eq "a"`, or such a comparison `and` anything. A mount may read only those
     /// resources, and still evaluates the whole filter on them.

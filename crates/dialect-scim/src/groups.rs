@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use roster_core::Actor;
 use roster_core::ids::{MembershipId, OrganizationId, ProjectId, UserId};
-use roster_core::model::{MembershipFilter, Page};
+use roster_core::model::{MembershipFilter, Page, Project};
 use roster_core::service::{NewProject, ProjectMembersChange, ProjectWithMembers};
 use roster_http::AppState;
 use roster_http::request_id::context;
@@ -66,7 +66,29 @@ async fn memberships_of(
     Ok(found)
 }
 
-/// A project as a SCIM Group.
+/// A project as a SCIM Group, without its members.
+fn render_project(project: &Project, base: &Base) -> Value {
+    let mut resource = json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": project.id.to_string(),
+        "displayName": project.name,
+        "externalId": project.external_id,
+        "meta": {
+            "resourceType": "Group",
+            "created": project.created_at.to_rfc3339(),
+            "lastModified": project.updated_at.to_rfc3339(),
+            "location": base.at(&format!("Groups/{}", project.id)),
+        },
+    });
+    if project.external_id.is_none()
+        && let Some(o) = resource.as_object_mut()
+    {
+        o.remove("externalId");
+    }
+    resource
+}
+
+/// A project as a SCIM Group, with its `members` if `with_members`.
 async fn render(
     s: &AppState,
     a: &Actor,
@@ -75,23 +97,7 @@ async fn render(
     base: &Base,
     with_members: bool,
 ) -> Result<Value, ScimError> {
-    let mut resource = json!({
-        "schemas": [GROUP_SCHEMA],
-        "id": g.project.id.to_string(),
-        "displayName": g.project.name,
-        "externalId": g.project.external_id,
-        "meta": {
-            "resourceType": "Group",
-            "created": g.project.created_at.to_rfc3339(),
-            "lastModified": g.project.updated_at.to_rfc3339(),
-            "location": base.at(&format!("Groups/{}", g.project.id)),
-        },
-    });
-    if g.project.external_id.is_none()
-        && let Some(o) = resource.as_object_mut()
-    {
-        o.remove("externalId");
-    }
+    let mut resource = render_project(&g.project, base);
     if with_members {
         let users = g.members.iter().map(|m| m.user_id).collect();
         let memberships = memberships_of(s, a, org, users).await?;
@@ -199,7 +205,11 @@ pub async fn search(
     let org = organization_id(s, a, named).await?;
     let filter = q.filter()?;
     let base = Base::new(headers, named);
-    let with_members = wants_members(q) || filter.is_some();
+    let with_members = wants_members(q);
+    // Members are read for the groups the answer shows, unless the filter itself reads them:
+    // `displayName eq "…"` (what Entra ID and Okta send) is decided on the project alone, and
+    // a page of 100 of 10,000 groups reads 100 groups' members, not 10,000.
+    let filter_reads_members = filter.as_ref().is_some_and(|f| f.mentions("members"));
     let mut matching = Vec::new();
     let mut after = None;
     loop {
@@ -210,18 +220,15 @@ pub async fn search(
             descending: false,
         };
         let read = s.roster.list_projects(a, org, page).await?;
-        for p in &read.items {
-            let g = if with_members {
-                s.roster.project_with_members(a, p.id).await?
+        for p in read.items {
+            let resource = if filter_reads_members {
+                let g = s.roster.project_with_members(a, p.id).await?;
+                render(s, a, org, &g, &base, true).await?
             } else {
-                ProjectWithMembers {
-                    project: p.clone(),
-                    members: Vec::new(),
-                }
+                render_project(&p, &base)
             };
-            let resource = render(s, a, org, &g, &base, with_members).await?;
             if filter.as_ref().is_none_or(|f| f.matches(&resource)) {
-                matching.push(resource);
+                matching.push((p.id, resource));
             }
         }
         match read.next_after {
@@ -229,7 +236,17 @@ pub async fn search(
             None => break,
         }
     }
-    Ok(q.page_of(matching))
+    let total = matching.len();
+    let mut shown = Vec::new();
+    for (id, resource) in matching.into_iter().skip(q.start() - 1).take(q.count()) {
+        shown.push(if with_members && !filter_reads_members {
+            let g = s.roster.project_with_members(a, id).await?;
+            render(s, a, org, &g, &base, true).await?
+        } else {
+            resource
+        });
+    }
+    Ok(q.list_response(total, shown))
 }
 
 pub async fn get(

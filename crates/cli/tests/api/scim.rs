@@ -1109,8 +1109,80 @@ async fn groups_are_projects_kept_in_step_with_the_directory(app: TestApp) {
     scim_error(&r, StatusCode::NOT_FOUND, None);
 }
 
+/// A list of groups is filtered on the projects, then paged; the groups it shows carry their
+/// members, and a filter that names members is matched against them.
+async fn group_lists_filter_on_members_and_show_each_pages_members(app: TestApp) {
+    let org = app.new_org("Group lists").await;
+    let token = scim_token(&app, &org).await;
+    let [a, b] = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    app.project_with(&org, "Alpha", &[&a]).await;
+    let both = app.project_with(&org, "Both", &[&a, &b]).await;
+    let beta = app.project_with(&org, "Beta", &[&b]).await;
+    let list = |query: String| {
+        let (app, token, org) = (&app, &token, &org);
+        async move {
+            scim(app, "GET", &format!("{}?{query}", groups(org)), token, None)
+                .await
+                .expect(StatusCode::OK)
+        }
+    };
+    let ids_and_members = |listed: &Value| -> Vec<(String, Vec<String>)> {
+        listed["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["id"].as_str().unwrap().to_owned(), member_ids(g)))
+            .collect()
+    };
+
+    let with_b = list(format!(
+        "filter=members.value%20eq%20%22{}%22",
+        b.membership_id
+    ))
+    .await;
+    assert_eq!(with_b["totalResults"], 2, "{with_b}");
+    assert_eq!(
+        ids_and_members(&with_b),
+        vec![
+            (
+                both.clone(),
+                sorted(vec![a.membership_id.clone(), b.membership_id.clone()])
+            ),
+            (beta.clone(), vec![b.membership_id.clone()]),
+        ]
+    );
+    let lean = list(format!(
+        "filter=members.value%20eq%20%22{}%22&excludedAttributes=members",
+        a.membership_id
+    ))
+    .await;
+    assert_eq!(lean["totalResults"], 2, "{lean}");
+    assert!(lean["Resources"][0].get("members").is_none(), "{lean}");
+
+    let second = list("startIndex=2&count=1".to_owned()).await;
+    assert_eq!(
+        (second["totalResults"].clone(), ids_and_members(&second)),
+        (
+            json!(3),
+            vec![(
+                both,
+                sorted(vec![a.membership_id.clone(), b.membership_id.clone()])
+            )]
+        )
+    );
+    let named = list("filter=displayName%20eq%20%22beta%22".to_owned()).await;
+    assert_eq!(
+        ids_and_members(&named),
+        vec![(beta, vec![b.membership_id.clone()])]
+    );
+}
+
 on_both_backends!(
     groups_are_projects_kept_in_step_with_the_directory,
+    group_lists_filter_on_members_and_show_each_pages_members,
     users_are_provisioned_as_okta_creates_them,
     discovery_says_what_the_service_provider_does,
     users_are_listed_and_filtered_as_identity_providers_ask,
