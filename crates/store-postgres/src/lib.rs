@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "invitation_count",
         sql: include_str!("../migrations/0014_invitation_count.sql"),
     },
+    Migration {
+        version: 15,
+        name: "users_page_index",
+        sql: include_str!("../migrations/0015_users_page_index.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

@@ -152,6 +152,10 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
         descending,
     };
     let any = MembershipFilter::default();
+    let users_only = MembershipFilter {
+        users_only: true,
+        ..Default::default()
+    };
     let mut plans = Vec::new();
     for (what, page) in [
         ("first page", page(None, false)),
@@ -162,6 +166,10 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
         let statement = list_memberships_statement(OrganizationId(org), &any, page);
         let plan = generic_plan(&mut conn, statement).await;
         plans.push((what, "memberships_org_id on memberships m", plan));
+        // Users' memberships alone, as the vendor mounts list them: the partial index.
+        let statement = list_memberships_statement(OrganizationId(org), &users_only, page);
+        let plan = generic_plan(&mut conn, statement).await;
+        plans.push((what, "memberships_users_org_id on memberships m", plan));
         for list in PagedList::ALL {
             let (parent, index) = match list {
                 PagedList::AuditEvents => (org, "audit_events_org on audit_events"),

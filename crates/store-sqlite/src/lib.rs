@@ -103,6 +103,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "invitation_count",
         sql: include_str!("../migrations/0014_invitation_count.sql"),
     },
+    Migration {
+        version: 15,
+        name: "users_page_index",
+        sql: include_str!("../migrations/0015_users_page_index.sql"),
+    },
 ];
 
 #[derive(Clone)]
@@ -699,6 +704,16 @@ mod tests {
                 "m USING INDEX memberships_org_id",
                 "org_id",
             )];
+            // Users' memberships alone, as the vendor mounts list them: the partial index.
+            let users_only = MembershipFilter {
+                users_only: true,
+                ..Default::default()
+            };
+            statements.push((
+                list_memberships_statement(roster_core::OrganizationId(*org), &users_only, page),
+                "m USING INDEX memberships_users_org_id",
+                "org_id",
+            ));
             for list in PagedList::ALL {
                 let (parent, walk, column) = match list {
                     PagedList::AuditEvents => {
