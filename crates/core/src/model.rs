@@ -342,6 +342,8 @@ pub struct Paged<T> {
 pub struct MembershipFilter {
     /// Only memberships holding one of these role keys (none: any).
     pub role_keys: Vec<String>,
+    /// Only these memberships (none: any).
+    pub membership_ids: Vec<MembershipId>,
     /// Only these users' memberships (none: any).
     pub user_ids: Vec<UserId>,
     /// Only memberships of users with one of these email addresses (none: any).

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use roster_core::Actor;
 use roster_core::ids::{MembershipId, OrganizationId, ProjectId, UserId};
-use roster_core::model::{MembershipFilter, Page, Project};
+use roster_core::model::{Membership, MembershipFilter, Page, Project};
 use roster_core::service::{NewProject, ProjectMembersChange, ProjectWithMembers};
 use roster_http::AppState;
 use roster_http::request_id::context;
@@ -37,6 +37,34 @@ async fn group(
     Ok(found)
 }
 
+/// The memberships of `org` that `filter` matches, read a chunk of ids at a time: `chunk`
+/// makes the filter of each.
+async fn memberships_in_chunks<I: Copy>(
+    s: &AppState,
+    a: &Actor,
+    org: OrganizationId,
+    ids: &[I],
+    chunk: impl Fn(Vec<I>) -> MembershipFilter,
+) -> Result<Vec<Membership>, ScimError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for ids in ids.chunks(1000) {
+        let page = Page {
+            after: None,
+            offset: 0,
+            limit: Page::MAX_LIMIT,
+            descending: false,
+        };
+        let filter = chunk(ids.to_vec());
+        found.extend(
+            s.roster
+                .list_memberships(a, org, &filter, page)
+                .await?
+                .items,
+        );
+    }
+    Ok(found)
+}
+
 /// The organization memberships (SCIM User ids) of `users`.
 async fn memberships_of(
     s: &AppState,
@@ -44,26 +72,16 @@ async fn memberships_of(
     org: OrganizationId,
     users: Vec<UserId>,
 ) -> Result<HashMap<UserId, MembershipId>, ScimError> {
-    let mut found = HashMap::new();
-    for chunk in users.chunks(1000) {
-        let filter = MembershipFilter {
-            user_ids: chunk.to_vec(),
-            users_only: true,
-            ..Default::default()
-        };
-        let page = Page {
-            after: None,
-            offset: 0,
-            limit: Page::MAX_LIMIT,
-            descending: false,
-        };
-        for view in s.roster.list_members(a, org, &filter, page).await?.items {
-            if let Some(user) = view.membership.user_id {
-                found.insert(user, view.membership.id);
-            }
-        }
-    }
-    Ok(found)
+    let found = memberships_in_chunks(s, a, org, &users, |user_ids| MembershipFilter {
+        user_ids,
+        users_only: true,
+        ..Default::default()
+    })
+    .await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|m| Some((m.user_id?, m.id)))
+        .collect())
 }
 
 /// A project as a SCIM Group, without its members.
@@ -112,8 +130,8 @@ async fn render(
     Ok(resource)
 }
 
-/// The users that SCIM `members` values (User ids) name in `org`: an id that is no member's
-/// is refused (`invalidValue`), naming it.
+/// The users that SCIM `members` values (User ids) name in `org`, read together: an id that
+/// is no member's, or an invitation's, is refused (`invalidValue`), naming it.
 async fn users_named(
     s: &AppState,
     a: &Actor,
@@ -125,6 +143,12 @@ async fn users_named(
         Value::Null => Vec::new(),
         one => vec![one],
     };
+    let no_member = |value: &str| {
+        ScimError::bad_request(
+            "invalidValue",
+            format!("{value} is no member of this organization"),
+        )
+    };
     let mut ids = Vec::with_capacity(items.len());
     for item in items {
         let value = item.get("value").and_then(Value::as_str).ok_or_else(|| {
@@ -133,34 +157,31 @@ async fn users_named(
                 format!("a member is {{\"value\": \"<User id>\"}}, not {item}"),
             )
         })?;
-        let id: MembershipId = value.parse().map_err(|_| {
-            ScimError::bad_request(
-                "invalidValue",
-                format!("{value} is no member of this organization"),
-            )
-        })?;
+        let id: MembershipId = value.parse().map_err(|_| no_member(value))?;
         ids.push((id, value.to_owned()));
     }
+    let wanted: Vec<MembershipId> = ids.iter().map(|(id, _)| *id).collect();
+    let found: HashMap<MembershipId, Option<UserId>> =
+        memberships_in_chunks(s, a, org, &wanted, |membership_ids| MembershipFilter {
+            membership_ids,
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.user_id))
+        .collect();
     let mut users = Vec::with_capacity(ids.len());
     for (id, value) in ids {
-        let view = s
-            .roster
-            .member(a, org, roster_core::model::MemberRef::Membership(id))
-            .await
-            .map_err(|e| match e {
-                roster_core::CoreError::NotFound { .. } => ScimError::bad_request(
+        match found.get(&id) {
+            None => return Err(no_member(&value)),
+            Some(None) => {
+                return Err(ScimError::bad_request(
                     "invalidValue",
-                    format!("{value} is no member of this organization"),
-                ),
-                other => other.into(),
-            })?;
-        let user = view.membership.user_id.ok_or_else(|| {
-            ScimError::bad_request(
-                "invalidValue",
-                format!("{value} is an invitation, not a User"),
-            )
-        })?;
-        users.push(user);
+                    format!("{value} is an invitation, not a User"),
+                ));
+            }
+            Some(Some(user)) => users.push(*user),
+        }
     }
     Ok(users)
 }

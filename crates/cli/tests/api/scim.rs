@@ -1020,27 +1020,47 @@ async fn groups_are_projects_kept_in_step_with_the_directory(app: TestApp) {
         "still a member"
     );
 
-    // A change naming someone who is not a member changes nothing at all.
+    // A change naming someone who is not a member, or an invitation, changes nothing at all,
+    // and the refusal names the value (the members named are read together).
     let stranger = app.add_member(&app.org, "member").await;
-    let refused = scim(
-        &app,
-        "PATCH",
-        &path,
-        &token,
-        Some(patch(json!([
-            {"op": "replace", "path": "displayName", "value": "Renamed"},
-            {"op": "add", "path": "members", "value": [{"value": stranger.membership_id}]},
-        ]))),
-    )
-    .await;
-    scim_error(&refused, StatusCode::BAD_REQUEST, Some("invalidValue"));
-    let unchanged = scim(&app, "GET", &path, &token, None)
-        .await
-        .expect(StatusCode::OK);
-    assert_eq!(
-        (unchanged["displayName"].clone(), member_ids(&unchanged)),
-        (json!("Platform"), vec![c.membership_id.clone()])
-    );
+    let invited = app.invite(&org, "not-yet@example.com").await;
+    for (value, says) in [
+        (
+            stranger.membership_id.as_str(),
+            "is no member of this organization",
+        ),
+        (
+            invited["id"].as_str().unwrap(),
+            "is an invitation, not a User",
+        ),
+    ] {
+        let refused = scim(
+            &app,
+            "PATCH",
+            &path,
+            &token,
+            Some(patch(json!([
+                {"op": "replace", "path": "displayName", "value": "Renamed"},
+                {"op": "add", "path": "members",
+                 "value": [{"value": a.membership_id}, {"value": value}]},
+            ]))),
+        )
+        .await;
+        scim_error(&refused, StatusCode::BAD_REQUEST, Some("invalidValue"));
+        assert_eq!(
+            refused.body["detail"],
+            json!(format!("{value} {says}")),
+            "{}",
+            refused.body
+        );
+        let unchanged = scim(&app, "GET", &path, &token, None)
+            .await
+            .expect(StatusCode::OK);
+        assert_eq!(
+            (unchanged["displayName"].clone(), member_ids(&unchanged)),
+            (json!("Platform"), vec![c.membership_id.clone()])
+        );
+    }
 
     // PUT sets the name and the members exactly.
     let put = scim(

@@ -64,6 +64,12 @@ pub(super) fn membership_filter_sql(
             " AND m.role_id IN (SELECT r.id FROM roles r WHERE r.org_id = $1{roles})"
         ));
     }
+    let ids = filter
+        .membership_ids
+        .iter()
+        .map(|m| Arg::Uuid(m.0))
+        .collect();
+    sql.push_str(&in_list("m.id", ids, args));
     let users = filter.user_ids.iter().map(|u| Arg::Uuid(u.0)).collect();
     sql.push_str(&in_list("m.user_id", users, args));
     let external = filter
