@@ -47,7 +47,7 @@ async fn assert_count(app: &TestApp, org: &str, expected: usize, invited: usize,
     );
 }
 
-async fn the_member_count_follows_every_way_memberships_come_and_go(app: TestApp) {
+async fn the_kept_counts_follow_every_way_memberships_come_and_go(app: TestApp) {
     let org = app.empty_org("Counted").await;
     assert_count(&app, &org, 0, 0, "creating the organization").await;
     let admin = app.add_member(&org, "admin").await;
@@ -266,6 +266,6 @@ async fn the_organization_in_context_is_what_its_three_reads_give(app: TestApp) 
 }
 
 on_both_backends!(
-    the_member_count_follows_every_way_memberships_come_and_go,
+    the_kept_counts_follow_every_way_memberships_come_and_go,
     the_organization_in_context_is_what_its_three_reads_give
 );
