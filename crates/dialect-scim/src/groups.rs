@@ -130,6 +130,18 @@ async fn render(
     Ok(resource)
 }
 
+/// The project `id` read with its members, as a SCIM Group.
+async fn read_with_members(
+    s: &AppState,
+    a: &Actor,
+    org: OrganizationId,
+    id: ProjectId,
+    base: &Base,
+) -> Result<Value, ScimError> {
+    let g = s.roster.project_with_members(a, id).await?;
+    render(s, a, org, &g, base, true).await
+}
+
 /// The users that SCIM `members` values (User ids) name in `org`, read together: an id that
 /// is no member's, or an invitation's, is refused (`invalidValue`), naming it.
 async fn users_named(
@@ -243,8 +255,7 @@ pub async fn search(
         let read = s.roster.list_projects(a, org, page).await?;
         for p in read.items {
             let resource = if filter_reads_members {
-                let g = s.roster.project_with_members(a, p.id).await?;
-                render(s, a, org, &g, &base, true).await?
+                read_with_members(s, a, org, p.id, &base).await?
             } else {
                 render_project(&p, &base)
             };
@@ -261,8 +272,7 @@ pub async fn search(
     let mut shown = Vec::new();
     for (id, resource) in matching.into_iter().skip(q.start() - 1).take(q.count()) {
         shown.push(if with_members && !filter_reads_members {
-            let g = s.roster.project_with_members(a, id).await?;
-            render(s, a, org, &g, &base, true).await?
+            read_with_members(s, a, org, id, &base).await?
         } else {
             resource
         });
