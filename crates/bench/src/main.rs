@@ -22,6 +22,7 @@ mod spread;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -291,6 +292,8 @@ struct Sections<'a> {
     server: Server,
     name: &'static str,
     direct_at: DirectRates,
+    /// With `--webhook-endpoint`: the deliveries its receiver has got so far.
+    received: Option<Arc<AtomicU64>>,
 }
 
 async fn bench_backend(args: &Args, target: Target) {
@@ -341,6 +344,7 @@ async fn bench_backend(args: &Args, target: Target) {
         server,
         name,
         direct_at,
+        received: received.clone(),
     };
     if wants("single") {
         sections.single().await;
@@ -366,21 +370,42 @@ async fn bench_backend(args: &Args, target: Target) {
         tokio::time::sleep(Duration::from_secs(2)).await;
         println!(
             "\n{name}: the webhook receiver got {} deliveries",
-            received.load(std::sync::atomic::Ordering::Relaxed)
+            received.load(Ordering::Relaxed)
         );
     }
     sections.server.print_peak_rss(name, "at the end");
 }
 
+/// How far the webhook deliveries of a run of `n` removals lagged, for its row: how many had
+/// arrived by its last answer, and how long after it the last one did (waited for, so that
+/// the next run starts with none pending). A worker that fell behind would otherwise look cheap.
+async fn delivery_lag(received: &AtomicU64, before: u64, n: u64) -> String {
+    let at_last_answer = received.load(Ordering::Relaxed) - before;
+    let started = Instant::now();
+    while received.load(Ordering::Relaxed) - before < n
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let arrived = received.load(Ordering::Relaxed) - before;
+    let waited = started.elapsed().as_secs_f64() * 1000.0;
+    if arrived < n {
+        return format!(
+            ", {at_last_answer} deliveries by the last answer, {arrived} of {n} a minute after"
+        );
+    }
+    format!(", {at_last_answer} of {n} deliveries by the last answer, all {waited:.0} ms after")
+}
+
 /// A webhook receiver on loopback answering 200, and an endpoint of the benchmark's
 /// organization sending it every `membership.removed`: the count of deliveries received.
-async fn webhook_endpoint(b: &Bench) -> Arc<std::sync::atomic::AtomicU64> {
-    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+async fn webhook_endpoint(b: &Bench) -> Arc<AtomicU64> {
+    let received = Arc::new(AtomicU64::new(0));
     let counted = received.clone();
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move || {
-            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counted.fetch_add(1, Ordering::Relaxed);
             async { "" }
         }),
     );
@@ -449,11 +474,18 @@ impl Sections<'_> {
                     } else {
                         direct_at.get(&(Unit::of(mount), c)).copied()
                     };
+                    let sent_before = self.received.as_ref().map(|r| r.load(Ordering::Relaxed));
                     let run = http_run(b, &server.addr, mount, c, requests(c)).await;
+                    let lag = match (&self.received, sent_before) {
+                        (Some(received), Some(before)) => {
+                            delivery_lag(received, before, requests(c) as u64).await
+                        }
+                        _ => String::new(),
+                    };
                     if let Some(d) = direct {
                         ratios.push(run.rps() / d);
                     }
-                    runs.push(run);
+                    runs.push((run, lag));
                 }
                 let after = group_commit_counters(&server.addr).await;
                 let batch = mean_batch(before, after);
@@ -465,16 +497,18 @@ impl Sections<'_> {
                 } else {
                     format!(" ({:.2}× direct{direct_batch})", median(ratios))
                 };
-                runs.sort_by(|x, y| x.rps().total_cmp(&y.rps()));
+                runs.sort_by(|x, y| x.0.rps().total_cmp(&y.0.rps()));
                 let rounds = if args.rounds > 1 {
                     format!(", median of {}", args.rounds)
                 } else {
                     String::new()
                 };
-                let run = runs.swap_remove(runs.len() / 2);
+                let (run, lag) = runs.swap_remove(runs.len() / 2);
                 println!(
                     "{}",
-                    run.row(&format!("{mount}, {c} connections{ratio}{batch}{rounds}"))
+                    run.row(&format!(
+                        "{mount}, {c} connections{ratio}{batch}{rounds}{lag}"
+                    ))
                 );
             }
         }
