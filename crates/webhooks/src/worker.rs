@@ -3,13 +3,15 @@
 //! and records what came of it. At least once: an attempt whose outcome was never recorded
 //! (the process died) is claimed again when its lease runs out, with the same event id.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use roster_core::Roster;
+use roster_core::WebhookEndpointId;
 use roster_core::service::AttemptResult;
 use roster_core::webhooks::{DueDelivery, RetrySchedule, WebhookFormat};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::policy::{AddressPolicy, CheckingResolver};
@@ -33,8 +35,12 @@ pub struct Settings {
     pub gather: Duration,
     /// The most deliveries claimed in a turn.
     pub batch: u32,
-    /// The most deliveries being sent at once, over every batch.
+    /// The most deliveries claimed and not yet recorded, over every batch.
     pub in_flight: usize,
+    /// The most attempts under way at once to one endpoint. A receiver gets a few kept-alive
+    /// connections rather than a burst of one per claimed delivery, and roster's own requests
+    /// are not crowded out by that burst.
+    pub per_endpoint: usize,
 }
 
 impl Default for Settings {
@@ -49,6 +55,7 @@ impl Default for Settings {
             gather: Duration::from_millis(25),
             batch: 256,
             in_flight: 1024,
+            per_endpoint: 8,
         }
     }
 }
@@ -81,6 +88,7 @@ pub fn spawn(
             settings,
             render,
             client,
+            sending: Mutex::new(HashMap::new()),
         });
         worker.run(&mut stop).await;
     })
@@ -101,6 +109,8 @@ struct Worker {
     settings: Settings,
     render: Arc<dyn Render>,
     client: reqwest::Client,
+    /// Each endpoint's attempts under way (`per_endpoint` permits).
+    sending: Mutex<HashMap<WebhookEndpointId, Arc<Semaphore>>>,
 }
 
 impl Worker {
@@ -112,8 +122,9 @@ impl Worker {
     async fn run(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
         let (results, mut finished_rx) = mpsc::unbounded_channel();
         let mut in_flight = 0usize;
-        // The lease outlasts the attempt and the turn that records it, so that the claim is
-        // not taken over meanwhile; a process that dies leaves its claims to run out.
+        // The lease outlasts the wait for one of the endpoint's permits (at most a timeout),
+        // the attempt and the turn that records it, so that the claim is not taken over
+        // meanwhile; a process that dies leaves its claims to run out.
         let lease = self.settings.timeout * 2 + Duration::from_secs(5);
         loop {
             let stopping = *stop.borrow();
@@ -141,10 +152,13 @@ impl Worker {
                     Ok(due) => {
                         claimed = due.len();
                         in_flight += claimed;
+                        // An attempt begun later could outlive its lease, and be sent by
+                        // another node at the same time: it is left for a later claim.
+                        let begin_by = Instant::now() + self.settings.timeout;
                         for d in due {
                             let (worker, results) = (self.clone(), results.clone());
                             tokio::spawn(async move {
-                                let result = worker.attempt(&d).await;
+                                let result = worker.attempt(&d, begin_by).await;
                                 let _ = results.send((d, result));
                             });
                         }
@@ -182,7 +196,30 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, due: &DueDelivery) -> AttemptResult {
+    /// The endpoint's permits, made on its first delivery. Kept for the worker's life: a
+    /// semaphore per endpoint ever sent to is a few words each.
+    fn permits(&self, endpoint: WebhookEndpointId) -> Arc<Semaphore> {
+        let mut sending = self.sending.lock().unwrap_or_else(|e| e.into_inner());
+        sending
+            .entry(endpoint)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_endpoint)))
+            .clone()
+    }
+
+    async fn attempt(&self, due: &DueDelivery, begin_by: Instant) -> AttemptResult {
+        let permits = self.permits(due.endpoint.id);
+        let waited = tokio::time::timeout_at(begin_by.into(), permits.acquire()).await;
+        let Ok(Ok(_permit)) = waited else {
+            return AttemptResult {
+                status_code: None,
+                error: Some(format!(
+                    "not sent: the endpoint's {} attempts under way did not finish in time",
+                    self.settings.per_endpoint
+                )),
+                duration: Duration::ZERO,
+                not_shown: false,
+            };
+        };
         let started = Instant::now();
         let Some(body) = self.render.render(due) else {
             return AttemptResult {

@@ -82,23 +82,28 @@ fn worker(app: &mut TestApp, retry: &[u64]) -> Worker {
 
 /// `worker`, calling private addresses only if `allow_private`.
 fn worker_allowing(app: &mut TestApp, retry: &[u64], allow_private: bool) -> Worker {
+    worker_with(app, retry, |s| s.policy = AddressPolicy { allow_private })
+}
+
+/// `worker`, with the settings `adjust` makes to the tests' own.
+fn worker_with(app: &mut TestApp, retry: &[u64], adjust: impl FnOnce(&mut Settings)) -> Worker {
     let (stop, stopped) = watch::channel(false);
     let roster = Roster::new(app.store.clone());
     app.router = roster::app_over(roster.clone());
-    roster_webhooks::spawn(
-        roster,
-        Settings {
-            retry: RetrySchedule(retry.iter().map(|&ms| Duration::from_millis(ms)).collect()),
-            timeout: Duration::from_secs(5),
-            policy: AddressPolicy { allow_private },
-            poll: Duration::from_millis(20),
-            gather: Duration::from_millis(5),
-            batch: 32,
-            in_flight: 64,
+    let mut settings = Settings {
+        retry: RetrySchedule(retry.iter().map(|&ms| Duration::from_millis(ms)).collect()),
+        timeout: Duration::from_secs(5),
+        policy: AddressPolicy {
+            allow_private: true,
         },
-        Arc::new(roster::EventRender),
-        stopped,
-    );
+        poll: Duration::from_millis(20),
+        gather: Duration::from_millis(5),
+        batch: 32,
+        in_flight: 64,
+        per_endpoint: 8,
+    };
+    adjust(&mut settings);
+    roster_webhooks::spawn(roster, settings, Arc::new(roster::EventRender), stopped);
     Worker(stop)
 }
 
@@ -484,6 +489,83 @@ async fn two_workers_over_one_database_send_each_delivery_once(mut app: TestApp)
     assert_eq!((before, sent.len()), (40, 40), "each delivery sent once");
 }
 
+/// A receiver answering in 200 ms, whose one delivery at a time (`per_endpoint`) spends the
+/// claim's window (the attempt timeout, 300 ms): it never gets two at once, and an attempt that
+/// could not begin in time is not sent, recorded as such, and sent at its retry.
+async fn an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late(mut app: TestApp) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let org = app.new_org("Slow receiver").await;
+    let (now, most, count) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let (n, m, c) = (now.clone(), most.clone(), count.clone());
+    let app_router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let (n, m, c) = (n.clone(), m.clone(), c.clone());
+            async move {
+                m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                c.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app_router).await });
+    let endpoint = create_endpoint(
+        &app,
+        &org,
+        json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    let ids = app.add_users_as_members(&org, "member", 3).await;
+    let _worker = worker_with(&mut app, &[50], |s| {
+        s.timeout = Duration::from_millis(300);
+        s.per_endpoint = 1;
+    });
+    // One bulk: its three deliveries are committed, and claimed, together.
+    app.post(
+        &format!("/v1/organizations/{org}/memberships/bulk-remove"),
+        &app.admin,
+        json!({"membership_ids": ids}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let deliveries = format!(
+        "{}/{}/deliveries",
+        endpoints_path(&org),
+        endpoint["id"].as_str().unwrap()
+    );
+    let attempts = read_until(&app, &deliveries, |a| {
+        let data = a["data"].as_array().unwrap();
+        data.iter().filter(|x| x["status_code"] == 200).count() == 3
+    })
+    .await;
+    assert_eq!(most.load(Ordering::SeqCst), 1, "one at a time");
+    assert!(count.load(Ordering::SeqCst) >= 3, "{attempts}");
+    let late: Vec<&Value> = attempts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status_code"].is_null())
+        .collect();
+    assert!(
+        !late.is_empty(),
+        "the third could not begin in time: {attempts}"
+    );
+    for a in late {
+        assert!(
+            a["error"].as_str().unwrap().starts_with("not sent: "),
+            "{attempts}"
+        );
+    }
+}
+
 /// An organization admin cannot make roster call internal addresses: with the operator's
 /// default, loopback, private, link-local and metadata addresses are refused at creation,
 /// by address or by a name that resolves to one.
@@ -856,6 +938,7 @@ on_both_backends!(
     an_endpoint_on_an_internal_address_is_refused,
     an_endpoint_failing_for_five_days_is_disabled_and_says_why,
     two_workers_over_one_database_send_each_delivery_once,
+    an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late,
     a_clerk_endpoint_gets_clerks_events_and_headers,
     an_attempt_to_an_internal_address_is_refused_and_recorded,
 );
