@@ -566,6 +566,30 @@ async fn an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late(mut a
     }
 }
 
+/// A turn claims at most what it has room for, however many deliveries wait: each claimed
+/// one is sent and counted against the worker's bound. (On PostgreSQL, a claim whose locking
+/// subquery was run again for each row claimed hundreds more than asked.)
+async fn a_turn_claims_no_more_than_it_asked_for(app: TestApp) {
+    let org = app.new_org("Backlog").await;
+    let (url, _received) = receiver(vec![]).await;
+    create_endpoint(&app, &org, json!({"url": url})).await;
+    // Each member added is a `user.created` and a `membership.created`: 600 deliveries.
+    app.add_users_as_members(&org, "member", 300).await;
+    let roster = Roster::new(app.store.clone());
+    let lease = Duration::from_secs(60);
+    let mut seen = std::collections::HashSet::new();
+    for turn in 0..3 {
+        let claimed = roster
+            .delivery_turn(&[], &RetrySchedule::default(), 50, lease)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 50, "turn {turn}");
+        for due in claimed {
+            assert!(seen.insert((due.endpoint.id, due.event.id)), "claimed once");
+        }
+    }
+}
+
 /// An organization admin cannot make roster call internal addresses: with the operator's
 /// default, loopback, private, link-local and metadata addresses are refused at creation,
 /// by address or by a name that resolves to one.
@@ -938,6 +962,7 @@ on_both_backends!(
     an_endpoint_on_an_internal_address_is_refused,
     an_endpoint_failing_for_five_days_is_disabled_and_says_why,
     two_workers_over_one_database_send_each_delivery_once,
+    a_turn_claims_no_more_than_it_asked_for,
     an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late,
     a_clerk_endpoint_gets_clerks_events_and_headers,
     an_attempt_to_an_internal_address_is_refused_and_recorded,

@@ -179,16 +179,20 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         limit: u32,
     ) -> CoreResult<Vec<DueDelivery>> {
         // The outer conditions are checked again once a row is locked: a delivery another
-        // node claimed meanwhile is passed over, not claimed twice.
+        // node claimed meanwhile is passed over, not claimed twice. The pick is materialized:
+        // PostgreSQL may otherwise run it again for each row it updates, and, passing over
+        // the rows it has just locked, claim many times `limit`.
         let due = "state = 'pending' AND next_attempt_at <= $2 \
                    AND (claimed_until IS NULL OR claimed_until < $2)";
         let sql = format!(
-            "UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1, \
-             updated_at = $2 WHERE (endpoint_id, event_id) IN (\
+            "WITH picked AS MATERIALIZED (\
                SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
                WHERE {due} AND NOT EXISTS (SELECT 1 FROM webhook_endpoints ep \
                  WHERE ep.id = d.endpoint_id AND ep.disabled = TRUE) \
-               ORDER BY d.next_attempt_at LIMIT {limit}{skip}) AND {due} \
+               ORDER BY d.next_attempt_at LIMIT {limit}{skip}) \
+             UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1, \
+             updated_at = $2 WHERE (endpoint_id, event_id) IN (\
+               SELECT endpoint_id, event_id FROM picked) AND {due} \
              RETURNING endpoint_id, event_id, attempts",
             skip = C::SKIP_LOCKED,
         );
