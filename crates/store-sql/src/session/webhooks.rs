@@ -178,21 +178,23 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         lease_until: Timestamp,
         limit: u32,
     ) -> CoreResult<Vec<DueDelivery>> {
-        // The outer conditions are checked again once a row is locked: a delivery another
-        // node claimed meanwhile is passed over, not claimed twice. The pick is materialized:
-        // PostgreSQL may otherwise run it again for each row it updates, and, passing over
-        // the rows it has just locked, claim many times `limit`.
-        let due = "state = 'pending' AND next_attempt_at <= $2 \
-                   AND (claimed_until IS NULL OR claimed_until < $2)";
+        // The pick locks its rows (on PostgreSQL, passing over those another node holds, and
+        // checking each row's conditions again once it has its lock), and is materialized:
+        // PostgreSQL may otherwise run it again for each row it updates and, passing over the
+        // rows it has just locked, claim many times `limit`. Disabled endpoints are a hashed
+        // list beside the walk of the due index, which stops at `limit` (as a join, they made
+        // PostgreSQL read and sort every pending delivery).
         let sql = format!(
             "WITH picked AS MATERIALIZED (\
                SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
-               WHERE {due} AND NOT EXISTS (SELECT 1 FROM webhook_endpoints ep \
-                 WHERE ep.id = d.endpoint_id AND ep.disabled = TRUE) \
+               WHERE d.state = 'pending' AND d.next_attempt_at <= $2 \
+               AND (d.claimed_until IS NULL OR d.claimed_until < $2) \
+               AND d.endpoint_id NOT IN (SELECT ep.id FROM webhook_endpoints ep \
+                 WHERE ep.disabled = TRUE) \
                ORDER BY d.next_attempt_at LIMIT {limit}{skip}) \
              UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1, \
              updated_at = $2 WHERE (endpoint_id, event_id) IN (\
-               SELECT endpoint_id, event_id FROM picked) AND {due} \
+               SELECT endpoint_id, event_id FROM picked) \
              RETURNING endpoint_id, event_id, attempts",
             skip = C::SKIP_LOCKED,
         );
