@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use roster_core::Actor;
 use roster_core::ids::{MembershipId, OrganizationId, ProjectId, UserId};
 use roster_core::model::{Membership, MembershipFilter, Page, Project};
 use roster_core::service::{NewProject, ProjectMembersChange, ProjectWithMembers};
+use roster_core::{Actor, CoreError};
 use roster_http::AppState;
 use roster_http::request_id::context;
 use serde_json::{Map, Value, json};
@@ -130,16 +130,21 @@ async fn render(
     Ok(resource)
 }
 
-/// The project `id` read with its members, as a SCIM Group.
+/// The project `id` read with its members, as a SCIM Group of a list; `None` if it was
+/// deleted since the list read it (a group gone in between is left out, not the list's 404).
 async fn read_with_members(
     s: &AppState,
     a: &Actor,
     org: OrganizationId,
     id: ProjectId,
     base: &Base,
-) -> Result<Value, ScimError> {
-    let g = s.roster.project_with_members(a, id).await?;
-    render(s, a, org, &g, base, true).await
+) -> Result<Option<Value>, ScimError> {
+    let g = match s.roster.project_with_members(a, id).await {
+        Ok(g) => g,
+        Err(CoreError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    render(s, a, org, &g, base, true).await.map(Some)
 }
 
 /// The users that SCIM `members` values (User ids) name in `org`, read together: an id that
@@ -255,7 +260,10 @@ pub async fn search(
         let read = s.roster.list_projects(a, org, page).await?;
         for p in read.items {
             let resource = if filter_reads_members {
-                read_with_members(s, a, org, p.id, &base).await?
+                match read_with_members(s, a, org, p.id, &base).await? {
+                    Some(r) => r,
+                    None => continue,
+                }
             } else {
                 render_project(&p, &base)
             };
@@ -271,11 +279,11 @@ pub async fn search(
     let total = matching.len();
     let mut shown = Vec::new();
     for (id, resource) in matching.into_iter().skip(q.start() - 1).take(q.count()) {
-        shown.push(if with_members && !filter_reads_members {
-            read_with_members(s, a, org, id, &base).await?
+        if with_members && !filter_reads_members {
+            shown.extend(read_with_members(s, a, org, id, &base).await?);
         } else {
-            resource
-        });
+            shown.push(resource);
+        }
     }
     Ok(q.list_response(total, shown))
 }

@@ -1200,7 +1200,61 @@ async fn group_lists_filter_on_members_and_show_each_pages_members(app: TestApp)
     );
 }
 
+/// A group deleted while a list is being read is left out of it, not a 404 for the whole
+/// list: the list reads the projects, then each shown group's members, and a project can go in
+/// between.
+async fn a_group_deleted_during_a_list_is_left_out_of_it(app: TestApp) {
+    let org = app.new_org("Going groups").await;
+    let token = scim_token(&app, &org).await;
+    let member = app.add_member(&org, "member").await;
+    let mut projects = Vec::new();
+    for i in 0..30 {
+        projects.push(app.project_with(&org, &format!("P{i}"), &[&member]).await);
+    }
+    let deleting = async {
+        for p in &projects {
+            app.delete(&format!("/v1/projects/{p}"), &app.admin)
+                .await
+                .expect(StatusCode::OK);
+            // A store whose reads never wait (SQLite's) lets a list in only here, between
+            // two deletions; PostgreSQL's, between a list's own reads too.
+            tokio::task::yield_now().await;
+        }
+    };
+    let listing = async {
+        let mut lists = 0;
+        loop {
+            // Every group with its members, and those a members filter chooses.
+            for query in [
+                String::new(),
+                format!(
+                    "?filter=members.value%20eq%20%22{}%22",
+                    member.membership_id
+                ),
+            ] {
+                let listed = scim(
+                    &app,
+                    "GET",
+                    &format!("{}{query}", groups(&org)),
+                    &token,
+                    None,
+                )
+                .await
+                .expect(StatusCode::OK);
+                lists += 1;
+                if listed["totalResults"] == 0 {
+                    return lists;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let ((), lists) = tokio::join!(deleting, listing);
+    assert!(lists > 2, "the lists ran while the groups went: {lists}");
+}
+
 on_both_backends!(
+    a_group_deleted_during_a_list_is_left_out_of_it,
     groups_are_projects_kept_in_step_with_the_directory,
     group_lists_filter_on_members_and_show_each_pages_members,
     users_are_provisioned_as_okta_creates_them,
