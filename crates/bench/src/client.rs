@@ -3,6 +3,7 @@
 //! sends `Content-Length` bodies, and reads `Content-Length` and chunked responses (a long bulk
 //! removal's answer is written in parts).
 
+use roster_core::ids::{MembershipId, OrganizationId};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -19,6 +20,17 @@ impl Conn {
             stream: BufReader::new(stream),
             host: addr.to_owned(),
         })
+    }
+
+    /// The native removal of `membership` from `org`, as `auth` (`Bearer …`): its status.
+    pub async fn remove_member(
+        &mut self,
+        org: OrganizationId,
+        membership: MembershipId,
+        auth: &str,
+    ) -> std::io::Result<u16> {
+        let path = format!("/v1/organizations/{org}/memberships/{membership}");
+        self.send("DELETE", &path, auth, None).await
     }
 
     pub async fn send(

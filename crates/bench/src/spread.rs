@@ -80,9 +80,8 @@ fn removal(
         let (org, m) = targets[i];
         let (conns, auth) = (conns.clone(), auth.clone());
         Box::pin(async move {
-            let path = format!("/v1/organizations/{org}/memberships/{}", m.membership);
             let mut conn = conns[w].lock().await;
-            matches!(conn.send("DELETE", &path, &auth, None).await, Ok(200))
+            matches!(conn.remove_member(org, m.membership, &auth).await, Ok(200))
         })
     }
 }

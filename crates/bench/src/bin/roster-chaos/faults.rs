@@ -55,11 +55,10 @@ async fn removal_load(
                 if conn.is_none() {
                     conn = client::Conn::open(&addr).await.ok();
                 }
-                let path = format!("/v1/organizations/{org}/memberships/{}", s.membership);
                 let status = match &mut conn {
                     Some(c) => match tokio::time::timeout(
                         Duration::from_secs(30),
-                        c.send("DELETE", &path, &auth, None),
+                        c.remove_member(org, s.membership, &auth),
                     )
                     .await
                     {

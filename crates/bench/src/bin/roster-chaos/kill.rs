@@ -111,8 +111,7 @@ pub async fn singles(c: &mut Chaos, rounds: usize, connections: usize) {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(s) = queue.get(i) else { return };
-                    let path = format!("/v1/organizations/{org}/memberships/{}", s.membership);
-                    match conn.send("DELETE", &path, &auth, None).await {
+                    match conn.remove_member(org, s.membership, &auth).await {
                         Ok(200) => {
                             acknowledged
                                 .lock()

@@ -76,11 +76,10 @@ async fn load(
             let (org, m) = targets[i];
             let (conns, auth, acknowledged) = (conns.clone(), auth.clone(), acknowledged.clone());
             async move {
-                let path = format!("/v1/organizations/{org}/memberships/{}", m.membership);
                 let answer = conns[w]
                     .lock()
                     .await
-                    .send("DELETE", &path, &auth, None)
+                    .remove_member(org, m.membership, &auth)
                     .await;
                 let removed = matches!(answer, Ok(200));
                 if removed {
