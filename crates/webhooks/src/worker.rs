@@ -207,6 +207,18 @@ impl Worker {
     }
 
     async fn attempt(&self, due: &DueDelivery, begin_by: Instant) -> AttemptResult {
+        // An event the format does not show is done without a send, or a turn to wait for.
+        let Some(body) = self.render.render(due) else {
+            return AttemptResult {
+                status_code: None,
+                error: Some(format!(
+                    "not sent: the {} format does not show this event",
+                    due.endpoint.format.key()
+                )),
+                duration: Duration::ZERO,
+                not_shown: true,
+            };
+        };
         let permits = self.permits(due.endpoint.id);
         let waited = tokio::time::timeout_at(begin_by.into(), permits.acquire()).await;
         let Ok(Ok(_permit)) = waited else {
@@ -221,17 +233,6 @@ impl Worker {
             };
         };
         let started = Instant::now();
-        let Some(body) = self.render.render(due) else {
-            return AttemptResult {
-                status_code: None,
-                error: Some(format!(
-                    "not sent: the {} format does not show this event",
-                    due.endpoint.format.key()
-                )),
-                duration: started.elapsed(),
-                not_shown: true,
-            };
-        };
         let (status_code, error) = match self.send(due, body).await {
             Ok(status) => (Some(status), None),
             Err(e) => (None, Some(e)),

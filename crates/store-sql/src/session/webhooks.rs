@@ -275,14 +275,14 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         // Deliveries to one endpoint that end in the same state at the same time are set in
         // one statement, naming their events by a list of ids: a list of (endpoint, event)
         // pairs took PostgreSQL 11 ms to plan at 256 pairs, against 0.5 ms for 256 ids.
-        type Group<'a> = (
+        type Group = (
             WebhookEndpointId,
             DeliveryState,
             Timestamp,
             Timestamp,
             Vec<EventId>,
         );
-        let mut groups: Vec<Group<'_>> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         for o in outcomes {
             let key = (o.endpoint_id, o.state, o.next_attempt_at, o.at);
             match groups.iter_mut().find(|g| (g.0, g.1, g.2, g.3) == key) {
