@@ -2,16 +2,18 @@
 //! project's rows walks its `(parent, id)` index (a page of tokens, its `(parent, kind, id)`
 //! index) from where the page starts, at any depth, in the generic plan that a prepared
 //! statement ends up with (the one that once walked the primary key through other
-//! organizations' rows: `parent_page_condition` in `roster-store-sql`).
+//! organizations' rows: `parent_page_condition` in `roster-store-sql`). And the webhook
+//! worker's claim walks the due index only as far as its limit, past any backlog.
 //!
 //! It needs the PostgreSQL server the API tests use (`ROSTER_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and fails if it is not there.
 
 use roster_core::model::{MembershipFilter, Page, TokenKind};
-use roster_core::{OrganizationId, UserId};
-use roster_store_postgres::PostgresStore;
+use roster_core::{OrganizationId, Timestamp, UserId};
+use roster_store_postgres::{PgConn, PostgresStore};
 use roster_store_sql::{
-    Arg, PagedList, list_memberships_statement, list_page_statement, list_tokens_statement,
+    Arg, PagedList, claim_due_deliveries_statement, list_memberships_statement,
+    list_page_statement, list_tokens_statement,
 };
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -231,8 +233,8 @@ impl Drop for Scratch {
     }
 }
 
-#[tokio::test]
-async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
+/// A scratch database of its own, and its URL.
+async fn scratch() -> (Scratch, String) {
     let admin_url = admin_url();
     let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
         panic!(
@@ -245,11 +247,13 @@ async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
         .execute(&mut admin)
         .await
         .unwrap();
-    let scratch = Scratch {
-        admin_url: admin_url.clone(),
-        name: name.clone(),
-    };
     let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    (Scratch { admin_url, name }, url)
+}
+
+#[tokio::test]
+async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
+    let (scratch, url) = scratch().await;
     for (what, index, plan) in plans(&url).await {
         assert!(
             plan.contains(&format!("using {index}")),
@@ -267,5 +271,48 @@ async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
             "{what}: neither the primary key of {table} nor a sort; the plan:\n{plan}"
         );
     }
+    drop(scratch);
+}
+
+/// One endpoint with a backlog of 20,000 due deliveries, as a burst of removals leaves it: the
+/// claim's pick walks the due index and stops at its limit. (With the disabled endpoints
+/// joined, PostgreSQL read and sorted the whole backlog at every turn.)
+#[tokio::test]
+async fn a_claim_walks_the_due_index_only_as_far_as_its_limit() {
+    let (scratch, url) = scratch().await;
+    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, org_id, url, event_types, format, secret, disabled, \
+         created_at, updated_at) VALUES ($1, $2, 'https://h.example', '', 'native', 's', FALSE, \
+         0, 0)",
+    )
+    .bind(endpoint)
+    .bind(org)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
+         next_attempt_at, claimed_until, created_at, updated_at) \
+         SELECT $1, gen_random_uuid(), $2, 'pending', 0, i, NULL, i, i \
+         FROM generate_series(1, 20000) AS i",
+    )
+    .bind(endpoint)
+    .bind(org)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
+    let statement =
+        claim_due_deliveries_statement::<PgConn>(Timestamp(30_000), Timestamp(60_000), 256);
+    let plan = generic_plan(&mut conn, statement).await;
+    assert!(
+        plan.contains("using webhook_deliveries_due on webhook_deliveries d")
+            && !plan.contains("Sort"),
+        "the pick walks the due index in order and sorts nothing; the plan:\n{plan}"
+    );
     drop(scratch);
 }

@@ -38,6 +38,7 @@ pub use memberships::list_memberships_statement;
 use organizations::*;
 use projects::*;
 use roles::*;
+pub use webhooks::claim_due_deliveries_statement;
 use webhooks::*;
 
 /// Ids per statement in `IN (…)` lists: well under both backends' parameter limits.

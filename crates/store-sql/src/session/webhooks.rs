@@ -178,28 +178,9 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         lease_until: Timestamp,
         limit: u32,
     ) -> CoreResult<Vec<DueDelivery>> {
-        // The pick locks its rows (on PostgreSQL, passing over those another node holds, and
-        // checking each row's conditions again once it has its lock), and is materialized:
-        // PostgreSQL may otherwise run it again for each row it updates and, passing over the
-        // rows it has just locked, claim many times `limit`. Disabled endpoints are a hashed
-        // list beside the walk of the due index, which stops at `limit` (as a join, they made
-        // PostgreSQL read and sort every pending delivery).
-        let sql = format!(
-            "WITH picked AS MATERIALIZED (\
-               SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
-               WHERE d.state = 'pending' AND d.next_attempt_at <= $2 \
-               AND (d.claimed_until IS NULL OR d.claimed_until < $2) \
-               AND d.endpoint_id NOT IN (SELECT ep.id FROM webhook_endpoints ep \
-                 WHERE ep.disabled = TRUE) \
-               ORDER BY d.next_attempt_at LIMIT {limit}{skip}) \
-             UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1, \
-             updated_at = $2 WHERE (endpoint_id, event_id) IN (\
-               SELECT endpoint_id, event_id FROM picked) \
-             RETURNING endpoint_id, event_id, attempts",
-            skip = C::SKIP_LOCKED,
-        );
+        let (sql, args) = claim_due_deliveries_statement::<C>(now, lease_until, limit);
         let claimed = self
-            .all(&sql, vec![ts(lease_until), ts(now)], |r| {
+            .all(&sql, args, |r| {
                 Ok((
                     WebhookEndpointId(r.uuid(0)?),
                     EventId(r.uuid(1)?),
@@ -337,4 +318,35 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         }
         Ok(())
     }
+}
+
+/// The statement that claims at most `limit` due deliveries until `lease_until` and returns
+/// each one's endpoint, event and attempts so far (pinned by the plan tests of the PostgreSQL
+/// store: it walks the due index, and sorts nothing).
+pub fn claim_due_deliveries_statement<C: Conn>(
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> (String, Vec<Arg>) {
+    // The pick locks its rows (on PostgreSQL, passing over those another node holds, and
+    // checking each row's conditions again once it has its lock), and is materialized:
+    // PostgreSQL may otherwise run it again for each row it updates and, passing over the
+    // rows it has just locked, claim many times `limit`. Disabled endpoints are a hashed
+    // list beside the walk of the due index, which stops at `limit` (as a join, they made
+    // PostgreSQL read and sort every pending delivery).
+    let sql = format!(
+        "WITH picked AS MATERIALIZED (\
+           SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
+           WHERE d.state = 'pending' AND d.next_attempt_at <= $2 \
+           AND (d.claimed_until IS NULL OR d.claimed_until < $2) \
+           AND d.endpoint_id NOT IN (SELECT ep.id FROM webhook_endpoints ep \
+             WHERE ep.disabled = TRUE) \
+           ORDER BY d.next_attempt_at LIMIT {limit}{skip}) \
+         UPDATE webhook_deliveries SET claimed_until = $1, attempts = attempts + 1, \
+         updated_at = $2 WHERE (endpoint_id, event_id) IN (\
+           SELECT endpoint_id, event_id FROM picked) \
+         RETURNING endpoint_id, event_id, attempts",
+        skip = C::SKIP_LOCKED,
+    );
+    (sql, vec![ts(lease_until), ts(now)])
 }
