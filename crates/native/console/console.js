@@ -25,7 +25,8 @@ function el(tag, attrs, ...children) {
 }
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  // A page leaves out what it has not (`null`), which replaceChildren would write as text.
+  main.replaceChildren(...nodes.filter((n) => n != null));
   main.focus();
 }
 
@@ -133,9 +134,9 @@ async function signInPage() {
 async function orgsPage() {
   nav.replaceChildren();
   const list = await api("GET", "/v1/organizations?limit=200");
-  show(el("h1", {}, "Organizations"),
+  return [el("h1", {}, "Organizations"),
     table(["Name", "Slug", "Id"], list.data.map((o) => [
-      el("a", { href: `#/orgs/${o.id}/members` }, o.name), o.slug, el("code", {}, o.id)])));
+      el("a", { href: `#/orgs/${o.id}/members` }, o.name), o.slug, el("code", {}, o.id)]))];
 }
 
 async function membersPage(org, params) {
@@ -187,11 +188,11 @@ async function membersPage(org, params) {
   });
   const next = new URLSearchParams(params);
   if (list.next_cursor) next.set("cursor", list.next_cursor);
-  show(el("h1", {}, "Members"), filters,
+  return [el("h1", {}, "Members"), filters,
     table(["", "Member", "Name", "Role", "Active"], rows),
     el("div", { class: "actions" }, removeSelected,
       list.next_cursor ? el("a", { href: `#/orgs/${org}/members?${next}`, id: "next-page" }, "Next page") : null),
-    place);
+    place];
 }
 
 async function memberPage(org, id) {
@@ -227,7 +228,7 @@ async function memberPage(org, id) {
       place.replaceChildren(failure(e));
     }
   });
-  show(el("h1", {}, m.email || m.invite_email || m.id),
+  return [el("h1", {}, m.email || m.invite_email || m.id),
     table(["Membership", "Role", "Active", "Since"], [[el("code", {}, m.id), m.role, m.is_active ? "yes" : "no", m.created_at]]),
     el("h2", {}, "Project memberships"),
     inProjects.length ? table(["Project", "Role"], inProjects) : el("p", { class: "muted" }, "None."),
@@ -235,14 +236,14 @@ async function memberPage(org, id) {
     table(["Kind", "Name", "Id"], [
       ...passwords.data.filter((p) => p.user_id === m.user_id).map((p) => ["password", p.name, p.id]),
       ...tokens.data.filter((t) => t.created_by === m.user_id).map((t) => ["service token", t.name, t.id])]),
-    el("div", { class: "actions" }, remove), place);
+    el("div", { class: "actions" }, remove), place];
 }
 
 async function formerPage(org) {
   orgNav(org);
   const list = await api("GET", `/v1/organizations/${org}/former-members?limit=200`);
   const place = el("div");
-  show(el("h1", {}, "Former members"),
+  return [el("h1", {}, "Former members"),
     table(["Member", "Role", "Removed", ""], list.data.map((f) => {
       const back = el("button", { type: "button" }, "Reinstate");
       back.addEventListener("click", async () => {
@@ -256,7 +257,7 @@ async function formerPage(org) {
       });
       const m = f.membership;
       return [m.invite_email || m.user_id || m.id, m.role, f.removed_at, back];
-    })), place);
+    })), place];
 }
 
 async function auditPage(org, params) {
@@ -264,17 +265,17 @@ async function auditPage(org, params) {
   const query = new URLSearchParams({ limit: "50", order: "desc" });
   if (params.get("cursor")) query.set("cursor", params.get("cursor"));
   const list = await api("GET", `/v1/organizations/${org}/audit-events?${query}`);
-  show(el("h1", {}, "Audit log"),
+  return [el("h1", {}, "Audit log"),
     table(["Time", "Action", "Actor", "Target"], list.data.map((e) => [
       e.created_at, e.action, `${e.actor_kind} ${e.actor_id}`, `${e.target_kind} ${e.target_id}`])),
-    list.next_cursor ? el("a", { href: `#/orgs/${org}/audit?cursor=${list.next_cursor}` }, "Older") : null);
+    list.next_cursor ? el("a", { href: `#/orgs/${org}/audit?cursor=${list.next_cursor}` }, "Older") : null];
 }
 
 async function webhooksPage(org) {
   orgNav(org);
   const list = await api("GET", `/v1/organizations/${org}/webhook-endpoints?limit=100`);
   const deliveries = el("div");
-  show(el("h1", {}, "Webhook endpoints"),
+  return [el("h1", {}, "Webhook endpoints"),
     table(["URL", "Format", "Disabled", ""], list.data.map((w) => {
       const open = el("button", { type: "button" }, "Deliveries");
       open.addEventListener("click", async () => {
@@ -283,30 +284,36 @@ async function webhooksPage(org) {
           table(["Event", "State", "Status", "At"], d.data.map((a) => [a.event_id, a.delivery_state, a.status_code ?? a.error ?? "", a.created_at])));
       });
       return [w.url, w.format, w.disabled ? "yes" : "no", open];
-    })), deliveries);
+    })), deliveries];
 }
 
-/** Shows the page the location's hash names. */
+/** Counts the routes taken: a page whose reads finish after the next route began is not shown
+ * over that route's page. */
+let routes = 0;
+
+/** Shows the page the location's hash names (each page returns what it shows). */
 async function route() {
+  const mine = ++routes;
   const [path, search] = location.hash.slice(1).split("?");
   const params = new URLSearchParams(search || "");
   const parts = (path || "").split("/").filter(Boolean);
   if (!sessionStorage.getItem(TOKEN) || parts[0] === "signin") return signInPage();
   signOut.hidden = false;
   say("");
+  let nodes;
   try {
-    if (parts[0] === "orgs" && parts.length >= 3) {
-      const [, org, page, id] = parts;
-      if (page === "members" && id) return await memberPage(org, id);
-      if (page === "members") return await membersPage(org, params);
-      if (page === "former") return await formerPage(org);
-      if (page === "audit") return await auditPage(org, params);
-      if (page === "webhooks") return await webhooksPage(org);
-    }
-    return await orgsPage();
+    const [, org, page, id] = parts;
+    const inOrg = parts[0] === "orgs" && parts.length >= 3;
+    if (inOrg && page === "members" && id) nodes = await memberPage(org, id);
+    else if (inOrg && page === "members") nodes = await membersPage(org, params);
+    else if (inOrg && page === "former") nodes = await formerPage(org);
+    else if (inOrg && page === "audit") nodes = await auditPage(org, params);
+    else if (inOrg && page === "webhooks") nodes = await webhooksPage(org);
+    else nodes = await orgsPage();
   } catch (e) {
-    show(failure(e));
+    nodes = [failure(e)];
   }
+  if (mine === routes) show(...nodes);
 }
 
 signOut.addEventListener("click", () => {
