@@ -130,6 +130,15 @@ fn endpoints_path(org: &str) -> String {
     format!("/v1/organizations/{org}/webhook-endpoints")
 }
 
+/// Where the attempts to `endpoint` (as its creation answered) of `org` are listed.
+fn deliveries_path(org: &str, endpoint: &Value) -> String {
+    format!(
+        "{}/{}/deliveries",
+        endpoints_path(org),
+        endpoint["id"].as_str().unwrap()
+    )
+}
+
 async fn create_endpoint(app: &TestApp, org: &str, body: Value) -> Value {
     app.post(&endpoints_path(org), &app.admin, body)
         .await
@@ -278,11 +287,7 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
     }
 
     // The attempts as the admin reads them, and a retry by hand sends it once more.
-    let deliveries = format!(
-        "{}/{}/deliveries",
-        endpoints_path(&org),
-        endpoint["id"].as_str().unwrap()
-    );
+    let deliveries = deliveries_path(&org, &endpoint);
     let attempts = read_until(&app, &deliveries, |a| {
         a["data"].as_array().unwrap().len() == 2
     })
@@ -392,11 +397,7 @@ async fn an_attempt_to_an_internal_address_is_refused_and_recorded(mut app: Test
     let _worker = worker_allowing(&mut app, &[60_000], false);
     app.add_member(&org, "member").await;
     for endpoint in endpoints {
-        let deliveries = format!(
-            "{}/{}/deliveries",
-            endpoints_path(&org),
-            endpoint["id"].as_str().unwrap()
-        );
+        let deliveries = deliveries_path(&org, &endpoint);
         let attempts = read_until(&app, &deliveries, |a| {
             !a["data"].as_array().unwrap().is_empty()
         })
@@ -536,11 +537,7 @@ async fn an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late(mut a
     )
     .await
     .expect(StatusCode::OK);
-    let deliveries = format!(
-        "{}/{}/deliveries",
-        endpoints_path(&org),
-        endpoint["id"].as_str().unwrap()
-    );
+    let deliveries = deliveries_path(&org, &endpoint);
     let attempts = read_until(&app, &deliveries, |a| {
         let data = a["data"].as_array().unwrap();
         data.iter().filter(|x| x["status_code"] == 200).count() == 3
