@@ -372,6 +372,13 @@ pub trait WebhookRows: Send {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+    ) -> CoreResult<Vec<ClaimedDelivery>>;
+    /// Each claimed delivery with its event and its endpoint as they are now (a read, made
+    /// after the claim's commit so that the claim holds the write lock only for its update);
+    /// a delivery whose endpoint was deleted since is left out.
+    async fn read_claimed_deliveries(
+        &mut self,
+        claimed: &[ClaimedDelivery],
     ) -> CoreResult<Vec<DueDelivery>>;
     /// When the oldest pending delivery was written, if one is pending.
     async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>>;

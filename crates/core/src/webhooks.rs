@@ -105,15 +105,24 @@ pub struct DeliveryAttempt {
     pub delivery_state: DeliveryState,
 }
 
-/// A delivery claimed for an attempt, with what sending it needs.
+/// A delivery claimed for an attempt (its lease taken, the attempt counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClaimedDelivery {
+    pub endpoint_id: WebhookEndpointId,
+    pub event_id: EventId,
+    /// Attempts made before this one.
+    pub attempts_before: u32,
+}
+
+/// A claimed delivery with what its attempt needs: the event, the endpoint as it is now.
 #[derive(Clone, Debug)]
 pub struct DueDelivery {
     pub event: crate::events::Event,
     pub endpoint: WebhookEndpoint,
     /// Attempts made before this one.
     pub attempts_before: u32,
-    /// What a Clerk-format endpoint's membership event shows around the membership, read as
-    /// the delivery is claimed (`None` for other formats and events).
+    /// What a Clerk-format endpoint's membership event shows around the membership, read
+    /// just after the delivery is claimed (`None` for other formats and events).
     pub context: Option<DeliveryContext>,
 }
 

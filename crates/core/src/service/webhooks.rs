@@ -432,7 +432,8 @@ impl Roster {
     /// done, tried again after the schedule's next delay, or failed; each endpoint's failing
     /// streak, and its disabling after five days of it), then claims up to `claim` due
     /// deliveries for `lease` (another node may take one over once its lease has run out: the
-    /// attempt is then presumed lost).
+    /// attempt is then presumed lost). What the claimed attempts need (events, endpoints,
+    /// Clerk's context) is read after the commit.
     pub async fn delivery_turn(
         &self,
         attempts: &[(DueDelivery, AttemptResult)],
@@ -506,12 +507,11 @@ impl Roster {
                 tx.update_webhook_endpoint(&e).await?;
             }
         }
-        let mut claimed = if claim > 0 {
+        let claimed = if claim > 0 {
             tx.claim_due_deliveries(now, now.plus(lease), claim).await?
         } else {
             Vec::new()
         };
-        read_clerk_context(&mut *tx, &mut claimed).await?;
         commit(tx).await?;
         for o in &outcomes {
             let counter = match o.state {
@@ -521,6 +521,14 @@ impl Roster {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(claimed)
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // What the attempts need is read after the commit, on a read session: on SQLite the
+        // turn holds the one writer, which every removal waits for, only for its writes.
+        let mut s = self.store.read().await?;
+        let mut due = s.read_claimed_deliveries(&claimed).await?;
+        read_clerk_context(&mut *s, &mut due).await?;
+        Ok(due)
     }
 }

@@ -177,23 +177,28 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
-    ) -> CoreResult<Vec<DueDelivery>> {
+    ) -> CoreResult<Vec<ClaimedDelivery>> {
         let (sql, args) = claim_due_deliveries_statement::<C>(now, lease_until, limit);
-        let claimed = self
-            .all(&sql, args, |r| {
-                Ok((
-                    WebhookEndpointId(r.uuid(0)?),
-                    EventId(r.uuid(1)?),
-                    r.int(2)?,
-                ))
+        self.all(&sql, args, |r| {
+            Ok(ClaimedDelivery {
+                endpoint_id: WebhookEndpointId(r.uuid(0)?),
+                event_id: EventId(r.uuid(1)?),
+                attempts_before: u32::try_from(r.int(2)? - 1).unwrap_or(0),
             })
-            .await?;
+        })
+        .await
+    }
+
+    async fn read_claimed_deliveries(
+        &mut self,
+        claimed: &[ClaimedDelivery],
+    ) -> CoreResult<Vec<DueDelivery>> {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let event_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.1.0)).collect();
+        let event_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.event_id.0)).collect();
         // Most claims are many deliveries to few endpoints: each endpoint read once.
-        let mut endpoint_ids: Vec<uuid::Uuid> = claimed.iter().map(|c| c.0.0).collect();
+        let mut endpoint_ids: Vec<uuid::Uuid> = claimed.iter().map(|c| c.endpoint_id.0).collect();
         endpoint_ids.sort_unstable();
         endpoint_ids.dedup();
         let endpoint_ids: Vec<Arg> = endpoint_ids.into_iter().map(Arg::Uuid).collect();
@@ -207,25 +212,24 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
             placeholders(1, endpoint_ids.len())
         );
         let endpoints: Vec<WebhookEndpoint> = self.all(&sql, endpoint_ids, endpoint_row).await?;
-        claimed
-            .into_iter()
-            .map(|(endpoint, event, attempts)| {
-                Ok(DueDelivery {
-                    event: events
-                        .iter()
-                        .find(|e| e.id == event)
-                        .cloned()
-                        .ok_or_else(|| corrupt("delivery's event"))?,
-                    endpoint: endpoints
-                        .iter()
-                        .find(|e| e.id == endpoint)
-                        .cloned()
-                        .ok_or_else(|| corrupt("delivery's endpoint"))?,
-                    attempts_before: u32::try_from(attempts - 1).unwrap_or(0),
-                    context: None,
-                })
-            })
-            .collect()
+        let mut due = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            // Deleted since the claim, with its deliveries: nothing to send.
+            let Some(endpoint) = endpoints.iter().find(|e| e.id == c.endpoint_id) else {
+                continue;
+            };
+            due.push(DueDelivery {
+                event: events
+                    .iter()
+                    .find(|e| e.id == c.event_id)
+                    .cloned()
+                    .ok_or_else(|| corrupt("delivery's event"))?,
+                endpoint: endpoint.clone(),
+                attempts_before: c.attempts_before,
+                context: None,
+            });
+        }
+        Ok(due)
     }
 
     async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>> {
