@@ -34,6 +34,10 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self) -> CoreResult<Box<dyn Session>>;
     /// A write transaction. Dropping it without `commit` rolls everything back.
     async fn begin(&self) -> CoreResult<Box<dyn Session>>;
+    /// A write transaction whose commit does not wait to reach the disk: a power cut or a crash
+    /// of the database server may lose it (the whole of it, never a part), a crash of roster's
+    /// process does not. Only for writes whose loss means no more than doing their work again.
+    async fn begin_lazily(&self) -> CoreResult<Box<dyn Session>>;
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> CoreResult<()>;
     /// Which backend this is ("sqlite", "postgres").

@@ -286,6 +286,17 @@ impl Store for PostgresStore {
         )))
     }
 
+    async fn begin_lazily(&self) -> CoreResult<Box<dyn Session>> {
+        let mut tx = self.held(Held::Tx(self.connected(self.pool.begin()).await?));
+        // For this transaction only.
+        tx.execute_script("SET LOCAL synchronous_commit = off")
+            .await?;
+        Ok(Box::new(SqlSession(
+            tx,
+            EventTally::into_total(&self.events_written),
+        )))
+    }
+
     /// `SELECT 1` on a pooled connection. If it cannot be had or used (the pool retries a
     /// server that is down until its 30 s run out), one direct connection says why, in the
     /// words start-up uses.

@@ -3,7 +3,8 @@
 //! writer connection whose transactions start with `BEGIN IMMEDIATE` (so every write
 //! transaction holds the database's write lock from its first statement, which serialises
 //! changes to an organization), and a few read-only connections. WAL mode with
-//! `synchronous = FULL`: a committed change survives a power cut.
+//! `synchronous = FULL`: a committed change survives a power cut (but for a transaction begun
+//! by `begin_lazily`, which the caller can afford to lose).
 //!
 //! Statements run on the calling task's thread, with the connection held for the session's
 //! length, rather than on a separate worker thread: a removal is about eight short statements,
@@ -19,7 +20,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -113,6 +114,8 @@ pub const MIGRATIONS: &[Migration] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
+    /// Whether the writer's last transaction was begun by `begin_lazily`.
+    writer_lazy: Arc<AtomicBool>,
     readers: Arc<Vec<Arc<Mutex<Connection>>>>,
     next_reader: Arc<AtomicUsize>,
     /// The events committed through this store (`EventTally`).
@@ -171,6 +174,7 @@ impl SqliteStore {
             .collect::<CoreResult<Vec<_>>>()?;
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
+            writer_lazy: Arc::new(AtomicBool::new(false)),
             readers: Arc::new(readers),
             next_reader: Arc::default(),
             events_written: Arc::default(),
@@ -183,7 +187,23 @@ impl SqliteStore {
 
     /// The writer, in a transaction that holds the database's write lock.
     async fn transaction(&self) -> CoreResult<SqliteConn> {
+        self.writer_in(true).await
+    }
+
+    /// The writer in a transaction, its commit synced to the disk or (not `durable`) only
+    /// appended to the log, which in WAL mode is `synchronous = NORMAL`: the next durable
+    /// commit's sync covers it too. The level can only change between transactions; it is
+    /// changed only when the writer's last transaction asked for the other.
+    async fn writer_in(&self, durable: bool) -> CoreResult<SqliteConn> {
         let guard = self.writer.clone().lock_owned().await;
+        // Read and written only under the writer's lock.
+        if self.writer_lazy.load(Ordering::Relaxed) == durable {
+            let level = if durable { "FULL" } else { "NORMAL" };
+            guard
+                .execute_batch(&format!("PRAGMA synchronous = {level}"))
+                .map_err(db_error)?;
+            self.writer_lazy.store(!durable, Ordering::Relaxed);
+        }
         guard.execute_batch("BEGIN IMMEDIATE").map_err(db_error)?;
         Ok(SqliteConn {
             guard,
@@ -227,6 +247,13 @@ impl Store for SqliteStore {
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.transaction().await?,
+            EventTally::into_total(&self.events_written),
+        )))
+    }
+
+    async fn begin_lazily(&self) -> CoreResult<Box<dyn Session>> {
+        Ok(Box::new(SqlSession(
+            self.writer_in(false).await?,
             EventTally::into_total(&self.events_written),
         )))
     }
@@ -477,6 +504,34 @@ mod tests {
             row.get(2).unwrap(),
         );
         assert_eq!(got, ("two".to_owned(), 1, "two".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_lazy_transaction_leaves_the_next_durable_one_synced() {
+        let path = std::env::temp_dir().join(format!("roster-lazy-{}.db", Uuid::now_v7()));
+        let store = SqliteStore::open(&path, 1).await.unwrap();
+        let level = |c: &SqliteConn| {
+            c.guard
+                .query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))
+                .unwrap()
+        };
+        const NORMAL: i64 = 1;
+        const FULL: i64 = 2;
+        assert_eq!(level(&store.transaction().await.unwrap()), FULL);
+        let lazy = store.writer_in(false).await.unwrap();
+        assert_eq!(level(&lazy), NORMAL);
+        lazy.commit().await.unwrap();
+        assert_eq!(level(&store.writer_in(false).await.unwrap()), NORMAL);
+        // Committed or dropped, a lazy transaction leaves the next durable one synced.
+        assert_eq!(level(&store.transaction().await.unwrap()), FULL);
+        drop(store.writer_in(false).await.unwrap());
+        let durable = store.transaction().await.unwrap();
+        assert_eq!(level(&durable), FULL);
+        durable.commit().await.unwrap();
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
     }
 
     #[test]

@@ -427,13 +427,13 @@ impl Roster {
         }
     }
 
-    /// The delivery worker's turn, in one transaction (one commit, however much it does):
-    /// records the attempts made since its last turn and what follows from each (the delivery
-    /// done, tried again after the schedule's next delay, or failed; each endpoint's failing
-    /// streak, and its disabling after five days of it), then claims up to `claim` due
-    /// deliveries for `lease` (another node may take one over once its lease has run out: the
-    /// attempt is then presumed lost). What the claimed attempts need (events, endpoints,
-    /// Clerk's context) is read after the commit.
+    /// The delivery worker's turn, in one transaction (one commit, however much it does, and
+    /// not waited for to reach the disk): records the attempts made since its last turn and
+    /// what follows from each (the delivery done, tried again after the schedule's next delay,
+    /// or failed; each endpoint's failing streak, and its disabling after five days of it),
+    /// then claims up to `claim` due deliveries for `lease` (another node may take one over
+    /// once its lease has run out: the attempt is then presumed lost). What the claimed
+    /// attempts need (events, endpoints, Clerk's context) is read after the commit.
     pub async fn delivery_turn(
         &self,
         attempts: &[(DueDelivery, AttemptResult)],
@@ -466,7 +466,10 @@ impl Roster {
                 }
             })
             .collect();
-        let mut tx = self.store.begin().await?;
+        // Lost in a power cut, a turn is only done again: its attempts are sent again (with
+        // the same event ids) once their claims run out. So its commit does not wait for the
+        // disk: on SQLite the sync would hold the one writer that every removal waits for.
+        let mut tx = self.store.begin_lazily().await?;
         if !outcomes.is_empty() {
             tx.record_attempts(&outcomes).await?;
         }
