@@ -98,7 +98,8 @@ enum ServerCommand {
         )]
         idempotency_key_retention: std::time::Duration,
         /// How long events and webhook delivery attempts are kept (e.g. `30d`); then they are
-        /// purged, but for an event a delivery still waits for.
+        /// purged, but for an event a delivery still waits for or a former member's record
+        /// names.
         #[arg(
             long,
             env = "ROSTER_EVENT_RETENTION",

@@ -511,6 +511,10 @@ pub struct FormerMember {
     pub request_id: Option<String>,
     pub removed_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The removal's `membership.removed` event, written beside the record and holding the
+    /// same details: the store keeps the record as a reference to it, and the event as long
+    /// as the record. `None` for a record written before records named their events.
+    pub removal_event: Option<EventId>,
 }
 
 /// Which former members a list asks for.

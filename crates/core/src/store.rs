@@ -328,7 +328,8 @@ pub trait EventRows: Send {
     ) -> CoreResult<Vec<Event>>;
     /// Purges what happened before `before` (event and attempt ids are time-ordered, so an id
     /// bound reads only the old rows): attempts, deliveries no longer pending, and events no
-    /// delivery waits for; then the endpoints of deleted organizations with nothing pending.
+    /// delivery waits for and no former member's record names (they hold its details); then
+    /// the endpoints of deleted organizations with nothing pending.
     async fn purge_events_before(&mut self, before: EventId) -> CoreResult<PurgedEvents>;
 }
 

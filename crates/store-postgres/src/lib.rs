@@ -95,6 +95,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "users_page_index",
         sql: include_str!("../migrations/0015_users_page_index.sql"),
     },
+    Migration {
+        version: 16,
+        name: "former_member_event",
+        sql: include_str!("../migrations/0016_former_member_event.sql"),
+    },
 ];
 
 /// How long the first connection may take before start-up gives up.

@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "users_page_index",
         sql: include_str!("../migrations/0015_users_page_index.sql"),
     },
+    Migration {
+        version: 16,
+        name: "former_member_event",
+        sql: include_str!("../migrations/0016_former_member_event.sql"),
+    },
 ];
 
 #[derive(Clone)]

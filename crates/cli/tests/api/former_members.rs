@@ -307,7 +307,58 @@ async fn a_record_is_kept_for_the_retention_the_server_was_given(mut app: TestAp
     assert_eq!(at("expires_at") - at("removed_at"), 7 * 24 * 3600 * 1000);
 }
 
+/// A record names its removal's event, which holds its details; a record written before
+/// records did so keeps a copy of its own, and reads as it was written.
+async fn a_record_is_read_from_its_removal_event_or_from_its_own_older_copy(app: TestApp) {
+    let org = app.new_org("Older records").await;
+    let member = app.add_member(&org, "member").await;
+    app.project_with(&org, "Kept", &[&member]).await;
+    app.remove_member(&org, &member.membership_id).await;
+    let (org_id, id) = (org.parse().unwrap(), member.membership_id.parse().unwrap());
+    let read = || async {
+        let mut s = app.store.read().await.unwrap();
+        s.former_member(org_id, id).await.unwrap().unwrap()
+    };
+    let named = read().await;
+    let event = named.removal_event.expect("a new record names its event");
+    assert_eq!(named.membership.id, id);
+    assert_eq!(
+        named.project_memberships.len(),
+        1,
+        "the cascade, read from the event"
+    );
+    let events = app
+        .get(
+            &format!("/v1/organizations/{org}/events?type=membership.removed"),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(events["data"][0]["id"], json!(event.to_string()));
+
+    let older = roster_core::model::FormerMember {
+        removal_event: None,
+        ..named.clone()
+    };
+    let mut tx = app.store.begin().await.unwrap();
+    tx.delete_former_member(org_id, id).await.unwrap();
+    tx.insert_removal_records(&[], std::slice::from_ref(&older), &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(read().await, older, "the older record's own copy");
+    let shown = app
+        .get(
+            &format!("{}/{}", former(&org), member.membership_id),
+            &app.admin,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(shown["membership"]["role"], json!("member"), "{shown}");
+}
+
 on_both_backends!(
+    a_record_is_read_from_its_removal_event_or_from_its_own_older_copy,
     a_removal_through_each_mount_leaves_a_former_member_who_comes_back_whole,
     a_reinstatement_is_refused_when_the_user_is_back_and_falls_back_to_member,
     records_are_listed_purged_and_gone_with_the_person_or_their_window,

@@ -860,7 +860,9 @@ fn purging(app: &TestApp) -> roster_core::Roster {
     roster_core::Roster::new(app.store.clone()).with_event_retention(Duration::ZERO)
 }
 
-async fn events_past_their_window_go_but_not_those_a_delivery_waits_for(app: TestApp) {
+async fn events_past_their_window_go_but_not_those_a_delivery_waits_for_or_a_record_names(
+    app: TestApp,
+) {
     let org = app.new_org("Purged").await;
     let before = app.memberships(&org).await.len();
     let gone = app.add_member(&org, "member").await;
@@ -877,37 +879,54 @@ async fn events_past_their_window_go_but_not_those_a_delivery_waits_for(app: Tes
     tokio::time::sleep(Duration::from_millis(5)).await;
     let purged = purging(&app).purge_expired_events().await.unwrap();
     assert!(
-        purged.events >= 4,
+        purged.events >= 3,
         "every event nothing waits for: {purged:?}"
     );
-    let left = app
-        .get(
-            &format!("/v1/organizations/{org}/events?limit=500"),
-            &app.admin,
-        )
-        .await
-        .expect(StatusCode::OK);
-    let left: Vec<&str> = left["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
+    let left = || async {
+        let page = app
+            .get(
+                &format!("/v1/organizations/{org}/events?limit=500"),
+                &app.admin,
+            )
+            .await
+            .expect(StatusCode::OK);
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["data"]["object"]["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        left,
-        ["membership.removed"],
-        "only the one a delivery waits for"
+        left().await,
+        [gone.membership_id.clone(), waiting.membership_id.clone()],
+        "the removal a delivery waits for, and the one only a former member's record names"
     );
     assert_eq!(
         app.memberships(&org).await.len(),
         before,
         "nothing else touched"
     );
-    // Delivered (here, by hand), it goes too, with its delivery.
+    // Its record purged, the removal's event goes at the next purge.
+    let purge_record = |id: String| {
+        let app = &app;
+        let path = format!("/v1/organizations/{org}/former-members/{id}");
+        async move { app.delete(&path, &app.admin).await.expect(StatusCode::OK) }
+    };
+    purge_record(gone.membership_id.clone()).await;
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!(purged.events, 1, "{purged:?}");
+    assert_eq!(left().await, std::slice::from_ref(&waiting.membership_id));
+    // Delivered (here, by hand), its delivery goes; the event stays while its record names
+    // it, and goes once that is purged.
     app.sabotage("UPDATE webhook_deliveries SET state = 'succeeded'")
         .await;
     let purged = purging(&app).purge_expired_events().await.unwrap();
-    assert_eq!((purged.events, purged.deliveries), (1, 1), "{purged:?}");
+    assert_eq!((purged.events, purged.deliveries), (0, 1), "{purged:?}");
+    purge_record(waiting.membership_id.clone()).await;
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!(purged.events, 1, "{purged:?}");
+    assert!(left().await.is_empty());
 }
 
 async fn a_deleted_organizations_leftovers_go_once_nothing_waits_for_them(app: TestApp) {
@@ -951,7 +970,7 @@ async fn a_deleted_organizations_leftovers_go_once_nothing_waits_for_them(app: T
 }
 
 on_both_backends!(
-    events_past_their_window_go_but_not_those_a_delivery_waits_for,
+    events_past_their_window_go_but_not_those_a_delivery_waits_for_or_a_record_names,
     a_deleted_organizations_leftovers_go_once_nothing_waits_for_them,
     an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may,
     a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_event_again,

@@ -33,7 +33,7 @@ impl Roster {
     }
 
     /// Purges events and delivery attempts older than the retention window (an event a
-    /// delivery still waits for stays), and the endpoints of deleted organizations once
+    /// delivery still waits for or a former member's record names stays), and the endpoints of deleted organizations once
     /// nothing waits for them; what went.
     pub async fn purge_expired_events(&self) -> CoreResult<PurgedEvents> {
         let now = crate::timestamp::Timestamp::now().millis();

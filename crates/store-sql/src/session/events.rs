@@ -198,7 +198,8 @@ impl<C: Conn> EventRows for SqlSession<C> {
             .0
             .execute(
                 "DELETE FROM events WHERE id < $1 \
-                 AND id NOT IN (SELECT event_id FROM webhook_deliveries)",
+                 AND id NOT IN (SELECT event_id FROM webhook_deliveries) \
+                 AND NOT EXISTS (SELECT 1 FROM former_members f WHERE f.event_id = events.id)",
                 bound(),
             )
             .await?;

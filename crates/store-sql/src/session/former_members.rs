@@ -1,10 +1,12 @@
 //! Former members: what removals removed, kept for the retention window, written with the
-//! removal's other records (`events.rs`), read by page, purged.
+//! removal's other records (`events.rs`), read by page, purged. A record names its removal's
+//! event, which holds its details (the membership, the cascade, who removed it and why),
+//! rather than keeping a copy of them; records written before it did keep their own.
 
 use async_trait::async_trait;
 use roster_core::Timestamp;
 use roster_core::error::CoreResult;
-use roster_core::events::EventActor;
+use roster_core::events::{EventActor, EventData, EventObject};
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::store::rows::*;
@@ -14,10 +16,19 @@ use super::*;
 use crate::conn::{Arg, Conn, SqlRow};
 
 const FORMER_COLS: &str = "org_id, membership_id, user_id, membership, project_memberships, \
-    credentials, removed_by_kind, removed_by_id, request_id, removed_at, expires_at";
+    credentials, removed_by_kind, removed_by_id, request_id, removed_at, expires_at, event_id";
 
 /// Arguments per former member row.
-const FORMER_ARGS: usize = 11;
+const FORMER_ARGS: usize = 12;
+
+/// A record's columns (`f`) and its removal event's details (`e`), as `former_row` reads them.
+fn former_select() -> String {
+    let cols: Vec<String> = FORMER_COLS.split(", ").map(|c| format!("f.{c}")).collect();
+    format!(
+        "SELECT {}, e.data FROM former_members f LEFT JOIN events e ON e.id = f.event_id",
+        cols.join(", ")
+    )
+}
 
 /// Former members per statement.
 pub(super) const FORMER_PER_STATEMENT: usize = 100;
@@ -32,22 +43,28 @@ pub(super) fn former_insert(former: &[FormerMember], args: &mut Vec<Arg>) -> Cor
     let mut values = Vec::with_capacity(former.len());
     for f in former {
         values.push(format!("({})", placeholders(args.len() + 1, FORMER_ARGS)));
-        let credentials = json!({"passwords": f.passwords, "service_tokens": f.service_tokens});
+        // Named by its event, a record's details are the event's: none kept twice.
+        let details = match f.removal_event {
+            Some(_) => [String::new(), String::new(), String::new()],
+            None => [
+                json_of("former membership", &f.membership)?,
+                json_of("former project memberships", &f.project_memberships)?,
+                json!({"passwords": f.passwords, "service_tokens": f.service_tokens}).to_string(),
+            ],
+        };
         args.extend([
             Arg::Uuid(f.membership.organization_id.0),
             Arg::Uuid(f.membership.id.0),
             Arg::OptUuid(f.membership.user_id.map(|u| u.0)),
-            Arg::Text(json_of("former membership", &f.membership)?),
-            Arg::Text(json_of(
-                "former project memberships",
-                &f.project_memberships,
-            )?),
-            Arg::Text(credentials.to_string()),
+        ]);
+        args.extend(details.map(Arg::Text));
+        args.extend([
             Arg::Text(f.removed_by.kind.clone()),
             Arg::OptText(f.removed_by.id.clone()),
             Arg::OptText(f.request_id.clone()),
             ts(f.removed_at),
             ts(f.expires_at),
+            Arg::OptUuid(f.removal_event.map(|e| e.0)),
         ]);
     }
     let replaced: Vec<String> = FORMER_COLS
@@ -63,20 +80,50 @@ pub(super) fn former_insert(former: &[FormerMember], args: &mut Vec<Arg>) -> Cor
     ))
 }
 
+/// A row of `former_select`: the details from the removal's event where the record names one,
+/// else from the record's own copy.
 fn former_row(r: &impl SqlRow) -> CoreResult<FormerMember> {
-    #[derive(serde::Deserialize)]
-    struct Credentials {
-        passwords: Vec<PasswordId>,
-        service_tokens: Vec<TokenId>,
-    }
-    let credentials: Credentials =
-        serde_json::from_str(&r.text(5)?).map_err(|_| corrupt("former member's credentials"))?;
+    let removal_event = r.opt_uuid(11)?.map(EventId);
+    let (membership, project_memberships, passwords, service_tokens) = match removal_event {
+        Some(_) => {
+            let data: EventData = serde_json::from_str(
+                &r.opt_text(12)?
+                    .ok_or_else(|| corrupt("former member's removal event"))?,
+            )
+            .map_err(|_| corrupt("former member's removal event"))?;
+            let EventObject::Membership(membership) = data.object else {
+                return Err(corrupt("former member's removal event"));
+            };
+            let cascade = data.cascade.unwrap_or_default();
+            (
+                membership,
+                cascade.project_memberships,
+                cascade.passwords.iter().map(|p| p.id).collect(),
+                cascade.service_tokens.iter().map(|t| t.id).collect(),
+            )
+        }
+        None => {
+            #[derive(serde::Deserialize)]
+            struct Credentials {
+                passwords: Vec<PasswordId>,
+                service_tokens: Vec<TokenId>,
+            }
+            let credentials: Credentials = serde_json::from_str(&r.text(5)?)
+                .map_err(|_| corrupt("former member's credentials"))?;
+            (
+                serde_json::from_str(&r.text(3)?).map_err(|_| corrupt("former membership"))?,
+                serde_json::from_str(&r.text(4)?)
+                    .map_err(|_| corrupt("former project memberships"))?,
+                credentials.passwords,
+                credentials.service_tokens,
+            )
+        }
+    };
     Ok(FormerMember {
-        membership: serde_json::from_str(&r.text(3)?).map_err(|_| corrupt("former membership"))?,
-        project_memberships: serde_json::from_str(&r.text(4)?)
-            .map_err(|_| corrupt("former project memberships"))?,
-        passwords: credentials.passwords,
-        service_tokens: credentials.service_tokens,
+        membership,
+        project_memberships,
+        passwords,
+        service_tokens,
         removed_by: EventActor {
             kind: r.text(6)?,
             id: r.opt_text(7)?,
@@ -84,6 +131,7 @@ fn former_row(r: &impl SqlRow) -> CoreResult<FormerMember> {
         request_id: r.opt_text(8)?,
         removed_at: Timestamp(r.int(9)?),
         expires_at: Timestamp(r.int(10)?),
+        removal_event,
     })
 }
 
@@ -109,19 +157,18 @@ impl<C: Conn> FormerMemberRows for SqlSession<C> {
         filter: &FormerMemberFilter,
         page: Page,
     ) -> CoreResult<Vec<FormerMember>> {
-        let cols: Vec<String> = FORMER_COLS.split(", ").map(|c| format!("f.{c}")).collect();
         let mut args = vec![Arg::Uuid(org.0)];
         let mut sql = format!(
-            "SELECT {} FROM former_members f LEFT JOIN users u ON u.id = f.user_id \
-             WHERE f.org_id = $1",
-            cols.join(", ")
+            "{} LEFT JOIN users u ON u.id = f.user_id WHERE f.org_id = $1",
+            former_select()
         );
         if let Some(user) = filter.user_id {
             args.push(Arg::Uuid(user.0));
             sql.push_str(&format!(" AND f.user_id = ${}", args.len()));
         }
         if let Some(email) = &filter.email {
-            // The user's address, or the invitation's (kept in the membership's JSON).
+            // The user's address, or the invitation's (in the membership's JSON: the removal
+            // event's, or the record's own copy).
             let email = email.to_lowercase();
             let literal = json!(email)
                 .to_string()
@@ -132,8 +179,9 @@ impl<C: Conn> FormerMemberRows for SqlSession<C> {
             let n = args.len();
             args.push(Arg::Text(format!("%\"invite_email\":{literal}%")));
             sql.push_str(&format!(
-                " AND (lower(u.email) = ${n} OR lower(f.membership) LIKE ${} ESCAPE '!')",
-                n + 1
+                " AND (lower(u.email) = ${n} OR lower(f.membership) LIKE ${m} ESCAPE '!' \
+                 OR lower(e.data) LIKE ${m} ESCAPE '!')",
+                m = n + 1
             ));
         }
         let next = args.len() + 1;
@@ -153,7 +201,8 @@ impl<C: Conn> FormerMemberRows for SqlSession<C> {
         id: MembershipId,
     ) -> CoreResult<Option<FormerMember>> {
         let sql = format!(
-            "SELECT {FORMER_COLS} FROM former_members WHERE org_id = $1 AND membership_id = $2"
+            "{} WHERE f.org_id = $1 AND f.membership_id = $2",
+            former_select()
         );
         self.one(&sql, vec![Arg::Uuid(org.0), Arg::Uuid(id.0)], former_row)
             .await

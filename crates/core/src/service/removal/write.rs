@@ -116,10 +116,11 @@ pub(in crate::service) async fn record(
     for a in accepted {
         for m in a.plan.members.iter() {
             audit.push(removal_audit_event(a, &m));
+            let event = removal_event(a, m.clone());
             if let Some(keep) = keep {
-                former.push(former_member(a, &m, now, keep));
+                former.push(former_member(a, &m, now, keep, event.id));
             }
-            events.push(removal_event(a, m));
+            events.push(event);
             if audit.len() == EVENTS_AT_A_TIME {
                 tx.insert_removal_records(&audit, &former, &events).await?;
                 audit.clear();
@@ -134,8 +135,15 @@ pub(in crate::service) async fn record(
     Ok(())
 }
 
-/// The former-member record of one removed membership, kept for `keep` from `now`.
-fn former_member(a: &Accepted<'_>, m: &Membership, now: Timestamp, keep: Duration) -> FormerMember {
+/// The former-member record of one removed membership, kept for `keep` from `now`; `event` is
+/// its removal's event.
+fn former_member(
+    a: &Accepted<'_>,
+    m: &Membership,
+    now: Timestamp,
+    keep: Duration,
+    event: EventId,
+) -> FormerMember {
     let of = m.user_id.map(|u| a.cascade.of(u)).unwrap_or_default();
     FormerMember {
         membership: m.clone(),
@@ -146,6 +154,7 @@ fn former_member(a: &Accepted<'_>, m: &Membership, now: Timestamp, keep: Duratio
         request_id: a.ctx.request_id.clone(),
         removed_at: now,
         expires_at: now.plus(keep),
+        removal_event: Some(event),
     }
 }
 
