@@ -33,8 +33,8 @@ impl Roster {
     }
 
     /// Purges events and delivery attempts older than the retention window (an event a
-    /// delivery still waits for or a former member's record names stays), and the endpoints of deleted organizations once
-    /// nothing waits for them; what went.
+    /// delivery still waits for, or a former member's record names, stays), and the endpoints
+    /// of deleted organizations once nothing waits for them; what went.
     pub async fn purge_expired_events(&self) -> CoreResult<PurgedEvents> {
         let now = crate::timestamp::Timestamp::now().millis();
         let kept = i64::try_from(self.event_retention.as_millis()).unwrap_or(i64::MAX);

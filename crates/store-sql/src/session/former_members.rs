@@ -1,7 +1,7 @@
 //! Former members: what removals removed, kept for the retention window, written with the
 //! removal's other records (`events.rs`), read by page, purged. A record names its removal's
-//! event, which holds its details (the membership, the cascade, who removed it and why),
-//! rather than keeping a copy of them; records written before it did keep their own.
+//! event, which holds the membership as it was and what the cascade deleted, rather than
+//! keeping a copy of them; records written before it did keep their own.
 
 use async_trait::async_trait;
 use roster_core::Timestamp;
