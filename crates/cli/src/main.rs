@@ -80,7 +80,7 @@ enum ServerCommand {
         )]
         webhook_timeout: std::time::Duration,
         /// How long a removed member's record is kept for reinstatement (e.g. `90d`); then it
-        /// is purged.
+        /// is purged. `0s` keeps no record (and no removal can be undone).
         #[arg(
             long,
             env = "ROSTER_FORMER_MEMBER_RETENTION",

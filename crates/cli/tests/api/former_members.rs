@@ -272,7 +272,8 @@ async fn records_are_listed_purged_and_gone_with_the_person_or_their_window(app:
     assert_eq!(ids(&none), Vec::<String>::new());
 }
 
-/// A dry run keeps no record; a retention set on the server is the window a record gets.
+/// A dry run keeps no record; a retention set on the server is the window a record gets, and
+/// a retention of zero keeps none.
 async fn a_record_is_kept_for_the_retention_the_server_was_given(mut app: TestApp) {
     let org = app.new_org("Window").await;
     let member = app.add_member(&org, "member").await;
@@ -305,6 +306,19 @@ async fn a_record_is_kept_for_the_retention_the_server_was_given(mut app: TestAp
             .millis()
     };
     assert_eq!(at("expires_at") - at("removed_at"), 7 * 24 * 3600 * 1000);
+
+    // A retention of zero keeps none.
+    let other = app.add_member(&org, "member").await;
+    app.router = roster::app_over(
+        Roster::new(app.store.clone()).with_former_member_retention(Duration::ZERO),
+    );
+    app.remove_member(&org, &other.membership_id).await;
+    app.get(
+        &format!("{}/{}", former(&org), other.membership_id),
+        &app.admin,
+    )
+    .await
+    .expect(StatusCode::NOT_FOUND);
 }
 
 /// A record names its removal's event, which holds its details; a record written before

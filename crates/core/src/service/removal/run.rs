@@ -287,7 +287,8 @@ async fn run_in(
                 })
         })
         .collect();
-    record(tx, &accepted, Some(keep)).await?;
+    // A retention of zero keeps no record at all, rather than records that expire at once.
+    record(tx, &accepted, (!keep.is_zero()).then_some(keep)).await?;
     drop(accepted);
 
     // Answer.
