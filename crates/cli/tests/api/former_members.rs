@@ -15,6 +15,11 @@ fn former(org: &str) -> String {
     format!("/v1/organizations/{org}/former-members")
 }
 
+/// The path of `membership_id`'s record in `org`.
+fn record_path(org: &str, membership_id: &str) -> String {
+    format!("{}/{membership_id}", former(org))
+}
+
 async fn a_removal_through_each_mount_leaves_a_former_member_who_comes_back_whole(app: TestApp) {
     let org = app.org.clone();
     let slug = app.slug(&org).await;
@@ -56,10 +61,7 @@ async fn a_removal_through_each_mount_leaves_a_former_member_who_comes_back_whol
         );
 
         let record = app
-            .get(
-                &format!("{}/{}", former(&org), member.membership_id),
-                &app.admin,
-            )
+            .get(&record_path(&org, &member.membership_id), &app.admin)
             .await
             .expect(StatusCode::OK);
         assert_eq!(
@@ -77,7 +79,7 @@ async fn a_removal_through_each_mount_leaves_a_former_member_who_comes_back_whol
 
         let back = app
             .post(
-                &format!("{}/{}/reinstate", former(&org), member.membership_id),
+                &format!("{}/reinstate", record_path(&org, &member.membership_id)),
                 &app.admin,
                 json!({}),
             )
@@ -100,12 +102,9 @@ async fn a_removal_through_each_mount_leaves_a_former_member_who_comes_back_whol
             .await
             .expect(StatusCode::OK);
         assert_eq!(members["data"][0]["user_id"], json!(member.user_id));
-        app.get(
-            &format!("{}/{}", former(&org), member.membership_id),
-            &app.admin,
-        )
-        .await
-        .expect(StatusCode::NOT_FOUND);
+        app.get(&record_path(&org, &member.membership_id), &app.admin)
+            .await
+            .expect(StatusCode::NOT_FOUND);
     }
     let created = app.audited(&org, "membership.reinstated").await;
     assert_eq!(created.len(), 4);
@@ -131,7 +130,7 @@ async fn a_reinstatement_is_refused_when_the_user_is_back_and_falls_back_to_memb
     let again = app.make_member(&org, &member.user_id, "member").await;
     let res = app
         .post(
-            &format!("{}/{}/reinstate", former(&org), member.membership_id),
+            &format!("{}/reinstate", record_path(&org, &member.membership_id)),
             &app.admin,
             json!({}),
         )
@@ -173,7 +172,7 @@ async fn a_reinstatement_is_refused_when_the_user_is_back_and_falls_back_to_memb
     .expect(StatusCode::OK);
     let back = app
         .post(
-            &format!("{}/{}/reinstate", former(&org), auditor.membership_id),
+            &format!("{}/reinstate", record_path(&org, &auditor.membership_id)),
             &app.admin,
             json!({}),
         )
@@ -187,7 +186,7 @@ async fn a_reinstatement_is_refused_when_the_user_is_back_and_falls_back_to_memb
     remove(other.membership_id.clone()).await;
     let res = app
         .post(
-            &format!("{}/{}/reinstate", former(&org), other.membership_id),
+            &format!("{}/reinstate", record_path(&org, &other.membership_id)),
             &auditor.token,
             json!({}),
         )
@@ -244,7 +243,7 @@ async fn records_are_listed_purged_and_gone_with_the_person_or_their_window(app:
     assert_eq!(ids(&by_email), [c.membership_id.as_str()]);
 
     // Purged by hand.
-    app.delete(&format!("{}/{}", former(&org), a.membership_id), &app.admin)
+    app.delete(&record_path(&org, &a.membership_id), &app.admin)
         .await
         .expect(StatusCode::OK);
     // Gone with the person.
@@ -294,10 +293,7 @@ async fn a_record_is_kept_for_the_retention_the_server_was_given(mut app: TestAp
     app.router = roster::app_over(roster);
     app.delete(&path, &app.admin).await.expect(StatusCode::OK);
     let record = app
-        .get(
-            &format!("{}/{}", former(&org), member.membership_id),
-            &app.admin,
-        )
+        .get(&record_path(&org, &member.membership_id), &app.admin)
         .await
         .expect(StatusCode::OK);
     let at = |field: &str| {
@@ -313,12 +309,9 @@ async fn a_record_is_kept_for_the_retention_the_server_was_given(mut app: TestAp
         Roster::new(app.store.clone()).with_former_member_retention(Duration::ZERO),
     );
     app.remove_member(&org, &other.membership_id).await;
-    app.get(
-        &format!("{}/{}", former(&org), other.membership_id),
-        &app.admin,
-    )
-    .await
-    .expect(StatusCode::NOT_FOUND);
+    app.get(&record_path(&org, &other.membership_id), &app.admin)
+        .await
+        .expect(StatusCode::NOT_FOUND);
 }
 
 /// A record names its removal's event, which holds its details; a record written before
@@ -362,10 +355,7 @@ async fn a_record_is_read_from_its_removal_event_or_from_its_own_older_copy(app:
     tx.commit().await.unwrap();
     assert_eq!(read().await, older, "the older record's own copy");
     let shown = app
-        .get(
-            &format!("{}/{}", former(&org), member.membership_id),
-            &app.admin,
-        )
+        .get(&record_path(&org, &member.membership_id), &app.admin)
         .await
         .expect(StatusCode::OK);
     assert_eq!(shown["membership"]["role"], json!("member"), "{shown}");
