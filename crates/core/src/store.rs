@@ -52,6 +52,10 @@ pub trait Store: Send + Sync + 'static {
     fn events_written(&self) -> u64 {
         0
     }
+    /// From now on, a transaction that writes deliveries while `to` is open claims them and
+    /// hands them to `to` when it commits. A store that cannot leaves every delivery to be
+    /// claimed by the worker's turns.
+    fn hand_deliveries_to(&self, _to: std::sync::Arc<crate::webhooks::DeliveryHandOff>) {}
 }
 
 /// Organizations: rows, the slug lookup, the member count kept with each.
@@ -385,6 +389,11 @@ pub trait WebhookRows: Send {
         &mut self,
         claimed: &[ClaimedDelivery],
     ) -> CoreResult<Vec<DueDelivery>>;
+    /// The endpoints of `ids` that exist, as they are now.
+    async fn webhook_endpoints_by_ids(
+        &mut self,
+        ids: &[WebhookEndpointId],
+    ) -> CoreResult<Vec<WebhookEndpoint>>;
     /// When the oldest pending delivery was written, if one is pending.
     async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>>;
     /// Whether a delivery is due at `now` (a read: nothing is claimed).

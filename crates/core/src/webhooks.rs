@@ -114,6 +114,62 @@ pub struct ClaimedDelivery {
     pub attempts_before: u32,
 }
 
+/// A delivery claimed by the transaction that wrote it, for this process's delivery worker, and
+/// handed over when that transaction commits: the worker neither claims it nor reads its event
+/// back. Never handed over (the process died first), it is claimed again when its lease runs
+/// out, like any claimed delivery.
+#[derive(Clone, Debug)]
+pub struct BornDelivery {
+    pub event: crate::events::Event,
+    pub endpoint_id: WebhookEndpointId,
+}
+
+/// Where a store's transactions hand the deliveries they claim as they write them: this
+/// process's delivery worker, while it takes them (it stops when it has no room, and when it
+/// is stopping). A delivery claimed at birth is due when its lease runs out, so that no claim
+/// walks past it meanwhile; the worker's record of its attempt sets when it is due next.
+#[derive(Debug)]
+pub struct DeliveryHandOff {
+    lease: std::time::Duration,
+    open: std::sync::atomic::AtomicBool,
+    to: tokio::sync::mpsc::UnboundedSender<Vec<BornDelivery>>,
+}
+
+impl DeliveryHandOff {
+    /// A hand-off claiming deliveries for `lease`, closed until the worker opens it, and what
+    /// the worker receives from it.
+    pub fn new(
+        lease: std::time::Duration,
+    ) -> (
+        std::sync::Arc<Self>,
+        tokio::sync::mpsc::UnboundedReceiver<Vec<BornDelivery>>,
+    ) {
+        let (to, from) = tokio::sync::mpsc::unbounded_channel();
+        let open = std::sync::atomic::AtomicBool::new(false);
+        (
+            std::sync::Arc::new(DeliveryHandOff { lease, open, to }),
+            from,
+        )
+    }
+
+    /// The lease a delivery written now is claimed for, if the worker takes deliveries now.
+    pub fn lease(&self) -> Option<std::time::Duration> {
+        self.open
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then_some(self.lease)
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Hands over what a transaction claimed, once it has committed. A worker gone since
+    /// leaves them to their leases.
+    pub fn hand_over(&self, born: Vec<BornDelivery>) {
+        let _ = self.to.send(born);
+    }
+}
+
 /// A claimed delivery with what its attempt needs: the event, the endpoint as it is now.
 #[derive(Clone, Debug)]
 pub struct DueDelivery {

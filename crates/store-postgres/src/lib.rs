@@ -11,7 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::{CoreError, Session, Store};
-use roster_store_sql::{Arg, Conn, EventTally, Migration, SqlRow, SqlSession, constraint_error};
+use roster_store_sql::{
+    Arg, Conn, EventTally, HandOffSlot, Migration, SqlRow, SqlSession, constraint_error,
+};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query::Query;
@@ -162,6 +164,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The events committed through this store (`EventTally`).
     events_written: Arc<std::sync::atomic::AtomicU64>,
+    /// The delivery worker's hand-off, for the deliveries write transactions claim.
+    hand_off: Arc<HandOffSlot>,
     reach: Reachability,
 }
 
@@ -217,6 +221,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             events_written: Arc::default(),
+            hand_off: Arc::default(),
             reach: Reachability::default(),
         })
     }
@@ -277,6 +282,10 @@ impl Store for PostgresStore {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn hand_deliveries_to(&self, to: Arc<roster_core::webhooks::DeliveryHandOff>) {
+        self.hand_off.set(to);
+    }
+
     async fn read(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.held(Held::Read(self.connected(self.pool.acquire()).await?)),
@@ -287,7 +296,7 @@ impl Store for PostgresStore {
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.held(Held::Tx(self.connected(self.pool.begin()).await?)),
-            EventTally::into_total(&self.events_written),
+            EventTally::into_total(&self.events_written, self.hand_off.get()),
         )))
     }
 
@@ -298,7 +307,7 @@ impl Store for PostgresStore {
             .await?;
         Ok(Box::new(SqlSession(
             tx,
-            EventTally::into_total(&self.events_written),
+            EventTally::into_total(&self.events_written, None),
         )))
     }
 

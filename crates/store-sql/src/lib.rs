@@ -13,6 +13,6 @@ mod session;
 pub use conn::{Arg, Conn, SqlRow, constraint_error};
 pub use migrations::Migration;
 pub use session::{
-    EventTally, PagedList, SqlSession, claim_due_deliveries_statement, list_memberships_statement,
-    list_page_statement, list_tokens_statement, placeholders,
+    EventTally, HandOffSlot, PagedList, SqlSession, claim_due_deliveries_statement,
+    list_memberships_statement, list_page_statement, list_tokens_statement, placeholders,
 };

@@ -26,7 +26,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::{CoreError, Session, Store};
-use roster_store_sql::{Arg, Conn, EventTally, Migration, SqlRow, SqlSession, constraint_error};
+use roster_store_sql::{
+    Arg, Conn, EventTally, HandOffSlot, Migration, SqlRow, SqlSession, constraint_error,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -125,6 +127,8 @@ pub struct SqliteStore {
     next_reader: Arc<AtomicUsize>,
     /// The events committed through this store (`EventTally`).
     events_written: Arc<std::sync::atomic::AtomicU64>,
+    /// The delivery worker's hand-off, for the deliveries write transactions claim.
+    hand_off: Arc<HandOffSlot>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -183,6 +187,7 @@ impl SqliteStore {
             readers: Arc::new(readers),
             next_reader: Arc::default(),
             events_written: Arc::default(),
+            hand_off: Arc::default(),
         })
     }
 
@@ -242,6 +247,10 @@ impl Store for SqliteStore {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn hand_deliveries_to(&self, to: Arc<roster_core::webhooks::DeliveryHandOff>) {
+        self.hand_off.set(to);
+    }
+
     async fn read(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.reader().await,
@@ -252,14 +261,14 @@ impl Store for SqliteStore {
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.transaction().await?,
-            EventTally::into_total(&self.events_written),
+            EventTally::into_total(&self.events_written, self.hand_off.get()),
         )))
     }
 
     async fn begin_lazily(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.writer_in(false).await?,
-            EventTally::into_total(&self.events_written),
+            EventTally::into_total(&self.events_written, None),
         )))
     }
 

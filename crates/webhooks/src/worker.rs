@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use roster_core::Roster;
 use roster_core::WebhookEndpointId;
 use roster_core::service::AttemptResult;
-use roster_core::webhooks::{DueDelivery, RetrySchedule, WebhookFormat};
+use roster_core::webhooks::{
+    BornDelivery, DeliveryHandOff, DueDelivery, RetrySchedule, WebhookFormat,
+};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -119,6 +121,9 @@ impl Worker {
     /// its own, its result coming back for the next turn). Busy, the turns come every
     /// `gather`, so that each commit serves many deliveries (on SQLite every commit takes the
     /// write lock the removals need); idle, every `poll`, after a read that takes no lock.
+    /// Deliveries written while the worker has room are claimed by their own transaction and
+    /// handed over when it commits (`DeliveryHandOff`): their attempts start without a turn,
+    /// at once when the worker is idle.
     async fn run(self: &Arc<Self>, stop: &mut watch::Receiver<bool>) {
         let (results, mut finished_rx) = mpsc::unbounded_channel();
         let mut in_flight = 0usize;
@@ -126,20 +131,40 @@ impl Worker {
         // the attempt and the turn that records it, so that the claim is not taken over
         // meanwhile; a process that dies leaves its claims to run out.
         let lease = self.settings.timeout * 2 + Duration::from_secs(5);
+        let (hand_off, mut born_rx) = DeliveryHandOff::new(lease);
+        self.roster.hand_deliveries_to(hand_off.clone());
+        let mut born: Vec<BornDelivery> = Vec::new();
         loop {
             let stopping = *stop.borrow();
+            // Claimed by their transactions until now; after the hand-off closes, none more
+            // (while stopping, those already handed over are still sent).
+            hand_off.set_open(!stopping && in_flight < self.settings.in_flight);
             let mut finished = Vec::new();
             while let Ok(done) = finished_rx.try_recv() {
                 finished.push(done);
             }
             in_flight -= finished.len();
+            while let Ok(more) = born_rx.try_recv() {
+                born.extend(more);
+            }
+            if !born.is_empty() {
+                match self.roster.born_deliveries(std::mem::take(&mut born)).await {
+                    Ok(due) => in_flight += self.start(due, &results),
+                    // Left to their leases: claimed again when they run out.
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        "webhook delivery: could not read what deliveries handed over need"
+                    ),
+                }
+            }
             if stopping && in_flight == 0 && finished.is_empty() {
                 return;
             }
             let room = if stopping {
                 0
             } else {
-                (self.settings.in_flight - in_flight).min(self.settings.batch as usize) as u32
+                (self.settings.in_flight.saturating_sub(in_flight))
+                    .min(self.settings.batch as usize) as u32
             };
             let worth_a_turn = !finished.is_empty() || (room > 0 && self.anything_due().await);
             let mut claimed = 0;
@@ -151,17 +176,7 @@ impl Worker {
                 {
                     Ok(due) => {
                         claimed = due.len();
-                        in_flight += claimed;
-                        // An attempt begun later could outlive its lease, and be sent by
-                        // another node at the same time: it is left for a later claim.
-                        let begin_by = Instant::now() + self.settings.timeout;
-                        for d in due {
-                            let (worker, results) = (self.clone(), results.clone());
-                            tokio::spawn(async move {
-                                let result = worker.attempt(&d, begin_by).await;
-                                let _ = results.send((d, result));
-                            });
-                        }
+                        in_flight += self.start(due, &results);
                     }
                     // Unrecorded, the attempts are claimed again when their leases run out:
                     // sent again, not lost.
@@ -172,16 +187,40 @@ impl Worker {
                     ),
                 }
             }
-            let pause = if in_flight > 0 || claimed > 0 {
-                self.settings.gather
-            } else {
+            let idle = in_flight == 0 && claimed == 0;
+            let pause = if idle {
                 self.settings.poll
+            } else {
+                self.settings.gather
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed(), if !stopping => {}
+                // Busy, what is handed over waits for the next turn, with the rest.
+                more = born_rx.recv(), if idle => born.extend(more.into_iter().flatten()),
             }
         }
+    }
+
+    /// Starts an attempt for each of `due`, each on a task of its own that sends its result
+    /// to `results`; how many it started.
+    fn start(
+        self: &Arc<Self>,
+        due: Vec<DueDelivery>,
+        results: &mpsc::UnboundedSender<(DueDelivery, AttemptResult)>,
+    ) -> usize {
+        let n = due.len();
+        // An attempt begun later could outlive its lease, and be sent by another node at the
+        // same time: it is left for a later claim.
+        let begin_by = Instant::now() + self.settings.timeout;
+        for d in due {
+            let (worker, results) = (self.clone(), results.clone());
+            tokio::spawn(async move {
+                let result = worker.attempt(&d, begin_by).await;
+                let _ = results.send((d, result));
+            });
+        }
+        n
     }
 
     /// Whether a delivery is due; a database that cannot say is logged, and asked again at the

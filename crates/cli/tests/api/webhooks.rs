@@ -587,6 +587,72 @@ async fn a_turn_claims_no_more_than_it_asked_for(app: TestApp) {
     }
 }
 
+/// A delivery written while the worker takes them is claimed by its own transaction and handed
+/// over when it commits, with its event: no turn claims it while its lease lasts, and once the
+/// lease has run out (the worker never sent it: its process died) a turn claims it, as its
+/// second attempt. A refused change hands over nothing; a closed hand-off, nothing either.
+async fn a_delivery_is_claimed_by_its_own_transaction_and_handed_over_when_it_commits(
+    app: TestApp,
+) {
+    let org = app.new_org("Born").await;
+    create_endpoint(
+        &app,
+        &org,
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["membership.removed"]}),
+    )
+    .await;
+    let lease = Duration::from_millis(800);
+    let roster = Roster::new(app.store.clone());
+    let (hand_off, mut handed) = roster_core::webhooks::DeliveryHandOff::new(lease);
+    roster.hand_deliveries_to(hand_off.clone());
+    hand_off.set_open(true);
+    let member = app.add_member(&org, "member").await;
+    let other = app.add_member(&org, "member").await;
+    // Refused: a member removing another.
+    let res = app
+        .delete(
+            &format!(
+                "/v1/organizations/{org}/memberships/{}",
+                other.membership_id
+            ),
+            &member.token,
+        )
+        .await;
+    assert!(res.status.is_client_error());
+    assert!(handed.try_recv().is_err(), "nothing of a refused change");
+    app.remove_member(&org, &member.membership_id).await;
+    let born = handed.try_recv().expect("handed over at its commit");
+    assert_eq!(born.len(), 1);
+    assert_eq!(born[0].event.event_type.key(), "membership.removed");
+    let roster_core::events::EventObject::Membership(removed) = &born[0].event.data.object else {
+        panic!("a membership's event: {:?}", born[0].event);
+    };
+    assert_eq!(
+        removed.id.to_string(),
+        member.membership_id,
+        "the removal's own event"
+    );
+    let schedule = RetrySchedule::default();
+    let turn = || roster.delivery_turn(&[], &schedule, 50, lease);
+    assert!(
+        turn().await.unwrap().is_empty(),
+        "claimed while its lease lasts"
+    );
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let claimed = turn().await.unwrap();
+    assert_eq!(claimed.len(), 1, "claimed again once its lease ran out");
+    assert_eq!(claimed[0].event.id, born[0].event.id);
+    assert_eq!(claimed[0].attempts_before, 1, "the first attempt counted");
+
+    // Closed (the worker has no room, or is stopping): written unclaimed, for a turn.
+    hand_off.set_open(false);
+    app.remove_member(&org, &other.membership_id).await;
+    assert!(handed.try_recv().is_err(), "nothing handed over");
+    let claimed = turn().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempts_before, 0);
+}
+
 /// An organization admin cannot make roster call internal addresses: with the operator's
 /// default, loopback, private, link-local and metadata addresses are refused at creation,
 /// by address or by a name that resolves to one.
@@ -979,6 +1045,7 @@ on_both_backends!(
     an_endpoint_failing_for_five_days_is_disabled_and_says_why,
     two_workers_over_one_database_send_each_delivery_once,
     a_turn_claims_no_more_than_it_asked_for,
+    a_delivery_is_claimed_by_its_own_transaction_and_handed_over_when_it_commits,
     an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late,
     a_clerk_endpoint_gets_clerks_events_and_headers,
     an_attempt_to_an_internal_address_is_refused_and_recorded,

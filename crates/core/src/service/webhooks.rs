@@ -3,8 +3,8 @@
 //! core: claiming due deliveries and recording each attempt, with the retry schedule and the
 //! rule that disables an endpoint failing for five days.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -407,6 +407,37 @@ impl Roster {
                 .unwrap_or_else(|p| p.into_inner()) = Some((now, oldest));
         }
         s.any_delivery_due(now).await
+    }
+
+    /// From now on, a transaction that writes deliveries while `to` is open claims them and
+    /// hands them to `to` when it commits (`DeliveryHandOff`: this process's delivery worker).
+    pub fn hand_deliveries_to(&self, to: Arc<DeliveryHandOff>) {
+        self.store.hand_deliveries_to(to);
+    }
+
+    /// What the attempts of deliveries claimed at birth need besides their events: each
+    /// endpoint as it is now, and Clerk's context. A delivery whose endpoint was deleted or
+    /// disabled since is left out (it stays pending, as any delivery to a disabled endpoint).
+    pub async fn born_deliveries(&self, born: Vec<BornDelivery>) -> CoreResult<Vec<DueDelivery>> {
+        let mut s = self.store.read().await?;
+        let ids: Vec<WebhookEndpointId> = born.iter().map(|b| b.endpoint_id).collect();
+        let endpoints = s.webhook_endpoints_by_ids(&ids).await?;
+        let mut due: Vec<DueDelivery> = born
+            .into_iter()
+            .filter_map(|b| {
+                let endpoint = endpoints
+                    .iter()
+                    .find(|e| e.id == b.endpoint_id && !e.disabled)?;
+                Some(DueDelivery {
+                    event: b.event,
+                    endpoint: endpoint.clone(),
+                    attempts_before: 0,
+                    context: None,
+                })
+            })
+            .collect();
+        read_clerk_context(&mut *s, &mut due).await?;
+        Ok(due)
     }
 
     /// What the delivery worker has done since the process started (`/metrics`).

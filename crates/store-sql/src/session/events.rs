@@ -44,17 +44,58 @@ fn event_insert(events: &[Event], args: &mut Vec<Arg>) -> CoreResult<String> {
 /// `INSERT INTO webhook_deliveries … SELECT`: a pending delivery of each event of `source` (the
 /// events just inserted, as `e`, filtered by `condition`) to each endpoint of its organization
 /// that is not disabled and wants its type. Written with the events, in their transaction.
-fn deliveries_insert(source: &str, condition: &str) -> String {
+/// With a `lease`, each is claimed at birth (its first attempt counted, due when the lease runs
+/// out) and the statement returns each one's endpoint and event.
+fn deliveries_insert(source: &str, condition: &str, lease: Option<std::time::Duration>) -> String {
+    let (attempts, due, claimed_until, returning) = match lease {
+        Some(lease) => {
+            let until = format!("e.created_at + {}", lease.as_millis());
+            (1, until.clone(), until, " RETURNING endpoint_id, event_id")
+        }
+        None => (0, "e.created_at".to_owned(), "NULL".to_owned(), ""),
+    };
     // The types are space-separated keys; `_` in a key (a LIKE wildcard) matches itself, and
     // no two keys differ only where one has it.
     format!(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
          next_attempt_at, claimed_until, created_at, updated_at) \
-         SELECT ep.id, e.id, e.org_id, 'pending', 0, e.created_at, NULL, e.created_at, \
-         e.created_at FROM {source} e JOIN webhook_endpoints ep ON ep.org_id = e.org_id \
+         SELECT ep.id, e.id, e.org_id, 'pending', {attempts}, {due}, {claimed_until}, \
+         e.created_at, e.created_at FROM {source} e \
+         JOIN webhook_endpoints ep ON ep.org_id = e.org_id \
          WHERE ep.disabled = FALSE AND (ep.event_types = '' \
-         OR (' ' || ep.event_types || ' ') LIKE ('% ' || e.event_type || ' %')){condition}"
+         OR (' ' || ep.event_types || ' ') LIKE ('% ' || e.event_type || ' %')){condition}\
+         {returning}"
     )
+}
+
+/// Runs `sql`, the deliveries insert of `events`: with a lease, what it claimed goes into
+/// `tally`, to be handed over when the transaction commits.
+async fn insert_deliveries<C: Conn>(
+    conn: &mut C,
+    tally: &mut EventTally,
+    lease: Option<std::time::Duration>,
+    sql: &str,
+    args: Vec<Arg>,
+    events: &[Event],
+) -> CoreResult<()> {
+    if lease.is_none() {
+        conn.execute(sql, args).await?;
+        return Ok(());
+    }
+    let mut born = Vec::new();
+    for row in conn.fetch_all(sql, args).await? {
+        let (endpoint_id, event_id) = (WebhookEndpointId(row.uuid(0)?), EventId(row.uuid(1)?));
+        let event = events
+            .iter()
+            .find(|e| e.id == event_id)
+            .ok_or_else(|| corrupt("delivery's event"))?;
+        born.push(BornDelivery {
+            event: event.clone(),
+            endpoint_id,
+        });
+    }
+    tally.claimed(born);
+    Ok(())
 }
 
 /// An insert to run before a change's events: builds its statement, numbering its arguments
@@ -66,9 +107,11 @@ type Insert<'a> = &'a (dyn Fn(&mut Vec<Arg>) -> CoreResult<String> + Sync);
 /// given): on PostgreSQL all in one statement, elsewhere in turn.
 async fn write_events<C: Conn>(
     conn: &mut C,
+    tally: &mut EventTally,
     before: &[Insert<'_>],
     events: &[Event],
 ) -> CoreResult<()> {
+    let lease = tally.birth_lease();
     if C::WRITES_IN_WITH {
         // Statements in `WITH` all run, to completion, whether or not the query reads them.
         let mut args = Vec::new();
@@ -80,9 +123,12 @@ async fn write_events<C: Conn>(
         parts.push(format!(
             "evs AS ({events_sql} RETURNING id, org_id, event_type, created_at)"
         ));
-        let sql = format!("WITH {} {}", parts.join(", "), deliveries_insert("evs", ""));
-        conn.execute(&sql, args).await?;
-        return Ok(());
+        let sql = format!(
+            "WITH {} {}",
+            parts.join(", "),
+            deliveries_insert("evs", "", lease)
+        );
+        return insert_deliveries(conn, tally, lease, &sql, args, events).await;
     }
     for insert in before {
         let mut args = Vec::new();
@@ -94,9 +140,8 @@ async fn write_events<C: Conn>(
     conn.execute(&sql, args).await?;
     let ids: Vec<Arg> = events.iter().map(|e| Arg::Uuid(e.id.0)).collect();
     let condition = format!(" AND e.id IN ({})", placeholders(1, ids.len()));
-    conn.execute(&deliveries_insert("events", &condition), ids)
-        .await?;
-    Ok(())
+    let sql = deliveries_insert("events", &condition, lease);
+    insert_deliveries(conn, tally, lease, &sql, ids, events).await
 }
 
 /// The statement that reads a page of an organization's events, of one type if the filter
@@ -133,7 +178,7 @@ pub(super) fn event_row(r: &impl SqlRow) -> CoreResult<Event> {
 impl<C: Conn> EventRows for SqlSession<C> {
     async fn insert_events(&mut self, events: &[Event]) -> CoreResult<()> {
         for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-            write_events(&mut self.0, &[], chunk).await?;
+            write_events(&mut self.0, &mut self.1, &[], chunk).await?;
         }
         self.1.wrote(events.len());
         Ok(())
@@ -163,7 +208,7 @@ impl<C: Conn> EventRows for SqlSession<C> {
         if !former.is_empty() {
             before.push(&kept);
         }
-        write_events(&mut self.0, &before, events).await?;
+        write_events(&mut self.0, &mut self.1, &before, events).await?;
         self.1.wrote(events.len());
         Ok(())
     }

@@ -23,6 +23,7 @@ use roster_core::error::CoreResult;
 use roster_core::ids::*;
 use roster_core::model::*;
 use roster_core::store::{read_tokens_then_lock, remove_memberships_then_cascade};
+use roster_core::webhooks::{BornDelivery, DeliveryHandOff};
 use roster_core::{CoreError, Session, Timestamp};
 use serde_json::Value;
 use uuid::Uuid;
@@ -45,24 +46,31 @@ use webhooks::*;
 const CHUNK: usize = 1000;
 
 /// A session over a connection, and the events its transaction has written so far (counted
-/// into the store's total when it commits).
+/// into the store's total when it commits, their deliveries claimed at birth handed over).
 pub struct SqlSession<C: Conn>(pub C, pub EventTally);
 
-/// The membership events a store's transactions have committed, for `/metrics`: each
-/// transaction counts what it writes, and adds it to the total only if it commits (a dry run
-/// or a failed request writes nothing that counts).
+/// What a transaction's events come to when it commits: their count, added to the store's
+/// total for `/metrics` (a dry run or a failed request writes nothing that counts), and the
+/// deliveries it claimed as it wrote them, handed to this process's delivery worker.
 #[derive(Debug, Default)]
 pub struct EventTally {
     pending: u64,
     committed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    hand_off: Option<std::sync::Arc<DeliveryHandOff>>,
+    born: Vec<BornDelivery>,
 }
 
 impl EventTally {
-    /// A tally of a transaction, adding to `total` when it commits.
-    pub fn into_total(total: &std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+    /// A tally of a transaction, adding to `total` when it commits, and handing what it claims
+    /// to `hand_off` (if the store has one).
+    pub fn into_total(
+        total: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+        hand_off: Option<std::sync::Arc<DeliveryHandOff>>,
+    ) -> Self {
         EventTally {
-            pending: 0,
             committed: Some(total.clone()),
+            hand_off,
+            ..EventTally::default()
         }
     }
 
@@ -70,10 +78,39 @@ impl EventTally {
         self.pending += n as u64;
     }
 
+    /// The lease a delivery written now is claimed for, if the worker takes deliveries now.
+    pub(crate) fn birth_lease(&self) -> Option<std::time::Duration> {
+        self.hand_off.as_ref().and_then(|h| h.lease())
+    }
+
+    pub(crate) fn claimed(&mut self, born: impl IntoIterator<Item = BornDelivery>) {
+        self.born.extend(born);
+    }
+
     fn committed(self) {
         if let Some(total) = self.committed {
             total.fetch_add(self.pending, std::sync::atomic::Ordering::Relaxed);
         }
+        if let Some(hand_off) = self.hand_off
+            && !self.born.is_empty()
+        {
+            hand_off.hand_over(self.born);
+        }
+    }
+}
+
+/// The delivery worker's hand-off, once one is registered (`Store::hand_deliveries_to`): a
+/// store's write transactions claim the deliveries they write for it.
+#[derive(Debug, Default)]
+pub struct HandOffSlot(std::sync::RwLock<Option<std::sync::Arc<DeliveryHandOff>>>);
+
+impl HandOffSlot {
+    pub fn set(&self, to: std::sync::Arc<DeliveryHandOff>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(to);
+    }
+
+    pub fn get(&self) -> Option<std::sync::Arc<DeliveryHandOff>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -197,21 +197,13 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
             return Ok(Vec::new());
         }
         let event_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.event_id.0)).collect();
-        // Most claims are many deliveries to few endpoints: each endpoint read once.
-        let mut endpoint_ids: Vec<uuid::Uuid> = claimed.iter().map(|c| c.endpoint_id.0).collect();
-        endpoint_ids.sort_unstable();
-        endpoint_ids.dedup();
-        let endpoint_ids: Vec<Arg> = endpoint_ids.into_iter().map(Arg::Uuid).collect();
         let sql = format!(
             "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
             placeholders(1, event_ids.len())
         );
         let events: Vec<Event> = self.all(&sql, event_ids, event_row).await?;
-        let sql = format!(
-            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id IN ({})",
-            placeholders(1, endpoint_ids.len())
-        );
-        let endpoints: Vec<WebhookEndpoint> = self.all(&sql, endpoint_ids, endpoint_row).await?;
+        let endpoint_ids: Vec<WebhookEndpointId> = claimed.iter().map(|c| c.endpoint_id).collect();
+        let endpoints = self.webhook_endpoints_by_ids(&endpoint_ids).await?;
         let mut due = Vec::with_capacity(claimed.len());
         for c in claimed {
             // Deleted since the claim, with its deliveries: nothing to send.
@@ -230,6 +222,26 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
             });
         }
         Ok(due)
+    }
+
+    async fn webhook_endpoints_by_ids(
+        &mut self,
+        ids: &[WebhookEndpointId],
+    ) -> CoreResult<Vec<WebhookEndpoint>> {
+        // Most deliveries read together go to few endpoints: each endpoint read once.
+        let mut ids: Vec<uuid::Uuid> = ids.iter().map(|e| e.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut endpoints = Vec::new();
+        for part in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id IN ({})",
+                placeholders(1, part.len())
+            );
+            let args = part.iter().copied().map(Arg::Uuid).collect();
+            endpoints.extend(self.all(&sql, args, endpoint_row).await?);
+        }
+        Ok(endpoints)
     }
 
     async fn oldest_pending_delivery(&mut self) -> CoreResult<Option<Timestamp>> {
