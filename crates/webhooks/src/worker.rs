@@ -149,7 +149,7 @@ impl Worker {
             }
             if !born.is_empty() {
                 match self.roster.born_deliveries(std::mem::take(&mut born)).await {
-                    Ok(due) => in_flight += self.start(due, &results),
+                    Ok(due) => in_flight += self.start(due, true, &results),
                     // Left to their leases: claimed again when they run out.
                     Err(e) => tracing::warn!(
                         error = %e,
@@ -176,7 +176,7 @@ impl Worker {
                 {
                     Ok(due) => {
                         claimed = due.len();
-                        in_flight += self.start(due, &results);
+                        in_flight += self.start(due, false, &results);
                     }
                     // Unrecorded, the attempts are claimed again when their leases run out:
                     // sent again, not lost.
@@ -203,17 +203,27 @@ impl Worker {
     }
 
     /// Starts an attempt for each of `due`, each on a task of its own that sends its result
-    /// to `results`; how many it started.
+    /// to `results`; how many it started. `born`: claimed when their events were written (else
+    /// just now, by a turn).
     fn start(
         self: &Arc<Self>,
         due: Vec<DueDelivery>,
+        born: bool,
         results: &mpsc::UnboundedSender<(DueDelivery, AttemptResult)>,
     ) -> usize {
         let n = due.len();
-        // An attempt begun later could outlive its lease, and be sent by another node at the
-        // same time: it is left for a later claim.
-        let begin_by = Instant::now() + self.settings.timeout;
+        let (now, at) = (Instant::now(), roster_core::Timestamp::now());
         for d in due {
+            // An attempt begun later than a timeout after its claim could outlive its lease,
+            // and be sent by another node at the same time: it is left for a later claim.
+            let claimed_ago = if born {
+                Duration::from_millis(u64::try_from(at.0 - d.event.created_at.0).unwrap_or(0))
+            } else {
+                Duration::ZERO
+            };
+            let begin_by = (now + self.settings.timeout)
+                .checked_sub(claimed_ago)
+                .unwrap_or(now);
             let (worker, results) = (self.clone(), results.clone());
             tokio::spawn(async move {
                 let result = worker.attempt(&d, begin_by).await;
