@@ -3,17 +3,19 @@
 //! index) from where the page starts, at any depth, in the generic plan that a prepared
 //! statement ends up with (the one that once walked the primary key through other
 //! organizations' rows: `parent_page_condition` in `roster-store-sql`). And the webhook
-//! worker's claim walks the due index only as far as its limit, past any backlog.
+//! worker's claim walks the due index only as far as its limit, past any backlog, and its
+//! record finds each delivery by its key, with or without statistics.
 //!
 //! It needs the PostgreSQL server the API tests use (`ROSTER_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and fails if it is not there.
 
 use roster_core::model::{MembershipFilter, Page, TokenKind};
-use roster_core::{OrganizationId, Timestamp, UserId};
+use roster_core::webhooks::DeliveryState;
+use roster_core::{EventId, OrganizationId, Timestamp, UserId, WebhookEndpointId};
 use roster_store_postgres::{PgConn, PostgresStore};
 use roster_store_sql::{
     Arg, PagedList, claim_due_deliveries_statement, list_memberships_statement,
-    list_page_statement, list_tokens_statement,
+    list_page_statement, list_tokens_statement, record_deliveries_statement,
 };
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -34,9 +36,19 @@ fn literal(arg: &Arg) -> String {
 }
 
 /// The generic plan of the statement, as `EXPLAIN` prints it.
-async fn generic_plan(conn: &mut PgConnection, (sql, args): (String, Vec<Arg>)) -> String {
+async fn generic_plan(conn: &mut PgConnection, statement: (String, Vec<Arg>)) -> String {
+    plan_in(conn, "force_generic_plan", statement).await
+}
+
+/// The statement's plan in a `plan_cache_mode` (`force_generic_plan`: made without its
+/// arguments; `force_custom_plan`: for them), as `EXPLAIN` prints it.
+async fn plan_in(
+    conn: &mut PgConnection,
+    cache_mode: &str,
+    (sql, args): (String, Vec<Arg>),
+) -> String {
     sqlx::raw_sql(&format!(
-        "SET plan_cache_mode = force_generic_plan; PREPARE page AS {sql}"
+        "SET plan_cache_mode = {cache_mode}; PREPARE page AS {sql}"
     ))
     .execute(&mut *conn)
     .await
@@ -314,5 +326,72 @@ async fn a_claim_walks_the_due_index_only_as_far_as_its_limit() {
             && !plan.contains("Sort"),
         "the pick walks the due index in order and sorts nothing; the plan:\n{plan}"
     );
+    drop(scratch);
+}
+
+/// A turn's record of its attempts finds its deliveries by their events, whatever PostgreSQL
+/// knows of the table: never analyzed, analyzed while it was empty (a new database, before
+/// autovacuum comes), or analyzed as it is. Keyed by (endpoint, event), statistics of an empty
+/// table made it take the endpoint's whole range from the index and filter the events row by
+/// row.
+#[tokio::test]
+async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics() {
+    let (scratch, url) = scratch().await;
+    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
+    // Events' ids grow with time, as roster makes them; the turn records the latest.
+    let events: Vec<Uuid> = (0..40_000).map(|_| Uuid::now_v7()).collect();
+    let insert = || {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
+             next_attempt_at, claimed_until, created_at, updated_at) \
+             SELECT $1, e, $2, 'pending', 1, 0, 0, 0, 0 FROM unnest($3::uuid[]) AS e",
+        )
+        .bind(endpoint)
+        .bind(org)
+        .bind(&events)
+    };
+    insert().execute(&mut conn).await.unwrap();
+    // A turn's worth of attempts to one endpoint.
+    let part: Vec<EventId> = events.iter().rev().take(256).map(|&e| EventId(e)).collect();
+    let statement = || {
+        record_deliveries_statement(
+            WebhookEndpointId(endpoint),
+            DeliveryState::Succeeded,
+            Timestamp(5),
+            Timestamp(5),
+            &part,
+        )
+    };
+    for statistics in ["never analyzed", "analyzed empty", "analyzed"] {
+        match statistics {
+            "analyzed empty" => {
+                sqlx::raw_sql("TRUNCATE webhook_deliveries; ANALYZE webhook_deliveries")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                insert().execute(&mut conn).await.unwrap();
+            }
+            "analyzed" => {
+                sqlx::raw_sql("ANALYZE webhook_deliveries")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            let plan = plan_in(&mut conn, mode, statement()).await;
+            let by_events = plan
+                .lines()
+                .any(|l| l.contains("Index Cond") && l.contains("event_id"));
+            assert!(
+                by_events && !plan.contains("Seq Scan"),
+                "{statistics}, {mode}: the key finds the events; the plan:\n{plan}"
+            );
+        }
+    }
     drop(scratch);
 }

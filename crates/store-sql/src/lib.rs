@@ -15,4 +15,5 @@ pub use migrations::Migration;
 pub use session::{
     EventTally, HandOffSlot, PagedList, SqlSession, claim_due_deliveries_statement,
     list_memberships_statement, list_page_statement, list_tokens_statement, placeholders,
+    record_deliveries_statement,
 };

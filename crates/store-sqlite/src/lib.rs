@@ -116,6 +116,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "former_member_event",
         sql: include_str!("../migrations/0016_former_member_event.sql"),
     },
+    Migration {
+        version: 17,
+        name: "deliveries_by_event",
+        sql: include_str!("../migrations/0017_deliveries_by_event.sql"),
+    },
 ];
 
 #[derive(Clone)]

@@ -39,8 +39,8 @@ pub use memberships::list_memberships_statement;
 use organizations::*;
 use projects::*;
 use roles::*;
-pub use webhooks::claim_due_deliveries_statement;
 use webhooks::*;
+pub use webhooks::{claim_due_deliveries_statement, record_deliveries_statement};
 
 /// Ids per statement in `IN (…)` lists: well under both backends' parameter limits.
 const CHUNK: usize = 1000;

@@ -289,19 +289,7 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         }
         for (endpoint, state, next, at, events) in groups {
             for part in events.chunks(CHUNK) {
-                let mut args = vec![
-                    Arg::Text(state.key().to_owned()),
-                    ts(next),
-                    ts(at),
-                    Arg::Uuid(endpoint.0),
-                ];
-                args.extend(part.iter().map(|e| Arg::Uuid(e.0)));
-                let sql = format!(
-                    "UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, \
-                     claimed_until = NULL, updated_at = $3 \
-                     WHERE endpoint_id = $4 AND event_id IN ({})",
-                    placeholders(5, part.len())
-                );
+                let (sql, args) = record_deliveries_statement(endpoint, state, next, at, part);
                 self.0.execute(&sql, args).await?;
             }
         }
@@ -334,6 +322,32 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         }
         Ok(())
     }
+}
+
+/// The statement that sets the state of `events`' deliveries to `endpoint` after an attempt
+/// each, and releases their claims (pinned by the plan tests of the PostgreSQL store: it finds
+/// them by their events, whatever PostgreSQL knows of the table).
+pub fn record_deliveries_statement(
+    endpoint: WebhookEndpointId,
+    state: DeliveryState,
+    next: Timestamp,
+    at: Timestamp,
+    events: &[EventId],
+) -> (String, Vec<Arg>) {
+    let mut args = vec![
+        Arg::Text(state.key().to_owned()),
+        ts(next),
+        ts(at),
+        Arg::Uuid(endpoint.0),
+    ];
+    args.extend(events.iter().map(|e| Arg::Uuid(e.0)));
+    let sql = format!(
+        "UPDATE webhook_deliveries SET state = $1, next_attempt_at = $2, \
+         claimed_until = NULL, updated_at = $3 \
+         WHERE endpoint_id = $4 AND event_id IN ({})",
+        placeholders(5, events.len())
+    );
+    (sql, args)
 }
 
 /// The statement that claims at most `limit` due deliveries until `lease_until` and returns

@@ -1,0 +1,4 @@
+-- PostgreSQL's deliveries are now keyed by (event, endpoint) (its migration 0017 says why).
+-- SQLite's keep (endpoint, event): its planner finds a turn's deliveries by the whole key in
+-- either order, and an endpoint's deletion, which holds the one writer, walks only the
+-- endpoint's range. Nothing changes here; the version is kept in step with PostgreSQL's.
