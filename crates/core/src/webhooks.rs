@@ -3,6 +3,12 @@
 //! transaction, so that none is lost). The sending itself (HTTP, signatures, the address
 //! policy) is the `roster-webhooks` crate's; the core knows no network.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
 use crate::events::EventType;
 use crate::ids::*;
 use crate::timestamp::Timestamp;
@@ -130,37 +136,27 @@ pub struct BornDelivery {
 /// walks past it meanwhile; the worker's record of its attempt sets when it is due next.
 #[derive(Debug)]
 pub struct DeliveryHandOff {
-    lease: std::time::Duration,
-    open: std::sync::atomic::AtomicBool,
-    to: tokio::sync::mpsc::UnboundedSender<Vec<BornDelivery>>,
+    lease: Duration,
+    open: AtomicBool,
+    to: mpsc::UnboundedSender<Vec<BornDelivery>>,
 }
 
 impl DeliveryHandOff {
     /// A hand-off claiming deliveries for `lease`, closed until the worker opens it, and what
     /// the worker receives from it.
-    pub fn new(
-        lease: std::time::Duration,
-    ) -> (
-        std::sync::Arc<Self>,
-        tokio::sync::mpsc::UnboundedReceiver<Vec<BornDelivery>>,
-    ) {
-        let (to, from) = tokio::sync::mpsc::unbounded_channel();
-        let open = std::sync::atomic::AtomicBool::new(false);
-        (
-            std::sync::Arc::new(DeliveryHandOff { lease, open, to }),
-            from,
-        )
+    pub fn new(lease: Duration) -> (Arc<Self>, mpsc::UnboundedReceiver<Vec<BornDelivery>>) {
+        let (to, from) = mpsc::unbounded_channel();
+        let open = AtomicBool::new(false);
+        (Arc::new(DeliveryHandOff { lease, open, to }), from)
     }
 
     /// The lease a delivery written now is claimed for, if the worker takes deliveries now.
-    pub fn lease(&self) -> Option<std::time::Duration> {
-        self.open
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .then_some(self.lease)
+    pub fn lease(&self) -> Option<Duration> {
+        self.open.load(Ordering::Relaxed).then_some(self.lease)
     }
 
     pub fn set_open(&self, open: bool) {
-        self.open.store(open, std::sync::atomic::Ordering::Relaxed);
+        self.open.store(open, Ordering::Relaxed);
     }
 
     /// Hands over what a transaction claimed, once it has committed. A worker gone since

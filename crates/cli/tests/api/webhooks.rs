@@ -337,6 +337,21 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
 
+/// A change the API refuses: `member` removing `other` (a member may not remove another).
+async fn a_member_is_refused_removing_another(
+    app: &TestApp,
+    org: &str,
+    member: &crate::harness::Member,
+    other: &crate::harness::Member,
+) {
+    let path = format!(
+        "/v1/organizations/{org}/memberships/{}",
+        other.membership_id
+    );
+    let res = app.delete(&path, &member.token).await;
+    assert!(res.status.is_client_error(), "{}", res.body);
+}
+
 async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_change(
     mut app: TestApp,
 ) {
@@ -354,16 +369,7 @@ async fn an_endpoint_gets_only_the_types_it_asked_for_and_nothing_of_a_refused_c
     let member = app.add_member(&org, "member").await;
     // Refused: a member removing another; nothing is sent for it.
     let other = app.add_member(&org, "member").await;
-    let res = app
-        .delete(
-            &format!(
-                "/v1/organizations/{org}/memberships/{}",
-                other.membership_id
-            ),
-            &member.token,
-        )
-        .await;
-    assert!(res.status.is_client_error());
+    a_member_is_refused_removing_another(&app, &org, &member, &other).await;
     app.remove_member(&org, &member.membership_id).await;
     everything.at_least(3).await;
     received.at_least(2).await;
@@ -608,17 +614,7 @@ async fn a_delivery_is_claimed_by_its_own_transaction_and_handed_over_when_it_co
     hand_off.set_open(true);
     let member = app.add_member(&org, "member").await;
     let other = app.add_member(&org, "member").await;
-    // Refused: a member removing another.
-    let res = app
-        .delete(
-            &format!(
-                "/v1/organizations/{org}/memberships/{}",
-                other.membership_id
-            ),
-            &member.token,
-        )
-        .await;
-    assert!(res.status.is_client_error());
+    a_member_is_refused_removing_another(&app, &org, &member, &other).await;
     assert!(handed.try_recv().is_err(), "nothing of a refused change");
     app.remove_member(&org, &member.membership_id).await;
     let born = handed.try_recv().expect("handed over at its commit");
