@@ -382,13 +382,9 @@ pub trait WebhookRows: Send {
         lease_until: Timestamp,
         limit: u32,
     ) -> CoreResult<Vec<ClaimedDelivery>>;
-    /// Each claimed delivery with its event and its endpoint as they are now (a read, made
-    /// after the claim's commit so that the claim holds the write lock only for its update);
-    /// a delivery whose endpoint was deleted since is left out.
-    async fn read_claimed_deliveries(
-        &mut self,
-        claimed: &[ClaimedDelivery],
-    ) -> CoreResult<Vec<DueDelivery>>;
+    /// The events of `ids` (a claim's, read after its commit so that the claim holds the
+    /// write lock only for its update).
+    async fn events_by_ids(&mut self, ids: &[EventId]) -> CoreResult<Vec<crate::events::Event>>;
     /// The endpoints of `ids` that exist, as they are now.
     async fn webhook_endpoints_by_ids(
         &mut self,

@@ -263,6 +263,14 @@ async fn scratch() -> (Scratch, String) {
     (Scratch { admin_url, name }, url)
 }
 
+/// A scratch database with roster's tables, and a connection to it.
+async fn migrated_scratch() -> (Scratch, PgConnection) {
+    let (scratch, url) = scratch().await;
+    let store = PostgresStore::connect(&url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    (scratch, PgConnection::connect(&url).await.unwrap())
+}
+
 #[tokio::test]
 async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
     let (scratch, url) = scratch().await;
@@ -291,10 +299,7 @@ async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
 /// joined, PostgreSQL read and sorted the whole backlog at every turn.)
 #[tokio::test]
 async fn a_claim_walks_the_due_index_only_as_far_as_its_limit() {
-    let (scratch, url) = scratch().await;
-    let store = PostgresStore::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (scratch, mut conn) = migrated_scratch().await;
     let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, org_id, url, event_types, format, secret, disabled, \
@@ -336,10 +341,7 @@ async fn a_claim_walks_the_due_index_only_as_far_as_its_limit() {
 /// row.
 #[tokio::test]
 async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics() {
-    let (scratch, url) = scratch().await;
-    let store = PostgresStore::connect(&url, 2).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let (scratch, mut conn) = migrated_scratch().await;
     let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
     // Events' ids grow with time, as roster makes them; the turn records the latest.
     let events: Vec<Uuid> = (0..40_000).map(|_| Uuid::now_v7()).collect();

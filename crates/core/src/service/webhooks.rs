@@ -81,6 +81,33 @@ fn event_types(keys: Option<Vec<String>>) -> CoreResult<Vec<EventType>> {
     Ok(types)
 }
 
+/// What the attempts of claimed deliveries need, read on `s` after their claims committed: for
+/// each (event, endpoint, attempts made before) its endpoint as it is now, and Clerk's context.
+/// A delivery whose endpoint was deleted since, with its deliveries, is left out: nothing to
+/// send. (One claimed while its endpoint was enabled is sent, whether claimed by a turn or by
+/// the transaction that wrote it.)
+async fn due_deliveries(
+    s: &mut dyn crate::store::Session,
+    claimed: Vec<(crate::events::Event, WebhookEndpointId, u32)>,
+) -> CoreResult<Vec<DueDelivery>> {
+    let ids: Vec<WebhookEndpointId> = claimed.iter().map(|c| c.1).collect();
+    let endpoints = s.webhook_endpoints_by_ids(&ids).await?;
+    let mut due: Vec<DueDelivery> = claimed
+        .into_iter()
+        .filter_map(|(event, endpoint_id, attempts_before)| {
+            let endpoint = endpoints.iter().find(|e| e.id == endpoint_id)?;
+            Some(DueDelivery {
+                event,
+                endpoint: endpoint.clone(),
+                attempts_before,
+                context: None,
+            })
+        })
+        .collect();
+    read_clerk_context(s, &mut due).await?;
+    Ok(due)
+}
+
 /// For each claimed membership event of a Clerk-format endpoint, what Clerk's membership
 /// object embeds (`DeliveryContext`), each organization's read once.
 async fn read_clerk_context(
@@ -415,29 +442,15 @@ impl Roster {
         self.store.hand_deliveries_to(to);
     }
 
-    /// What the attempts of deliveries claimed at birth need besides their events: each
-    /// endpoint as it is now, and Clerk's context. A delivery whose endpoint was deleted or
-    /// disabled since is left out (it stays pending, as any delivery to a disabled endpoint).
+    /// What the attempts of deliveries claimed at birth need besides their events
+    /// (`due_deliveries`).
     pub async fn born_deliveries(&self, born: Vec<BornDelivery>) -> CoreResult<Vec<DueDelivery>> {
         let mut s = self.store.read().await?;
-        let ids: Vec<WebhookEndpointId> = born.iter().map(|b| b.endpoint_id).collect();
-        let endpoints = s.webhook_endpoints_by_ids(&ids).await?;
-        let mut due: Vec<DueDelivery> = born
+        let claimed = born
             .into_iter()
-            .filter_map(|b| {
-                let endpoint = endpoints
-                    .iter()
-                    .find(|e| e.id == b.endpoint_id && !e.disabled)?;
-                Some(DueDelivery {
-                    event: b.event,
-                    endpoint: endpoint.clone(),
-                    attempts_before: 0,
-                    context: None,
-                })
-            })
+            .map(|b| (b.event, b.endpoint_id, 0))
             .collect();
-        read_clerk_context(&mut *s, &mut due).await?;
-        Ok(due)
+        due_deliveries(&mut *s, claimed).await
     }
 
     /// What the delivery worker has done since the process started (`/metrics`).
@@ -561,8 +574,19 @@ impl Roster {
         // What the attempts need is read after the commit, on a read session: on SQLite the
         // turn holds the one writer, which every removal waits for, only for its writes.
         let mut s = self.store.read().await?;
-        let mut due = s.read_claimed_deliveries(&claimed).await?;
-        read_clerk_context(&mut *s, &mut due).await?;
-        Ok(due)
+        let ids: Vec<EventId> = claimed.iter().map(|c| c.event_id).collect();
+        let events = s.events_by_ids(&ids).await?;
+        let claimed = claimed
+            .into_iter()
+            .map(|c| {
+                let event = events
+                    .iter()
+                    .find(|e| e.id == c.event_id)
+                    .cloned()
+                    .ok_or_else(|| CoreError::internal("a claimed delivery's event is gone"))?;
+                Ok((event, c.endpoint_id, c.attempts_before))
+            })
+            .collect::<CoreResult<Vec<_>>>()?;
+        due_deliveries(&mut *s, claimed).await
     }
 }

@@ -189,39 +189,17 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
         .await
     }
 
-    async fn read_claimed_deliveries(
-        &mut self,
-        claimed: &[ClaimedDelivery],
-    ) -> CoreResult<Vec<DueDelivery>> {
-        if claimed.is_empty() {
-            return Ok(Vec::new());
+    async fn events_by_ids(&mut self, ids: &[EventId]) -> CoreResult<Vec<Event>> {
+        let mut events = Vec::with_capacity(ids.len());
+        for part in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
+                placeholders(1, part.len())
+            );
+            let args = part.iter().map(|e| Arg::Uuid(e.0)).collect();
+            events.extend(self.all(&sql, args, event_row).await?);
         }
-        let event_ids: Vec<Arg> = claimed.iter().map(|c| Arg::Uuid(c.event_id.0)).collect();
-        let sql = format!(
-            "SELECT {EVENT_COLS} FROM events WHERE id IN ({})",
-            placeholders(1, event_ids.len())
-        );
-        let events: Vec<Event> = self.all(&sql, event_ids, event_row).await?;
-        let endpoint_ids: Vec<WebhookEndpointId> = claimed.iter().map(|c| c.endpoint_id).collect();
-        let endpoints = self.webhook_endpoints_by_ids(&endpoint_ids).await?;
-        let mut due = Vec::with_capacity(claimed.len());
-        for c in claimed {
-            // Deleted since the claim, with its deliveries: nothing to send.
-            let Some(endpoint) = endpoints.iter().find(|e| e.id == c.endpoint_id) else {
-                continue;
-            };
-            due.push(DueDelivery {
-                event: events
-                    .iter()
-                    .find(|e| e.id == c.event_id)
-                    .cloned()
-                    .ok_or_else(|| corrupt("delivery's event"))?,
-                endpoint: endpoint.clone(),
-                attempts_before: c.attempts_before,
-                context: None,
-            });
-        }
-        Ok(due)
+        Ok(events)
     }
 
     async fn webhook_endpoints_by_ids(
