@@ -33,7 +33,7 @@ use roster_core::secrets::{Credentials, PresentedToken};
 use roster_core::service::{GroupCommitStats, NewOrganization, RemovalRequest};
 use serde_json::json;
 
-use roster_bench::load::{HEADER, Run, connections, drive, drive_open};
+use roster_bench::load::{HEADER, Run, connections, drive, drive_open, open_warmup};
 use roster_bench::{Backends, Bench, Server, Target, client, org_parts, seed};
 
 /// The allocator `roster` runs with (see its `main.rs`), so that the direct figures, measured in
@@ -81,7 +81,8 @@ struct Args {
     /// `floor`, HTTP alone, run only when named.)
     sections: Vec<String>,
     /// Open-loop section: the removals/s offered, each rate run for `--requests` removals
-    /// arriving at random (Poisson) times whether or not earlier ones have been answered.
+    /// arriving at random (Poisson) times whether or not earlier ones have been answered,
+    /// after a second of arrivals at the same rate that is not counted (a warm-up).
     #[arg(long, value_delimiter = ',', default_value = "1000,3000,6000")]
     open_rates: Vec<u32>,
     /// Open-loop section: the connections (or in-process callers) serving the arrivals; an
@@ -590,16 +591,18 @@ impl Sections<'_> {
             "\n### {name}: single removal under open-loop load ({mount}, {c} connections or callers)\n\n{HEADER}"
         );
         for &rate in &args.open_rates {
-            let n = args.requests;
+            let (n, warmup) = (args.requests, open_warmup(rate));
             let before = b.roster.group_commit_stats();
-            let members = b.seed(n).await;
-            let run = drive_open(n, c, rate, direct_work(b, Unit::of(mount), members)).await;
+            let members = b.seed(warmup + n).await;
+            let work = direct_work(b, Unit::of(mount), members);
+            let run = drive_open(n, warmup, c, rate, work).await;
             let batch = mean_batch(before, b.roster.group_commit_stats());
             println!("{}", run.row(&format!("direct, {rate}/s offered{batch}")));
             let before = group_commit_counters(&server.addr).await;
-            let members = b.seed(n).await;
+            let members = b.seed(warmup + n).await;
             let conns = connections(&server.addr, c).await;
-            let run = drive_open(n, c, rate, http_work(b, conns, mount, members)).await;
+            let work = http_work(b, conns, mount, members);
+            let run = drive_open(n, warmup, c, rate, work).await;
             let batch = mean_batch(before, group_commit_counters(&server.addr).await);
             println!("{}", run.row(&format!("{mount}, {rate}/s offered{batch}")));
         }

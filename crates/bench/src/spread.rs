@@ -11,7 +11,7 @@ use roster_core::ids::OrganizationId;
 
 use roster_bench::Bench;
 use roster_bench::fixture::MEMBERS_EACH;
-use roster_bench::load::{HEADER, Xorshift, connections, drive, drive_open};
+use roster_bench::load::{HEADER, Xorshift, connections, drive, drive_open, open_warmup};
 use roster_bench::seed::Seeded;
 
 use crate::{group_commit_counters, mean_batch};
@@ -31,19 +31,21 @@ pub async fn section(
     let targets = b
         .seed_organizations(orgs, &mut Xorshift(0x2545_F491_4F6C_DD1D))
         .await;
-    let n = requests.min(targets.len() / runs.max(1));
+    // Each open-loop run first warms up, on targets of its own.
+    let warmups: usize = rates.iter().map(|&r| open_warmup(r)).sum();
+    let n = requests.min(targets.len().saturating_sub(warmups) / runs.max(1));
     println!(
         "\n### {name}: removals spread over {orgs} organizations of {MEMBERS_EACH} members (native, {n} a run)\n\n{HEADER}"
     );
     let auth = format!("Bearer {}", b.token);
     let mut rest = targets.as_slice();
-    let mut take = || {
+    let mut take = |n: usize| {
         let (now, later) = rest.split_at(n);
         rest = later;
         Arc::new(now.to_vec())
     };
     for &c in concurrency {
-        let mine = take();
+        let mine = take(n);
         let before = group_commit_counters(addr).await;
         let conns = connections(addr, c).await;
         let work = removal(conns, auth.clone(), mine);
@@ -52,11 +54,12 @@ pub async fn section(
         println!("{}", run.row(&format!("{c} connections{batch}")));
     }
     for &rate in rates {
-        let mine = take();
+        let warmup = open_warmup(rate);
+        let mine = take(warmup + n);
         let before = group_commit_counters(addr).await;
         let conns = connections(addr, open_connections).await;
         let work = removal(conns, auth.clone(), mine);
-        let run = drive_open(n, open_connections, rate, work).await;
+        let run = drive_open(n, warmup, open_connections, rate, work).await;
         let batch = mean_batch(before, group_commit_counters(addr).await);
         println!(
             "{}",

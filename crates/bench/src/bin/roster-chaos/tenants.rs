@@ -90,7 +90,7 @@ async fn load(
             }
         }
     };
-    let mut run: Run = drive_open(targets.len(), CONNECTIONS, rate, work).await;
+    let mut run: Run = drive_open(targets.len(), 0, CONNECTIONS, rate, work).await;
     let most_connections = watch.stop().await;
     let seeded: Vec<Seeded> = targets.iter().map(|(_, m)| *m).collect();
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
