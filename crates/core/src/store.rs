@@ -353,7 +353,9 @@ pub trait WebhookRows: Send {
         page: Page,
     ) -> CoreResult<Vec<WebhookEndpoint>>;
     async fn update_webhook_endpoint(&mut self, e: &WebhookEndpoint) -> CoreResult<()>;
-    /// Deletes it, its deliveries and their attempts; false if there was none.
+    /// Deletes it and the deliveries it is still owed (pending); false if there was none. Its
+    /// history (deliveries done or failed, attempts) stays until the purge takes it with its
+    /// events, out of sight: nothing reaches it without the endpoint.
     async fn delete_webhook_endpoint(
         &mut self,
         org: OrganizationId,

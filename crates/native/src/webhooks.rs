@@ -214,7 +214,8 @@ pub async fn update(
     Ok(Json(WebhookEndpointOut::without_secret(e)))
 }
 
-/// Deletes the endpoint with its pending deliveries and its attempts.
+/// Deletes the endpoint and the deliveries still pending to it; its history (attempts, finished
+/// deliveries) goes with its events at the retention purge.
 #[utoipa::path(delete, path = "/v1/organizations/{organization_id}/webhook-endpoints/{endpoint_id}", tag = "webhooks",
     params(("organization_id" = String, Path), ("endpoint_id" = String, Path)),
     responses((status = 200, body = WebhookEndpointOut), Errors))]

@@ -14,8 +14,9 @@ use roster_core::webhooks::DeliveryState;
 use roster_core::{EventId, OrganizationId, Timestamp, UserId, WebhookEndpointId};
 use roster_store_postgres::{PgConn, PostgresStore};
 use roster_store_sql::{
-    Arg, PagedList, claim_due_deliveries_statement, list_memberships_statement,
-    list_page_statement, list_tokens_statement, record_deliveries_statement,
+    Arg, PagedList, claim_due_deliveries_statement, delete_owed_deliveries_statement,
+    list_memberships_statement, list_page_statement, list_tokens_statement,
+    record_deliveries_statement,
 };
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -392,6 +393,57 @@ async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics()
             assert!(
                 by_events && !plan.contains("Seq Scan"),
                 "{statistics}, {mode}: the key finds the events; the plan:\n{plan}"
+            );
+        }
+    }
+    drop(scratch);
+}
+
+/// An endpoint's deletion reads the pending deliveries (the due index), not the table: led by
+/// the event, the deliveries' key cannot find an endpoint's, and the deletion holds its
+/// organization's lock.
+#[tokio::test]
+async fn an_endpoints_deletion_reads_only_what_it_is_owed_whatever_the_statistics() {
+    let (scratch, mut conn) = migrated_scratch().await;
+    let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
+    let events: Vec<Uuid> = (0..40_000).map(|_| Uuid::now_v7()).collect();
+    // A long history, all delivered but for the last few.
+    let insert = || {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
+             next_attempt_at, claimed_until, created_at, updated_at) \
+             SELECT $1, e, $2, CASE WHEN n > 39990 THEN 'pending' ELSE 'succeeded' END, 1, 0, \
+             NULL, 0, 0 FROM unnest($3::uuid[]) WITH ORDINALITY AS t(e, n)",
+        )
+        .bind(endpoint)
+        .bind(org)
+        .bind(&events)
+    };
+    insert().execute(&mut conn).await.unwrap();
+    let statement =
+        || delete_owed_deliveries_statement(OrganizationId(org), WebhookEndpointId(endpoint));
+    for statistics in ["never analyzed", "analyzed empty", "analyzed"] {
+        match statistics {
+            "analyzed empty" => {
+                sqlx::raw_sql("TRUNCATE webhook_deliveries; ANALYZE webhook_deliveries")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                insert().execute(&mut conn).await.unwrap();
+            }
+            "analyzed" => {
+                sqlx::raw_sql("ANALYZE webhook_deliveries")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            let plan = plan_in(&mut conn, mode, statement()).await;
+            assert!(
+                plan.contains("webhook_deliveries_due") && !plan.contains("Seq Scan"),
+                "{statistics}, {mode}: the pending deliveries alone; the plan:\n{plan}"
             );
         }
     }

@@ -14,6 +14,6 @@ pub use conn::{Arg, Conn, SqlRow, constraint_error};
 pub use migrations::Migration;
 pub use session::{
     EventTally, HandOffSlot, PagedList, SqlSession, claim_due_deliveries_statement,
-    list_memberships_statement, list_page_statement, list_tokens_statement, placeholders,
-    record_deliveries_statement,
+    delete_owed_deliveries_statement, list_memberships_statement, list_page_statement,
+    list_tokens_statement, placeholders, record_deliveries_statement,
 };

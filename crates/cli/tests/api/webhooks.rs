@@ -1031,7 +1031,46 @@ async fn a_deleted_organizations_leftovers_go_once_nothing_waits_for_them(app: T
     );
 }
 
+async fn a_deleted_endpoint_takes_what_it_was_owed_and_leaves_its_history_to_the_purge(
+    app: TestApp,
+) {
+    let org = app.new_org("Unhooked").await;
+    let (sent, owed) = (
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    );
+    // An endpoint no worker sends to: one delivery made history by hand, one still owed.
+    let endpoint = create_endpoint(
+        &app,
+        &org,
+        json!({"url": "http://127.0.0.1:9/hook", "events": ["membership.removed"]}),
+    )
+    .await;
+    app.remove_member(&org, &sent.membership_id).await;
+    app.sabotage("UPDATE webhook_deliveries SET state = 'succeeded'")
+        .await;
+    app.remove_member(&org, &owed.membership_id).await;
+
+    let path = format!(
+        "{}/{}",
+        endpoints_path(&org),
+        endpoint["id"].as_str().unwrap()
+    );
+    app.delete(&path, &app.admin).await.expect(StatusCode::OK);
+    app.get(&deliveries_path(&org, &endpoint), &app.admin)
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    // The purge takes the history; of what was owed nothing is left to take.
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!(purged.deliveries, 1, "{purged:?}");
+    app.sabotage("UPDATE webhook_deliveries SET state = 'succeeded'")
+        .await;
+    let purged = purging(&app).purge_expired_events().await.unwrap();
+    assert_eq!(purged.deliveries, 0, "{purged:?}");
+}
+
 on_both_backends!(
+    a_deleted_endpoint_takes_what_it_was_owed_and_leaves_its_history_to_the_purge,
     events_past_their_window_go_but_not_those_a_delivery_waits_for_or_a_record_names,
     a_deleted_organizations_leftovers_go_once_nothing_waits_for_them,
     an_endpoint_shows_its_secret_once_and_is_managed_by_those_who_may,

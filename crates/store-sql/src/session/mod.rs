@@ -40,7 +40,9 @@ use organizations::*;
 use projects::*;
 use roles::*;
 use webhooks::*;
-pub use webhooks::{claim_due_deliveries_statement, record_deliveries_statement};
+pub use webhooks::{
+    claim_due_deliveries_statement, delete_owed_deliveries_statement, record_deliveries_statement,
+};
 
 /// Ids per statement in `IN (…)` lists: well under both backends' parameter limits.
 const CHUNK: usize = 1000;
