@@ -17,6 +17,9 @@ pub const HEADER: &str = "| run | removals/s | p50 ms | p90 ms | p99 ms | max ms
 pub struct Run {
     pub latencies: Vec<Duration>,
     pub errors: usize,
+    /// Requests answered with success within `elapsed`: in an open loop, a warm-up's too, if
+    /// they were answered after it (a server behind its arrivals answers them then).
+    pub answered: usize,
     pub elapsed: Duration,
 }
 
@@ -45,7 +48,7 @@ impl Run {
 
     /// Answered requests a second.
     pub fn rps(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+        self.answered as f64 / self.elapsed.as_secs_f64()
     }
 }
 
@@ -84,26 +87,30 @@ where
                     errors += 1;
                 }
             }
-            (lat, errors)
+            let answered = lat.len();
+            (lat, errors, answered)
         }));
     }
     gather(tasks, started).await
 }
 
-/// The workers' latencies and errors put together, the run timed from `started` to the last.
+/// The workers' latencies, errors and answers put together, the run timed from `started` to
+/// the last.
 async fn gather(
-    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize, usize)>>,
     started: Instant,
 ) -> Run {
     let mut run = Run {
         latencies: Vec::new(),
         errors: 0,
+        answered: 0,
         elapsed: Duration::ZERO,
     };
     for t in tasks {
-        let (lat, errors) = t.await.unwrap();
+        let (lat, errors, answered) = t.await.unwrap();
         run.latencies.extend(lat);
         run.errors += errors;
+        run.answered += answered;
     }
     run.elapsed = started.elapsed();
     run
@@ -123,8 +130,9 @@ pub fn open_warmup(rate: u32) -> usize {
 /// Runs `work(w, i)` for i in 0..warmup + n, the `i`th arriving at a time of its own whatever
 /// became of the ones before (an open loop): arrivals at random at `rate` a second on average
 /// (Poisson), served by `c` workers in arrival order. The first `warmup` are served like the
-/// rest but not counted; the run is timed from the first counted arrival. Each latency counts
-/// from the arrival, so a wait for a free worker is in it, as a client's would be.
+/// rest but their latencies are not counted; the run is timed from the first counted arrival,
+/// and its rate counts every answer after that. Each latency counts from the arrival, so a
+/// wait for a free worker is in it, as a client's would be.
 pub async fn drive_open<F, Fut>(n: usize, warmup: usize, c: usize, rate: u32, work: F) -> Run
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
@@ -162,11 +170,14 @@ where
     for worker in 0..c {
         let (arrivals, work) = (arrivals.clone(), work.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0);
+            let (mut lat, mut errors, mut answered) = (Vec::new(), 0, 0);
             loop {
                 let next = arrivals.lock().await.recv().await;
                 let Some((i, due)) = next else { break };
                 let ok = work(worker, i).await;
+                if ok && Instant::now() >= measured_from {
+                    answered += 1;
+                }
                 if i < warmup {
                     continue;
                 }
@@ -176,7 +187,7 @@ where
                     errors += 1;
                 }
             }
-            (lat, errors)
+            (lat, errors, answered)
         }));
     }
     let run = gather(tasks, measured_from).await;
@@ -252,6 +263,24 @@ mod tests {
         let failed_after_warm_up = (30..80).filter(|i| i % 7 == 0).count();
         assert_eq!(run.errors, failed_after_warm_up);
         assert_eq!(run.latencies.len(), 50 - failed_after_warm_up);
+        assert!(run.answered >= run.latencies.len());
+    }
+
+    #[tokio::test]
+    async fn an_open_loop_behind_its_arrivals_counts_the_warm_ups_it_answers_after_it() {
+        // One worker taking 2 ms a request, offered one every 0.1 ms: the warm-up's requests
+        // are still being answered long after the warm-up's arrivals have ended.
+        let work = |_worker: usize, _i: usize| async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            true
+        };
+        let run = drive_open(20, 20, 1, 10_000, work).await;
+        assert_eq!(run.latencies.len(), 20);
+        assert!(
+            run.answered > 30,
+            "the answers in the timed window: {}",
+            run.answered
+        );
     }
 
     #[test]
