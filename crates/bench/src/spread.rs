@@ -31,9 +31,13 @@ pub async fn section(
     let targets = b
         .seed_organizations(orgs, &mut Xorshift(0x2545_F491_4F6C_DD1D))
         .await;
-    // Each open-loop run first warms up, on targets of its own.
-    let warmups: usize = rates.iter().map(|&r| open_warmup(r)).sum();
-    let n = requests.min(targets.len().saturating_sub(warmups) / runs.max(1));
+    // Each open-loop run first warms up, on targets of its own: at most half of them in all,
+    // each warm-up shortened alike where there are too few (a small `--spread-orgs`).
+    let full: usize = rates.iter().map(|&r| open_warmup(r)).sum();
+    let share = (targets.len() / 2) as f64 / full.max(1) as f64;
+    let warmup = |rate: u32| (open_warmup(rate) as f64 * share.min(1.0)) as usize;
+    let warmups: usize = rates.iter().map(|&r| warmup(r)).sum();
+    let n = requests.min((targets.len() - warmups) / runs.max(1));
     println!(
         "\n### {name}: removals spread over {orgs} organizations of {MEMBERS_EACH} members (native, {n} a run)\n\n{HEADER}"
     );
@@ -54,7 +58,7 @@ pub async fn section(
         println!("{}", run.row(&format!("{c} connections{batch}")));
     }
     for &rate in rates {
-        let warmup = open_warmup(rate);
+        let warmup = warmup(rate);
         let mine = take(warmup + n);
         let before = group_commit_counters(addr).await;
         let conns = connections(addr, open_connections).await;
