@@ -335,6 +335,37 @@ async fn a_claim_walks_the_due_index_only_as_far_as_its_limit() {
     drop(scratch);
 }
 
+/// The plans of `statement`, custom and generic, over the deliveries `fill` writes, as what
+/// PostgreSQL knows of the table goes from nothing (never analyzed), to an empty table (analyzed
+/// while it was, as in a new database before autovacuum comes), to the table as it is:
+/// (what it knew, plan cache mode, plan).
+async fn deliveries_plans_whatever_the_statistics<'q>(
+    conn: &mut PgConnection,
+    fill: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    statement: impl Fn() -> (String, Vec<Arg>),
+) -> Vec<(&'static str, &'static str, String)> {
+    fill().execute(&mut *conn).await.unwrap();
+    let mut plans = Vec::new();
+    for statistics in ["never analyzed", "analyzed empty", "analyzed"] {
+        let gather = match statistics {
+            "analyzed empty" => Some("TRUNCATE webhook_deliveries; ANALYZE webhook_deliveries"),
+            "analyzed" => Some("ANALYZE webhook_deliveries"),
+            _ => None,
+        };
+        if let Some(sql) = gather {
+            sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+        }
+        if statistics == "analyzed empty" {
+            fill().execute(&mut *conn).await.unwrap();
+        }
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            let plan = plan_in(conn, mode, statement()).await;
+            plans.push((statistics, mode, plan));
+        }
+    }
+    plans
+}
+
 /// A turn's record of its attempts finds its deliveries by their events, whatever PostgreSQL
 /// knows of the table: never analyzed, analyzed while it was empty (a new database, before
 /// autovacuum comes), or analyzed as it is. Keyed by (endpoint, event), statistics of an empty
@@ -356,7 +387,6 @@ async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics()
         .bind(org)
         .bind(&events)
     };
-    insert().execute(&mut conn).await.unwrap();
     // A turn's worth of attempts to one endpoint.
     let part: Vec<EventId> = events.iter().rev().take(256).map(|&e| EventId(e)).collect();
     let statement = || {
@@ -368,33 +398,15 @@ async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics()
             &part,
         )
     };
-    for statistics in ["never analyzed", "analyzed empty", "analyzed"] {
-        match statistics {
-            "analyzed empty" => {
-                sqlx::raw_sql("TRUNCATE webhook_deliveries; ANALYZE webhook_deliveries")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                insert().execute(&mut conn).await.unwrap();
-            }
-            "analyzed" => {
-                sqlx::raw_sql("ANALYZE webhook_deliveries")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-            _ => {}
-        }
-        for mode in ["force_custom_plan", "force_generic_plan"] {
-            let plan = plan_in(&mut conn, mode, statement()).await;
-            let by_events = plan
-                .lines()
-                .any(|l| l.contains("Index Cond") && l.contains("event_id"));
-            assert!(
-                by_events && !plan.contains("Seq Scan"),
-                "{statistics}, {mode}: the key finds the events; the plan:\n{plan}"
-            );
-        }
+    let plans = deliveries_plans_whatever_the_statistics(&mut conn, insert, statement).await;
+    for (statistics, mode, plan) in plans {
+        let by_events = plan
+            .lines()
+            .any(|l| l.contains("Index Cond") && l.contains("event_id"));
+        assert!(
+            by_events && !plan.contains("Seq Scan"),
+            "{statistics}, {mode}: the key finds the events; the plan:\n{plan}"
+        );
     }
     drop(scratch);
 }
@@ -419,33 +431,14 @@ async fn an_endpoints_deletion_reads_only_what_it_is_owed_whatever_the_statistic
         .bind(org)
         .bind(&events)
     };
-    insert().execute(&mut conn).await.unwrap();
     let statement =
         || delete_owed_deliveries_statement(OrganizationId(org), WebhookEndpointId(endpoint));
-    for statistics in ["never analyzed", "analyzed empty", "analyzed"] {
-        match statistics {
-            "analyzed empty" => {
-                sqlx::raw_sql("TRUNCATE webhook_deliveries; ANALYZE webhook_deliveries")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                insert().execute(&mut conn).await.unwrap();
-            }
-            "analyzed" => {
-                sqlx::raw_sql("ANALYZE webhook_deliveries")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-            _ => {}
-        }
-        for mode in ["force_custom_plan", "force_generic_plan"] {
-            let plan = plan_in(&mut conn, mode, statement()).await;
-            assert!(
-                plan.contains("webhook_deliveries_due") && !plan.contains("Seq Scan"),
-                "{statistics}, {mode}: the pending deliveries alone; the plan:\n{plan}"
-            );
-        }
+    let plans = deliveries_plans_whatever_the_statistics(&mut conn, insert, statement).await;
+    for (statistics, mode, plan) in plans {
+        assert!(
+            plan.contains("webhook_deliveries_due") && !plan.contains("Seq Scan"),
+            "{statistics}, {mode}: the pending deliveries alone; the plan:\n{plan}"
+        );
     }
     drop(scratch);
 }
