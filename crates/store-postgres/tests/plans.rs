@@ -335,15 +335,30 @@ async fn a_claim_walks_the_due_index_only_as_far_as_its_limit() {
     drop(scratch);
 }
 
-/// The plans of `statement`, custom and generic, over the deliveries `fill` writes, as what
-/// PostgreSQL knows of the table goes from nothing (never analyzed), to an empty table (analyzed
-/// while it was, as in a new database before autovacuum comes), to the table as it is:
-/// (what it knew, plan cache mode, plan).
-async fn deliveries_plans_whatever_the_statistics<'q>(
+/// The plans of `statement`, custom and generic, over deliveries of `events` to one endpoint
+/// (pending from the `pending_from`th on, succeeded before), as what PostgreSQL knows of the
+/// table goes from nothing (never analyzed), to an empty table (analyzed while it was, as in a
+/// new database before autovacuum comes), to the table as it is: (what it knew, plan cache
+/// mode, plan).
+async fn deliveries_plans_whatever_the_statistics(
     conn: &mut PgConnection,
-    fill: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    (org, endpoint): (Uuid, Uuid),
+    events: &[Uuid],
+    pending_from: usize,
     statement: impl Fn() -> (String, Vec<Arg>),
 ) -> Vec<(&'static str, &'static str, String)> {
+    let fill = || {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
+             next_attempt_at, claimed_until, created_at, updated_at) \
+             SELECT $1, e, $2, CASE WHEN n > $4 THEN 'pending' ELSE 'succeeded' END, 1, 0, \
+             NULL, 0, 0 FROM unnest($3::uuid[]) WITH ORDINALITY AS t(e, n)",
+        )
+        .bind(endpoint)
+        .bind(org)
+        .bind(events)
+        .bind(pending_from as i64)
+    };
     fill().execute(&mut *conn).await.unwrap();
     let mut plans = Vec::new();
     for statistics in ["never analyzed", "analyzed empty", "analyzed"] {
@@ -377,16 +392,6 @@ async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics()
     let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
     // Events' ids grow with time, as roster makes them; the turn records the latest.
     let events: Vec<Uuid> = (0..40_000).map(|_| Uuid::now_v7()).collect();
-    let insert = || {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
-             next_attempt_at, claimed_until, created_at, updated_at) \
-             SELECT $1, e, $2, 'pending', 1, 0, 0, 0, 0 FROM unnest($3::uuid[]) AS e",
-        )
-        .bind(endpoint)
-        .bind(org)
-        .bind(&events)
-    };
     // A turn's worth of attempts to one endpoint.
     let part: Vec<EventId> = events.iter().rev().take(256).map(|&e| EventId(e)).collect();
     let statement = || {
@@ -398,8 +403,10 @@ async fn a_record_finds_its_deliveries_by_their_events_whatever_the_statistics()
             &part,
         )
     };
-    let plans = deliveries_plans_whatever_the_statistics(&mut conn, insert, statement).await;
-    for (statistics, mode, plan) in plans {
+    // All of them pending, as a turn's are.
+    let ids = (org, endpoint);
+    let plans = deliveries_plans_whatever_the_statistics(&mut conn, ids, &events, 0, statement);
+    for (statistics, mode, plan) in plans.await {
         let by_events = plan
             .lines()
             .any(|l| l.contains("Index Cond") && l.contains("event_id"));
@@ -419,22 +426,13 @@ async fn an_endpoints_deletion_reads_only_what_it_is_owed_whatever_the_statistic
     let (scratch, mut conn) = migrated_scratch().await;
     let (org, endpoint) = (Uuid::now_v7(), Uuid::now_v7());
     let events: Vec<Uuid> = (0..40_000).map(|_| Uuid::now_v7()).collect();
-    // A long history, all delivered but for the last few.
-    let insert = || {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_id, org_id, state, attempts, \
-             next_attempt_at, claimed_until, created_at, updated_at) \
-             SELECT $1, e, $2, CASE WHEN n > 39990 THEN 'pending' ELSE 'succeeded' END, 1, 0, \
-             NULL, 0, 0 FROM unnest($3::uuid[]) WITH ORDINALITY AS t(e, n)",
-        )
-        .bind(endpoint)
-        .bind(org)
-        .bind(&events)
-    };
     let statement =
         || delete_owed_deliveries_statement(OrganizationId(org), WebhookEndpointId(endpoint));
-    let plans = deliveries_plans_whatever_the_statistics(&mut conn, insert, statement).await;
-    for (statistics, mode, plan) in plans {
+    // A long history, all delivered but for the last few.
+    let ids = (org, endpoint);
+    let plans =
+        deliveries_plans_whatever_the_statistics(&mut conn, ids, &events, 39_990, statement);
+    for (statistics, mode, plan) in plans.await {
         assert!(
             plan.contains("webhook_deliveries_due") && !plan.contains("Seq Scan"),
             "{statistics}, {mode}: the pending deliveries alone; the plan:\n{plan}"

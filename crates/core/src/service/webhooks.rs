@@ -83,7 +83,7 @@ fn event_types(keys: Option<Vec<String>>) -> CoreResult<Vec<EventType>> {
 
 /// What the attempts of claimed deliveries need, read on `s` after their claims committed: for
 /// each (event, endpoint, attempts made before) its endpoint as it is now, and Clerk's context.
-/// A delivery whose endpoint was deleted since, with its deliveries, is left out: nothing to
+/// A delivery whose endpoint was deleted since, with what it was owed, is left out: nothing to
 /// send. (One claimed while its endpoint was enabled is sent, whether claimed by a turn or by
 /// the transaction that wrote it.)
 async fn due_deliveries(

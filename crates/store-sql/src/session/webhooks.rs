@@ -127,12 +127,11 @@ impl<C: Conn> WebhookRows for SqlSession<C> {
     ) -> CoreResult<bool> {
         let (sql, args) = delete_owed_deliveries_statement(org, id);
         self.0.execute(&sql, args).await?;
-        let ids = || vec![Arg::Uuid(org.0), Arg::Uuid(id.0)];
         let n = self
             .0
             .execute(
                 "DELETE FROM webhook_endpoints WHERE org_id = $1 AND id = $2",
-                ids(),
+                vec![Arg::Uuid(org.0), Arg::Uuid(id.0)],
             )
             .await?;
         Ok(n > 0)
