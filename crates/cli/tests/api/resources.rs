@@ -418,14 +418,3 @@ on_both_backends!(
     custom_roles_grant_what_they_list_and_no_more,
     lists_walk_every_member_once_by_keyset_cursor,
 );
-
-#[test]
-fn both_backends_have_the_same_migrations() {
-    let names = |l: &[roster_store_sql::Migration]| {
-        l.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>()
-    };
-    assert_eq!(
-        names(roster_store_sqlite::MIGRATIONS),
-        names(roster_store_postgres::MIGRATIONS)
-    );
-}
