@@ -34,6 +34,16 @@ pub trait Store: Send + Sync + 'static {
     async fn read(&self) -> CoreResult<Box<dyn Session>>;
     /// A write transaction. Dropping it without `commit` rolls everything back.
     async fn begin(&self) -> CoreResult<Box<dyn Session>>;
+    /// A write transaction that holds the row locks of the organizations `orgs` from its
+    /// start (taken in id order, the order of every transaction that locks several), so that
+    /// what it reads sees everything the transactions it waited for committed. On PostgreSQL a
+    /// statement that waits for a lock keeps the snapshot it began with: a lock taken in the
+    /// statement that also reads (`Session::lock_organizations_reading_tokens`) would read from
+    /// before the wait. A store whose every transaction already holds one lock for all writes
+    /// (SQLite's writer) begins as `begin` does.
+    async fn begin_locking(&self, _orgs: &[OrganizationId]) -> CoreResult<Box<dyn Session>> {
+        self.begin().await
+    }
     /// A write transaction whose commit does not wait to reach the disk: a power cut or a crash
     /// of the database server may lose it (the whole of it, never a part), a crash of roster's
     /// process does not. Only for writes whose loss means no more than doing their work again.
@@ -495,7 +505,8 @@ pub trait Session:
 
     /// `tokens_by_ids(tokens)`, then `lock_organization_slugs(ids)`: how a batch of removals
     /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
-    /// instead of two).
+    /// instead of two); the transaction must then hold those locks already (begun with
+    /// `Store::begin_locking(ids)`), or the tokens it reads may predate a wait for them.
     async fn lock_organizations_reading_tokens(
         &mut self,
         ids: &[OrganizationId],

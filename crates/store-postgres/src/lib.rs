@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use roster_core::error::CoreResult;
-use roster_core::{CoreError, Session, Store};
+use roster_core::{CoreError, OrganizationId, Session, Store};
 use roster_store_sql::{
     Arg, Conn, EventTally, HandOffSlot, Migration, SqlRow, SqlSession, constraint_error,
 };
@@ -215,6 +215,23 @@ impl Store for PostgresStore {
     async fn begin(&self) -> CoreResult<Box<dyn Session>> {
         Ok(Box::new(SqlSession(
             self.held(Held::Tx(self.connected(self.pool.begin()).await?)),
+            EventTally::into_total(&self.events_written, self.hand_off.get()),
+        )))
+    }
+
+    /// The locks are taken in the `BEGIN`'s own round trip, one simple query (which takes no
+    /// parameters: the ids, UUIDs, are written as literals).
+    async fn begin_locking(&self, orgs: &[OrganizationId]) -> CoreResult<Box<dyn Session>> {
+        if orgs.is_empty() {
+            return self.begin().await;
+        }
+        let ids: Vec<String> = orgs.iter().map(|o| format!("'{}'", o.0)).collect();
+        let begin = format!(
+            "BEGIN; SELECT 1 FROM organizations WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            ids.join(", ")
+        );
+        Ok(Box::new(SqlSession(
+            self.held(Held::Tx(self.connected(self.pool.begin_with(begin)).await?)),
             EventTally::into_total(&self.events_written, self.hand_off.get()),
         )))
     }

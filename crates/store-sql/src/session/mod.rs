@@ -539,7 +539,9 @@ impl<C: Conn> Session for SqlSession<C> {
         }
         // A row per token found, then a row per organization locked (`FOR UPDATE` in id order,
         // as `PgConn::lock_organization_slugs`): a token's row has no organization, an
-        // organization's no token.
+        // organization's no token. The transaction holds these locks from its `BEGIN`
+        // (`Store::begin_locking`), so the statement waits for nobody and its tokens are
+        // read as they are once the locks are held.
         let no_token = ["NULL"; TOKEN_COLUMNS].join(", ");
         let sql = format!(
             "WITH locked AS (SELECT id, slug FROM organizations WHERE id IN ({}) \

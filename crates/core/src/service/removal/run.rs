@@ -125,7 +125,7 @@ impl RemovalBatches {
         org: OrganizationId,
         request: &RemovalRequest,
     ) -> CoreResult<Removal> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_locking(&[org]).await?;
         let outcome = run_in(&mut *tx, &[(org, request)], self.keep).await;
         // Dropped uncommitted: rolled back, whatever it wrote.
         drop(tx);
@@ -136,7 +136,7 @@ impl RemovalBatches {
 
     /// One transaction over `asking`; `Err` if it could not begin or commit.
     async fn run_transaction(&self, asking: &[Asking<'_>]) -> CoreResult<Ran> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_locking(&organizations(asking)).await?;
         let outcomes = match run_in(&mut *tx, asking, self.keep).await {
             Ok(outcomes) => outcomes,
             Err(e) => return Ok(Ran::Undone(e)),
@@ -156,6 +156,15 @@ pub(in crate::service) async fn all_or_nothing_in(
     keep: Duration,
 ) -> CoreResult<Vec<Removal>> {
     run_in(tx, asking, keep).await?.into_iter().collect()
+}
+
+/// The organizations `asking` removes from, in id order (the order their locks are taken in),
+/// each once.
+fn organizations(asking: &[Asking<'_>]) -> Vec<OrganizationId> {
+    let mut orgs: Vec<OrganizationId> = asking.iter().map(|(org, _)| *org).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    orgs
 }
 
 /// One organization's requests within a batch: where each is in the batch, and then what was
@@ -179,9 +188,7 @@ async fn run_in(
     asking: &[Asking<'_>],
     keep: Duration,
 ) -> CoreResult<Vec<CoreResult<Removal>>> {
-    let mut orgs: Vec<OrganizationId> = asking.iter().map(|(org, _)| *org).collect();
-    orgs.sort_unstable();
-    orgs.dedup();
+    let orgs = organizations(asking);
     let parts: Vec<Part<'_>> = orgs
         .iter()
         .map(|&org| {
