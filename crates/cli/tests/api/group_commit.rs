@@ -865,6 +865,105 @@ async fn removals_in_many_organizations_share_commits(app: TestApp) {
     }
 }
 
+/// A person in two organizations whose removals share a batch, removed from one of them: the
+/// batch takes their project memberships in that one alone, and its answer says so.
+async fn a_shared_batch_takes_a_members_projects_only_where_it_removes_them(app: TestApp) {
+    // Three organizations on one lane: a removal in the first waits on the locks held here,
+    // so that the other two queue behind it and share the next batch.
+    let lanes = app.store.write_lanes().max(1) as u128;
+    let lane = |org: &str| org.parse::<uuid::Uuid>().unwrap().as_u128() % lanes;
+    let first = app.new_org("Shared lane 0").await;
+    let mut orgs = vec![first];
+    for made in 1.. {
+        if orgs.len() == 3 {
+            break;
+        }
+        let org = app.new_org(&format!("Shared lane {made}")).await;
+        if lane(&org) == lane(&orgs[0]) {
+            orgs.push(org);
+        }
+    }
+    let (c, a, b) = (&orgs[0], &orgs[1], &orgs[2]);
+    let opener = app.add_member(c, "member").await;
+    let person = app.add_member(a, "member").await;
+    let in_b = app.make_member(b, &person.user_id, "member").await;
+    let other = app.add_member(b, "member").await;
+    let taken = app.project_with(a, "Taken", &[&person]).await;
+    let kept = app.project_with(b, "Kept", &[&person, &other]).await;
+
+    let admin = actor(&app, &app.admin).await;
+    let roster = Roster::new(app.store.clone());
+    let ids: Vec<OrganizationId> = orgs
+        .iter()
+        .map(|o| OrganizationId(o.parse().unwrap()))
+        .collect();
+    let mut blocker = app.store.begin().await.unwrap();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    for org in &sorted {
+        assert!(blocker.lock_organization(*org).await.unwrap());
+    }
+    let remove = |org: OrganizationId, id: &str| {
+        let (roster, r) = (roster.clone(), request(&admin, vec![membership(id)]));
+        tokio::spawn(async move { roster.remove(org, r).await })
+    };
+    let opening = remove(ids[0], &opener.membership_id);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let removals = [
+        remove(ids[1], &person.membership_id),
+        remove(ids[2], &other.membership_id),
+    ];
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(blocker);
+    opening
+        .await
+        .unwrap()
+        .expect("the first removal is accepted");
+    for (removal, user) in removals.into_iter().zip([&person.user_id, &other.user_id]) {
+        let removed = removal.await.unwrap().expect("each removal is accepted");
+        let taken: Vec<String> = removed
+            .cascade
+            .project_memberships
+            .iter()
+            .map(|p| p.user_id.to_string())
+            .collect();
+        assert_eq!(
+            taken,
+            std::slice::from_ref(user),
+            "each takes its own member's project membership"
+        );
+    }
+    let stats = roster.group_commit_stats();
+    assert_eq!(
+        (stats.requests, stats.transactions),
+        (3, 2),
+        "the two removals shared a batch"
+    );
+    let members_of = |project: String| {
+        let app = &app;
+        async move {
+            let page = app
+                .get(&format!("/v1/projects/{project}/memberships"), &app.admin)
+                .await
+                .expect(StatusCode::OK);
+            let mut users: Vec<String> = page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["user_id"].as_str().unwrap().to_owned())
+                .collect();
+            users.sort();
+            users
+        }
+    };
+    assert_eq!(members_of(taken).await, Vec::<String>::new());
+    assert_eq!(
+        members_of(kept).await,
+        std::slice::from_ref(&person.user_id)
+    );
+    assert!(app.membership_ids(b).await.contains(&in_b));
+}
+
 /// A member leaving their last two organizations at once keeps one (PlanetScale's rule),
 /// whether the two leaves share a batch (one lane) or run in batches side by side (two).
 async fn a_member_leaving_their_last_two_organizations_at_once_keeps_one(app: TestApp) {
@@ -932,6 +1031,7 @@ async fn a_member_leaving_their_last_two_organizations_at_once_keeps_one(app: Te
 
 on_both_backends!(
     a_member_leaving_their_last_two_organizations_at_once_keeps_one,
+    a_shared_batch_takes_a_members_projects_only_where_it_removes_them,
     removals_in_many_organizations_share_commits,
     every_missing_target_is_named_alone_and_in_a_shared_batch,
     removals_sharing_one_commit_each_keep_their_own_outcome,
