@@ -38,7 +38,7 @@ pub trait Store: Send + Sync + 'static {
     /// start (taken in id order, the order of every transaction that locks several), so that
     /// what it reads sees everything the transactions it waited for committed. On PostgreSQL a
     /// statement that waits for a lock keeps the snapshot it began with: a lock taken in the
-    /// statement that also reads (`Session::open_removals`) would read from
+    /// statement that also reads (`Session::lock_organizations_reading_tokens`) would read from
     /// before the wait. A store whose every transaction already holds one lock for all writes
     /// (SQLite's writer) begins as `begin` does.
     async fn begin_locking(&self, _orgs: &[OrganizationId]) -> CoreResult<Box<dyn Session>> {
@@ -503,19 +503,15 @@ pub trait Session:
     /// turns. Taken after any organization's lock.
     async fn lock_users(&mut self, ids: &[UserId]) -> CoreResult<()>;
 
-    /// How a batch of removals starts: `tokens_by_ids(tokens)`, then
-    /// `lock_organization_slugs(ids)`, and where the backend can read them in the same
-    /// statement, the memberships of those organizations named by id (`members`) and by user
-    /// (`users`). On PostgreSQL that is one round trip instead of three; the transaction must
-    /// then hold those locks already (begun with `Store::begin_locking(ids)`), or what the
-    /// statement reads may predate a wait for them. The default reads no memberships.
-    async fn open_removals(
+    /// `tokens_by_ids(tokens)`, then `lock_organization_slugs(ids)`: how a batch of removals
+    /// starts. A backend that can do both in one statement does (on PostgreSQL, one round trip
+    /// instead of two); the transaction must then hold those locks already (begun with
+    /// `Store::begin_locking(ids)`), or the tokens it reads may predate a wait for them.
+    async fn lock_organizations_reading_tokens(
         &mut self,
         ids: &[OrganizationId],
         tokens: &[TokenId],
-        _members: &[MembershipId],
-        _users: &[UserId],
-    ) -> CoreResult<OpenedRemovals> {
+    ) -> CoreResult<(Vec<(OrganizationId, String)>, Vec<Token>)> {
         read_tokens_then_lock(self, ids, tokens).await
     }
 
@@ -546,35 +542,19 @@ pub trait Session:
     }
 }
 
-/// What a batch of removals read as it began (`Session::open_removals`).
-#[derive(Debug, Default)]
-pub struct OpenedRemovals {
-    /// Each organization locked that exists, with its slug.
-    pub organizations: Vec<(OrganizationId, String)>,
-    /// The callers' tokens found.
-    pub tokens: Vec<Token>,
-    /// The memberships named by id and those named by user, if they were read with the
-    /// locks; `None` if the caller must read them.
-    pub memberships: Option<(Vec<Membership>, Vec<Membership>)>,
-}
-
-/// `Session::open_removals` in two statements, reading no memberships: its default, and what a
+/// `Session::lock_organizations_reading_tokens` in two statements: its default, and what a
 /// store that does it in one falls back to where it cannot.
 pub async fn read_tokens_then_lock(
     s: &mut (impl Session + ?Sized),
     ids: &[OrganizationId],
     tokens: &[TokenId],
-) -> CoreResult<OpenedRemovals> {
+) -> CoreResult<(Vec<(OrganizationId, String)>, Vec<Token>)> {
     let tokens = if tokens.is_empty() {
         Vec::new()
     } else {
         s.tokens_by_ids(tokens).await?
     };
-    Ok(OpenedRemovals {
-        organizations: s.lock_organization_slugs(ids).await?,
-        tokens,
-        memberships: None,
-    })
+    Ok((s.lock_organization_slugs(ids).await?, tokens))
 }
 
 /// `Session::remove_memberships_cascading` table by table: its default, and what a store that

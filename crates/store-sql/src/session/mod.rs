@@ -12,7 +12,6 @@ mod identities;
 mod memberships;
 mod organizations;
 mod projects;
-mod removals;
 mod roles;
 mod users;
 mod webhooks;
@@ -23,7 +22,7 @@ use async_trait::async_trait;
 use roster_core::error::CoreResult;
 use roster_core::ids::*;
 use roster_core::model::*;
-use roster_core::store::{OpenedRemovals, remove_memberships_then_cascade};
+use roster_core::store::{read_tokens_then_lock, remove_memberships_then_cascade};
 use roster_core::webhooks::{BornDelivery, DeliveryHandOff};
 use roster_core::{CoreError, Session, Timestamp};
 use serde_json::Value;
@@ -530,14 +529,39 @@ impl<C: Conn> Session for SqlSession<C> {
         self.all(&sql, args, cascaded_row).await
     }
 
-    async fn open_removals(
+    async fn lock_organizations_reading_tokens(
         &mut self,
         ids: &[OrganizationId],
         tokens: &[TokenId],
-        members: &[MembershipId],
-        users: &[UserId],
-    ) -> CoreResult<OpenedRemovals> {
-        removals::open_removals(self, ids, tokens, members, users).await
+    ) -> CoreResult<(Vec<(OrganizationId, String)>, Vec<Token>)> {
+        if !C::WRITES_IN_WITH || ids.is_empty() || tokens.is_empty() || tokens.len() > CHUNK {
+            return read_tokens_then_lock(self, ids, tokens).await;
+        }
+        // A row per token found, then a row per organization locked (`FOR UPDATE` in id order,
+        // as `PgConn::lock_organization_slugs`): a token's row has no organization, an
+        // organization's no token. The transaction holds these locks from its `BEGIN`
+        // (`Store::begin_locking`), so the statement waits for nobody and its tokens are
+        // read as they are once the locks are held.
+        let no_token = ["NULL"; TOKEN_COLUMNS].join(", ");
+        let sql = format!(
+            "WITH locked AS (SELECT id, slug FROM organizations WHERE id IN ({}) \
+               ORDER BY id FOR UPDATE) \
+             SELECT {TOKEN_COLS}, NULL, NULL FROM tokens WHERE id IN ({}) \
+             UNION ALL SELECT {no_token}, id, slug FROM locked",
+            placeholders(1, ids.len()),
+            placeholders(ids.len() + 1, tokens.len())
+        );
+        let mut args: Vec<Arg> = ids.iter().map(|o| Arg::Uuid(o.0)).collect();
+        args.extend(tokens.iter().map(|t| Arg::Uuid(t.0)));
+        let rows = self.0.fetch_all(&sql, args).await?;
+        let (mut locked, mut found) = (Vec::with_capacity(ids.len()), Vec::new());
+        for r in &rows {
+            match r.opt_uuid(TOKEN_COLUMNS)? {
+                Some(org) => locked.push((OrganizationId(org), r.text(TOKEN_COLUMNS + 1)?)),
+                None => found.push(token_row(r)?),
+            }
+        }
+        Ok((locked, found))
     }
 }
 

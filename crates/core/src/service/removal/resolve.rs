@@ -62,19 +62,15 @@ impl Pool {
     /// read twice), each organization's packed as each part is read. The lookups are positions
     /// sorted by key and searched by bisection: hash maps and a set over 100,000 memberships
     /// took a fifth as much memory as the memberships themselves. Positions fit in `u32`: at
-    /// most 2 × `MAX_BULK_REMOVAL` rows. `opened`: the memberships named by id and by user, if
-    /// the batch read them as it began (`Session::open_removals`); they are then not read
-    /// again, and those of organizations not in `orgs` are passed over.
+    /// most 2 × `MAX_BULK_REMOVAL` rows.
     pub(in crate::service) async fn read<'a>(
         s: &mut dyn Session,
         orgs: &[OrganizationId],
         targets: impl Iterator<Item = &'a MemberRef> + Clone,
-        opened: Option<(Vec<Membership>, Vec<Membership>)>,
     ) -> CoreResult<HashMap<OrganizationId, Pool>> {
         if orgs.is_empty() {
             return Ok(HashMap::new());
         }
-        let (by_ids_read, by_users_read) = opened.unzip();
         let by_ids = targets
             .clone()
             .filter(|t| matches!(t, MemberRef::Membership(_)))
@@ -96,23 +92,15 @@ impl Pool {
             .iter()
             .map(|org| (*org, (Removed::with_capacity(capacity), 0)))
             .collect();
-        if let Some(found) = by_ids_read {
-            pack(&mut read, found);
-        } else {
-            for part in ids.chunks(READ_AT_A_TIME) {
-                pack(&mut read, s.memberships_by_ids(orgs, part).await?);
-            }
+        for part in ids.chunks(READ_AT_A_TIME) {
+            pack(&mut read, s.memberships_by_ids(orgs, part).await?);
         }
         drop(ids);
         for (rows, read_by_id) in read.values_mut() {
             *read_by_id = rows.len();
         }
-        if let Some(found) = by_users_read {
-            pack(&mut read, found);
-        } else {
-            for part in users.chunks(READ_AT_A_TIME) {
-                pack(&mut read, s.memberships_by_users(orgs, part).await?);
-            }
+        for part in users.chunks(READ_AT_A_TIME) {
+            pack(&mut read, s.memberships_by_users(orgs, part).await?);
         }
         drop(users);
         Ok(read

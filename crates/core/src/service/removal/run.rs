@@ -198,23 +198,14 @@ async fn run_in(
         })
         .collect();
 
-    // Open: the locks, the callers' tokens and, where the store reads them in the same
-    // statement, every membership named (those of requests refused below are passed over).
+    // Open.
     let claims: Vec<TokenId> = asking
         .iter()
         .filter_map(|(_, r)| r.caller.claim().map(|c| c.id))
         .collect();
-    let (mut members, mut users) = (Vec::new(), Vec::new());
-    for target in asking.iter().flat_map(|(_, r)| &r.targets) {
-        match target {
-            MemberRef::Membership(id) => members.push(*id),
-            MemberRef::User(user) => users.push(*user),
-        }
-    }
-    let opened = tx.open_removals(&orgs, &claims, &members, &users).await?;
-    drop((members, users));
-    let slugs: HashMap<OrganizationId, String> = opened.organizations.into_iter().collect();
-    let tokens: HashMap<TokenId, Token> = opened.tokens.into_iter().map(|t| (t.id, t)).collect();
+    let (slugs, tokens) = tx.lock_organizations_reading_tokens(&orgs, &claims).await?;
+    let slugs: HashMap<OrganizationId, String> = slugs.into_iter().collect();
+    let tokens: HashMap<TokenId, Token> = tokens.into_iter().map(|t| (t.id, t)).collect();
     let callers: Vec<Vec<CoreResult<Actor>>> = parts
         .iter()
         .map(|part| verify(part, slugs.get(&part.org), &tokens))
@@ -233,13 +224,7 @@ async fn run_in(
             targets.extend(&r.targets);
         }
     }
-    let mut pools = Pool::read(
-        tx,
-        &asking_orgs,
-        targets.iter().copied(),
-        opened.memberships,
-    )
-    .await?;
+    let mut pools = Pool::read(tx, &asking_orgs, targets.iter().copied()).await?;
     drop(targets);
 
     // Members who may be leaving with the rule that one's only organization is kept: their
