@@ -154,18 +154,8 @@ async fn removals_sharing_one_commit_each_keep_their_own_outcome(app: TestApp) {
         HashSet::from([app.owner.membership_id.clone(), c.membership_id.clone()]),
         "the successes were committed, the failed request was undone"
     );
-    let project_members = app
-        .get(&format!("/v1/projects/{pid}/memberships"), &app.admin)
-        .await
-        .expect(StatusCode::OK);
-    let project_users: Vec<&str> = project_members["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["user_id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        project_users,
+        app.project_users(&pid).await,
         [c.user_id.as_str()],
         "the failed request's cascade was undone with it"
     );
@@ -869,15 +859,14 @@ async fn removals_in_many_organizations_share_commits(app: TestApp) {
 /// batch takes their project memberships in that one alone, and its answer says so.
 async fn a_shared_batch_takes_a_members_projects_only_where_it_removes_them(app: TestApp) {
     // Three organizations on one lane: a removal in the first waits on the locks held here,
-    // so that the other two queue behind it and share the next batch.
+    // so that the other two queue behind it and share the next batch. The lane rule is
+    // `RemovalBatches::lane`'s; were it to change, the count of transactions below says so.
     let lanes = app.store.write_lanes().max(1) as u128;
     let lane = |org: &str| org.parse::<uuid::Uuid>().unwrap().as_u128() % lanes;
-    let first = app.new_org("Shared lane 0").await;
-    let mut orgs = vec![first];
-    for made in 1.. {
-        if orgs.len() == 3 {
-            break;
-        }
+    let mut orgs = vec![app.new_org("Shared lane 0").await];
+    let mut made = 0;
+    while orgs.len() < 3 {
+        made += 1;
         let org = app.new_org(&format!("Shared lane {made}")).await;
         if lane(&org) == lane(&orgs[0]) {
             orgs.push(org);
@@ -939,26 +928,9 @@ async fn a_shared_batch_takes_a_members_projects_only_where_it_removes_them(app:
         (3, 2),
         "the two removals shared a batch"
     );
-    let members_of = |project: String| {
-        let app = &app;
-        async move {
-            let page = app
-                .get(&format!("/v1/projects/{project}/memberships"), &app.admin)
-                .await
-                .expect(StatusCode::OK);
-            let mut users: Vec<String> = page["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["user_id"].as_str().unwrap().to_owned())
-                .collect();
-            users.sort();
-            users
-        }
-    };
-    assert_eq!(members_of(taken).await, Vec::<String>::new());
+    assert_eq!(app.project_users(&taken).await, Vec::<String>::new());
     assert_eq!(
-        members_of(kept).await,
+        app.project_users(&kept).await,
         std::slice::from_ref(&person.user_id)
     );
     assert!(app.membership_ids(b).await.contains(&in_b));

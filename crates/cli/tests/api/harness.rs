@@ -361,6 +361,22 @@ impl TestApp {
         ids
     }
 
+    /// The users in `project` (through the admin key), sorted.
+    pub async fn project_users(&self, project: &str) -> Vec<String> {
+        let page = self
+            .get(&format!("/v1/projects/{project}/memberships"), &self.admin)
+            .await
+            .expect(StatusCode::OK);
+        let mut users: Vec<String> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["user_id"].as_str().unwrap().to_owned())
+            .collect();
+        users.sort();
+        users
+    }
+
     /// A new project of `org` named `name`, with `members` in it (through the admin key); its id.
     pub async fn project_with(&self, org: &str, name: &str, members: &[&Member]) -> String {
         let project = self
