@@ -2,21 +2,26 @@
 //! project's rows walks its `(parent, id)` index (a page of tokens, its `(parent, kind, id)`
 //! index) from where the page starts, at any depth, in the generic plan that a prepared
 //! statement ends up with (the one that once walked the primary key through other
-//! organizations' rows: `parent_page_condition` in `roster-store-sql`). And the webhook
-//! worker's claim walks the due index only as far as its limit, past any backlog, and its
-//! record finds each delivery by its key, with or without statistics.
+//! organizations' rows: `parent_page_condition` in `roster-store-sql`). A removal's reads and
+//! its deletion find their rows by key in theirs. And the webhook worker's claim walks the due
+//! index only as far as its limit, past any backlog, and its record finds each delivery by its
+//! key, with or without statistics.
 //!
 //! It needs the PostgreSQL server the API tests use (`ROSTER_TEST_POSTGRES_URL`, by default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), and fails if it is not there.
 
 use roster_core::model::{MembershipFilter, Page, TokenKind};
 use roster_core::webhooks::DeliveryState;
-use roster_core::{EventId, OrganizationId, Timestamp, UserId, WebhookEndpointId};
+use roster_core::{
+    EventId, MembershipId, OrganizationId, Timestamp, TokenId, UserId, WebhookEndpointId,
+};
 use roster_store_postgres::{PgConn, PostgresStore};
 use roster_store_sql::{
     Arg, PagedList, claim_due_deliveries_statement, delete_owed_deliveries_statement,
     list_memberships_statement, list_page_statement, list_tokens_statement,
-    record_deliveries_statement,
+    lock_organizations_reading_tokens_statement, memberships_by_ids_statement,
+    memberships_by_users_statement, record_deliveries_statement,
+    remove_memberships_cascading_statement,
 };
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
@@ -118,9 +123,9 @@ const ROWS: [&str; 13] = [
 
 /// Three organizations of 20,000 rows in each list paged by id (`ROWS`), made one after the
 /// other (so each one's rows follow the last one's in id order, ids being time-ordered as
-/// roster makes them), and the statistics gathered; then the plans of pages of the last one:
-/// (what, index, plan).
-async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
+/// roster makes them), and the statistics gathered: a connection, the last organization and
+/// its rows' ids.
+async fn three_organizations(url: &str) -> (PgConnection, Uuid, Vec<Uuid>) {
     let store = PostgresStore::connect(url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let mut conn = PgConnection::connect(url).await.unwrap();
@@ -158,6 +163,12 @@ async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
     }
     sqlx::raw_sql("ANALYZE").execute(&mut conn).await.unwrap();
     let (org, ids) = last.unwrap();
+    (conn, org, ids)
+}
+
+/// The plans of pages of the last of `three_organizations`: (what, index, plan).
+async fn plans(url: &str) -> Vec<(&'static str, &'static str, String)> {
+    let (mut conn, org, ids) = three_organizations(url).await;
     let project = ids[0];
     let deep = ids[15_000];
     let page = |after: Option<Uuid>, descending| Page {
@@ -291,6 +302,74 @@ async fn a_page_of_a_parents_rows_walks_its_index_in_the_generic_plan() {
             !plan.contains(&format!("using {table}_pkey")) && !plan.contains("Sort"),
             "{what}: neither the primary key of {table} nor a sort; the plan:\n{plan}"
         );
+    }
+    drop(scratch);
+}
+
+/// A removal's statements find their rows by key in the generic plans that their prepared
+/// statements end up with, among three organizations of 20,000 members (each a user's) with a
+/// project membership and a service token each: none reads a table of members, project
+/// memberships or tokens whole, or walks an organization's range of an index.
+#[tokio::test]
+async fn a_removals_statements_find_their_rows_by_key_in_the_generic_plan() {
+    let (scratch, url) = scratch().await;
+    let (mut conn, org, ids) = three_organizations(&url).await;
+    // The members accepted invitations: each membership a user's, as a removal finds them.
+    sqlx::raw_sql(
+        "UPDATE memberships SET user_id = id, invite_email = NULL, status = 'accepted'; \
+         ANALYZE memberships",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (org, some) = (OrganizationId(org), &ids[100..108]);
+    let members: Vec<MembershipId> = some.iter().map(|&i| MembershipId(i)).collect();
+    // Each row's id is also its user's (and its token's, for the service tokens).
+    let users: Vec<UserId> = some.iter().map(|&i| UserId(i)).collect();
+    let tokens: Vec<TokenId> = some.iter().map(|&i| TokenId(i)).collect();
+    // Each statement's tables of members, project memberships and tokens, and the index (one
+    // of those named) by which the statement finds its rows in each: by their keys.
+    let statements: [(&str, _, &[&[&str]]); 4] = [
+        (
+            "the targets, by id",
+            memberships_by_ids_statement(&[org], &members),
+            &[&["memberships_pkey"]],
+        ),
+        (
+            "the targets, by user",
+            memberships_by_users_statement(&[org], &users),
+            &[&["memberships_user"]],
+        ),
+        (
+            "the deletion and its cascade",
+            remove_memberships_cascading_statement(org, &users, &members),
+            &[
+                &["memberships_pkey"],
+                &["project_memberships_user", "project_memberships_org_user"],
+            ],
+        ),
+        (
+            "the locks and the tokens",
+            lock_organizations_reading_tokens_statement(&[org], &tokens),
+            &[&["tokens_pkey"]],
+        ),
+    ];
+    for (what, statement, tables) in statements {
+        let plan = generic_plan(&mut conn, statement).await;
+        for indexes in tables {
+            assert!(
+                indexes
+                    .iter()
+                    .any(|index| plan.contains(&format!("Index Scan using {index} on"))),
+                "{what}: finds its rows by one of {indexes:?}; the plan:\n{plan}"
+            );
+        }
+        for table in ["memberships", "project_memberships", "tokens"] {
+            assert!(
+                !plan.contains(&format!("Scan on {table} ")),
+                "{what}: does not read {table} whole; the plan:\n{plan}"
+            );
+        }
     }
     drop(scratch);
 }

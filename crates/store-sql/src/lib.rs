@@ -15,5 +15,7 @@ pub use migrations::Migration;
 pub use session::{
     EventTally, HandOffSlot, PagedList, SqlSession, claim_due_deliveries_statement,
     delete_owed_deliveries_statement, list_memberships_statement, list_page_statement,
-    list_tokens_statement, placeholders, record_deliveries_statement,
+    list_tokens_statement, lock_organizations_reading_tokens_statement,
+    memberships_by_ids_statement, memberships_by_users_statement, placeholders,
+    record_deliveries_statement, remove_memberships_cascading_statement,
 };

@@ -353,6 +353,26 @@ impl<C: Conn> MembershipRows for SqlSession<C> {
     }
 }
 
+/// The read of the memberships `ids` (at most `CHUNK`) in any of `orgs`, as a removal reads its
+/// targets. Public for the plan tests of the PostgreSQL store.
+pub fn memberships_by_ids_statement(
+    orgs: &[OrganizationId],
+    ids: &[MembershipId],
+) -> (String, Vec<Arg>) {
+    let (head, args) = in_organizations("m.id", orgs);
+    in_list_statement(&head, &args, ids, |i| i.0, "")
+}
+
+/// The read of the memberships of `users` (at most `CHUNK`) in any of `orgs`, as a removal
+/// reads the members it names by user. Public for the plan tests of the PostgreSQL store.
+pub fn memberships_by_users_statement(
+    orgs: &[OrganizationId],
+    users: &[UserId],
+) -> (String, Vec<Arg>) {
+    let (head, args) = in_organizations("m.user_id", orgs);
+    in_list_statement(&head, &args, users, |u| u.0, "")
+}
+
 /// The head of a read of memberships in any of `orgs` whose `column` is in a list that follows
 /// (`fetch_in`), and its arguments.
 fn in_organizations(column: &str, orgs: &[OrganizationId]) -> (String, Vec<Arg>) {

@@ -35,7 +35,9 @@ use credentials::*;
 use events::*;
 use former_members::*;
 use identities::*;
-pub use memberships::list_memberships_statement;
+pub use memberships::{
+    list_memberships_statement, memberships_by_ids_statement, memberships_by_users_statement,
+};
 use organizations::*;
 use projects::*;
 use roles::*;
@@ -400,13 +402,7 @@ impl<C: Conn> SqlSession<C> {
     ) -> CoreResult<u64> {
         let mut total = 0;
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "{sql_head} ({}){tail}",
-                placeholders(args.len() + 1, chunk.len())
-            );
-            let mut a = Vec::with_capacity(args.len() + chunk.len());
-            a.extend_from_slice(args);
-            a.extend(chunk.iter().map(|i| Arg::Uuid(uuid(*i))));
+            let (sql, a) = in_list_statement(sql_head, args, chunk, uuid, tail);
             total += self.0.execute(&sql, a).await?;
         }
         Ok(total)
@@ -426,13 +422,7 @@ impl<C: Conn> SqlSession<C> {
         // Most callers find a row per id at most: one allocation rather than doubling.
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "{sql_head} ({}){tail}",
-                placeholders(args.len() + 1, chunk.len())
-            );
-            let mut a = Vec::with_capacity(args.len() + chunk.len());
-            a.extend_from_slice(args);
-            a.extend(chunk.iter().map(|i| Arg::Uuid(uuid(*i))));
+            let (sql, a) = in_list_statement(sql_head, args, chunk, uuid, tail);
             out.extend(self.all(&sql, a, map).await?);
         }
         Ok(out)
@@ -514,18 +504,7 @@ impl<C: Conn> Session for SqlSession<C> {
         if !one_statement {
             return remove_memberships_then_cascade(self, org, users, ids).await;
         }
-        // Statements in `WITH` all run, to completion, whether or not the query reads them.
-        let mut args = Vec::with_capacity(args_needed);
-        args.push(Arg::Uuid(org.0));
-        let user_list = placeholders(args.len() + 1, users.len());
-        args.extend(users.iter().map(|u| Arg::Uuid(u.0)));
-        let id_list = placeholders(args.len() + 1, ids.len());
-        args.extend(ids.iter().map(|m| Arg::Uuid(m.0)));
-        let sql = format!(
-            "WITH removed AS (DELETE FROM memberships WHERE org_id = $1 AND id IN ({id_list})) \
-             DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN ({user_list}) \
-             RETURNING {CASCADED_COLS}"
-        );
+        let (sql, args) = remove_memberships_cascading_statement(org, users, ids);
         self.all(&sql, args, cascaded_row).await
     }
 
@@ -542,17 +521,7 @@ impl<C: Conn> Session for SqlSession<C> {
         // organization's no token. The transaction holds these locks from its `BEGIN`
         // (`Store::begin_locking`), so the statement waits for nobody and its tokens are
         // read as they are once the locks are held.
-        let no_token = ["NULL"; TOKEN_COLUMNS].join(", ");
-        let sql = format!(
-            "WITH locked AS (SELECT id, slug FROM organizations WHERE id IN ({}) \
-               ORDER BY id FOR UPDATE) \
-             SELECT {TOKEN_COLS}, NULL, NULL FROM tokens WHERE id IN ({}) \
-             UNION ALL SELECT {no_token}, id, slug FROM locked",
-            placeholders(1, ids.len()),
-            placeholders(ids.len() + 1, tokens.len())
-        );
-        let mut args: Vec<Arg> = ids.iter().map(|o| Arg::Uuid(o.0)).collect();
-        args.extend(tokens.iter().map(|t| Arg::Uuid(t.0)));
+        let (sql, args) = lock_organizations_reading_tokens_statement(ids, tokens);
         let rows = self.0.fetch_all(&sql, args).await?;
         let (mut locked, mut found) = (Vec::with_capacity(ids.len()), Vec::new());
         for r in &rows {
@@ -563,6 +532,69 @@ impl<C: Conn> Session for SqlSession<C> {
         }
         Ok((locked, found))
     }
+}
+
+/// `sql_head (…) tail` naming `ids` (each bound as `uuid(id)`) in the list, after the fixed
+/// `args`; and all its arguments.
+fn in_list_statement<I: Copy>(
+    sql_head: &str,
+    args: &[Arg],
+    ids: &[I],
+    uuid: fn(I) -> Uuid,
+    tail: &str,
+) -> (String, Vec<Arg>) {
+    let sql = format!(
+        "{sql_head} ({}){tail}",
+        placeholders(args.len() + 1, ids.len())
+    );
+    let mut a = Vec::with_capacity(args.len() + ids.len());
+    a.extend_from_slice(args);
+    a.extend(ids.iter().map(|i| Arg::Uuid(uuid(*i))));
+    (sql, a)
+}
+
+/// The statement that deletes the memberships `ids` of `org` and, in its `WITH`, the project
+/// memberships in `org` of `users` (theirs), returning those (PostgreSQL; elsewhere two
+/// statements). Public for the plan tests of the PostgreSQL store.
+pub fn remove_memberships_cascading_statement(
+    org: OrganizationId,
+    users: &[UserId],
+    ids: &[MembershipId],
+) -> (String, Vec<Arg>) {
+    // Statements in `WITH` all run, to completion, whether or not the query reads them.
+    let mut args = Vec::with_capacity(1 + users.len() + ids.len());
+    args.push(Arg::Uuid(org.0));
+    let user_list = placeholders(args.len() + 1, users.len());
+    args.extend(users.iter().map(|u| Arg::Uuid(u.0)));
+    let id_list = placeholders(args.len() + 1, ids.len());
+    args.extend(ids.iter().map(|m| Arg::Uuid(m.0)));
+    let sql = format!(
+        "WITH removed AS (DELETE FROM memberships WHERE org_id = $1 AND id IN ({id_list})) \
+         DELETE FROM project_memberships WHERE org_id = $1 AND user_id IN ({user_list}) \
+         RETURNING {CASCADED_COLS}"
+    );
+    (sql, args)
+}
+
+/// The statement that locks the organizations `ids` and reads the tokens `tokens`: a row per
+/// token found, then a row per organization locked (PostgreSQL; elsewhere two statements).
+/// Public for the plan tests of the PostgreSQL store.
+pub fn lock_organizations_reading_tokens_statement(
+    ids: &[OrganizationId],
+    tokens: &[TokenId],
+) -> (String, Vec<Arg>) {
+    let no_token = ["NULL"; TOKEN_COLUMNS].join(", ");
+    let sql = format!(
+        "WITH locked AS (SELECT id, slug FROM organizations WHERE id IN ({}) \
+           ORDER BY id FOR UPDATE) \
+         SELECT {TOKEN_COLS}, NULL, NULL FROM tokens WHERE id IN ({}) \
+         UNION ALL SELECT {no_token}, id, slug FROM locked",
+        placeholders(1, ids.len()),
+        placeholders(ids.len() + 1, tokens.len())
+    );
+    let mut args: Vec<Arg> = ids.iter().map(|o| Arg::Uuid(o.0)).collect();
+    args.extend(tokens.iter().map(|t| Arg::Uuid(t.0)));
+    (sql, args)
 }
 
 #[cfg(test)]
