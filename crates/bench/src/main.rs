@@ -18,11 +18,12 @@
 //! `cargo build --release -p roster && cargo run --release -p roster-bench -- --help`.
 
 mod spread;
+mod webhooks;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -63,7 +64,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1,8,64,256")]
     concurrency: Vec<usize>,
     /// Rounds of each single-removal run over HTTP. With more than one, each is paired with a
-    /// direct run just before it; the row shows the median round and the median ratio.
+    /// direct run just before it; the row shows the median round and the median ratio. In the
+    /// `webhooks` section: the pairs of runs without and with the endpoint (at least two).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
     #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
@@ -77,8 +79,8 @@ struct Args {
         value_delimiter = ',',
         default_value = "direct,single,bulk,scale"
     )]
-    /// (`open`, the open-loop section, `spread`, removals over many organizations, and
-    /// `floor`, HTTP alone, run only when named.)
+    /// (`open`, the open-loop section, `spread`, removals over many organizations, `floor`,
+    /// HTTP alone, and `webhooks`, what a webhook endpoint costs, run only when named.)
     sections: Vec<String>,
     /// Open-loop section: the removals/s offered, each rate run for `--requests` removals
     /// arriving at random (Poisson) times whether or not earlier ones have been answered,
@@ -293,8 +295,8 @@ struct Sections<'a> {
     server: Server,
     name: &'static str,
     direct_at: DirectRates,
-    /// With `--webhook-endpoint`: the deliveries its receiver has got so far.
-    received: Option<Arc<AtomicU64>>,
+    /// With `--webhook-endpoint`: the endpoint every section runs with.
+    endpoint: Option<webhooks::Endpoint>,
 }
 
 async fn bench_backend(args: &Args, target: Target) {
@@ -334,8 +336,8 @@ async fn bench_backend(args: &Args, target: Target) {
             ready.as_secs_f64() * 1000.0
         );
     }
-    let received = if args.webhook_endpoint {
-        Some(webhook_endpoint(&b).await)
+    let endpoint = if args.webhook_endpoint {
+        Some(webhooks::Endpoint::configure(&b).await)
     } else {
         None
     };
@@ -345,10 +347,13 @@ async fn bench_backend(args: &Args, target: Target) {
         server,
         name,
         direct_at,
-        received: received.clone(),
+        endpoint,
     };
     if wants("single") {
         sections.single().await;
+    }
+    if wants("webhooks") {
+        sections.webhooks().await;
     }
     if wants("floor") {
         sections.floor().await;
@@ -365,68 +370,16 @@ async fn bench_backend(args: &Args, target: Target) {
     if wants("scale") && args.scale > 0 {
         sections.scale().await;
     }
-    if let Some(received) = received {
+    if let Some(endpoint) = &sections.endpoint {
         // What the worker has not sent yet is sent within seconds; the count is of what
         // arrived while the sections ran, and just after.
         tokio::time::sleep(Duration::from_secs(2)).await;
         println!(
             "\n{name}: the webhook receiver got {} deliveries",
-            received.load(Ordering::Relaxed)
+            endpoint.received.load(Ordering::Relaxed)
         );
     }
     sections.server.print_peak_rss(name, "at the end");
-}
-
-/// How far the webhook deliveries of a run of `n` removals lagged, for its row: how many had
-/// arrived by its last answer, and how long after it the last one did (waited for, so that
-/// the next run starts with none pending). A worker that fell behind would otherwise look cheap.
-async fn delivery_lag(received: &AtomicU64, before: u64, n: u64) -> String {
-    let at_last_answer = received.load(Ordering::Relaxed) - before;
-    let started = Instant::now();
-    while received.load(Ordering::Relaxed) - before < n
-        && started.elapsed() < Duration::from_secs(60)
-    {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let arrived = received.load(Ordering::Relaxed) - before;
-    let waited = started.elapsed().as_secs_f64() * 1000.0;
-    if arrived < n {
-        return format!(
-            ", {at_last_answer} deliveries by the last answer, {arrived} of {n} a minute after"
-        );
-    }
-    format!(", {at_last_answer} of {n} deliveries by the last answer, all {waited:.0} ms after")
-}
-
-/// A webhook receiver on loopback answering 200, and an endpoint of the benchmark's
-/// organization sending it every `membership.removed`: the count of deliveries received.
-async fn webhook_endpoint(b: &Bench) -> Arc<AtomicU64> {
-    let received = Arc::new(AtomicU64::new(0));
-    let counted = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move || {
-            counted.fetch_add(1, Ordering::Relaxed);
-            async { "" }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    b.roster
-        .create_webhook_endpoint(
-            &b.admin,
-            b.org,
-            roster_core::service::NewWebhookEndpoint {
-                url,
-                event_types: Some(vec!["membership.removed".into()]),
-                ..Default::default()
-            },
-            &RequestContext::default(),
-        )
-        .await
-        .unwrap();
-    received
 }
 
 /// The `direct` section: single removals in-process, each mount's unit of work at each
@@ -475,11 +428,14 @@ impl Sections<'_> {
                     } else {
                         direct_at.get(&(Unit::of(mount), c)).copied()
                     };
-                    let sent_before = self.received.as_ref().map(|r| r.load(Ordering::Relaxed));
+                    let sent_before = self
+                        .endpoint
+                        .as_ref()
+                        .map(|e| e.received.load(Ordering::Relaxed));
                     let run = http_run(b, &server.addr, mount, c, requests(c)).await;
-                    let lag = match (&self.received, sent_before) {
-                        (Some(received), Some(before)) => {
-                            delivery_lag(received, before, requests(c) as u64).await
+                    let lag = match (&self.endpoint, sent_before) {
+                        (Some(endpoint), Some(before)) => {
+                            endpoint.lag(before, requests(c) as u64).await
                         }
                         _ => String::new(),
                     };
@@ -560,6 +516,21 @@ impl Sections<'_> {
                 run.row(&format!("GET /healthz, {c} connections{ceiling}"))
             );
         }
+    }
+
+    /// The `webhooks` section: what one webhook endpoint costs (`webhooks`).
+    async fn webhooks(&self) {
+        let (args, b, server) = (self.args, &self.b, &self.server);
+        webhooks::section(
+            b,
+            &server.addr,
+            self.name,
+            self.endpoint.as_ref(),
+            args.rounds,
+            args.requests,
+            &args.concurrency,
+        )
+        .await;
     }
 
     /// The `spread` section: removals spread over many organizations (`spread`).
