@@ -784,6 +784,48 @@ mod tests {
         }
     }
 
+    /// A removal's reads of its targets (the statements both backends share) find them by key,
+    /// among three organizations of 2,000 members each a user's.
+    #[test]
+    fn a_removals_reads_find_their_members_by_key() {
+        use roster_core::{MembershipId, OrganizationId, UserId};
+        use roster_store_sql::{memberships_by_ids_statement, memberships_by_users_statement};
+
+        let (conn, seeded) = seeded(3, 2000);
+        // The members accepted invitations: each membership a user's, as a removal finds them.
+        conn.execute_batch(
+            "UPDATE memberships SET user_id = id, invite_email = NULL, status = 'accepted'; \
+             ANALYZE",
+        )
+        .unwrap();
+        let Seeded { org, ids, .. } = &seeded[1];
+        let (org, some) = (OrganizationId(*org), &ids[100..108]);
+        let members: Vec<MembershipId> = some.iter().map(|&i| MembershipId(i)).collect();
+        let users: Vec<UserId> = some.iter().map(|&i| UserId(i)).collect();
+        for (what, statement, search) in [
+            (
+                "the targets, by id",
+                memberships_by_ids_statement(&[org], &members),
+                "SEARCH m USING INDEX memberships_org_id (org_id=? AND id=?)",
+            ),
+            (
+                "the targets, by user",
+                memberships_by_users_statement(&[org], &users),
+                "SEARCH m USING INDEX sqlite_autoindex_memberships_2 (org_id=? AND user_id=?)",
+            ),
+        ] {
+            let steps = plan(&conn, statement);
+            assert!(
+                steps.iter().any(|s| s == search),
+                "{what}: found by key ({search}); the plan: {steps:#?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.starts_with("SCAN m")),
+                "{what}: the members are not read whole; the plan: {steps:#?}"
+            );
+        }
+    }
+
     #[test]
     fn a_parameter_without_an_argument_is_refused_rather_than_left_null() {
         let conn = Connection::open_in_memory().unwrap();
