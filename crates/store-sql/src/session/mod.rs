@@ -147,10 +147,17 @@ const ONE_STATEMENT_MAX_ARGS: usize = 30_000;
 
 /// `$from, $from+1, …` for `n` placeholders.
 pub fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    // Written into one string: every statement of a request builds its lists here, and a
+    // string per placeholder joined afterwards cost a removal some 20,000 instructions.
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(n * 6);
+    for i in from..from + n {
+        if i > from {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "${i}");
+    }
+    out
 }
 
 /// ` AND <col> > $n` when the page has a cursor, and the `ORDER BY … LIMIT` tail.
@@ -600,6 +607,13 @@ pub fn lock_organizations_reading_tokens_statement(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_from_the_first_and_separated_by_commas() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(1, 1), "$1");
+        assert_eq!(placeholders(9, 0), "");
+    }
 
     #[test]
     fn the_token_column_count_matches_the_token_columns() {
