@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::State;
 use roster_core::events::{Event, EventFilter, EventObject, EventType};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
@@ -34,7 +33,8 @@ pub struct EventOut {
 pub struct EventDataOut {
     /// The object as this API renders it (a membership, an identity's project membership, an
     /// organization or a user): after the change, or as it was before a removal or deletion.
-    pub object: Value,
+    #[schema(value_type = Value)]
+    pub object: EventObjectOut,
     pub organization_id: Option<String>,
     pub actor: EventActorOut,
     /// The id of the request that made the change.
@@ -42,6 +42,17 @@ pub struct EventDataOut {
     /// For `membership.removed`: what the removal deleted of the member's with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cascade: Option<CascadeOut>,
+}
+
+/// An event's object, rendered as the API renders it where it lists such objects. Serialized
+/// as it is, not through a `serde_json::Value`: each webhook delivery renders one.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum EventObjectOut {
+    Membership(MembershipOut),
+    IdentityMembership(IdentityProjectMembershipOut),
+    Organization(OrganizationOut),
+    User(UserOut),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -54,20 +65,17 @@ pub struct EventActorOut {
 impl From<Event> for EventOut {
     fn from(e: Event) -> Self {
         let object = match e.data.object {
-            EventObject::Membership(m) => serde_json::to_value(MembershipOut::from(m)),
-            EventObject::IdentityMembership(m) => {
-                serde_json::to_value(IdentityProjectMembershipOut::from(m))
-            }
-            EventObject::Organization(o) => serde_json::to_value(OrganizationOut::from(o)),
-            EventObject::User(u) => serde_json::to_value(UserOut::from(u)),
+            EventObject::Membership(m) => EventObjectOut::Membership(m.into()),
+            EventObject::IdentityMembership(m) => EventObjectOut::IdentityMembership(m.into()),
+            EventObject::Organization(o) => EventObjectOut::Organization(o.into()),
+            EventObject::User(u) => EventObjectOut::User(u.into()),
         };
         EventOut {
             id: e.id.to_string(),
             event_type: e.event_type.key().to_owned(),
             timestamp: e.created_at.to_rfc3339(),
             data: EventDataOut {
-                // Wire types of plain fields always serialize.
-                object: object.unwrap_or(Value::Null),
+                object,
                 organization_id: e.organization_id.map(|o| o.to_string()),
                 actor: EventActorOut {
                     kind: e.data.actor.kind,
