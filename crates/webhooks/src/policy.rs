@@ -83,16 +83,17 @@ impl AddressPolicy {
         self.allowed(addrs).map(drop)
     }
 
-    /// At an attempt: `url`'s host if it is an address (a name is checked by the client's
-    /// resolver, on the addresses it connects to, without a second lookup).
-    pub fn check_address_in(&self, url: &str) -> Result<(), String> {
+    /// For attempts: `url` parsed, if its host is not an internal address (a name is checked
+    /// by the client's resolver, on the addresses it connects to, without a second lookup).
+    pub fn checked_url(&self, url: &str) -> Result<reqwest::Url, String> {
         let parsed = reqwest::Url::parse(url).map_err(|e| format!("url is not valid: {e}"))?;
         let ip: std::net::IpAddr = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => ip.into(),
             Some(url::Host::Ipv6(ip)) => ip.into(),
-            _ => return Ok(()),
+            _ => return Ok(parsed),
         };
-        self.allowed(vec![SocketAddr::new(ip, 0)]).map(drop)
+        self.allowed(vec![SocketAddr::new(ip, 0)])?;
+        Ok(parsed)
     }
 
     /// `addrs` if none is internal (or the operator allows them), else why not.
@@ -197,8 +198,8 @@ mod tests {
         assert_eq!(lax.check_url("http://127.0.0.1:8080/hook").await, Ok(()));
         // At an attempt, an address in the URL is checked as it stands; a name is left to
         // the resolver.
-        assert!(strict.check_address_in("http://10.0.0.1/hook").is_err());
-        assert_eq!(strict.check_address_in("http://hooks.example.com/"), Ok(()));
-        assert_eq!(lax.check_address_in("http://10.0.0.1/hook"), Ok(()));
+        assert!(strict.checked_url("http://10.0.0.1/hook").is_err());
+        assert!(strict.checked_url("http://hooks.example.com/").is_ok());
+        assert!(lax.checked_url("http://10.0.0.1/hook").is_ok());
     }
 }

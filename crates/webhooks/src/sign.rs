@@ -5,36 +5,44 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use roster_core::webhooks::WebhookFormat;
 use sha2::Sha256;
+
+/// An endpoint's signing key, decoded from its secret and keyed into the HMAC once: the
+/// worker keeps it between attempts rather than decoding the secret for each.
+#[derive(Clone)]
+pub struct SigningKey(Hmac<Sha256>);
+
+impl SigningKey {
+    /// The key `secret` encodes, or `None` if it is not a `whsec_` secret.
+    pub fn from_secret(secret: &str) -> Option<Self> {
+        let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
+        Hmac::<Sha256>::new_from_slice(&key).ok().map(SigningKey)
+    }
+
+    /// The `v1,…` signature of `body` for message `id` sent at `timestamp` (Unix seconds).
+    pub fn sign(&self, id: &str, timestamp: i64, body: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(body.as_bytes());
+        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
+}
 
 /// The `v1,…` signature of `body` for message `id` sent at `timestamp` (Unix seconds), or
 /// `None` if `secret` is not a `whsec_` secret.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Option<String> {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body.as_bytes());
-    Some(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
+    Some(SigningKey::from_secret(secret)?.sign(id, timestamp, body))
 }
 
-/// The three headers of a signed message, under `prefix` (`webhook` for Standard Webhooks,
-/// `svix` for Clerk's endpoints): `{prefix}-id`, `{prefix}-timestamp`, `{prefix}-signature`.
-pub fn signature_headers(
-    prefix: &str,
-    secret: &str,
-    id: &str,
-    timestamp: i64,
-    body: &str,
-) -> Option<[(String, String); 3]> {
-    let signature = sign(secret, id, timestamp, body)?;
-    Some([
-        (format!("{prefix}-id"), id.to_owned()),
-        (format!("{prefix}-timestamp"), timestamp.to_string()),
-        (format!("{prefix}-signature"), signature),
-    ])
+/// The names of the three headers of a message signed for `format`: Standard Webhooks'
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature`), or for Clerk's format Svix's,
+/// which Clerk sends (`svix-…`).
+pub fn header_names(format: WebhookFormat) -> [&'static str; 3] {
+    match format {
+        WebhookFormat::Native => ["webhook-id", "webhook-timestamp", "webhook-signature"],
+        WebhookFormat::Clerk => ["svix-id", "svix-timestamp", "svix-signature"],
+    }
 }
 
 #[cfg(test)]

@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 use roster_core::Roster;
 use roster_core::WebhookEndpointId;
 use roster_core::service::AttemptResult;
-use roster_core::webhooks::{
-    BornDelivery, DeliveryHandOff, DueDelivery, RetrySchedule, WebhookFormat,
-};
+use roster_core::webhooks::{BornDelivery, DeliveryHandOff, DueDelivery, RetrySchedule};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::policy::{AddressPolicy, CheckingResolver};
-use crate::sign::signature_headers;
+use crate::sign::{SigningKey, header_names};
 
 /// How a delivery's event is rendered for its endpoint's format: the JSON body, or `None` if
 /// that format does not show this event (Clerk's has no machine identities).
@@ -90,7 +88,7 @@ pub fn spawn(
             settings,
             render,
             client,
-            sending: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
         });
         worker.run(&mut stop).await;
     })
@@ -111,8 +109,36 @@ struct Worker {
     settings: Settings,
     render: Arc<dyn Render>,
     client: reqwest::Client,
-    /// Each endpoint's attempts under way (`per_endpoint` permits).
-    sending: Mutex<HashMap<WebhookEndpointId, Arc<Semaphore>>>,
+    /// What the worker keeps of each endpoint it has sent to.
+    endpoints: Mutex<HashMap<WebhookEndpointId, Kept>>,
+}
+
+/// An endpoint's attempts under way (`per_endpoint` permits), and where and how its attempts
+/// are sent: its URL parsed and its address checked, and its signing key, made once for the
+/// URL and secret it had then (and again when a delivery shows them changed) rather than for
+/// each attempt.
+struct Kept {
+    permits: Arc<Semaphore>,
+    target: Arc<Target>,
+}
+
+struct Target {
+    url: String,
+    secret: String,
+    /// The parsed URL, or why it cannot be sent to.
+    parsed: Result<reqwest::Url, String>,
+    key: Option<SigningKey>,
+}
+
+impl Target {
+    fn new(endpoint: &roster_core::webhooks::WebhookEndpoint, policy: &AddressPolicy) -> Self {
+        Target {
+            url: endpoint.url.clone(),
+            secret: endpoint.secret.clone(),
+            parsed: policy.checked_url(&endpoint.url),
+            key: SigningKey::from_secret(&endpoint.secret),
+        }
+    }
 }
 
 impl Worker {
@@ -245,14 +271,22 @@ impl Worker {
         }
     }
 
-    /// The endpoint's permits, made on its first delivery. Kept for the worker's life: a
-    /// semaphore per endpoint ever sent to is a few words each.
-    fn permits(&self, endpoint: WebhookEndpointId) -> Arc<Semaphore> {
-        let mut sending = self.sending.lock().unwrap_or_else(|e| e.into_inner());
-        sending
-            .entry(endpoint)
-            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_endpoint)))
-            .clone()
+    /// The endpoint's permits and target, made on its first delivery (the target again when
+    /// its URL or secret has changed). Kept for the worker's life: a few hundred bytes per
+    /// endpoint ever sent to.
+    fn kept(
+        &self,
+        endpoint: &roster_core::webhooks::WebhookEndpoint,
+    ) -> (Arc<Semaphore>, Arc<Target>) {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = endpoints.entry(endpoint.id).or_insert_with(|| Kept {
+            permits: Arc::new(Semaphore::new(self.settings.per_endpoint)),
+            target: Arc::new(Target::new(endpoint, &self.settings.policy)),
+        });
+        if kept.target.url != endpoint.url || kept.target.secret != endpoint.secret {
+            kept.target = Arc::new(Target::new(endpoint, &self.settings.policy));
+        }
+        (kept.permits.clone(), kept.target.clone())
     }
 
     async fn attempt(&self, due: &DueDelivery, begin_by: Instant) -> AttemptResult {
@@ -268,7 +302,7 @@ impl Worker {
                 not_shown: true,
             };
         };
-        let permits = self.permits(due.endpoint.id);
+        let (permits, target) = self.kept(&due.endpoint);
         let waited = tokio::time::timeout_at(begin_by.into(), permits.acquire()).await;
         let Ok(Ok(_permit)) = waited else {
             return AttemptResult {
@@ -282,7 +316,7 @@ impl Worker {
             };
         };
         let started = Instant::now();
-        let (status_code, error) = match self.send(due, body).await {
+        let (status_code, error) = match self.send(due, &target, body).await {
             Ok(status) => (Some(status), None),
             Err(e) => (None, Some(e)),
         };
@@ -295,25 +329,22 @@ impl Worker {
     }
 
     /// Sends one delivery: the receiver's status, or why there was none.
-    async fn send(&self, due: &DueDelivery, body: String) -> Result<u16, String> {
-        let endpoint = &due.endpoint;
-        self.settings.policy.check_address_in(&endpoint.url)?;
-        let prefix = match endpoint.format {
-            WebhookFormat::Native => "webhook",
-            WebhookFormat::Clerk => "svix",
-        };
+    async fn send(&self, due: &DueDelivery, target: &Target, body: String) -> Result<u16, String> {
+        let url = target.parsed.clone()?;
+        let key = (target.key.as_ref()).ok_or("the endpoint's signing secret is not valid")?;
         let id = due.event.id.to_string();
         let timestamp = roster_core::Timestamp::now().millis() / 1000;
-        let headers = signature_headers(prefix, &endpoint.secret, &id, timestamp, &body)
-            .ok_or("the endpoint's signing secret is not valid")?;
-        let mut request = self
-            .client
-            .post(&endpoint.url)
-            .header("content-type", "application/json");
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let response = request.body(body).send().await.map_err(|e| describe(&e))?;
+        let signature = key.sign(&id, timestamp, &body);
+        let [id_header, timestamp_header, signature_header] = header_names(due.endpoint.format);
+        let response = (self.client.post(url))
+            .header("content-type", "application/json")
+            .header(id_header, id)
+            .header(timestamp_header, timestamp)
+            .header(signature_header, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
         Ok(response.status().as_u16())
     }
 }

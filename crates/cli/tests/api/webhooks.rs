@@ -1069,6 +1069,71 @@ async fn a_deleted_endpoint_takes_what_it_was_owed_and_leaves_its_history_to_the
     assert_eq!(purged.deliveries, 0, "{purged:?}");
 }
 
+/// The worker keeps each endpoint's parsed URL and signing key between attempts: a rotated
+/// secret and a new URL must still take effect at the next delivery.
+async fn a_rotated_secret_and_a_new_url_take_effect_at_the_next_delivery(mut app: TestApp) {
+    let org = app.new_org("Moved").await;
+    let members = [
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+        app.add_member(&org, "member").await,
+    ];
+    let (url, received) = receiver(vec![]).await;
+    let endpoint = create_endpoint(
+        &app,
+        &org,
+        json!({"url": url, "events": ["membership.removed"]}),
+    )
+    .await;
+    let path = format!(
+        "{}/{}",
+        endpoints_path(&org),
+        endpoint["id"].as_str().unwrap()
+    );
+    let _worker = worker(&mut app, &[1000]);
+    // Signed with `secret`, as the event of `member` was.
+    let signed_with = |(headers, body, value): &(HeaderMap, String, Value), secret: &str| {
+        let timestamp: i64 = headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let id = value["id"].as_str().unwrap();
+        let signature = headers["webhook-signature"].to_str().unwrap();
+        Some(signature.to_owned()) == roster_webhooks::sign(secret, id, timestamp, body)
+    };
+    let of = |value: &Value| value["data"]["object"]["id"].as_str().unwrap().to_owned();
+
+    app.remove_member(&org, &members[0].membership_id).await;
+    let first = received.at_least(1).await.remove(0);
+    assert!(signed_with(&first, endpoint["secret"].as_str().unwrap()));
+    assert_eq!(of(&first.2), members[0].membership_id);
+
+    let rotated = app
+        .post(&format!("{path}/rotate-secret"), &app.admin, json!({}))
+        .await
+        .expect(StatusCode::OK);
+    let new_secret = rotated["secret"].as_str().unwrap();
+    app.remove_member(&org, &members[1].membership_id).await;
+    let second = received.at_least(2).await.remove(1);
+    assert_eq!(of(&second.2), members[1].membership_id);
+    assert!(
+        signed_with(&second, new_secret),
+        "signed with the new secret"
+    );
+    assert!(!signed_with(&second, endpoint["secret"].as_str().unwrap()));
+
+    let (moved_url, moved) = receiver(vec![]).await;
+    app.patch(&path, &app.admin, json!({"url": moved_url}))
+        .await
+        .expect(StatusCode::OK);
+    app.remove_member(&org, &members[2].membership_id).await;
+    let third = moved.at_least(1).await.remove(0);
+    assert_eq!(of(&third.2), members[2].membership_id);
+    assert!(signed_with(&third, new_secret));
+    assert_eq!(received.all().len(), 2, "nothing more to the old URL");
+}
+
 on_both_backends!(
     a_deleted_endpoint_takes_what_it_was_owed_and_leaves_its_history_to_the_purge,
     events_past_their_window_go_but_not_those_a_delivery_waits_for_or_a_record_names,
@@ -1084,4 +1149,5 @@ on_both_backends!(
     an_endpoint_gets_its_attempts_a_few_at_a_time_and_none_begun_late,
     a_clerk_endpoint_gets_clerks_events_and_headers,
     an_attempt_to_an_internal_address_is_refused_and_recorded,
+    a_rotated_secret_and_a_new_url_take_effect_at_the_next_delivery,
 );
