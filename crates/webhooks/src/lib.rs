@@ -11,5 +11,5 @@ mod sign;
 mod worker;
 
 pub use policy::AddressPolicy;
-pub use sign::{SigningKey, header_names, sign};
+pub use sign::sign;
 pub use worker::{Render, Settings, spawn};

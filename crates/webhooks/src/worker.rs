@@ -122,6 +122,7 @@ struct Kept {
     target: Arc<Target>,
 }
 
+/// Where and how an endpoint's attempts are sent, as made for one URL and secret.
 struct Target {
     url: String,
     secret: String,

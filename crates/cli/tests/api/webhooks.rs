@@ -1091,7 +1091,7 @@ async fn a_rotated_secret_and_a_new_url_take_effect_at_the_next_delivery(mut app
         endpoint["id"].as_str().unwrap()
     );
     let _worker = worker(&mut app, &[1000]);
-    // Signed with `secret`, as the event of `member` was.
+    // Whether a request the receiver got is signed with `secret`.
     let signed_with = |(headers, body, value): &(HeaderMap, String, Value), secret: &str| {
         let timestamp: i64 = headers["webhook-timestamp"]
             .to_str()
