@@ -139,6 +139,21 @@ fn deliveries_path(org: &str, endpoint: &Value) -> String {
     )
 }
 
+/// The signature a native-format request carries (`webhook-signature`), and the one `secret`
+/// gives the event `id` at the request's timestamp over its `body`.
+fn signatures(headers: &HeaderMap, id: &str, body: &str, secret: &str) -> (String, Option<String>) {
+    let timestamp: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signature = headers["webhook-signature"].to_str().unwrap().to_owned();
+    (
+        signature,
+        roster_webhooks::sign(secret, id, timestamp, body),
+    )
+}
+
 async fn create_endpoint(app: &TestApp, org: &str, body: Value) -> Value {
     app.post(&endpoints_path(org), &app.admin, body)
         .await
@@ -275,14 +290,8 @@ async fn a_removal_is_delivered_signed_and_a_failing_receiver_gets_the_same_even
             headers["webhook-id"], id,
             "the same event id on every attempt"
         );
-        let timestamp: i64 = headers["webhook-timestamp"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let signature = headers["webhook-signature"].to_str().unwrap();
-        let expected = roster_webhooks::sign(&secret, id, timestamp, body);
-        assert_eq!(Some(signature.to_owned()), expected);
+        let (signature, expected) = signatures(headers, id, body, &secret);
+        assert_eq!(Some(signature), expected);
         assert_eq!(headers["content-type"], "application/json");
     }
 
@@ -1093,14 +1102,9 @@ async fn a_rotated_secret_and_a_new_url_take_effect_at_the_next_delivery(mut app
     let _worker = worker(&mut app, &[1000]);
     // Whether a request the receiver got is signed with `secret`.
     let signed_with = |(headers, body, value): &(HeaderMap, String, Value), secret: &str| {
-        let timestamp: i64 = headers["webhook-timestamp"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let id = value["id"].as_str().unwrap();
-        let signature = headers["webhook-signature"].to_str().unwrap();
-        Some(signature.to_owned()) == roster_webhooks::sign(secret, id, timestamp, body)
+        let (signature, expected) =
+            signatures(headers, value["id"].as_str().unwrap(), body, secret);
+        Some(signature) == expected
     };
     let of = |value: &Value| value["data"]["object"]["id"].as_str().unwrap().to_owned();
 
